@@ -1,0 +1,7 @@
+"""``python -m codex_mcp_swarm``: the same as the ``codex-mcp-swarm`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,209 @@
+"""A :class:`TaskSpec` -> the argv of ``codex exec`` / ``codex exec resume``.
+
+Owns: what one Codex run is asked to do (the spec), how each setting reaches Codex (always as a
+single ``--config=key=<TOML>`` token, so no caller text can ever be read as a flag), and the TOML
+encoding of values (so a string stays a string: the text ``true`` is sent as ``"true"``).
+
+Must not: start processes, touch the store, or know about MCP. The prompt is never in argv: it is
+given on stdin with ``-`` as the prompt argument, so a prompt that starts with ``-`` stays a prompt.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
+APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
+
+_KEY_PART = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
+_KEY_RE = re.compile(rf"^{_KEY_PART}(\.{_KEY_PART})*$")
+_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_PROFILE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_UUID_RE = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+
+
+class SpecError(ValueError):
+    """A spec or override that cannot be turned into a safe Codex command; the text says why."""
+
+
+def is_uuid(text: str) -> bool:
+    return bool(_UUID_RE.match(text))
+
+
+def check_config_key(key: str) -> str:
+    """Accept a dotted config key made of bare TOML keys (``a.b_c.d-e``), or raise SpecError."""
+    if not isinstance(key, str) or not _KEY_RE.match(key):
+        raise SpecError(
+            f"config key {key!r} is not a dotted key of letters, digits, '_' and '-' "
+            "(for example 'model_reasoning_effort' or 'shell_environment_policy.inherit')"
+        )
+    return key
+
+
+def check_profile(name: str) -> str:
+    if not _PROFILE_RE.match(name):
+        raise SpecError(
+            f"profile {name!r} must be 1-64 letters, digits, '_', '.' or '-', not starting with "
+            "'-' or '.' (it names $CODEX_HOME/<profile>.config.toml)"
+        )
+    return name
+
+
+def _toml_string(text: str) -> str:
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04X}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\uFFFD")  # a lone surrogate cannot be encoded; TOML forbids it
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def toml_value(value: Any) -> str:
+    """Encode a JSON-like value as one TOML value (inline tables for objects)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, Sequence):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        parts = []
+        for k, v in value.items():
+            key = str(k)
+            key_text = key if _BARE_KEY_RE.match(key) else _toml_string(key)
+            parts.append(f"{key_text} = {toml_value(v)}")
+        return "{" + ", ".join(parts) + "}"
+    if value is None:
+        raise SpecError("config values cannot be null: TOML has no null; leave the key out")
+    raise SpecError(f"config value of type {type(value).__name__} cannot be encoded as TOML")
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """Parse a server-wide ``key=value`` like Codex's ``-c``: value as TOML, else a literal string.
+
+    Returns ``(key, toml_text)`` with the value re-encoded, so what reaches Codex is exactly what
+    was meant. Raises SpecError for an entry without ``=`` or with a bad key.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep:
+        raise SpecError(f'-c {text!r}: expected key=value (for example -c model="o3")')
+    check_config_key(key)
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, toml_value(value)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything one Codex run is asked to do. Validated on construction via :meth:`check`."""
+
+    prompt: str
+    cwd: str
+    model: str | None = None
+    sandbox: str | None = None
+    approval_policy: str | None = None
+    profile: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    base_instructions: str | None = None
+    developer_instructions: str | None = None
+    compact_prompt: str | None = None
+    resume_thread_id: str | None = None
+
+    def check(self) -> TaskSpec:
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise SpecError("prompt must be a non-empty string")
+        if "\x00" in self.prompt:
+            raise SpecError("prompt must not contain NUL characters")
+        if self.sandbox is not None and self.sandbox not in SANDBOX_MODES:
+            raise SpecError(f"sandbox must be one of {', '.join(SANDBOX_MODES)}")
+        if self.approval_policy is not None and self.approval_policy not in APPROVAL_POLICIES:
+            raise SpecError(f"approval-policy must be one of {', '.join(APPROVAL_POLICIES)}")
+        if self.profile is not None:
+            check_profile(self.profile)
+        if self.resume_thread_id is not None and not is_uuid(self.resume_thread_id):
+            raise SpecError(f"threadId {self.resume_thread_id!r} is not a UUID")
+        for key, value in self.config.items():
+            check_config_key(key)
+            toml_value(value)
+        return self
+
+    def overrides(self) -> list[tuple[str, str]]:
+        """The spec's settings as ``(key, toml)`` pairs; named parameters win over ``config``."""
+        pairs = [(key, toml_value(value)) for key, value in self.config.items()]
+        named = {
+            "model": self.model,
+            "sandbox_mode": self.sandbox,
+            "approval_policy": self.approval_policy,
+            "instructions": self.base_instructions,
+            "developer_instructions": self.developer_instructions,
+            "compact_prompt": self.compact_prompt,
+        }
+        pairs += [(key, toml_value(value)) for key, value in named.items() if value is not None]
+        return pairs
+
+
+def build_argv(
+    codex_bin: str,
+    spec: TaskSpec,
+    defaults: Sequence[tuple[str, str]] = (),
+    *,
+    skip_git_repo_check: bool = False,
+    ephemeral: bool = False,
+) -> list[str]:
+    """The full argv for ``spec``: server ``defaults`` first, the spec's own settings after them
+    (Codex applies ``--config`` in order, so the later, more specific one wins)."""
+    argv = [codex_bin, "exec", "--json"]
+    if skip_git_repo_check:
+        argv.append("--skip-git-repo-check")
+    if ephemeral:
+        argv.append("--ephemeral")
+    argv.append(f"--cd={spec.cwd}")
+    if spec.profile:
+        argv.append(f"--profile={check_profile(spec.profile)}")
+    for key, value in [*defaults, *spec.overrides()]:
+        argv.append(f"--config={check_config_key(key)}={value}")
+    if spec.resume_thread_id is not None:
+        if not is_uuid(spec.resume_thread_id):
+            raise SpecError(f"threadId {spec.resume_thread_id!r} is not a UUID")
+        argv += ["resume", spec.resume_thread_id]
+    argv.append("-")  # the prompt comes on stdin
+    return argv

@@ -1,0 +1,97 @@
+"""Process facts the engine and the runner share: identity checks and killing whole trees.
+
+Owns: "is this pid still the process we started?" (guarding against PID reuse with the start
+time), the child-subreaper switch on Linux, and the stop sequence for a set of processes.
+
+Must not: know about tasks, the store or Codex. Portable: psutil covers Linux and macOS; the
+subreaper is a Linux-only extra (on macOS the runner tracks descendants itself, see ``runner``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+from collections.abc import Iterable
+
+import psutil
+
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG = 1
+CTIME_TOLERANCE = 0.05  # seconds; psutil start times are rounded differently per call on some OSes
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process (Linux). False where unsupported."""
+    libc = _libc()
+    if libc is None:
+        return False
+    return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+
+
+def die_with_parent(sig: int = signal.SIGINT) -> None:
+    """In a child before exec: receive ``sig`` when the parent dies (Linux; no-op elsewhere)."""
+    libc = _libc()
+    if libc is not None:
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+
+def create_time(pid: int) -> float | None:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except (psutil.Error, OSError):
+        return None
+
+
+def same_process(pid: int | None, ctime: float | None) -> psutil.Process | None:
+    """The live process ``pid`` if it is the one that started at ``ctime`` (not a reused pid)."""
+    if not pid or ctime is None:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if abs(proc.create_time() - ctime) > CTIME_TOLERANCE:
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except (psutil.Error, OSError):
+        return None
+
+
+def descendants(pid: int | None = None) -> list[psutil.Process]:
+    try:
+        return list(psutil.Process(pid or os.getpid()).children(recursive=True))
+    except (psutil.Error, OSError):
+        return []
+
+
+def signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error, OSError):
+            proc.send_signal(sig)
+
+
+def kill_all(procs: Iterable[psutil.Process], grace: float) -> list[psutil.Process]:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL what is left. Returns the survivors
+    (normally none). Children of the caller are reaped by the wait."""
+    procs = [p for p in procs if p.is_running()]
+    if not procs:
+        return []
+    signal_all(procs, signal.SIGTERM)
+    _gone, alive = psutil.wait_procs(procs, timeout=grace)
+    if alive:
+        signal_all(alive, signal.SIGKILL)
+        _gone, alive = psutil.wait_procs(alive, timeout=5)
+    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]

@@ -1,0 +1,337 @@
+"""The runner: one small process per task that owns the Codex process from start to recorded end.
+
+Started by the engine as ``python -m codex_mcp_swarm.engine.runner --task-dir D --task-id T
+--lock-fd N`` in its own session, so it outlives the server that started it. It:
+
+* holds the task's ``runner.lock`` (an exclusive ``flock`` handed over by the engine before the
+  runner even exists) for its whole life: a waiter anywhere wakes the moment the runner is gone;
+* becomes a child subreaper on Linux, so commands that Codex starts in their own sessions
+  (``danger-full-access``) re-parent to it and can be found and stopped; on macOS it remembers
+  every descendant it has seen instead;
+* starts Codex with the prompt on stdin, appends the raw JSONL to ``events.jsonl``, folds it into
+  progress and writes that to the store at most every :data:`FLUSH_INTERVAL` seconds;
+* on SIGTERM (cancel) or a timeout sends Codex SIGINT (its graceful stop), waits a grace period,
+  then kills Codex and every descendant;
+* when Codex has exited, stops whatever it left behind and records phase, exit code or signal,
+  error, final message and usage in one transaction. Exit codes are read, never guessed.
+
+Must not: talk MCP, or decide anything about other tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+from ..codex.events import TaskProgress, cap, fold, parse_line
+from . import procs
+from .store import Store, TaskRow
+
+FLUSH_INTERVAL = 0.25  # seconds between progress writes while events stream in
+TICK = 0.25  # seconds between checks of timeouts, cancel flags and descendants
+LINE_CAP = 8 * 1024 * 1024  # longer JSONL lines are stored raw but not parsed
+STDIO_DRAIN = 2.0  # seconds to wait for stdout EOF after Codex exited before killing holders
+
+
+def _open_private(path: Path, mode: str) -> IO[bytes]:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    return os.fdopen(fd, mode)
+
+
+def _stderr_tail(path: Path, limit: int = 1500) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.strip() and "could not create PATH aliases" not in line
+    ]
+    return "\n".join(lines[-8:])
+
+
+class Runner:
+    """The life of one task's Codex process. ``run()`` returns when the end is recorded."""
+
+    def __init__(self, store: Store, row: TaskRow) -> None:
+        self.store = store
+        self.row = row
+        self.task_id = row.id
+        launch: dict[str, Any] = row.spec["launch"]
+        self.argv: list[str] = list(launch["argv"])
+        self.cwd: str = launch["cwd"]
+        self.env: dict[str, str] = {**os.environ, **launch.get("env", {})}
+        self.grace: float = float(launch.get("grace", 5.0))
+        self.timeout: float | None = launch.get("timeout")
+        self.idle_timeout: float | None = launch.get("idle_timeout")
+        self.prompt: str = row.spec["task"]["prompt"]
+        self.progress = TaskProgress()
+        self.progress_lock = threading.Lock()
+        self.dirty = False
+        self.last_flush = 0.0
+        self.last_event = time.monotonic()
+        self.started = time.monotonic()
+        self.stop_reason: str | None = None  # why we are stopping Codex (cancel or timeout)
+        self.cancelled = False
+        self.stop_sent = False
+        self.done = threading.Event()
+        self.eof = threading.Event()
+        self.seen: dict[int, psutil.Process] = {}  # every descendant seen (macOS fallback)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # ---- stopping ----------------------------------------------------------------------------
+
+    def request_stop(self, reason: str, *, cancelled: bool) -> None:
+        """Ask Codex to stop (SIGINT) and arm the hard kill after the grace period."""
+        if self.stop_sent or self.proc is None:
+            return
+        self.stop_sent = True
+        self.stop_reason = reason
+        self.cancelled = cancelled
+        with contextlib.suppress(OSError):
+            self.proc.send_signal(signal.SIGINT)
+        timer = threading.Timer(self.grace, self._hard_kill)
+        timer.daemon = True
+        timer.start()
+
+    def _hard_kill(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        procs.signal_all(self._tree(), signal.SIGKILL)
+
+    def _on_sigterm(self, _signum: int, _frame: object) -> None:
+        self.request_stop("cancelled by request", cancelled=True)
+
+    def _tree(self) -> list[psutil.Process]:
+        """Every live descendant: the current tree plus (for macOS) those seen before."""
+        live = {p.pid: p for p in procs.descendants()}
+        for pid, proc in list(self.seen.items()):
+            if pid not in live and proc.is_running():
+                live[pid] = proc
+        return list(live.values())
+
+    # ---- progress ----------------------------------------------------------------------------
+
+    def _flush(self, force: bool = False) -> None:
+        with self.progress_lock:
+            if not self.dirty and not force:
+                return
+            data = self.progress.to_dict()
+            self.dirty = False
+            self.last_flush = time.monotonic()
+        self.store.set_progress(self.task_id, data)
+
+    def _tick(self) -> None:
+        """Background duties while Codex runs: flush progress, watch limits and cancel flags."""
+        while not self.done.wait(TICK):
+            try:
+                if self.dirty and time.monotonic() - self.last_flush >= FLUSH_INTERVAL:
+                    self._flush()
+                for proc in procs.descendants():
+                    self.seen.setdefault(proc.pid, proc)
+                now = time.monotonic()
+                if self.timeout and now - self.started > self.timeout:
+                    self.request_stop(
+                        f"timed out: ran longer than the task's timeout of {self.timeout:g} s",
+                        cancelled=False,
+                    )
+                elif self.idle_timeout and now - self.last_event > self.idle_timeout:
+                    self.request_stop(
+                        f"idle timeout: no event from Codex for {self.idle_timeout:g} s "
+                        "(the model may have stopped answering)",
+                        cancelled=False,
+                    )
+                row = self.store.get(self.task_id)
+                if row is not None and row.cancel_requested:
+                    self.request_stop("cancelled by request", cancelled=True)
+            except Exception as exc:  # keep ticking whatever one tick hit
+                print(f"runner tick: {exc!r}", file=sys.stderr)
+
+    def _after_exit(self) -> None:
+        """If something Codex started still holds our stdout after Codex exits, stop it."""
+        assert self.proc is not None
+        self.proc.wait()
+        if not self.eof.wait(STDIO_DRAIN):
+            procs.kill_all(self._tree(), grace=0.5)
+
+    # ---- the run -----------------------------------------------------------------------------
+
+    def _feed_prompt(self) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(self.prompt.encode("utf-8"))
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+
+    def _read_events(self, events: IO[bytes]) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        out = self.proc.stdout
+        while True:
+            line = out.readline(LINE_CAP)
+            if not line:
+                break
+            events.write(line)
+            self.last_event = time.monotonic()
+            if len(line) == LINE_CAP and not line.endswith(b"\n"):
+                size = len(line)
+                while line and not line.endswith(b"\n"):
+                    line = out.readline(LINE_CAP)
+                    events.write(line)
+                    size += len(line)
+                with self.progress_lock:
+                    self.progress.warnings.append(
+                        f"an event of {size} bytes was stored, not parsed"
+                    )
+                    self.dirty = True
+                continue
+            event = parse_line(line)
+            if event is None:
+                continue
+            with self.progress_lock:
+                fold(self.progress, event)
+                self.dirty = True
+            if event.type in ("thread.started", "turn.completed", "turn.failed"):
+                events.flush()
+                self._flush()
+        events.flush()
+        self.eof.set()
+
+    def run(self) -> None:
+        procs.become_subreaper()
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        events_path = self.store.events_path(self.task_id)
+        stderr_path = self.store.stderr_path(self.task_id)
+        with _open_private(events_path, "ab") as events, _open_private(stderr_path, "ab") as err:
+            try:
+                self.proc = subprocess.Popen(
+                    self.argv,
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    preexec_fn=procs.die_with_parent if sys.platform.startswith("linux") else None,
+                )
+            except OSError as exc:
+                self.store.finish(
+                    self.task_id,
+                    phase="failed",
+                    error=f"could not start Codex ({self.argv[0]}): {exc.strerror or exc}",
+                )
+                return
+            ctime = procs.create_time(self.proc.pid) or time.time()
+            self.store.set_running(self.task_id, self.proc.pid, ctime)
+            threads = [
+                threading.Thread(target=self._feed_prompt, daemon=True),
+                threading.Thread(target=self._tick, daemon=True),
+                threading.Thread(target=self._after_exit, daemon=True),
+            ]
+            for thread in threads:
+                thread.start()
+            try:
+                self._read_events(events)
+                returncode = self.proc.wait()
+            finally:
+                self.done.set()
+                if self.proc.poll() is None:
+                    self._hard_kill()
+                    self.proc.wait()
+            # Whatever Codex left running (a server an agent started, a command that outlived
+            # the turn) is part of this task: stop it before the end is recorded.
+            leftovers = procs.kill_all(self._tree(), grace=1.0)
+        self._record(returncode, stderr_path, leftovers)
+
+    def _record(
+        self,
+        returncode: int,
+        stderr_path: Path,
+        leftovers: list[psutil.Process],
+    ) -> None:
+        progress = self.progress
+        if leftovers:
+            progress.warnings.append(
+                "processes that could not be stopped: " + ", ".join(str(p.pid) for p in leftovers)
+            )
+        exit_code = returncode if returncode >= 0 else None
+        exit_signal = -returncode if returncode < 0 else None
+        how = f"exit code {exit_code}" if exit_code is not None else f"signal {exit_signal}"
+        if self.cancelled:
+            phase, error = "cancelled", self.stop_reason
+        elif self.stop_reason:
+            phase, error = "failed", self.stop_reason
+        elif returncode == 0 and not progress.failure:
+            phase, error = "completed", None
+        elif progress.failure:
+            phase, error = "failed", f"the model turn failed: {progress.failure}"
+        else:
+            tail = _stderr_tail(stderr_path)
+            error = f"Codex stopped with {how}" + (f": {cap(tail, 1500)}" if tail else "")
+            phase = "failed"
+        self.store.finish(
+            self.task_id,
+            phase=phase,
+            exit_code=exit_code,
+            exit_signal=exit_signal,
+            error=error,
+            progress=progress.to_dict(),
+            result=progress.final_message,
+            usage=progress.usage or None,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="codex_mcp_swarm.engine.runner")
+    parser.add_argument("--task-dir", required=True)
+    parser.add_argument("--task-id", required=True)
+    parser.add_argument("--lock-fd", type=int, default=-1)
+    args = parser.parse_args(argv)
+    os.umask(0o077)
+    store = Store(Path(args.task_dir))
+    row = store.get(args.task_id)
+    if row is None:
+        print(f"runner: no task {args.task_id}", file=sys.stderr)
+        return 2
+    if row.terminal:
+        return 0
+    if row.cancel_requested:
+        store.finish(row.id, phase="cancelled", error="cancelled before it started")
+        return 0
+    try:
+        Runner(store, row).run()
+    except BaseException as exc:
+        store.finish(
+            row.id,
+            phase="failed",
+            error=f"internal error in the task runner: {exc!r}; see runner.log in the task dir",
+        )
+        raise
+    finally:
+        store.close()
+    # The inherited lock fd closes with this process: that is the signal waiters wake on.
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,402 @@
+"""The task store: one SQLite file under the task dir, the single source of truth on disk.
+
+Owns: the schema, every read and write of task rows, and the files layout under the task dir
+(``tasks.db``, ``tasks/<id>/events.jsonl``, ``stderr.log``, ``runner.lock``).
+
+Must not: start or signal processes, parse Codex output, or know about MCP.
+
+Several processes use the store at once (the server, one runner per task, a second server of
+another client session), so it runs in WAL mode with a busy timeout, and every state change is a
+single short transaction. A terminal state is only written once: later writers cannot overwrite it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+PHASES = ("queued", "starting", "running", "completed", "failed", "cancelled", "lost")
+TERMINAL = frozenset({"completed", "failed", "cancelled", "lost"})
+ACTIVE = frozenset({"queued", "starting", "running"})
+_TASK_ID_RE = re.compile(r"^[a-z0-9]{6,32}$")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    phase TEXT NOT NULL,
+    owner TEXT,
+    spec TEXT NOT NULL,
+    cwd TEXT NOT NULL,
+    title TEXT NOT NULL,
+    thread_id TEXT,
+    parent_id TEXT,
+    runner_pid INTEGER,
+    runner_ctime REAL,
+    codex_pid INTEGER,
+    codex_ctime REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    exit_code INTEGER,
+    exit_signal INTEGER,
+    error TEXT,
+    progress TEXT,
+    result TEXT,
+    usage TEXT,
+    usage_baseline TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_phase ON tasks(phase, seq);
+CREATE INDEX IF NOT EXISTS tasks_thread ON tasks(thread_id);
+CREATE INDEX IF NOT EXISTS tasks_seq ON tasks(seq);
+"""
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used; the text says what to do."""
+
+
+def valid_task_id(task_id: object) -> bool:
+    """Task ids are short lowercase alphanumerics: safe in paths, checked before any path use."""
+    return isinstance(task_id, str) and bool(_TASK_ID_RE.match(task_id))
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with mode 0700; tighten an existing one we own."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError:
+        pass
+    return path
+
+
+@dataclass
+class TaskRow:
+    """One task as stored. JSON columns are decoded; ``spec`` stays a dict (the engine owns it)."""
+
+    id: str
+    seq: int
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    ended_at: float | None
+    phase: str
+    owner: str | None
+    spec: dict[str, Any]
+    cwd: str
+    title: str
+    thread_id: str | None
+    parent_id: str | None
+    runner_pid: int | None
+    runner_ctime: float | None
+    codex_pid: int | None
+    codex_ctime: float | None
+    cancel_requested: bool
+    exit_code: int | None
+    exit_signal: int | None
+    error: str | None
+    progress: dict[str, Any]
+    result: str | None
+    usage: dict[str, int]
+    usage_baseline: dict[str, int]
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL
+
+    @classmethod
+    def from_sql(cls, row: sqlite3.Row) -> TaskRow:
+        data = dict(row)
+        for key in ("spec", "progress", "usage", "usage_baseline"):
+            data[key] = json.loads(data[key]) if data[key] else {}
+        data["cancel_requested"] = bool(data["cancel_requested"])
+        return cls(**data)
+
+
+class Store:
+    """Access to ``<task_dir>/tasks.db``. Safe to share between threads of one process."""
+
+    def __init__(self, task_dir: Path) -> None:
+        self.task_dir = make_private_dir(Path(task_dir))
+        self.tasks_dir = make_private_dir(self.task_dir / "tasks")
+        self.path = self.task_dir / "tasks.db"
+        self._lock = threading.RLock()
+        old_umask = os.umask(0o077)
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA busy_timeout = 30000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            with self._tx():
+                self._db.executescript(_SCHEMA) if not self._has_schema() else None
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            self._db.execute("PRAGMA quick_check").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the task store {self.path} cannot be opened ({exc}). Nothing was changed or "
+                "deleted: move the file aside (or point CODEX_SWARM_TASK_DIR elsewhere) and start "
+                "again; the old file can be inspected with the sqlite3 tool."
+            ) from exc
+        finally:
+            os.umask(old_umask)
+
+    def _has_schema(self) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='tasks'"
+        ).fetchone()
+        return row is not None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---- files -------------------------------------------------------------------------------
+
+    def task_path(self, task_id: str) -> Path:
+        if not valid_task_id(task_id):
+            raise StoreError(f"invalid task id {task_id!r}")
+        return self.tasks_dir / task_id
+
+    def events_path(self, task_id: str) -> Path:
+        return self.task_path(task_id) / "events.jsonl"
+
+    def stderr_path(self, task_id: str) -> Path:
+        return self.task_path(task_id) / "stderr.log"
+
+    def lock_path(self, task_id: str) -> Path:
+        return self.task_path(task_id) / "runner.lock"
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    def create(
+        self,
+        task_id: str,
+        *,
+        spec: dict[str, Any],
+        cwd: str,
+        title: str,
+        owner: str,
+        parent_id: str | None = None,
+        thread_id: str | None = None,
+        usage_baseline: dict[str, int] | None = None,
+    ) -> None:
+        make_private_dir(self.task_path(task_id))
+        now = time.time()
+        with self._tx() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks").fetchone()[0]
+            db.execute(
+                "INSERT INTO tasks(id, seq, created_at, updated_at, phase, owner, spec, cwd, title,"
+                " thread_id, parent_id, usage_baseline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    task_id,
+                    seq,
+                    now,
+                    now,
+                    "queued",
+                    owner,
+                    json.dumps(spec),
+                    cwd,
+                    title,
+                    thread_id,
+                    parent_id,
+                    json.dumps(usage_baseline or {}),
+                ),
+            )
+
+    def claim_queued(self, limit: int) -> list[str]:
+        """Move the oldest queued tasks to ``starting`` while fewer than ``limit`` are active.
+
+        One transaction, so several servers sharing the store never exceed the limit together.
+        """
+        with self._tx() as db:
+            busy = db.execute(
+                "SELECT COUNT(*) FROM tasks WHERE phase IN ('starting', 'running')"
+            ).fetchone()[0]
+            free = max(0, limit - busy)
+            if not free:
+                return []
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM tasks WHERE phase = 'queued' ORDER BY seq LIMIT ?", (free,)
+                )
+            ]
+            now = time.time()
+            db.executemany(
+                "UPDATE tasks SET phase = 'starting', started_at = ?, updated_at = ? WHERE id = ?",
+                [(now, now, i) for i in ids],
+            )
+            return ids
+
+    def set_runner(self, task_id: str, pid: int, ctime: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET runner_pid = ?, runner_ctime = ?, updated_at = ? WHERE id = ?",
+                (pid, ctime, time.time(), task_id),
+            )
+
+    def set_running(self, task_id: str, codex_pid: int, codex_ctime: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET phase = 'running', codex_pid = ?, codex_ctime = ?, updated_at = ?"
+                " WHERE id = ? AND phase IN ('queued', 'starting')",
+                (codex_pid, codex_ctime, time.time(), task_id),
+            )
+
+    def set_progress(self, task_id: str, progress: dict[str, Any]) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET progress = ?, thread_id = COALESCE(?, thread_id), updated_at = ?"
+                " WHERE id = ?",
+                (json.dumps(progress), progress.get("thread_id"), time.time(), task_id),
+            )
+
+    def request_cancel(self, task_id: str) -> TaskRow | None:
+        """Mark a task cancel-requested; a queued one is cancelled on the spot. Returns the row."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND phase IN"
+                " ('queued', 'starting', 'running')",
+                (now, task_id),
+            )
+            db.execute(
+                "UPDATE tasks SET phase = 'cancelled', ended_at = ?, error = 'cancelled before it"
+                " started' WHERE id = ? AND phase = 'queued'",
+                (now, task_id),
+            )
+        return self.get(task_id)
+
+    def finish(
+        self,
+        task_id: str,
+        *,
+        phase: str,
+        exit_code: int | None = None,
+        exit_signal: int | None = None,
+        error: str | None = None,
+        progress: dict[str, Any] | None = None,
+        result: str | None = None,
+        usage: dict[str, int] | None = None,
+    ) -> bool:
+        """Record the end of a task atomically. Only the first terminal write wins."""
+        assert phase in TERMINAL
+        now = time.time()
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE tasks SET phase = ?, ended_at = ?, updated_at = ?, exit_code = ?,"
+                " exit_signal = ?, error = ?, progress = COALESCE(?, progress),"
+                " thread_id = COALESCE(?, thread_id), result = ?, usage = COALESCE(?, usage)"
+                " WHERE id = ? AND phase NOT IN ('completed', 'failed', 'cancelled', 'lost')",
+                (
+                    phase,
+                    now,
+                    now,
+                    exit_code,
+                    exit_signal,
+                    error,
+                    json.dumps(progress) if progress is not None else None,
+                    (progress or {}).get("thread_id"),
+                    result,
+                    json.dumps(usage) if usage is not None else None,
+                    task_id,
+                ),
+            )
+            return cur.rowcount == 1
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskRow | None:
+        if not valid_task_id(task_id):
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return TaskRow.from_sql(row) if row else None
+
+    def get_many(self, task_ids: Sequence[str]) -> dict[str, TaskRow]:
+        ids = [t for t in task_ids if valid_task_id(t)]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM tasks WHERE id IN ({marks})", ids).fetchall()
+        return {r["id"]: TaskRow.from_sql(r) for r in rows}
+
+    def list(
+        self, *, phases: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[TaskRow]:
+        query = "SELECT * FROM tasks"
+        args: list[Any] = []
+        if phases:
+            query += f" WHERE phase IN ({','.join('?' * len(phases))})"
+            args += list(phases)
+        query += " ORDER BY seq DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [TaskRow.from_sql(r) for r in rows]
+
+    def latest_for_thread(self, thread_id: str) -> TaskRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM tasks WHERE thread_id = ? ORDER BY seq DESC LIMIT 1", (thread_id,)
+            ).fetchone()
+        return TaskRow.from_sql(row) if row else None
+
+    def active_thread_task(self, thread_id: str) -> TaskRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM tasks WHERE thread_id = ? AND phase IN ('queued', 'starting',"
+                " 'running') ORDER BY seq DESC LIMIT 1",
+                (thread_id,),
+            ).fetchone()
+        return TaskRow.from_sql(row) if row else None
+
+    def usage_totals(self) -> dict[str, int]:
+        """Tokens of every task, summed per key (each task's own turn, not the thread's total)."""
+        totals: dict[str, int] = {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT usage, usage_baseline FROM tasks WHERE usage IS NOT NULL"
+            ).fetchall()
+        for usage_text, base_text in rows:
+            usage = json.loads(usage_text or "{}")
+            base = json.loads(base_text or "{}")
+            for key, value in usage.items():
+                totals[key] = totals.get(key, 0) + max(0, int(value) - int(base.get(key, 0)))
+        return totals

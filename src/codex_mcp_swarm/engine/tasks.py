@@ -1,0 +1,424 @@
+"""The engine: tasks from spec to recorded end. Launch, queue, wait, cancel, reply, adopt.
+
+Owns: task ids, the launch of runners (one detached process per task, see ``runner``), the
+concurrency limit, waking waiters the moment a task ends, and adopting tasks that a previous or
+parallel server started (every server watches every active task in the store).
+
+Must not: know MCP. Callers get :class:`~.store.TaskRow` objects and dict views (``views``).
+
+How a waiter learns of an end without polling: each runner holds an exclusive ``flock`` on its
+task's ``runner.lock`` for its whole life (the engine takes the lock before the runner exists and
+hands the descriptor over). A watcher thread per active task blocks on a shared lock of the same
+file and returns the instant the runner is gone, whatever killed it; the engine then reads the
+store (the runner wrote the end before it exited) and wakes every waiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import psutil
+
+from ..codex.command import SpecError, TaskSpec, build_argv, is_uuid
+from ..settings import ENV_DEPTH, MAX_DEPTH, Settings
+from . import procs
+from .store import ACTIVE, Store, TaskRow, valid_task_id
+
+log = logging.getLogger(__name__)
+
+ADOPT_INTERVAL = 2.0  # seconds between scans for active tasks this server does not watch yet
+STARTING_GRACE = 30.0  # a task may sit in 'starting' without a runner this long before it's lost
+
+
+class TaskError(Exception):
+    """A request the engine cannot carry out; the message says what to do instead."""
+
+
+def new_task_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def title_of(prompt: str) -> str:
+    first = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
+    return first[:120]
+
+
+def _codex_home() -> Path:
+    return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+
+
+def find_session_cwd(thread_id: str) -> str | None:
+    """The working directory a Codex thread started in, from its rollout file (if any)."""
+    sessions = _codex_home() / "sessions"
+    if not sessions.is_dir():
+        return None
+    for path in sessions.glob(f"*/*/*/rollout-*-{thread_id}.jsonl"):
+        try:
+            with open(path, encoding="utf-8") as f:
+                meta = json.loads(f.readline())
+            cwd = meta.get("payload", {}).get("cwd")
+            if isinstance(cwd, str):
+                return cwd
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None
+
+
+class Engine:
+    """Tasks for one server process. Create, ``await start()``, use, ``await stop()``."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.task_dir)
+        self.owner = uuid.uuid4().hex[:12]
+        self.started_at = time.time()
+        self._watched: set[str] = set()
+        self._watch_lock = threading.Lock()
+        self._changed = asyncio.Event()
+        self._kick = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._background: asyncio.Task[None] | None = None
+        self._codex_version: str | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._kick = asyncio.Event()
+        self._adopt()
+        self._background = asyncio.create_task(self._scheduler())
+
+    async def stop(self) -> None:
+        """Stop serving. Detached tasks keep running (and are adopted by the next server) unless
+        the server was started with ``cancel_on_exit``."""
+        if self.settings.cancel_on_exit:
+            mine = [r.id for r in self.store.list(phases=sorted(ACTIVE)) if r.owner == self.owner]
+            await asyncio.gather(*(self.cancel(t) for t in mine), return_exceptions=True)
+        if self._background is not None:
+            self._background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._background
+
+    async def _scheduler(self) -> None:
+        while True:
+            try:
+                self._start_queued()
+                self._adopt()
+            except Exception:
+                log.exception("scheduler pass failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), ADOPT_INTERVAL)
+            self._kick.clear()
+
+    def _notify(self) -> None:
+        """Wake every waiter (they re-read the store) and the scheduler (a slot may be free)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+        self._kick.set()
+
+    # ---- launching ---------------------------------------------------------------------------
+
+    def codex_path(self) -> str:
+        """The Codex binary to run, or a TaskError that says how to get one."""
+        found = shutil.which(self.settings.codex_bin)
+        if found is None:
+            raise TaskError(
+                f"the Codex CLI was not found ({self.settings.codex_bin!r}). Install it with "
+                "'npm install -g @openai/codex' or start the server with --codex-bin PATH "
+                "(or CODEX_SWARM_CODEX_BIN)."
+            )
+        return found
+
+    def codex_version(self) -> str | None:
+        if self._codex_version is None:
+            try:
+                out = subprocess.run(
+                    [self.codex_path(), "--version"],
+                    capture_output=True,
+                    text=True,
+                    timeout=20,
+                    stdin=subprocess.DEVNULL,
+                )
+                self._codex_version = out.stdout.strip() or out.stderr.strip() or None
+            except (TaskError, OSError, subprocess.SubprocessError):
+                return None
+        return self._codex_version
+
+    def _check_cwd(self, cwd: str | None) -> str:
+        path = Path(cwd).expanduser() if cwd else Path.cwd()
+        if not path.is_absolute():
+            raise TaskError(f"cwd {cwd!r} must be an absolute path")
+        try:
+            resolved = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise TaskError(f"cwd {cwd!r} does not exist") from None
+        if not resolved.is_dir():
+            raise TaskError(f"cwd {cwd!r} is not a directory")
+        return str(resolved)
+
+    def launch(
+        self,
+        spec: TaskSpec,
+        *,
+        parent: TaskRow | None = None,
+    ) -> TaskRow:
+        """Record a new task and queue it. Returns at once; the runner starts in the background."""
+        depth = int(os.environ.get(ENV_DEPTH) or 0)
+        if depth >= MAX_DEPTH:
+            raise TaskError(
+                f"refusing to start Codex: this server is already running inside {depth} levels "
+                "of codex-mcp-swarm tasks (a task's Codex loaded this server through its MCP "
+                "config). Remove codex-swarm from the Codex MCP config used by tasks."
+            )
+        try:
+            spec = replace(spec, cwd=self._check_cwd(spec.cwd)).check()
+        except SpecError as exc:
+            raise TaskError(str(exc)) from None
+        if spec.resume_thread_id and self.settings.ephemeral:
+            raise TaskError(
+                "this server runs with --ephemeral: Codex keeps no session files, so a thread "
+                "cannot be continued. Start a new task with codex or codex_async instead."
+            )
+        codex = self.codex_path()
+        argv = build_argv(
+            codex,
+            spec,
+            self.settings.overrides,
+            skip_git_repo_check=self.settings.skip_git_repo_check,
+            ephemeral=self.settings.ephemeral,
+        )
+        task_id = new_task_id()
+        launch = {
+            "argv": argv,
+            "cwd": spec.cwd,
+            "env": {ENV_DEPTH: str(depth + 1), "CODEX_SWARM_TASK_ID": task_id},
+            "grace": self.settings.cancel_grace,
+        }
+        self.store.create(
+            task_id,
+            spec={"task": asdict(spec), "launch": launch},
+            cwd=spec.cwd,
+            title=title_of(spec.prompt),
+            owner=self.owner,
+            parent_id=parent.id if parent else None,
+            thread_id=spec.resume_thread_id,
+            usage_baseline=parent.usage if parent else None,
+        )
+        self._kick.set()
+        row = self.store.get(task_id)
+        assert row is not None
+        return row
+
+    def reply_spec(self, thread_id: str, prompt: str) -> tuple[TaskSpec, TaskRow | None]:
+        """The spec that continues ``thread_id`` in its original cwd and settings."""
+        if not isinstance(thread_id, str) or not is_uuid(thread_id):
+            raise TaskError(
+                f"threadId {thread_id!r} is not a UUID; use the threadId a codex or codex_async "
+                "result reported"
+            )
+        if self.settings.ephemeral:
+            raise TaskError(
+                "this server runs with --ephemeral: Codex keeps no session files, so a thread "
+                "cannot be continued. Start a new task with codex or codex_async instead."
+            )
+        busy = self.store.active_thread_task(thread_id)
+        if busy is not None:
+            raise TaskError(
+                f"thread {thread_id} is still busy with task {busy.id} ({busy.phase}); wait for "
+                "it with codex_wait (or cancel it) before replying"
+            )
+        previous = self.store.latest_for_thread(thread_id)
+        if previous is not None:
+            fields = dict(previous.spec["task"])
+            fields.update(prompt=prompt, resume_thread_id=thread_id)
+            return TaskSpec(**fields), previous
+        cwd = find_session_cwd(thread_id)
+        if cwd is None:
+            raise TaskError(
+                f"unknown threadId {thread_id}: no task of this server ran it and no Codex "
+                "session file holds it"
+            )
+        return TaskSpec(prompt=prompt, cwd=cwd, resume_thread_id=thread_id), None
+
+    def _start_queued(self) -> None:
+        for task_id in self.store.claim_queued(self.settings.max_parallel):
+            try:
+                self._spawn_runner(task_id)
+            except Exception as exc:
+                log.exception("could not start the runner of %s", task_id)
+                self.store.finish(
+                    task_id, phase="failed", error=f"could not start the task runner: {exc}"
+                )
+                self._notify()
+
+    def _spawn_runner(self, task_id: str) -> None:
+        lock_path = self.store.lock_path(task_id)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            log_fd = os.open(
+                self.store.task_path(task_id) / "runner.log",
+                os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                0o600,
+            )
+            try:
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "codex_mcp_swarm.engine.runner",
+                        "--task-dir",
+                        str(self.store.task_dir),
+                        "--task-id",
+                        task_id,
+                        "--lock-fd",
+                        str(fd),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_fd,
+                    stderr=log_fd,
+                    pass_fds=(fd,),
+                    start_new_session=True,
+                )
+            finally:
+                os.close(log_fd)
+        finally:
+            os.close(fd)  # the runner's inherited copy keeps the lock held
+        self.store.set_runner(task_id, proc.pid, procs.create_time(proc.pid) or time.time())
+        # Reap the runner when it exits so it does not linger as a zombie of this server.
+        threading.Thread(target=proc.wait, daemon=True).start()
+        self._watch(task_id)
+
+    # ---- watching ----------------------------------------------------------------------------
+
+    def _adopt(self) -> None:
+        """Watch every active task in the store that this server does not watch yet."""
+        for row in self.store.list(phases=("starting", "running")):
+            self._watch(row.id)
+
+    def _watch(self, task_id: str) -> None:
+        with self._watch_lock:
+            if task_id in self._watched:
+                return
+            self._watched.add(task_id)
+        threading.Thread(target=self._watch_thread, args=(task_id,), daemon=True).start()
+
+    def _watch_thread(self, task_id: str) -> None:
+        try:
+            fd = os.open(self.store.lock_path(task_id), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # returns when no runner holds the lock
+            finally:
+                os.close(fd)
+        except OSError:
+            log.exception("watching %s failed", task_id)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._runner_gone, task_id)
+
+    def _runner_gone(self, task_id: str) -> None:
+        with self._watch_lock:
+            self._watched.discard(task_id)
+        row = self.store.get(task_id)
+        if row is not None and not row.terminal:
+            if row.runner_pid is None and time.time() - (row.started_at or 0) < STARTING_GRACE:
+                pass  # claimed by another server that has not started its runner yet
+            else:
+                self._mark_lost(row)
+        self._notify()
+
+    def _mark_lost(self, row: TaskRow) -> None:
+        codex = procs.same_process(row.codex_pid, row.codex_ctime)
+        note = ""
+        if codex is not None:
+            tree = [codex, *procs.descendants(codex.pid)]
+            procs.signal_all([codex], signal.SIGINT)
+            procs.kill_all(tree, grace=self.settings.cancel_grace)
+            note = "; its orphaned Codex process was stopped"
+        self.store.finish(
+            row.id,
+            phase="lost",
+            error="the task's runner process vanished without recording an end (killed or "
+            f"crashed){note}. Its events so far are kept.",
+        )
+
+    # ---- reading and waiting -----------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskRow:
+        if not valid_task_id(task_id):
+            raise TaskError(f"{task_id!r} is not a task id (ids look like 'a1b2c3d4e5f6')")
+        row = self.store.get(task_id)
+        if row is None:
+            raise TaskError(f"unknown task id {task_id!r}; codex-swarm:///tasks lists known tasks")
+        return row
+
+    def get_many(self, task_ids: Sequence[str]) -> list[TaskRow]:
+        for task_id in task_ids:
+            if not valid_task_id(task_id):
+                raise TaskError(f"{task_id!r} is not a task id (ids look like 'a1b2c3d4e5f6')")
+        rows = self.store.get_many(task_ids)
+        missing = [t for t in task_ids if t not in rows]
+        if missing:
+            raise TaskError(
+                f"unknown task id(s): {', '.join(missing)}; codex-swarm:///tasks lists known tasks"
+            )
+        return [rows[t] for t in task_ids]
+
+    async def wait(
+        self,
+        task_ids: Sequence[str],
+        timeout: float | None,
+        *,
+        on_tick: Callable[[list[TaskRow]], Awaitable[None]] | None = None,
+        tick: float = 1.0,
+    ) -> tuple[list[TaskRow], bool]:
+        """Wait until every task is terminal or ``timeout`` passes. Returns (rows, all_done).
+
+        Wakes on the end of any task at once; ``on_tick`` is called with fresh rows on each wake
+        and at least every ``tick`` seconds (for progress notifications).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            changed = self._changed
+            rows = self.get_many(task_ids)
+            if all(r.terminal for r in rows):
+                return rows, True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return rows, False
+            if on_tick is not None:
+                await on_tick(rows)
+            step = tick if remaining is None else min(tick, remaining)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(changed.wait(), step)
+
+    async def cancel(self, task_id: str) -> TaskRow:
+        """Stop a task and everything it started; returns its row once the end is recorded."""
+        row = self.get(task_id)
+        if row.terminal:
+            return row
+        row = self.store.request_cancel(task_id) or row
+        runner = procs.same_process(row.runner_pid, row.runner_ctime)
+        if runner is not None:
+            with contextlib.suppress(OSError, psutil.Error):
+                runner.send_signal(signal.SIGTERM)
+        self._notify()
+        rows, _done = await self.wait([task_id], timeout=self.settings.cancel_grace + 15)
+        return rows[0]

@@ -1,0 +1,102 @@
+"""Plain-dict views of a task for callers: the live status and the result.
+
+Owns: which facts of a stored task a caller sees, named once, so the MCP tools, the resources and
+the command line all say the same thing in the same words.
+
+Must not: render text for people (that is the caller's face), or read anything but the row.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..codex.events import TaskProgress, usage_delta
+from .store import TaskRow
+
+
+def elapsed(row: TaskRow, now: float | None = None) -> float:
+    """Seconds since the task started running (or was created, while queued), to its end."""
+    start = row.started_at or row.created_at
+    end = row.ended_at or (now if now is not None else time.time())
+    return round(max(0.0, end - start), 3)
+
+
+def usage_view(row: TaskRow) -> dict[str, Any]:
+    """Tokens of this task's own turn, and the thread's running total as Codex reports it."""
+    total = row.usage or row.progress.get("usage") or {}
+    if not total:
+        return {}
+    return {"turn": usage_delta(total, row.usage_baseline), "thread_total": dict(total)}
+
+
+def status_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
+    """What the task is doing now."""
+    progress = TaskProgress.from_dict(row.progress) if row.progress else TaskProgress()
+    last = progress.last_tool
+    view: dict[str, Any] = {
+        "task_id": row.id,
+        "status": row.phase,
+        "threadId": row.thread_id,
+        "title": row.title,
+        "cwd": row.cwd,
+        "elapsed_s": elapsed(row, now),
+        "tool_calls": progress.tool_calls,
+        "last_tool": (
+            {
+                "kind": last.kind,
+                "summary": last.summary,
+                "status": last.status,
+                "exit_code": last.exit_code,
+            }
+            if last
+            else None
+        ),
+        "reasoning": progress.reasoning,
+        "message": progress.message,
+        "todo": progress.todo,
+        "usage": usage_view(row),
+        "warnings": progress.warnings,
+    }
+    if row.terminal:
+        view.update(exit_code=row.exit_code, exit_signal=row.exit_signal, error=row.error)
+    if row.cancel_requested and not row.terminal:
+        view["cancel_requested"] = True
+    return view
+
+
+def result_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
+    """The outcome: like the removed official tool ({threadId, content}) plus status and usage."""
+    progress = TaskProgress.from_dict(row.progress) if row.progress else TaskProgress()
+    content = row.result if row.terminal else None
+    return {
+        "task_id": row.id,
+        "status": row.phase,
+        "threadId": row.thread_id,
+        "content": content if content is not None else "",
+        "error": row.error,
+        "exit_code": row.exit_code,
+        "exit_signal": row.exit_signal,
+        "elapsed_s": elapsed(row, now),
+        "tool_calls": progress.tool_calls,
+        "usage": usage_view(row),
+        "warnings": progress.warnings,
+        "cwd": row.cwd,
+    }
+
+
+def listing_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
+    """One task in a list: state, timing, thread and usage."""
+    return {
+        "task_id": row.id,
+        "status": row.phase,
+        "title": row.title,
+        "threadId": row.thread_id,
+        "cwd": row.cwd,
+        "created_at": row.created_at,
+        "started_at": row.started_at,
+        "ended_at": row.ended_at,
+        "elapsed_s": elapsed(row, now),
+        "exit_code": row.exit_code,
+        "usage": usage_view(row),
+    }

@@ -1,0 +1,95 @@
+"""Server-wide settings: flags and environment variables resolved once at start.
+
+Owns: defaults (per-user private state directory, parallelism), the environment variable names,
+and validation that turns a bad flag into an error at start rather than a surprise per task.
+
+Must not: start anything. ``cli`` builds a :class:`Settings`; the engine and MCP layer read it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .codex.command import parse_override
+
+ENV_TASK_DIR = "CODEX_SWARM_TASK_DIR"
+ENV_LOG = "CODEX_SWARM_LOG"
+ENV_LOG_LEVEL = "CODEX_SWARM_LOG_LEVEL"
+ENV_CODEX_BIN = "CODEX_SWARM_CODEX_BIN"
+ENV_MAX_PARALLEL = "CODEX_SWARM_MAX_PARALLEL"
+ENV_DEPTH = "CODEX_SWARM_DEPTH"
+MAX_DEPTH = 2  # a task's Codex may start this server again at most this many levels deep
+
+
+def state_dir() -> Path:
+    """The per-user state directory: XDG on Linux, Application Support on macOS."""
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "codex-mcp-swarm"
+
+
+def default_max_parallel() -> int:
+    return max(2, min(16, (os.cpu_count() or 2) * 2))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the engine needs to know about how it was started."""
+
+    task_dir: Path = field(default_factory=lambda: state_dir() / "tasks")
+    codex_bin: str = "codex"
+    overrides: tuple[tuple[str, str], ...] = ()  # server-wide -c key=value, value TOML-encoded
+    raw_overrides: tuple[str, ...] = ()  # as given, for the config resource
+    skip_git_repo_check: bool = False
+    ephemeral: bool = False
+    max_parallel: int = field(default_factory=default_max_parallel)
+    cancel_grace: float = 5.0
+    cancel_on_exit: bool = False
+    log_file: Path | None = None
+    log_level: str = "WARNING"
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        overrides: list[str] | None = None,
+        codex_bin: str | None = None,
+        task_dir: str | None = None,
+        skip_git_repo_check: bool = False,
+        ephemeral: bool = False,
+        max_parallel: int | None = None,
+        cancel_on_exit: bool = False,
+        environ: dict[str, str] | None = None,
+    ) -> Settings:
+        """Flags win over environment variables, which win over defaults. ValueError if bad."""
+        env = os.environ if environ is None else environ
+        parsed = tuple(parse_override(text) for text in overrides or [])
+        if max_parallel is None and env.get(ENV_MAX_PARALLEL):
+            try:
+                max_parallel = int(env[ENV_MAX_PARALLEL])
+            except ValueError:
+                raise ValueError(f"{ENV_MAX_PARALLEL} must be a whole number") from None
+        if max_parallel is not None and not 1 <= max_parallel <= 1000:
+            raise ValueError("--max-parallel must be between 1 and 1000")
+        level = (env.get(ENV_LOG_LEVEL) or "WARNING").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"{ENV_LOG_LEVEL} must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        directory = task_dir or env.get(ENV_TASK_DIR)
+        log = env.get(ENV_LOG)
+        return cls(
+            task_dir=Path(directory).expanduser().resolve() if directory else state_dir() / "tasks",
+            codex_bin=codex_bin or env.get(ENV_CODEX_BIN) or "codex",
+            overrides=parsed,
+            raw_overrides=tuple(overrides or []),
+            skip_git_repo_check=skip_git_repo_check,
+            ephemeral=ephemeral,
+            max_parallel=max_parallel or default_max_parallel(),
+            cancel_on_exit=cancel_on_exit,
+            log_file=Path(log).expanduser() if log else None,
+            log_level=level,
+        )
