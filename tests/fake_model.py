@@ -1,4 +1,4 @@
-"""A scriptable fake of the OpenAI Responses API, served on loopback, for driving the real Codex CLI.
+"""A scriptable fake of the OpenAI Responses API on loopback, for driving the real Codex CLI.
 
 The script lives in the prompt itself, so the server is stateless and any test (or the benchmark)
 can use it by writing a prompt. A line of the form
@@ -116,7 +116,7 @@ def _output_items(step: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class FakeModel:
-    """The server object: start() in a thread, ``base_url`` for Codex's config, ``requests`` seen."""
+    """The server: ``start()`` in a thread; ``base_url`` for Codex; ``requests`` it saw."""
 
     def __init__(self, latency: float = 0.0, host: str = "127.0.0.1", port: int = 0) -> None:
         self.latency = latency
@@ -177,7 +177,9 @@ class FakeModel:
                     items = _output_items(step)
                     for index, item in enumerate(items):
                         self.wfile.write(
-                            _sse("response.output_item.added", {"output_index": index, "item": item})
+                            _sse(
+                                "response.output_item.added", {"output_index": index, "item": item}
+                            )
                         )
                         self.wfile.write(
                             _sse("response.output_item.done", {"output_index": index, "item": item})

@@ -145,12 +145,11 @@ class Store:
             self._db.execute("PRAGMA busy_timeout = 30000")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            with self._tx():
-                self._db.executescript(_SCHEMA) if not self._has_schema() else None
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+            self._db.executescript(_SCHEMA)  # idempotent; several processes may race here
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
+                (str(SCHEMA_VERSION),),
+            )
             self._db.execute("PRAGMA quick_check").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
@@ -160,12 +159,6 @@ class Store:
             ) from exc
         finally:
             os.umask(old_umask)
-
-    def _has_schema(self) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='tasks'"
-        ).fetchone()
-        return row is not None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,164 @@
+"""Shared fixtures: the pinned real Codex CLI, the fake model, and the server over stdio.
+
+End-to-end tests start ``python -m codex_mcp_swarm`` as a real subprocess and drive it with the
+official SDK's MCP client. The Codex CLI is the pinned npm release installed by ``scripts/test``
+into ``.cache/codex`` (or named by ``CODEX_SWARM_TEST_CODEX``). A missing Codex is a test error,
+never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from mcp import Client, StdioServerParameters
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_model import FakeModel
+
+REPO = Path(__file__).resolve().parents[1]
+CODEX_VERSION = (REPO / ".codex-version").read_text().strip()
+
+
+def codex_bin() -> str:
+    override = os.environ.get("CODEX_SWARM_TEST_CODEX")
+    path = (
+        Path(override)
+        if override
+        else REPO / ".cache" / "codex" / "node_modules" / ".bin" / "codex"
+    )
+    if not path.exists():
+        pytest.fail(
+            f"the pinned Codex CLI ({CODEX_VERSION}) is missing at {path}: run scripts/test, "
+            f"which installs it with npm, or set CODEX_SWARM_TEST_CODEX",
+            pytrace=False,
+        )
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def codex() -> str:
+    path = codex_bin()
+    version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
+    assert CODEX_VERSION in version.stdout, (
+        f"expected Codex {CODEX_VERSION}, got {version.stdout!r}"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def fake_model() -> Iterator[FakeModel]:
+    model = FakeModel(latency=0.0).start()
+    yield model
+    model.stop()
+
+
+def write_codex_home(home: Path, base_url: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f"""model = "mock-model"
+model_provider = "mock"
+
+[model_providers.mock]
+name = "mock"
+base_url = "{base_url}"
+wire_api = "responses"
+env_key = "MOCK_API_KEY"
+request_max_retries = 0
+stream_max_retries = 0
+"""
+    )
+    return home
+
+
+@pytest.fixture(scope="session")
+def codex_home(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeModel) -> Path:
+    # Not under /tmp directly: Codex refuses to create helper aliases under a temp dir and says so
+    # on stderr, which is harmless; the path is what the tests own either way.
+    return write_codex_home(tmp_path_factory.mktemp("codex-home"), fake_model.base_url)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def task_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "tasks"
+
+
+def server_env(codex: str, codex_home: Path, task_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(Path.home())),
+        "CODEX_HOME": str(codex_home),
+        "MOCK_API_KEY": "test-key",
+        "CODEX_SWARM_TASK_DIR": str(task_dir),
+        "CODEX_SWARM_CODEX_BIN": codex,
+        "CODEX_SWARM_LOG_LEVEL": "INFO",
+    }
+    env.update(extra)
+    return env
+
+
+SwarmFactory = Callable[..., AbstractAsyncContextManager[Client]]
+
+
+@pytest.fixture
+def swarm(codex: str, codex_home: Path, task_dir: Path, workdir: Path) -> SwarmFactory:
+    """``async with swarm(*flags, mode=..., env=...) as client`` starts the server over stdio."""
+
+    @asynccontextmanager
+    async def start(
+        *flags: str, mode: str = "auto", env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> AsyncIterator[Client]:
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "codex_mcp_swarm", "--skip-git-repo-check", *flags],
+            env={**server_env(codex, codex_home, task_dir), **(env or {})},
+            cwd=str(cwd or workdir),
+        )
+        async with Client(params, mode=mode) as client:  # type: ignore[arg-type]
+            yield client
+
+    return start
+
+
+def processes_matching(marker: str) -> list[psutil.Process]:
+    """Live processes whose command line contains ``marker`` (zombies do not count)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if marker in " ".join(proc.info["cmdline"] or []):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout} s")

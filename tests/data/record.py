@@ -1,0 +1,136 @@
+"""Record real ``codex exec --json`` output into the JSONL fixtures next to this file.
+
+Run from the repository root with::
+
+    uv run python tests/data/record.py            # every scenario
+    uv run python tests/data/record.py basic      # only the named ones
+
+It starts the scriptable fake model (``tests/fake_model.py``) on loopback, writes a throwaway
+``CODEX_HOME/config.toml`` that points Codex at it (``model_provider = "mock"``, no retries), and
+runs the real Codex CLI (``.cache/codex/node_modules/.bin/codex``, or ``$CODEX_BIN``) as
+
+    codex exec --json --skip-git-repo-check -s workspace-write -
+
+in a temporary working directory, with the prompt on stdin and ``CODEX_HOME``/``MOCK_API_KEY`` in
+its environment. Stdout is saved verbatim to ``tests/data/<name>.jsonl``:
+
+``basic``
+    reasoning, a shell ``echo hi``, an ``apply_patch`` adding a file, then a final message.
+``failed``
+    the model answers HTTP 400, so the turn fails (``error`` + ``turn.failed``).
+``resume``
+    one turn, then a second one on the same thread with
+    ``codex exec --json --skip-git-repo-check resume <thread_id> -``; both runs' lines are saved
+    one after the other, so the second ``turn.completed`` carries the thread's cumulative usage.
+
+``todo.jsonl`` is *not* recorded here: the fake model can only call ``exec_command``, never
+``update_plan``, so Codex never emits a ``todo_list`` item for it. That fixture is written by hand
+from the ``todo_list`` item schema (``{"type": "todo_list", "items": [{"text": ..., "completed":
+...}]}``, sent as ``item.started`` then ``item.updated``); this script leaves it alone.
+
+The recorded lines depend on the Codex version (0.169.0 when these were made) and carry fresh
+thread ids and temp paths on each run; tests must not depend on those exact values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).resolve().parent
+ROOT = DATA.parent.parent
+sys.path.insert(0, str(DATA.parent))
+
+from fake_model import FakeModel, script  # noqa: E402
+
+CODEX = os.environ.get("CODEX_BIN") or str(ROOT / ".cache/codex/node_modules/.bin/codex")
+
+CONFIG = """\
+model = "mock-model"
+model_provider = "mock"
+
+[model_providers.mock]
+name = "mock"
+base_url = "{base_url}"
+wire_api = "responses"
+env_key = "MOCK_API_KEY"
+request_max_retries = 0
+stream_max_retries = 0
+"""
+
+PATCH = "*** Add File: hello.txt\n+hello"
+
+SCENARIOS: dict[str, list[dict[str, Any]]] = {
+    "basic": [
+        {"reasoning": "I should say hi, then add a file.", "shell": "echo hi"},
+        {"patch": PATCH},
+        {"message": "Said hi and added hello.txt."},
+    ],
+    "failed": [{"error": 400}],
+    "resume": [{"shell": "echo first"}, {"message": "first turn done"}],
+}
+RESUME_SECOND = [{"message": "second turn done"}]
+
+
+def run_codex(home: Path, workdir: Path, prompt: str, extra: list[str]) -> str:
+    env = {**os.environ, "CODEX_HOME": str(home), "MOCK_API_KEY": "x"}
+    env.pop("OPENAI_API_KEY", None)
+    argv = [CODEX, "exec", "--json", "--skip-git-repo-check", *extra, "-"]
+    proc = subprocess.run(
+        argv,
+        input=prompt,
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    if proc.stderr.strip():
+        print(proc.stderr.strip(), file=sys.stderr)
+    print(f"  {' '.join(argv[1:])}: exit {proc.returncode}", file=sys.stderr)
+    return proc.stdout
+
+
+def thread_id(stdout: str) -> str:
+    for line in stdout.splitlines():
+        data = json.loads(line)
+        if data.get("type") == "thread.started":
+            return str(data["thread_id"])
+    raise SystemExit("no thread.started line in the first run's output")
+
+
+def record(name: str, model: FakeModel) -> None:
+    with tempfile.TemporaryDirectory(prefix="codex-record-") as tmp:
+        home = Path(tmp, "home")
+        workdir = Path(tmp, "work")
+        home.mkdir()
+        workdir.mkdir()
+        (home / "config.toml").write_text(CONFIG.format(base_url=model.base_url))
+        print(f"recording {name}", file=sys.stderr)
+        out = run_codex(home, workdir, script(*SCENARIOS[name]), ["-s", "workspace-write"])
+        if name == "resume":
+            second = script(*RESUME_SECOND, text="again")
+            out += run_codex(home, workdir, second, ["resume", thread_id(out)])
+    (DATA / f"{name}.jsonl").write_text(out)
+
+
+def main(names: list[str]) -> None:
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {sorted(SCENARIOS)}")
+    model = FakeModel().start()
+    try:
+        for name in names or list(SCENARIOS):
+            record(name, model)
+    finally:
+        model.stop()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,441 @@
+"""End to end: the server over stdio, the SDK client, the real Codex CLI, the fake model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from conftest import REPO, SwarmFactory, processes_matching, server_env
+from fake_model import FakeModel, script
+from mcp import Client
+from mcp.types import CallToolResult
+
+pytestmark = pytest.mark.anyio
+
+TOOLS = {"codex", "codex_async", "codex_reply", "codex_status", "codex_wait", "codex_cancel"}
+CODEX_PARAMS = {
+    "prompt",
+    "model",
+    "sandbox",
+    "approval-policy",
+    "cwd",
+    "profile",
+    "config",
+    "base-instructions",
+    "developer-instructions",
+    "compact-prompt",
+}
+
+
+def data(result: CallToolResult) -> dict[str, Any]:
+    assert result.structured_content is not None, result.content
+    return result.structured_content
+
+
+def text(result: CallToolResult) -> str:
+    return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+async def launch(client: Client, prompt: str, **args: Any) -> str:
+    result = await client.call_tool("codex_async", {"prompt": prompt, **args})
+    assert not result.is_error, text(result)
+    return str(data(result)["task_id"])
+
+
+async def status_until(client: Client, task_id: str, check: Any, timeout: float = 30) -> dict:
+    with anyio.fail_after(timeout):
+        while True:
+            view = data(await client.call_tool("codex_status", {"task_ids": [task_id]}))["tasks"][0]
+            if check(view):
+                return view
+            await anyio.sleep(0.1)
+
+
+def requests_with(model: FakeModel, marker: str) -> list[dict[str, Any]]:
+    return [r for r in model.requests if marker in json.dumps(r)]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_tools_and_parameters_in_both_eras(swarm: SwarmFactory, mode: str) -> None:
+    async with swarm(mode=mode) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert set(tools) == TOOLS
+        for name in ("codex", "codex_async"):
+            assert set(tools[name].input_schema["properties"]) == CODEX_PARAMS
+            assert tools[name].input_schema["required"] == ["prompt"]
+        assert set(tools["codex_reply"].input_schema["properties"]) == {
+            "threadId",
+            "prompt",
+            "async",
+        }
+        assert tools["codex_status"].annotations.read_only_hint is True
+        result = await client.call_tool("codex", {"prompt": f"hello {mode}"})
+        assert not result.is_error, text(result)
+        assert data(result)["content"] == f"ok: hello {mode}"
+
+
+async def test_codex_returns_thread_content_usage_and_progress(
+    swarm: SwarmFactory, workdir: Path
+) -> None:
+    progress: list[str | None] = []
+
+    async def on_progress(_p: float, _t: float | None, message: str | None) -> None:
+        progress.append(message)
+
+    prompt = script(
+        {"reasoning": "looking around", "shell": "echo hi", "delay": 0.6},
+        {"delay": 1.2, "message": "the final answer"},
+        text="-starts with a dash",
+    )
+    async with swarm() as client:
+        result = await client.call_tool(
+            "codex", {"prompt": prompt, "cwd": str(workdir)}, progress_callback=on_progress
+        )
+    out = data(result)
+    assert not result.is_error, text(result)
+    assert out["status"] == "completed"
+    assert out["content"] == "the final answer"
+    assert uuid.UUID(out["threadId"])
+    assert out["exit_code"] == 0
+    assert out["tool_calls"] == 1
+    assert out["usage"]["turn"]["input_tokens"] > 0
+    assert out["cwd"] == str(workdir.resolve())
+    assert "the final answer" in text(result) and out["task_id"] in text(result)
+    assert progress and any(out["task_id"] in (m or "") for m in progress)
+
+
+async def test_parallel_tasks_take_about_the_time_of_one(swarm: SwarmFactory) -> None:
+    # Each task waits 1.5 s for each of two model answers: 3 s alone, 12 s if run one by one.
+    steps = ({"delay": 1.5, "shell": "true"}, {"delay": 1.5, "message": "done"})
+    async with swarm() as client:
+        start = time.monotonic()
+        ids = [await launch(client, script(*steps, text=f"parallel {i}")) for i in range(4)]
+        result = await client.call_tool("codex_wait", {"task_ids": ids, "timeout": 120})
+        wall = time.monotonic() - start
+    out = data(result)
+    assert out["done"] is True
+    assert [t["status"] for t in out["tasks"]] == ["completed"] * 4
+    assert wall < 8, f"4 parallel tasks took {wall:.1f} s; one alone takes about 3 s"
+
+
+async def test_status_shows_the_running_command(swarm: SwarmFactory) -> None:
+    marker = f"{uuid.uuid4().int % 10**6 + 3000000}"
+    async with swarm() as client:
+        task_id = await launch(client, script({"shell": f"sleep 3 && echo {marker}"}))
+        view = await status_until(
+            client,
+            task_id,
+            lambda v: v["last_tool"] and v["last_tool"]["status"] == "in_progress",
+        )
+        assert view["status"] == "running"
+        assert view["last_tool"]["kind"] == "command"
+        assert f"sleep 3 && echo {marker}" in view["last_tool"]["summary"]
+        assert view["tool_calls"] == 1
+        assert view["threadId"]
+        status = await client.call_tool("codex_status", {"task_ids": [task_id]})
+        assert "sleep 3" in text(status)
+        done = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 60}))
+        assert done["tasks"][0]["status"] == "completed"
+
+
+async def test_reply_continues_the_thread_in_its_original_cwd(
+    swarm: SwarmFactory, fake_model: FakeModel, workdir: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    first_marker = f"first-{uuid.uuid4().hex[:8]}"
+    second_marker = f"second-{uuid.uuid4().hex[:8]}"
+    async with swarm(cwd=other) as client:
+        first = data(await client.call_tool("codex", {"prompt": first_marker, "cwd": str(workdir)}))
+        reply = await client.call_tool(
+            "codex_reply", {"threadId": first["threadId"], "prompt": second_marker}
+        )
+        out = data(reply)
+        assert not reply.is_error, text(reply)
+        assert out["threadId"] == first["threadId"]
+        assert out["content"] == f"ok: {second_marker}"
+        assert out["cwd"] == str(workdir.resolve())
+        # The turn's own usage, not the thread's cumulative total.
+        assert out["usage"]["thread_total"]["input_tokens"] > out["usage"]["turn"]["input_tokens"]
+        later = await client.call_tool(
+            "codex_reply", {"threadId": first["threadId"], "prompt": "third", "async": True}
+        )
+        assert data(later)["status"] in ("queued", "starting", "running")
+        await client.call_tool("codex_wait", {"task_ids": [data(later)["task_id"]]})
+    request = requests_with(fake_model, second_marker)[-1]
+    seen = json.dumps(request["input"])
+    assert first_marker in seen, "the resumed turn carries the earlier conversation"
+    assert f"<cwd>{workdir.resolve()}</cwd>" in seen
+
+
+@pytest.mark.parametrize("sandbox", ["danger-full-access", "workspace-write"])
+async def test_cancel_stops_every_process(swarm: SwarmFactory, sandbox: str) -> None:
+    # Under danger-full-access Codex runs commands in their own session: a process-group kill
+    # of Codex would miss them. The command also ignores SIGTERM and SIGINT.
+    marker = str(uuid.uuid4().int % 10**6 + 1000000)
+    command = f"trap '' TERM INT; sleep {marker}"
+    async with swarm() as client:
+        task_id = await launch(client, script({"shell": command}), sandbox=sandbox)
+        await status_until(
+            client, task_id, lambda v: v["last_tool"] and v["last_tool"]["status"] == "in_progress"
+        )
+        assert processes_matching(f"sleep {marker}"), "the command should be running"
+        result = await client.call_tool("codex_cancel", {"task_id": task_id})
+        out = data(result)
+        assert out["status"] == "cancelled", text(result)
+        assert processes_matching(f"sleep {marker}") == []
+        assert processes_matching(task_id) == []
+        again = await client.call_tool("codex_cancel", {"task_id": task_id})
+        assert "already ended" in text(again)
+
+
+async def test_model_failure_is_reported_with_the_models_message(swarm: SwarmFactory) -> None:
+    async with swarm() as client:
+        result = await client.call_tool("codex", {"prompt": script({"error": 400})})
+    out = data(result)
+    assert result.is_error
+    assert out["status"] == "failed"
+    assert out["exit_code"] == 1
+    assert "fake model error 400" in out["error"]
+    assert "fake model error 400" in text(result)
+
+
+async def test_wait_timeout_reports_running_tasks_without_killing_them(
+    swarm: SwarmFactory,
+) -> None:
+    async with swarm() as client:
+        task_id = await launch(client, script({"delay": 2.5, "message": "slow"}))
+        first = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 0.3}))
+        assert first["done"] is False
+        assert first["still_running"] == [task_id]
+        assert first["tasks"][0]["status"] in ("queued", "starting", "running")
+        second = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 60}))
+        assert second["done"] is True
+        assert second["tasks"][0]["content"] == "slow"
+
+
+async def test_wait_sends_progress_notifications(swarm: SwarmFactory) -> None:
+    messages: list[str | None] = []
+
+    async def on_progress(_p: float, _t: float | None, message: str | None) -> None:
+        messages.append(message)
+
+    async with swarm() as client:
+        ids = [
+            await launch(client, script({"delay": 1.0, "shell": "sleep 1"}, text=f"p{i}"))
+            for i in range(2)
+        ]
+        result = await client.call_tool(
+            "codex_wait", {"task_ids": ids, "timeout": 60}, progress_callback=on_progress
+        )
+    assert data(result)["done"]
+    assert len(messages) >= 2
+    assert any("0/2 done" in (m or "") for m in messages)
+
+
+BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
+    ("codex", {}, "prompt"),
+    ("codex", {"prompt": 5}, "prompt"),
+    ("codex", {"prompt": ""}, "prompt"),
+    ("codex", {"prompt": "x", "sandbox": "yolo"}, "sandbox"),
+    ("codex", {"prompt": "x", "approval-policy": "always"}, "approval"),
+    ("codex", {"prompt": "x", "cwd": "/definitely/not/here"}, "does not exist"),
+    ("codex", {"prompt": "x", "cwd": "relative/dir"}, "absolute"),
+    ("codex", {"prompt": "x", "profile": "../escape"}, "profile"),
+    ("codex_async", {"prompt": "x", "config": {"--sandbox": "x"}}, "config key"),
+    ("codex_async", {"prompt": "x", "config": {"a": None}}, "null"),
+    ("codex_async", {"prompt": "x", "config": "not-an-object"}, "config"),
+    ("codex_reply", {"threadId": "not-a-uuid", "prompt": "x"}, "UUID"),
+    ("codex_reply", {"threadId": str(uuid.uuid4()), "prompt": "x"}, "unknown threadId"),
+    ("codex_status", {"task_ids": ["nope"]}, "not a task id"),
+    ("codex_status", {"task_ids": ["../../etc/passwd"]}, "not a task id"),
+    ("codex_status", {"task_ids": ["abcdef123456"]}, "unknown task"),
+    ("codex_status", {"task_ids": []}, "task_ids"),
+    ("codex_wait", {"task_ids": ["abcdef123456"], "timeout": 1}, "unknown task"),
+    ("codex_wait", {"task_ids": ["abcdef123456"], "timeout": -1}, "timeout"),
+    ("codex_cancel", {"task_id": "/etc/passwd"}, "not a task id"),
+    ("codex_cancel", {}, "task_id"),
+]
+
+
+async def test_bad_arguments_get_clear_errors_and_the_server_stays_up(
+    swarm: SwarmFactory, task_dir: Path
+) -> None:
+    async with swarm() as client:
+        for tool, args, expected in BAD_CALLS:
+            result = await client.call_tool(tool, args)
+            assert result.is_error, (tool, args)
+            assert expected.lower() in text(result).lower(), (tool, args, text(result))
+        assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+    assert list((task_dir / "tasks").iterdir()) == []
+
+
+async def test_missing_codex_binary_is_a_clear_error(swarm: SwarmFactory) -> None:
+    async with swarm("--codex-bin", "/nonexistent/codex") as client:
+        result = await client.call_tool("codex_async", {"prompt": "x"})
+        assert result.is_error
+        assert "Codex CLI was not found" in text(result)
+        info = json.loads(
+            (await client.read_resource("codex-swarm:///server-info")).contents[0].text
+        )
+        assert info["codex_bin"] is None
+
+
+async def test_resources_describe_server_config_and_tasks(
+    swarm: SwarmFactory, task_dir: Path
+) -> None:
+    async with swarm("-c", "model_reasoning_effort=high") as client:
+        task = data(await client.call_tool("codex", {"prompt": "resource check"}))
+
+        async def read(uri: str) -> Any:
+            return json.loads((await client.read_resource(uri)).contents[0].text)
+
+        info = await read("codex-swarm:///server-info")
+        assert "0.169.0" in info["codex_version"]
+        assert info["task_dir"] == str(task_dir)
+        assert set(info["tools"]) == TOOLS
+        assert info["usage_totals"]["input_tokens"] >= 100
+        config = await read("codex-swarm:///config")
+        assert config["config_overrides"] == {"model_reasoning_effort": '"high"'}
+        assert config["skip_git_repo_check"] is True
+        tasks = await read("codex-swarm:///tasks")
+        assert tasks[0]["task_id"] == task["task_id"]
+        assert tasks[0]["threadId"] == task["threadId"]
+        assert tasks[0]["status"] == "completed"
+        assert tasks[0]["usage"]["turn"]["input_tokens"] > 0
+
+
+async def test_config_values_stay_strings_and_server_defaults_apply(
+    swarm: SwarmFactory, fake_model: FakeModel
+) -> None:
+    marker = f"cfg-{uuid.uuid4().hex[:8]}"
+    async with swarm("-c", 'developer_instructions="from the server"') as client:
+        await client.call_tool("codex", {"prompt": f"{marker} a"})
+        await client.call_tool(
+            "codex",
+            {
+                "prompt": f"{marker} b",
+                "config": {"developer_instructions": "true"},
+                "base-instructions": "BASE FROM CALL",
+            },
+        )
+
+    def developer_texts(req: dict[str, Any]) -> list[str]:
+        return [
+            c.get("text", "")
+            for item in req["input"]
+            if item.get("role") == "developer"
+            for c in item.get("content", [])
+        ]
+
+    first = requests_with(fake_model, f"{marker} a")[-1]
+    second = requests_with(fake_model, f"{marker} b")[-1]
+    assert "from the server" in developer_texts(first)
+    assert "true" in developer_texts(second), "the string 'true' must not become a boolean"
+    assert "BASE FROM CALL" in developer_texts(second)
+
+
+async def test_ephemeral_server_refuses_reply_clearly(swarm: SwarmFactory) -> None:
+    async with swarm("--ephemeral") as client:
+        out = data(await client.call_tool("codex", {"prompt": "no session files"}))
+        assert out["status"] == "completed"
+        reply = await client.call_tool(
+            "codex_reply", {"threadId": out["threadId"], "prompt": "more"}
+        )
+        assert reply.is_error
+        assert "--ephemeral" in text(reply)
+
+
+async def test_state_is_private_and_raw_events_are_kept(
+    swarm: SwarmFactory, task_dir: Path
+) -> None:
+    async with swarm() as client:
+        out = data(await client.call_tool("codex", {"prompt": script({"shell": "echo kept"})}))
+    assert stat.S_IMODE(task_dir.stat().st_mode) == 0o700
+    task_path = task_dir / "tasks" / out["task_id"]
+    assert stat.S_IMODE(task_path.stat().st_mode) == 0o700
+    events = task_path / "events.jsonl"
+    assert stat.S_IMODE(events.stat().st_mode) == 0o600
+    types = [json.loads(line)["type"] for line in events.read_text().splitlines()]
+    assert types[0] == "thread.started" and types[-1] == "turn.completed"
+    assert stat.S_IMODE((task_dir / "tasks.db").stat().st_mode) & 0o077 == 0
+
+
+async def test_result_survives_a_killed_server(
+    swarm: SwarmFactory, codex: str, codex_home: Path, task_dir: Path, workdir: Path
+) -> None:
+    # The first server is a plain subprocess we can SIGKILL mid-task.
+    env = {**os.environ, **server_env(codex, codex_home, task_dir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codex_mcp_swarm", "--skip-git-repo-check"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=workdir,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def rpc(msg: dict[str, Any]) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write((json.dumps(msg) + "\n").encode())
+        proc.stdin.flush()
+
+    rpc(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        }
+    )
+    proc.stdout.readline()
+    rpc({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    prompt = script({"delay": 2.0, "shell": "sleep 1"}, {"message": "survived"})
+    rpc(
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "codex_async", "arguments": {"prompt": prompt}},
+        }
+    )
+    answer = json.loads(proc.stdout.readline())
+    task_id = answer["result"]["structuredContent"]["task_id"]
+    time.sleep(0.8)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    async with swarm() as client:
+        out = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 60}))
+    assert out["done"]
+    assert out["tasks"][0]["status"] == "completed"
+    assert out["tasks"][0]["content"] == "survived"
+    assert out["tasks"][0]["exit_code"] == 0
+
+
+def test_malformed_config_flag_fails_at_start(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "codex_mcp_swarm", "-c", "novalue"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "CODEX_SWARM_TASK_DIR": str(tmp_path / "t")},
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert "expected key=value" in result.stderr
