@@ -8,6 +8,7 @@ never a skip.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,9 +18,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import psutil
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_model import FakeModel
@@ -162,3 +165,31 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, every: float
             return value
         time.sleep(every)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def data(result: CallToolResult) -> dict[str, Any]:
+    assert result.structured_content is not None, result.content
+    return result.structured_content
+
+
+def text(result: CallToolResult) -> str:
+    return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+async def launch(client: Client, prompt: str, **args: Any) -> str:
+    result = await client.call_tool("codex_async", {"prompt": prompt, **args})
+    assert not result.is_error, text(result)
+    return str(data(result)["task_id"])
+
+
+async def status_until(client: Client, task_id: str, check: Any, timeout: float = 30) -> dict:
+    with anyio.fail_after(timeout):
+        while True:
+            view = data(await client.call_tool("codex_status", {"task_ids": [task_id]}))["tasks"][0]
+            if check(view):
+                return view
+            await anyio.sleep(0.1)
+
+
+def requests_with(model: FakeModel, marker: str) -> list[dict[str, Any]]:
+    return [r for r in model.requests if marker in json.dumps(r)]

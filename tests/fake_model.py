@@ -13,6 +13,8 @@ model answers ``ok: <first line of the prompt>``.
 A step is an object with any of these keys (applied in this order):
     delay: seconds to wait before answering
     error: an HTTP status to answer with (e.g. 500, 429, 400) instead of a stream
+    fail_times: with ``error``: answer with the error only the first N times this step of this
+        prompt is asked for, then normally (the one stateful knob, for retry tests)
     hang: seconds to stall after ``response.created`` (an idle model)
     reasoning: text of a reasoning summary item
     shell: a command for Codex's ``exec_command`` tool
@@ -122,6 +124,7 @@ class FakeModel:
         self.latency = latency
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._failures: dict[tuple[str, str], int] = {}
         model = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -148,8 +151,15 @@ class FakeModel:
                     body = {}
                 with model._lock:
                     model.requests.append(body)
-                step, _prompt = choose_step(body)
+                step, prompt = choose_step(body)
                 time.sleep(float(step.get("delay", model.latency)))
+                if "fail_times" in step:
+                    key = (prompt, json.dumps(step, sort_keys=True))
+                    with model._lock:
+                        seen = model._failures.get(key, 0)
+                        model._failures[key] = seen + 1
+                    if seen >= int(step["fail_times"]):
+                        step = {k: v for k, v in step.items() if k != "error"}
                 if "error" in step:
                     status = int(step["error"])
                     payload = json.dumps(

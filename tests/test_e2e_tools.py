@@ -13,12 +13,19 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
-from conftest import REPO, SwarmFactory, processes_matching, server_env
+from conftest import (
+    REPO,
+    SwarmFactory,
+    data,
+    launch,
+    processes_matching,
+    requests_with,
+    server_env,
+    status_until,
+    text,
+)
 from fake_model import FakeModel, script
-from mcp import Client
-from mcp.types import CallToolResult
 
 pytestmark = pytest.mark.anyio
 
@@ -34,35 +41,10 @@ CODEX_PARAMS = {
     "base-instructions",
     "developer-instructions",
     "compact-prompt",
+    "timeout",
+    "idle_timeout",
+    "retries",
 }
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert result.structured_content is not None, result.content
-    return result.structured_content
-
-
-def text(result: CallToolResult) -> str:
-    return "\n".join(getattr(c, "text", "") for c in result.content)
-
-
-async def launch(client: Client, prompt: str, **args: Any) -> str:
-    result = await client.call_tool("codex_async", {"prompt": prompt, **args})
-    assert not result.is_error, text(result)
-    return str(data(result)["task_id"])
-
-
-async def status_until(client: Client, task_id: str, check: Any, timeout: float = 30) -> dict:
-    with anyio.fail_after(timeout):
-        while True:
-            view = data(await client.call_tool("codex_status", {"task_ids": [task_id]}))["tasks"][0]
-            if check(view):
-                return view
-            await anyio.sleep(0.1)
-
-
-def requests_with(model: FakeModel, marker: str) -> list[dict[str, Any]]:
-    return [r for r in model.requests if marker in json.dumps(r)]
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])

@@ -448,7 +448,7 @@ def test_message_capped_but_final_message_whole() -> None:
     progress = fold_lines([item_line("item.completed", {"type": "agent_message", "text": text})])
     assert progress.final_message == text
     assert progress.message is not None and len(progress.message) <= TEXT_CAP
-    assert "chars cut" in progress.message
+    assert "chars in all" in progress.message
 
 
 @pytest.mark.parametrize("name", ["basic", "failed", "resume", "todo"])

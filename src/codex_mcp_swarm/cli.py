@@ -61,6 +61,37 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="cancel this server's running tasks when it exits (default: they keep running)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="default maximum runtime of a task (default: none)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="default: fail a task when Codex reports nothing this long while no command runs "
+        "(default 600; 0 turns it off)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        metavar="N",
+        help="default retries of a run that failed on a transient model error (default 0)",
+    )
+    parser.add_argument(
+        "--allowed-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="tasks may only run in these directories (repeatable; default: anywhere)",
+    )
+    parser.add_argument(
+        "--sandbox-ceiling",
+        choices=["read-only", "workspace-write", "danger-full-access"],
+        help="the strongest sandbox a call may ask for",
+    )
     return parser
 
 
@@ -90,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             ephemeral=args.ephemeral,
             max_parallel=args.max_parallel,
             cancel_on_exit=args.cancel_on_exit,
+            timeout=args.timeout,
+            idle_timeout=args.idle_timeout,
+            retries=args.retries,
+            allowed_roots=args.allowed_root,
+            sandbox_ceiling=args.sandbox_ceiling,
         )
     except ValueError as exc:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)

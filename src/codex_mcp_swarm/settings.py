@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .codex.command import parse_override
+from .codex.command import SANDBOX_MODES, parse_override
 
 ENV_TASK_DIR = "CODEX_SWARM_TASK_DIR"
 ENV_LOG = "CODEX_SWARM_LOG"
@@ -50,6 +50,11 @@ class Settings:
     max_parallel: int = field(default_factory=default_max_parallel)
     cancel_grace: float = 5.0
     cancel_on_exit: bool = False
+    timeout: float | None = None  # default per-task maximum runtime, seconds
+    idle_timeout: float | None = 600.0  # default: fail a task whose model is silent this long
+    retries: int = 0  # default retries of a run that failed on a transient model error
+    allowed_roots: tuple[Path, ...] = ()  # cwd must resolve inside one of these (if any)
+    sandbox_ceiling: str | None = None  # strongest sandbox a call may ask for
     log_file: Path | None = None
     log_level: str = "WARNING"
 
@@ -64,6 +69,11 @@ class Settings:
         ephemeral: bool = False,
         max_parallel: int | None = None,
         cancel_on_exit: bool = False,
+        timeout: float | None = None,
+        idle_timeout: float | None = None,
+        retries: int | None = None,
+        allowed_roots: list[str] | None = None,
+        sandbox_ceiling: str | None = None,
         environ: dict[str, str] | None = None,
     ) -> Settings:
         """Flags win over environment variables, which win over defaults. ValueError if bad."""
@@ -79,6 +89,20 @@ class Settings:
         level = (env.get(ENV_LOG_LEVEL) or "WARNING").upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError(f"{ENV_LOG_LEVEL} must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        if timeout is not None and timeout <= 0:
+            raise ValueError("--timeout must be a positive number of seconds")
+        if idle_timeout is not None and idle_timeout < 0:
+            raise ValueError("--idle-timeout must be 0 (off) or a positive number of seconds")
+        if retries is not None and not 0 <= retries <= 10:
+            raise ValueError("--retries must be between 0 and 10")
+        if sandbox_ceiling is not None and sandbox_ceiling not in SANDBOX_MODES:
+            raise ValueError(f"--sandbox-ceiling must be one of {', '.join(SANDBOX_MODES)}")
+        roots = []
+        for root in allowed_roots or []:
+            path = Path(root).expanduser()
+            if not path.is_dir():
+                raise ValueError(f"--allowed-root {root!r} is not an existing directory")
+            roots.append(path.resolve())
         directory = task_dir or env.get(ENV_TASK_DIR)
         log = env.get(ENV_LOG)
         return cls(
@@ -90,6 +114,11 @@ class Settings:
             ephemeral=ephemeral,
             max_parallel=max_parallel or default_max_parallel(),
             cancel_on_exit=cancel_on_exit,
+            timeout=timeout,
+            idle_timeout=(idle_timeout or None) if idle_timeout is not None else 600.0,
+            retries=retries or 0,
+            allowed_roots=tuple(roots),
+            sandbox_ceiling=sandbox_ceiling,
             log_file=Path(log).expanduser() if log else None,
             log_level=level,
         )

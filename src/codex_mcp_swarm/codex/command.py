@@ -26,11 +26,11 @@ SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
 APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
 
 _KEY_PART = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
-_KEY_RE = re.compile(rf"^{_KEY_PART}(\.{_KEY_PART})*$")
-_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_PROFILE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_KEY_RE = re.compile(rf"{_KEY_PART}(\.{_KEY_PART})*")
+_BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
+_PROFILE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _UUID_RE = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 
 
@@ -39,12 +39,12 @@ class SpecError(ValueError):
 
 
 def is_uuid(text: str) -> bool:
-    return bool(_UUID_RE.match(text))
+    return bool(_UUID_RE.fullmatch(text))
 
 
 def check_config_key(key: str) -> str:
     """Accept a dotted config key made of bare TOML keys (``a.b_c.d-e``), or raise SpecError."""
-    if not isinstance(key, str) or not _KEY_RE.match(key):
+    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
         raise SpecError(
             f"config key {key!r} is not a dotted key of letters, digits, '_' and '-' "
             "(for example 'model_reasoning_effort' or 'shell_environment_policy.inherit')"
@@ -53,7 +53,7 @@ def check_config_key(key: str) -> str:
 
 
 def check_profile(name: str) -> str:
-    if not _PROFILE_RE.match(name):
+    if not _PROFILE_RE.fullmatch(name):
         raise SpecError(
             f"profile {name!r} must be 1-64 letters, digits, '_', '.' or '-', not starting with "
             "'-' or '.' (it names $CODEX_HOME/<profile>.config.toml)"
@@ -90,6 +90,8 @@ def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise SpecError(f"config value {value} does not fit TOML's 64-bit integers")
         return str(value)
     if isinstance(value, float):
         if math.isnan(value):
@@ -99,13 +101,15 @@ def toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return _toml_string(value)
+    if isinstance(value, (bytes, bytearray)):
+        raise SpecError("config values cannot be bytes")
     if isinstance(value, Sequence):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
         parts = []
         for k, v in value.items():
             key = str(k)
-            key_text = key if _BARE_KEY_RE.match(key) else _toml_string(key)
+            key_text = key if _BARE_KEY_RE.fullmatch(key) else _toml_string(key)
             parts.append(f"{key_text} = {toml_value(v)}")
         return "{" + ", ".join(parts) + "}"
     if value is None:
@@ -134,7 +138,8 @@ def parse_override(text: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """Everything one Codex run is asked to do. Validated on construction via :meth:`check`."""
+    """Everything one Codex run is asked to do. :meth:`check` validates it (the engine calls
+    it before a task is recorded)."""
 
     prompt: str
     cwd: str

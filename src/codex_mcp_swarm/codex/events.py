@@ -51,7 +51,8 @@ def cap(text: str, limit: int = TEXT_CAP) -> str:
     """Shorten ``text`` to ``limit`` characters, saying that it was cut."""
     if len(text) <= limit:
         return text
-    return text[: limit - 20] + f"… [{len(text) - limit + 20} chars cut]"
+    note = f"… [cut; {len(text)} chars in all]"
+    return text[: max(0, limit - len(note))] + note
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def describe_tool(item: dict[str, Any]) -> ToolCall | None:
             code if isinstance(code, int) else None,
         )
     if kind == "file_change":
-        changes = item.get("changes") or []
+        changes = _as_list(item.get("changes"))
         parts = [
             f"{c.get('kind', '?')} {c.get('path', '?')}" for c in changes if isinstance(c, dict)
         ]
@@ -166,9 +167,19 @@ def describe_tool(item: dict[str, Any]) -> ToolCall | None:
     if kind == "web_search":
         return ToolCall("web_search", cap(str(item.get("query", "")), 500), status)
     if kind == "collab_tool_call":
-        receivers = ", ".join(str(r) for r in item.get("receiver_thread_ids") or [])
+        receivers = ", ".join(str(r) for r in _as_list(item.get("receiver_thread_ids")))
         return ToolCall("collab_tool_call", f"{item.get('tool', '?')} {receivers}".strip(), status)
     return None
+
+
+def _note_unknown(progress: TaskProgress, kind: str) -> None:
+    name = cap(kind, 100)
+    if name not in progress.unknown_types and len(progress.unknown_types) < 10:
+        progress.unknown_types.append(name)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _add_warning(progress: TaskProgress, text: str) -> None:
@@ -197,15 +208,14 @@ def _fold_item(progress: TaskProgress, event_type: str, item: dict[str, Any]) ->
     elif kind == "reasoning":
         progress.reasoning = cap(str(item.get("text", "")))
     elif kind == "todo_list":
-        todo = [t for t in item.get("items") or [] if isinstance(t, dict)]
+        todo = [t for t in _as_list(item.get("items")) if isinstance(t, dict)]
         progress.todo_total = len(todo)
         progress.todo_done = sum(1 for t in todo if t.get("completed"))
     elif kind == "error":
         if event_type == "item.completed":
             _add_warning(progress, str(item.get("message", "")))
-    elif isinstance(kind, str) and kind not in progress.unknown_types:
-        progress.unknown_types.append(kind)
-        del progress.unknown_types[10:]
+    elif isinstance(kind, str):
+        _note_unknown(progress, kind)
 
 
 def fold(progress: TaskProgress, event: CodexEvent) -> TaskProgress:
@@ -238,9 +248,8 @@ def fold(progress: TaskProgress, event: CodexEvent) -> TaskProgress:
         _fold_item(progress, kind, event.item)
     elif kind == "error":
         _add_warning(progress, str(data.get("message", "")))
-    elif kind not in progress.unknown_types:
-        progress.unknown_types.append(kind)
-        del progress.unknown_types[10:]
+    else:
+        _note_unknown(progress, kind)
     return progress
 
 

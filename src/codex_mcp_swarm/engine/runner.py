@@ -65,8 +65,31 @@ def _stderr_tail(path: Path, limit: int = 1500) -> str:
     return "\n".join(lines[-8:])
 
 
+_TRANSIENT = (
+    "high demand",
+    "429",
+    "too many requests",
+    "rate limit",
+    "stream disconnected",
+    "internal server error",
+    "bad gateway",
+    "service unavailable",
+    "gateway timeout",
+    "timed out",
+    "timeout",
+    "connection",
+    "overloaded",
+)
+
+
+def is_transient(failure: str) -> bool:
+    """Whether a failed turn's message looks like a passing model/network fault worth a retry."""
+    text = failure.lower()
+    return any(marker in text for marker in _TRANSIENT)
+
+
 class Runner:
-    """The life of one task's Codex process. ``run()`` returns when the end is recorded."""
+    """The life of one task's Codex process(es). ``run()`` returns when the end is recorded."""
 
     def __init__(self, store: Store, row: TaskRow) -> None:
         self.store = store
@@ -79,6 +102,8 @@ class Runner:
         self.grace: float = float(launch.get("grace", 5.0))
         self.timeout: float | None = launch.get("timeout")
         self.idle_timeout: float | None = launch.get("idle_timeout")
+        self.retries: int = int(launch.get("retries") or 0)
+        self.backoff: float = float(launch.get("retry_backoff", 2.0))
         self.prompt: str = row.spec["task"]["prompt"]
         self.progress = TaskProgress()
         self.progress_lock = threading.Lock()
@@ -86,9 +111,9 @@ class Runner:
         self.last_flush = 0.0
         self.last_event = time.monotonic()
         self.started = time.monotonic()
-        self.stop_reason: str | None = None  # why we are stopping Codex (cancel or timeout)
+        self.stop_reason: str | None = None  # why we are stopping Codex (cancel or a limit)
         self.cancelled = False
-        self.stop_sent = False
+        self.stopping = threading.Event()
         self.done = threading.Event()
         self.eof = threading.Event()
         self.seen: dict[int, psutil.Process] = {}  # every descendant seen (macOS fallback)
@@ -98,22 +123,25 @@ class Runner:
 
     def request_stop(self, reason: str, *, cancelled: bool) -> None:
         """Ask Codex to stop (SIGINT) and arm the hard kill after the grace period."""
-        if self.stop_sent or self.proc is None:
+        if self.stopping.is_set():
             return
-        self.stop_sent = True
         self.stop_reason = reason
         self.cancelled = cancelled
+        self.stopping.set()
+        proc = self.proc
+        if proc is None:
+            return  # between attempts: the loop sees ``stopping`` and ends
         with contextlib.suppress(OSError):
-            self.proc.send_signal(signal.SIGINT)
-        timer = threading.Timer(self.grace, self._hard_kill)
+            proc.send_signal(signal.SIGINT)
+        timer = threading.Timer(self.grace, self._hard_kill, args=(proc,))
         timer.daemon = True
         timer.start()
 
-    def _hard_kill(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+    def _hard_kill(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is not None:
             return
         with contextlib.suppress(OSError):
-            self.proc.kill()
+            proc.kill()
         procs.signal_all(self._tree(), signal.SIGKILL)
 
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
@@ -129,17 +157,21 @@ class Runner:
 
     # ---- progress ----------------------------------------------------------------------------
 
-    def _flush(self, force: bool = False) -> None:
+    def _flush(self) -> None:
         with self.progress_lock:
-            if not self.dirty and not force:
+            if not self.dirty:
                 return
             data = self.progress.to_dict()
             self.dirty = False
             self.last_flush = time.monotonic()
         self.store.set_progress(self.task_id, data)
 
+    def _tool_running(self) -> bool:
+        last = self.progress.last_tool
+        return last is not None and last.status == "in_progress"
+
     def _tick(self) -> None:
-        """Background duties while Codex runs: flush progress, watch limits and cancel flags."""
+        """Background duties for the whole run: flush progress, watch limits and cancel flags."""
         while not self.done.wait(TICK):
             try:
                 if self.dirty and time.monotonic() - self.last_flush >= FLUSH_INTERVAL:
@@ -152,10 +184,12 @@ class Runner:
                         f"timed out: ran longer than the task's timeout of {self.timeout:g} s",
                         cancelled=False,
                     )
+                elif self._tool_running():
+                    self.last_event = now  # a long command is work, not a silent model
                 elif self.idle_timeout and now - self.last_event > self.idle_timeout:
                     self.request_stop(
-                        f"idle timeout: no event from Codex for {self.idle_timeout:g} s "
-                        "(the model may have stopped answering)",
+                        f"idle timeout: no event from Codex for {self.idle_timeout:g} s while "
+                        "no command was running (the model may have stopped answering)",
                         cancelled=False,
                     )
                 row = self.store.get(self.task_id)
@@ -164,28 +198,27 @@ class Runner:
             except Exception as exc:  # keep ticking whatever one tick hit
                 print(f"runner tick: {exc!r}", file=sys.stderr)
 
-    def _after_exit(self) -> None:
-        """If something Codex started still holds our stdout after Codex exits, stop it."""
-        assert self.proc is not None
-        self.proc.wait()
-        if not self.eof.wait(STDIO_DRAIN):
-            procs.kill_all(self._tree(), grace=0.5)
+    # ---- one Codex process -------------------------------------------------------------------
 
-    # ---- the run -----------------------------------------------------------------------------
-
-    def _feed_prompt(self) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
+    def _feed_prompt(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdin is not None
         try:
-            self.proc.stdin.write(self.prompt.encode("utf-8"))
+            proc.stdin.write(self.prompt.encode("utf-8"))
         except OSError:
             pass
         finally:
             with contextlib.suppress(OSError):
-                self.proc.stdin.close()
+                proc.stdin.close()
 
-    def _read_events(self, events: IO[bytes]) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        out = self.proc.stdout
+    def _after_exit(self, proc: subprocess.Popen[bytes], eof: threading.Event) -> None:
+        """If something Codex started still holds our stdout after Codex exits, stop it."""
+        proc.wait()
+        if not eof.wait(STDIO_DRAIN):
+            procs.kill_all(self._tree(), grace=0.5)
+
+    def _read_events(self, proc: subprocess.Popen[bytes], events: IO[bytes]) -> None:
+        assert proc.stdout is not None
+        out = proc.stdout
         while True:
             line = out.readline(LINE_CAP)
             if not line:
@@ -199,9 +232,8 @@ class Runner:
                     events.write(line)
                     size += len(line)
                 with self.progress_lock:
-                    self.progress.warnings.append(
-                        f"an event of {size} bytes was stored, not parsed"
-                    )
+                    note = f"an event of {size} bytes was stored, not parsed"
+                    self.progress.warnings.append(note)
                     self.dirty = True
                 continue
             event = parse_line(line)
@@ -214,58 +246,88 @@ class Runner:
                 events.flush()
                 self._flush()
         events.flush()
-        self.eof.set()
+
+    def _attempt(self, events: IO[bytes], err: IO[bytes]) -> int | str:
+        """Run Codex once; return its return code, or a sentence if it could not start."""
+        try:
+            proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                preexec_fn=procs.die_with_parent if sys.platform.startswith("linux") else None,
+            )
+        except OSError as exc:
+            return f"could not start Codex ({self.argv[0]}): {exc.strerror or exc}"
+        self.proc = proc
+        self.store.set_running(self.task_id, proc.pid, procs.create_time(proc.pid) or time.time())
+        if self.stopping.is_set():  # a cancel that came while we were starting
+            self.stopping.clear()
+            self.request_stop(self.stop_reason or "cancelled by request", cancelled=self.cancelled)
+        eof = threading.Event()
+        threading.Thread(target=self._feed_prompt, args=(proc,), daemon=True).start()
+        threading.Thread(target=self._after_exit, args=(proc, eof), daemon=True).start()
+        try:
+            self._read_events(proc, events)
+            eof.set()
+            return proc.wait()
+        finally:
+            if proc.poll() is None:
+                self._hard_kill(proc)
+                proc.wait()
+
+    # ---- the run -----------------------------------------------------------------------------
 
     def run(self) -> None:
         procs.become_subreaper()
         signal.signal(signal.SIGTERM, self._on_sigterm)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        events_path = self.store.events_path(self.task_id)
         stderr_path = self.store.stderr_path(self.task_id)
-        with _open_private(events_path, "ab") as events, _open_private(stderr_path, "ab") as err:
+        ticker = threading.Thread(target=self._tick, daemon=True)
+        ticker.start()
+        attempt = 0
+        with (
+            _open_private(self.store.events_path(self.task_id), "ab") as events,
+            _open_private(stderr_path, "ab") as err,
+        ):
             try:
-                self.proc = subprocess.Popen(
-                    self.argv,
-                    cwd=self.cwd,
-                    env=self.env,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=err,
-                    preexec_fn=procs.die_with_parent if sys.platform.startswith("linux") else None,
-                )
-            except OSError as exc:
-                self.store.finish(
-                    self.task_id,
-                    phase="failed",
-                    error=f"could not start Codex ({self.argv[0]}): {exc.strerror or exc}",
-                )
-                return
-            ctime = procs.create_time(self.proc.pid) or time.time()
-            self.store.set_running(self.task_id, self.proc.pid, ctime)
-            threads = [
-                threading.Thread(target=self._feed_prompt, daemon=True),
-                threading.Thread(target=self._tick, daemon=True),
-                threading.Thread(target=self._after_exit, daemon=True),
-            ]
-            for thread in threads:
-                thread.start()
-            try:
-                self._read_events(events)
-                returncode = self.proc.wait()
+                while True:
+                    attempt += 1
+                    outcome = self._attempt(events, err)
+                    # Whatever Codex left running (a server an agent started, a command that
+                    # outlived the turn) is part of this task: stop it before going on.
+                    leftovers = procs.kill_all(self._tree(), grace=1.0)
+                    failure = self.progress.failure
+                    if (
+                        isinstance(outcome, int)
+                        and outcome != 0
+                        and attempt <= self.retries
+                        and not self.stopping.is_set()
+                        and failure
+                        and is_transient(failure)
+                    ):
+                        delay = min(60.0, self.backoff * 2 ** (attempt - 1))
+                        warnings = [
+                            *self.progress.warnings,
+                            f"attempt {attempt} failed ({cap(failure, 200)}); "
+                            f"retrying in {delay:g} s",
+                        ]
+                        with self.progress_lock:
+                            self.progress = TaskProgress(warnings=warnings[-10:])
+                            self.dirty = True
+                        if not self.stopping.wait(delay):
+                            continue
+                    break
             finally:
                 self.done.set()
-                if self.proc.poll() is None:
-                    self._hard_kill()
-                    self.proc.wait()
-            # Whatever Codex left running (a server an agent started, a command that outlived
-            # the turn) is part of this task: stop it before the end is recorded.
-            leftovers = procs.kill_all(self._tree(), grace=1.0)
-        self._record(returncode, stderr_path, leftovers)
+        self._record(outcome, stderr_path, leftovers)
 
     def _record(
         self,
-        returncode: int,
+        outcome: int | str,
         stderr_path: Path,
         leftovers: list[psutil.Process],
     ) -> None:
@@ -274,6 +336,12 @@ class Runner:
             progress.warnings.append(
                 "processes that could not be stopped: " + ", ".join(str(p.pid) for p in leftovers)
             )
+        if isinstance(outcome, str):
+            self.store.finish(
+                self.task_id, phase="failed", error=outcome, progress=progress.to_dict()
+            )
+            return
+        returncode = outcome
         exit_code = returncode if returncode >= 0 else None
         exit_signal = -returncode if returncode < 0 else None
         how = f"exit code {exit_code}" if exit_code is not None else f"signal {exit_signal}"

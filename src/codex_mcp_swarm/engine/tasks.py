@@ -29,12 +29,13 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from ..codex.command import SpecError, TaskSpec, build_argv, is_uuid
+from ..codex.command import SANDBOX_MODES, SpecError, TaskSpec, build_argv, is_uuid
 from ..settings import ENV_DEPTH, MAX_DEPTH, Settings
 from . import procs
 from .store import ACTIVE, Store, TaskRow, valid_task_id
@@ -47,6 +48,37 @@ STARTING_GRACE = 30.0  # a task may sit in 'starting' without a runner this long
 
 class TaskError(Exception):
     """A request the engine cannot carry out; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long a task may run and how failures are retried; ``None`` takes the server default."""
+
+    timeout: float | None = None  # seconds of runtime in all
+    idle_timeout: float | None = None  # seconds without a Codex event while no command runs
+    retries: int | None = None  # extra attempts after a transient model failure
+
+
+def nesting_depth() -> int:
+    """How many codex-mcp-swarm tasks this process runs inside.
+
+    Codex does not pass its environment on to the MCP servers it starts, so besides the
+    ``CODEX_SWARM_DEPTH`` variable this counts task runners among the process's ancestors.
+    """
+    try:
+        depth = int(os.environ.get(ENV_DEPTH) or 0)
+    except ValueError:
+        depth = 0
+    try:
+        ancestors = psutil.Process().parents()
+    except psutil.Error:
+        ancestors = []
+    runners = 0
+    for proc in ancestors:
+        with contextlib.suppress(psutil.Error):
+            if "codex_mcp_swarm.engine.runner" in " ".join(proc.cmdline()):
+                runners += 1
+    return max(depth, runners)
 
 
 def new_task_id() -> str:
@@ -94,6 +126,7 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: asyncio.Task[None] | None = None
         self._codex_version: str | None = None
+        self.depth = nesting_depth()
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -170,16 +203,53 @@ class Engine:
             raise TaskError(f"cwd {cwd!r} does not exist") from None
         if not resolved.is_dir():
             raise TaskError(f"cwd {cwd!r} is not a directory")
+        roots = self.settings.allowed_roots
+        if roots and not any(resolved == r or r in resolved.parents for r in roots):
+            allowed = ", ".join(str(r) for r in roots)
+            raise TaskError(
+                f"cwd {cwd!r} (resolved: {resolved}) is outside the directories this server "
+                f"allows: {allowed}"
+            )
         return str(resolved)
+
+    def _server_default(self, key: str) -> str | None:
+        for name, value in reversed(self.settings.overrides):
+            if name == key:
+                return value.strip('"')
+        return None
+
+    def _apply_ceiling(self, spec: TaskSpec) -> TaskSpec:
+        """Refuse a sandbox stronger than the operator's ceiling; make the sandbox explicit."""
+        ceiling = self.settings.sandbox_ceiling
+        if ceiling is None:
+            return spec
+        from_config = spec.config.get("sandbox_mode")
+        asked = spec.sandbox or from_config or self._server_default("sandbox_mode") or "read-only"
+        if asked not in SANDBOX_MODES:
+            raise TaskError(f"sandbox_mode must be one of {', '.join(SANDBOX_MODES)}")
+        if SANDBOX_MODES.index(asked) > SANDBOX_MODES.index(ceiling):
+            raise TaskError(
+                f"sandbox {asked!r} is stronger than this server allows (ceiling: {ceiling!r}); "
+                f"ask for {ceiling!r} or a weaker one"
+            )
+        if any(key.startswith("sandbox_workspace_write.writable_roots") for key in spec.config):
+            raise TaskError("this server has a sandbox ceiling: writable_roots cannot be changed")
+        if isinstance(spec.config.get("sandbox_workspace_write"), dict) and (
+            "writable_roots" in spec.config["sandbox_workspace_write"]
+        ):
+            raise TaskError("this server has a sandbox ceiling: writable_roots cannot be changed")
+        config = {k: v for k, v in spec.config.items() if k != "sandbox_mode"}
+        return replace(spec, sandbox=asked, config=config)
 
     def launch(
         self,
         spec: TaskSpec,
         *,
+        limits: Limits | None = None,
         parent: TaskRow | None = None,
     ) -> TaskRow:
         """Record a new task and queue it. Returns at once; the runner starts in the background."""
-        depth = int(os.environ.get(ENV_DEPTH) or 0)
+        depth = self.depth
         if depth >= MAX_DEPTH:
             raise TaskError(
                 f"refusing to start Codex: this server is already running inside {depth} levels "
@@ -187,9 +257,10 @@ class Engine:
                 "config). Remove codex-swarm from the Codex MCP config used by tasks."
             )
         try:
-            spec = replace(spec, cwd=self._check_cwd(spec.cwd)).check()
+            spec = self._apply_ceiling(replace(spec, cwd=self._check_cwd(spec.cwd)).check())
         except SpecError as exc:
             raise TaskError(str(exc)) from None
+        limits = self._resolve_limits(limits, parent)
         if spec.resume_thread_id and self.settings.ephemeral:
             raise TaskError(
                 "this server runs with --ephemeral: Codex keeps no session files, so a thread "
@@ -209,6 +280,9 @@ class Engine:
             "cwd": spec.cwd,
             "env": {ENV_DEPTH: str(depth + 1), "CODEX_SWARM_TASK_ID": task_id},
             "grace": self.settings.cancel_grace,
+            "timeout": limits.timeout,
+            "idle_timeout": limits.idle_timeout,
+            "retries": limits.retries,
         }
         self.store.create(
             task_id,
@@ -224,6 +298,26 @@ class Engine:
         row = self.store.get(task_id)
         assert row is not None
         return row
+
+    def _resolve_limits(self, limits: Limits | None, parent: TaskRow | None) -> Limits:
+        """Explicit limits, else the parent task's (a reply keeps them), else server defaults."""
+        given = limits or Limits()
+        inherited = parent.spec.get("launch", {}) if parent else {}
+        settings = self.settings
+
+        def pick(name: str, default: Any) -> Any:
+            value = getattr(given, name)
+            if value is None:
+                value = inherited.get(name, default)
+            return value
+
+        timeout = pick("timeout", settings.timeout)
+        idle = pick("idle_timeout", settings.idle_timeout)
+        return Limits(
+            timeout=timeout or None,
+            idle_timeout=idle or None,
+            retries=int(pick("retries", settings.retries) or 0),
+        )
 
     def reply_spec(self, thread_id: str, prompt: str) -> tuple[TaskSpec, TaskRow | None]:
         """The spec that continues ``thread_id`` in its original cwd and settings."""
@@ -415,8 +509,11 @@ class Engine:
         if row.terminal:
             return row
         row = self.store.request_cancel(task_id) or row
+        # A runner in 'running' has its SIGTERM handler installed: signal it for a fast stop.
+        # Before that the store's cancel flag, which the runner reads at start and on every
+        # tick, is the only safe channel (an early SIGTERM would kill it before it records).
         runner = procs.same_process(row.runner_pid, row.runner_ctime)
-        if runner is not None:
+        if runner is not None and row.phase == "running":
             with contextlib.suppress(OSError, psutil.Error):
                 runner.send_signal(signal.SIGTERM)
         self._notify()

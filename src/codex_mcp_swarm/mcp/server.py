@@ -27,7 +27,7 @@ from pydantic.fields import FieldInfo
 from .. import __version__
 from ..codex.command import TaskSpec
 from ..engine.store import TaskRow
-from ..engine.tasks import Engine, TaskError
+from ..engine.tasks import Engine, Limits, TaskError
 from ..engine.views import listing_view, result_view, status_view
 from ..settings import Settings
 from . import render
@@ -164,6 +164,32 @@ CompactPrompt = Annotated[
         alias="compact-prompt", max_length=PROMPT_LIMIT, description="prompt used when compacting"
     ),
 ]
+Timeout = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        le=7 * 24 * 3600,
+        description="maximum runtime in seconds; the task is stopped and fails when it is exceeded",
+    ),
+]
+IdleTimeout = Annotated[
+    float | None,
+    Field(
+        ge=0,
+        le=7 * 24 * 3600,
+        description="fail the task when Codex reports nothing this many seconds while no command "
+        "runs (a silent model); 0 turns it off (server default 600)",
+    ),
+]
+Retries = Annotated[
+    int | None,
+    Field(
+        ge=0,
+        le=10,
+        description="retry a run that failed on a transient model error (HTTP 5xx/429, dropped "
+        "stream) this many times, with backoff (default 0)",
+    ),
+]
 TaskIds = Annotated[
     list[Annotated[str, Field(max_length=64)]],
     Field(min_length=1, max_length=MAX_IDS, description="task ids from codex_async or codex_list"),
@@ -231,8 +257,13 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         return await engine.wait(task_ids, timeout, on_tick=reporter.tick)
 
     async def launch(args: dict[str, Any], ctx: Context | None, blocking: bool) -> CallToolResult:
+        limits = Limits(
+            timeout=args.get("timeout"),
+            idle_timeout=args.get("idle_timeout"),
+            retries=args.get("retries"),
+        )
         try:
-            row = engine.launch(_spec_from_args(args))
+            row = engine.launch(_spec_from_args(args), limits=limits)
         except TaskError as exc:
             return _error(str(exc))
         if not blocking:
@@ -257,6 +288,9 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         base_instructions: BaseInstructions = None,
         developer_instructions: DeveloperInstructions = None,
         compact_prompt: CompactPrompt = None,
+        timeout: Timeout = None,
+        idle_timeout: IdleTimeout = None,
+        retries: Retries = None,
     ) -> Annotated[CallToolResult, TaskResult]:
         """Run one Codex session and return when it finishes."""
         args = dict(locals())
@@ -441,6 +475,11 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             "max_parallel": settings.max_parallel,
             "cancel_grace_s": settings.cancel_grace,
             "cancel_on_exit": settings.cancel_on_exit,
+            "timeout_s": settings.timeout,
+            "idle_timeout_s": settings.idle_timeout,
+            "retries": settings.retries,
+            "allowed_roots": [str(r) for r in settings.allowed_roots],
+            "sandbox_ceiling": settings.sandbox_ceiling,
             "task_dir": str(settings.task_dir),
             "log_file": str(settings.log_file) if settings.log_file else None,
             "log_level": settings.log_level,

@@ -1,0 +1,302 @@
+"""End to end: faults injected into real runs. Nothing may be lost and no process left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import anyio
+import psutil
+import pytest
+from conftest import (
+    REPO,
+    SwarmFactory,
+    data,
+    launch,
+    processes_matching,
+    status_until,
+    text,
+    wait_until,
+)
+from fake_model import script
+
+pytestmark = pytest.mark.anyio
+
+
+def marker() -> str:
+    return str(uuid.uuid4().int % 10**6 + 2000000)
+
+
+def task_row(task_dir: Path, task_id: str) -> sqlite3.Row:
+    db = sqlite3.connect(task_dir / "tasks.db")
+    db.row_factory = sqlite3.Row
+    row = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    db.close()
+    assert row is not None
+    return row
+
+
+def assert_nothing_left(task_id: str, *markers: str) -> None:
+    wait_until(lambda: not processes_matching(task_id), timeout=15)
+    for mark in markers:
+        assert processes_matching(mark) == [], f"a process with {mark!r} is still running"
+
+
+async def wait_result(client, task_id: str, timeout: float = 90) -> dict:  # type: ignore[no-untyped-def]
+    out = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": timeout}))
+    assert out["done"], out
+    return dict(out["tasks"][0])
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        ({"error": 500}, "high demand"),
+        ({"error": 429}, "429"),
+        ({"truncate": True}, "stream disconnected"),
+    ],
+)
+async def test_model_faults_fail_the_task_with_codexs_reason(
+    swarm: SwarmFactory, step: dict, expected: str
+) -> None:
+    async with swarm() as client:
+        task_id = await launch(client, script(step))
+        out = await wait_result(client, task_id)
+    assert out["status"] == "failed"
+    assert expected in out["error"]
+    assert out["exit_code"] == 1
+    assert_nothing_left(task_id)
+
+
+async def test_transient_failure_is_retried_when_asked(swarm: SwarmFactory) -> None:
+    prompt = script({"error": 500, "fail_times": 1, "message": "second time lucky"})
+    async with swarm() as client:
+        task_id = await launch(client, prompt + f"\n{uuid.uuid4()}", retries=2)
+        out = await wait_result(client, task_id)
+    assert out["status"] == "completed", out
+    assert out["content"] == "second time lucky"
+    assert any("attempt 1 failed" in w for w in out["warnings"])
+
+
+async def test_retry_is_off_by_default_and_never_for_a_bad_request(swarm: SwarmFactory) -> None:
+    async with swarm("--retries", "3") as client:
+        bad = await launch(client, script({"error": 400}))
+        out = await wait_result(client, bad)
+    assert out["status"] == "failed"
+    assert not any("attempt" in w for w in out["warnings"])
+
+
+async def test_idle_model_times_out_with_a_clear_reason(swarm: SwarmFactory) -> None:
+    async with swarm() as client:
+        task_id = await launch(client, script({"hang": 60}), idle_timeout=1.5)
+        out = await wait_result(client, task_id)
+    assert out["status"] == "failed"
+    assert "idle timeout" in out["error"]
+    assert_nothing_left(task_id)
+
+
+async def test_a_long_command_is_not_idleness(swarm: SwarmFactory) -> None:
+    async with swarm() as client:
+        task_id = await launch(
+            client, script({"shell": "sleep 3"}, {"message": "patient"}), idle_timeout=1.5
+        )
+        out = await wait_result(client, task_id)
+    assert out["status"] == "completed", out
+
+
+async def test_task_timeout_stops_everything(swarm: SwarmFactory) -> None:
+    mark = marker()
+    async with swarm() as client:
+        task_id = await launch(
+            client,
+            script({"shell": f"sleep {mark}"}),
+            timeout=2,
+            sandbox="danger-full-access",
+        )
+        out = await wait_result(client, task_id)
+    assert out["status"] == "failed"
+    assert "timed out" in out["error"]
+    assert_nothing_left(task_id, f"sleep {mark}")
+
+
+async def test_codex_killed_is_failed_with_the_signal(swarm: SwarmFactory, task_dir: Path) -> None:
+    async with swarm() as client:
+        task_id = await launch(client, script({"shell": "sleep 20"}))
+        await status_until(client, task_id, lambda v: v["status"] == "running")
+        row = task_row(task_dir, task_id)
+        shim = psutil.Process(row["codex_pid"])
+        native = [p for p in shim.children(recursive=True) if p.name() == "codex"] or [shim]
+        native[0].send_signal(signal.SIGKILL)
+        out = await wait_result(client, task_id)
+    assert out["status"] == "failed"
+    assert out["exit_signal"] == signal.SIGKILL or "signal" in (out["error"] or "")
+    assert_nothing_left(task_id)
+
+
+async def test_killed_runner_makes_the_task_lost_and_stops_its_codex(
+    swarm: SwarmFactory, task_dir: Path
+) -> None:
+    mark = marker()
+    async with swarm() as client:
+        task_id = await launch(
+            client, script({"shell": f"sleep {mark}"}), sandbox="danger-full-access"
+        )
+        await status_until(
+            client,
+            task_id,
+            lambda v: v["last_tool"] and v["last_tool"]["status"] == "in_progress",
+        )
+        os.kill(task_row(task_dir, task_id)["runner_pid"], signal.SIGKILL)
+        out = await wait_result(client, task_id)
+        assert out["status"] == "lost"
+        assert "vanished" in out["error"]
+        view = data(await client.call_tool("codex_status", {"task_ids": [task_id]}))["tasks"][0]
+        assert view["threadId"], "what was known before the loss is kept"
+    # The runner's own Codex is stopped; the command under danger-full-access was in Codex's
+    # care and is stopped with it (Codex cleans up on SIGINT).
+    assert_nothing_left(task_id)
+    wait_until(lambda: not processes_matching(f"sleep {mark}"), timeout=20)
+
+
+async def test_cancel_on_exit_cancels_this_servers_tasks(
+    swarm: SwarmFactory, task_dir: Path
+) -> None:
+    async with swarm("--cancel-on-exit") as client:
+        task_id = await launch(client, script({"shell": "sleep 30"}))
+        await status_until(client, task_id, lambda v: v["status"] == "running")
+    wait_until(lambda: task_row(task_dir, task_id)["phase"] == "cancelled", timeout=30)
+    assert_nothing_left(task_id)
+
+
+async def test_normal_exit_leaves_tasks_running_for_the_next_server(
+    swarm: SwarmFactory, task_dir: Path
+) -> None:
+    async with swarm() as client:
+        task_id = await launch(client, script({"delay": 2.0, "message": "still here"}))
+        await status_until(client, task_id, lambda v: v["status"] == "running")
+    assert task_row(task_dir, task_id)["phase"] == "running"
+    async with swarm() as client:
+        out = await wait_result(client, task_id)
+    assert out["status"] == "completed"
+    assert out["content"] == "still here"
+
+
+async def test_two_servers_share_one_task_dir(swarm: SwarmFactory) -> None:
+    async with swarm() as first, swarm() as second:
+        task_id = await launch(first, script({"delay": 1.0, "message": "shared"}))
+        status = data(await second.call_tool("codex_status", {"task_ids": [task_id]}))
+        assert status["tasks"][0]["task_id"] == task_id
+        others = [await launch(second, f"second server {i}") for i in range(3)]
+        out = await wait_result(second, task_id)
+        assert out["content"] == "shared"
+        done = data(await first.call_tool("codex_wait", {"task_ids": others, "timeout": 60}))
+        assert done["done"] and {t["status"] for t in done["tasks"]} == {"completed"}
+
+
+async def test_queued_tasks_wait_for_a_free_slot(swarm: SwarmFactory) -> None:
+    async with swarm("--max-parallel", "1") as client:
+        first = await launch(client, script({"delay": 1.5, "message": "one"}))
+        second = await launch(client, "two")
+        view = data(await client.call_tool("codex_status", {"task_ids": [second]}))["tasks"][0]
+        assert view["status"] == "queued"
+        cancelled = await launch(client, "never runs")
+        out = data(await client.call_tool("codex_cancel", {"task_id": cancelled}))
+        assert out["status"] == "cancelled"
+        done = data(
+            await client.call_tool("codex_wait", {"task_ids": [first, second], "timeout": 60})
+        )
+    assert [t["status"] for t in done["tasks"]] == ["completed", "completed"]
+
+
+async def test_allowed_roots_and_sandbox_ceiling(
+    swarm: SwarmFactory, workdir: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    sneaky = workdir / "link-out"
+    sneaky.symlink_to(outside)
+    async with swarm(
+        "--allowed-root", str(workdir), "--sandbox-ceiling", "workspace-write"
+    ) as client:
+        for args, expected in [
+            ({"cwd": str(outside)}, "outside the directories"),
+            ({"cwd": str(sneaky)}, "outside the directories"),
+            ({"sandbox": "danger-full-access"}, "stronger than this server allows"),
+            ({"config": {"sandbox_mode": "danger-full-access"}}, "stronger"),
+            (
+                {"config": {"sandbox_workspace_write.writable_roots": ["/"]}},
+                "writable_roots",
+            ),
+        ]:
+            result = await client.call_tool("codex_async", {"prompt": "x", **args})
+            assert result.is_error, args
+            assert expected in text(result), (args, text(result))
+        ok = await client.call_tool(
+            "codex", {"prompt": "inside", "cwd": str(workdir), "sandbox": "read-only"}
+        )
+        assert data(ok)["status"] == "completed"
+
+
+async def test_nested_server_refuses_to_recurse(swarm: SwarmFactory) -> None:
+    async with swarm(env={"CODEX_SWARM_DEPTH": "2"}) as client:
+        result = await client.call_tool("codex_async", {"prompt": "x"})
+    assert result.is_error
+    assert "levels" in text(result)
+
+
+def test_nesting_is_detected_from_process_ancestry() -> None:
+    # A parent whose command line names the runner module counts as one level, even when the
+    # environment variable did not make it through (Codex filters MCP servers' environments).
+    code = (
+        "import subprocess, sys; "
+        "print(subprocess.run([sys.executable, '-c', "
+        "'from codex_mcp_swarm.engine.tasks import nesting_depth; print(nesting_depth())'], "
+        "capture_output=True, text=True, env={'PATH': ''}).stdout.strip())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "codex_mcp_swarm.engine.runner"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "CODEX_SWARM_DEPTH"},
+    )
+    assert out.stdout.strip() == "1", out.stderr
+
+
+def test_corrupt_store_is_a_clear_error_and_kept(tmp_path: Path) -> None:
+    task_dir = tmp_path / "tasks"
+    task_dir.mkdir()
+    junk = b"this is not a database" * 100
+    (task_dir / "tasks.db").write_bytes(junk)
+    result = subprocess.run(
+        [sys.executable, "-m", "codex_mcp_swarm"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "CODEX_SWARM_TASK_DIR": str(task_dir)},
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert "cannot be opened" in result.stderr and "Nothing was changed" in result.stderr
+    assert (task_dir / "tasks.db").read_bytes() == junk
+
+
+async def test_cancel_during_start_is_not_lost(swarm: SwarmFactory) -> None:
+    async with swarm() as client:
+        task_id = await launch(client, script({"shell": "sleep 30"}))
+        out = data(await client.call_tool("codex_cancel", {"task_id": task_id}))
+        assert out["status"] == "cancelled"
+        await anyio.sleep(0.5)
+    assert_nothing_left(task_id)
+    assert "cancel" in text(await _status_text(swarm, task_id))
+
+
+async def _status_text(swarm: SwarmFactory, task_id: str):  # type: ignore[no-untyped-def]
+    async with swarm() as client:
+        return await client.call_tool("codex_status", {"task_ids": [task_id]})
