@@ -29,7 +29,15 @@ from fake_model import FakeModel, script
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {"codex", "codex_async", "codex_reply", "codex_status", "codex_wait", "codex_cancel"}
+TOOLS = {
+    "codex",
+    "codex_async",
+    "codex_reply",
+    "codex_status",
+    "codex_wait",
+    "codex_list",
+    "codex_cancel",
+}
 CODEX_PARAMS = {
     "prompt",
     "model",
@@ -44,6 +52,7 @@ CODEX_PARAMS = {
     "timeout",
     "idle_timeout",
     "retries",
+    "priority",
 }
 
 
@@ -243,8 +252,14 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("codex_status", {"task_ids": ["../../etc/passwd"]}, "not a task id"),
     ("codex_status", {"task_ids": ["abcdef123456"]}, "unknown task"),
     ("codex_status", {"task_ids": []}, "task_ids"),
+    ("codex_list", {"status": ["bogus"]}, "status"),
+    ("codex_list", {"limit": 0}, "limit"),
+    ("codex_wait", {"mode": "some"}, "mode"),
+    ("codex_async", {"prompt": "x", "priority": 1000}, "priority"),
+    ("codex_async", {"prompt": "x", "timeout": 0}, "timeout"),
     ("codex_wait", {"task_ids": ["abcdef123456"], "timeout": 1}, "unknown task"),
     ("codex_wait", {"task_ids": ["abcdef123456"], "timeout": -1}, "timeout"),
+    ("codex_wait", {"task_ids": ["abcdef123456"], "timeout": "soon"}, "timeout"),
     ("codex_cancel", {"task_id": "/etc/passwd"}, "not a task id"),
     ("codex_cancel", {}, "task_id"),
 ]

@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["read-only", "workspace-write", "danger-full-access"],
         help="the strongest sandbox a call may ask for",
     )
+    parser.add_argument(
+        "--max-output-chars",
+        type=int,
+        metavar="N",
+        help="cap on one tool answer (default 20000); cuts say where the rest is",
+    )
     return parser
 
 
@@ -126,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             retries=args.retries,
             allowed_roots=args.allowed_root,
             sandbox_ceiling=args.sandbox_ceiling,
+            max_output_chars=args.max_output_chars,
         )
     except ValueError as exc:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)

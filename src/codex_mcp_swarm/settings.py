@@ -55,6 +55,7 @@ class Settings:
     retries: int = 0  # default retries of a run that failed on a transient model error
     allowed_roots: tuple[Path, ...] = ()  # cwd must resolve inside one of these (if any)
     sandbox_ceiling: str | None = None  # strongest sandbox a call may ask for
+    max_output_chars: int = 20_000  # cap on one tool answer's text (and its structured twin)
     log_file: Path | None = None
     log_level: str = "WARNING"
 
@@ -74,6 +75,7 @@ class Settings:
         retries: int | None = None,
         allowed_roots: list[str] | None = None,
         sandbox_ceiling: str | None = None,
+        max_output_chars: int | None = None,
         environ: dict[str, str] | None = None,
     ) -> Settings:
         """Flags win over environment variables, which win over defaults. ValueError if bad."""
@@ -97,6 +99,8 @@ class Settings:
             raise ValueError("--retries must be between 0 and 10")
         if sandbox_ceiling is not None and sandbox_ceiling not in SANDBOX_MODES:
             raise ValueError(f"--sandbox-ceiling must be one of {', '.join(SANDBOX_MODES)}")
+        if max_output_chars is not None and not 2_000 <= max_output_chars <= 10_000_000:
+            raise ValueError("--max-output-chars must be between 2000 and 10000000")
         roots = []
         for root in allowed_roots or []:
             path = Path(root).expanduser()
@@ -119,6 +123,7 @@ class Settings:
             retries=retries or 0,
             allowed_roots=tuple(roots),
             sandbox_ceiling=sandbox_ceiling,
+            max_output_chars=max_output_chars or 20_000,
             log_file=Path(log).expanduser() if log else None,
             log_level=level,
         )

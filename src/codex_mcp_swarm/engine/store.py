@@ -12,6 +12,7 @@ single short transaction. A terminal state is only written once: later writers c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +58,20 @@ CREATE TABLE IF NOT EXISTS tasks (
     progress TEXT,
     result TEXT,
     usage TEXT,
-    usage_baseline TEXT
+    usage_baseline TEXT,
+    priority INTEGER NOT NULL DEFAULT 0,
+    extra TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_phase ON tasks(phase, seq);
 CREATE INDEX IF NOT EXISTS tasks_thread ON tasks(thread_id);
 CREATE INDEX IF NOT EXISTS tasks_seq ON tasks(seq);
+CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, phase);
 """
+# Columns added after the first schema: (name, declaration). Added in place when missing.
+_ADDED_COLUMNS = (
+    ("priority", "INTEGER NOT NULL DEFAULT 0"),
+    ("extra", "TEXT"),
+)
 
 
 class StoreError(RuntimeError):
@@ -114,6 +123,8 @@ class TaskRow:
     result: str | None
     usage: dict[str, int]
     usage_baseline: dict[str, int]
+    priority: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the worktree and its outcome
 
     @property
     def terminal(self) -> bool:
@@ -122,7 +133,7 @@ class TaskRow:
     @classmethod
     def from_sql(cls, row: sqlite3.Row) -> TaskRow:
         data = dict(row)
-        for key in ("spec", "progress", "usage", "usage_baseline"):
+        for key in ("spec", "progress", "usage", "usage_baseline", "extra"):
             data[key] = json.loads(data[key]) if data[key] else {}
         data["cancel_requested"] = bool(data["cancel_requested"])
         return cls(**data)
@@ -146,6 +157,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(_SCHEMA)  # idempotent; several processes may race here
+            self._migrate()
             self._db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
                 (str(SCHEMA_VERSION),),
@@ -159,6 +171,13 @@ class Store:
             ) from exc
         finally:
             os.umask(old_umask)
+
+    def _migrate(self) -> None:
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}
+        for name, declaration in _ADDED_COLUMNS:
+            if name not in have:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process won
+                    self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {declaration}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -205,6 +224,8 @@ class Store:
         parent_id: str | None = None,
         thread_id: str | None = None,
         usage_baseline: dict[str, int] | None = None,
+        priority: int = 0,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         make_private_dir(self.task_path(task_id))
         now = time.time()
@@ -212,7 +233,8 @@ class Store:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks").fetchone()[0]
             db.execute(
                 "INSERT INTO tasks(id, seq, created_at, updated_at, phase, owner, spec, cwd, title,"
-                " thread_id, parent_id, usage_baseline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " thread_id, parent_id, usage_baseline, priority, extra)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     task_id,
                     seq,
@@ -226,6 +248,8 @@ class Store:
                     thread_id,
                     parent_id,
                     json.dumps(usage_baseline or {}),
+                    priority,
+                    json.dumps(extra or {}),
                 ),
             )
 
@@ -244,7 +268,9 @@ class Store:
             ids = [
                 r[0]
                 for r in db.execute(
-                    "SELECT id FROM tasks WHERE phase = 'queued' ORDER BY seq LIMIT ?", (free,)
+                    "SELECT id FROM tasks WHERE phase = 'queued' ORDER BY priority DESC, seq"
+                    " LIMIT ?",
+                    (free,),
                 )
             ]
             now = time.time()
@@ -276,6 +302,29 @@ class Store:
                 " WHERE id = ?",
                 (json.dumps(progress), progress.get("thread_id"), time.time(), task_id),
             )
+
+    def set_extra(self, task_id: str, **values: Any) -> None:
+        """Merge ``values`` into the task's ``extra`` JSON, in one transaction."""
+        with self._tx() as db:
+            row = db.execute("SELECT extra FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            extra = json.loads(row[0]) if row and row[0] else {}
+            extra.update(values)
+            db.execute(
+                "UPDATE tasks SET extra = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(extra), time.time(), task_id),
+            )
+
+    def queue_position(self, row: TaskRow) -> int | None:
+        """1-based place of a queued task in the start order (priority first, then FIFO)."""
+        if row.phase != "queued":
+            return None
+        with self._lock:
+            ahead = self._db.execute(
+                "SELECT COUNT(*) FROM tasks WHERE phase = 'queued' AND (priority > ? OR"
+                " (priority = ? AND seq < ?))",
+                (row.priority, row.priority, row.seq),
+            ).fetchone()[0]
+        return int(ahead) + 1
 
     def request_cancel(self, task_id: str) -> TaskRow | None:
         """Mark a task cancel-requested; a queued one is cancelled on the spot. Returns the row."""
@@ -349,13 +398,23 @@ class Store:
         return {r["id"]: TaskRow.from_sql(r) for r in rows}
 
     def list(
-        self, *, phases: Sequence[str] | None = None, limit: int | None = None
+        self,
+        *,
+        phases: Sequence[str] | None = None,
+        owner: str | None = None,
+        limit: int | None = None,
     ) -> list[TaskRow]:
         query = "SELECT * FROM tasks"
+        where: list[str] = []
         args: list[Any] = []
         if phases:
-            query += f" WHERE phase IN ({','.join('?' * len(phases))})"
+            where.append(f"phase IN ({','.join('?' * len(phases))})")
             args += list(phases)
+        if owner is not None:
+            where.append("owner = ?")
+            args.append(owner)
+        if where:
+            query += " WHERE " + " AND ".join(where)
         query += " ORDER BY seq DESC"
         if limit is not None:
             query += " LIMIT ?"

@@ -247,6 +247,7 @@ class Engine:
         *,
         limits: Limits | None = None,
         parent: TaskRow | None = None,
+        priority: int = 0,
     ) -> TaskRow:
         """Record a new task and queue it. Returns at once; the runner starts in the background."""
         depth = self.depth
@@ -293,6 +294,7 @@ class Engine:
             parent_id=parent.id if parent else None,
             thread_id=spec.resume_thread_id,
             usage_baseline=parent.usage if parent else None,
+            priority=priority,
         )
         self._kick.set()
         row = self.store.get(task_id)
@@ -475,24 +477,32 @@ class Engine:
             )
         return [rows[t] for t in task_ids]
 
+    def unfinished_of_this_server(self) -> list[str]:
+        """Ids of the unfinished tasks this server (its client) started, oldest first."""
+        rows = self.store.list(phases=sorted(ACTIVE), owner=self.owner)
+        return [r.id for r in reversed(rows)]
+
     async def wait(
         self,
         task_ids: Sequence[str],
         timeout: float | None,
         *,
+        mode: str = "all",
         on_tick: Callable[[list[TaskRow]], Awaitable[None]] | None = None,
         tick: float = 1.0,
     ) -> tuple[list[TaskRow], bool]:
-        """Wait until every task is terminal or ``timeout`` passes. Returns (rows, all_done).
+        """Wait until every task (``mode="all"``) or one of them (``"any"``) is terminal, or
+        ``timeout`` passes. Returns (rows, condition met).
 
         Wakes on the end of any task at once; ``on_tick`` is called with fresh rows on each wake
         and at least every ``tick`` seconds (for progress notifications).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        settled = any if mode == "any" else all
         while True:
             changed = self._changed
             rows = self.get_many(task_ids)
-            if all(r.terminal for r in rows):
+            if settled(r.terminal for r in rows):
                 return rows, True
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -502,6 +512,42 @@ class Engine:
             step = tick if remaining is None else min(tick, remaining)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(changed.wait(), step)
+
+    def read_events(self, task_id: str, start: int, lines: int, max_bytes: int) -> dict[str, Any]:
+        """A page of a task's raw JSONL from byte offset ``start``: whole lines only (a line
+        longer than ``max_bytes`` is cut and marked), and the cursor of the next page."""
+        path = self.store.events_path(task_id)
+        out: list[str] = []
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                f.seek(min(start, size))
+                used = 0
+                position = f.tell()
+                while len(out) < lines and used < max_bytes:
+                    raw = f.readline(max_bytes + 1)
+                    if not raw:
+                        break
+                    if not raw.endswith(b"\n") and len(raw) <= max_bytes:
+                        break  # a line still being written: read it next time
+                    if len(raw) > max_bytes:
+                        while raw and not raw.endswith(b"\n"):  # skip to the line's end
+                            raw = f.readline(max_bytes)
+                        out.append(json.dumps({"type": "oversized", "note": "line too long"}))
+                    else:
+                        out.append(raw.decode("utf-8", errors="replace").rstrip("\n"))
+                    used += len(raw)
+                    position = f.tell()
+        except FileNotFoundError:
+            size, position = 0, 0
+        return {
+            "task_id": task_id,
+            "cursor": start,
+            "next_cursor": position,  # a running task's file grows: read on from here later
+            "more": position < size,
+            "size": size,
+            "lines": out,
+        }
 
     async def cancel(self, task_id: str) -> TaskRow:
         """Stop a task and everything it started; returns its row once the end is recorded."""

@@ -30,8 +30,15 @@ def usage_view(row: TaskRow) -> dict[str, Any]:
     return {"turn": usage_delta(total, row.usage_baseline), "thread_total": dict(total)}
 
 
-def status_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
-    """What the task is doing now."""
+def branch_of(row: TaskRow) -> str | None:
+    worktree = row.extra.get("worktree")
+    return worktree.get("branch") if isinstance(worktree, dict) else None
+
+
+def status_view(
+    row: TaskRow, now: float | None = None, queue_position: int | None = None
+) -> dict[str, Any]:
+    """What the task is doing now (``queue_position`` for a queued task, from the store)."""
     progress = TaskProgress.from_dict(row.progress) if row.progress else TaskProgress()
     last = progress.last_tool
     view: dict[str, Any] = {
@@ -58,6 +65,8 @@ def status_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
         "usage": usage_view(row),
         "warnings": progress.warnings,
     }
+    if queue_position is not None:
+        view["queue_position"] = queue_position
     if row.terminal:
         view.update(exit_code=row.exit_code, exit_signal=row.exit_signal, error=row.error)
     if row.cancel_requested and not row.terminal:
@@ -99,4 +108,5 @@ def listing_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
         "elapsed_s": elapsed(row, now),
         "exit_code": row.exit_code,
         "usage": usage_view(row),
+        "branch": branch_of(row),
     }

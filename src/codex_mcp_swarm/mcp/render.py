@@ -8,6 +8,7 @@ Must not: read the store or decide anything. Input is the dict views of ``engine
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,8 +81,11 @@ def result_text(view: dict[str, Any]) -> str:
 
 def status_text(view: dict[str, Any]) -> str:
     """A running task's live view, for a person."""
+    state = view["status"]
+    if view.get("queue_position"):
+        state += f" (#{view['queue_position']} in the queue)"
     lines = [
-        f"Task {view['task_id']}: {view['status']} for {duration(view['elapsed_s'])}"
+        f"Task {view['task_id']}: {state} for {duration(view['elapsed_s'])}"
         + (f" · thread {view['threadId']}" if view.get("threadId") else ""),
         f"  prompt: {_short(view.get('title') or '', 100)}",
     ]
@@ -119,3 +123,70 @@ def progress_line(views: Sequence[dict[str, Any]]) -> str:
     if len(live) > 3:
         parts.append(f"+{len(live) - 3} more running")
     return "; ".join(parts)
+
+
+TEXT_FIELDS = ("content", "message", "reasoning", "error")
+
+
+def _cut_note(task_id: str, field: str, total: int) -> str:
+    where = (
+        f"codex-swarm:///tasks/{task_id}/result"
+        if field == "content"
+        else f"codex-swarm:///tasks/{task_id}"
+    )
+    return f"\n… [cut: {total} chars in all; read {where} for the whole text]"
+
+
+def fit_views(views: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """Shorten the long text fields of ``views`` so their JSON fits in about ``budget`` chars.
+
+    Each task gets an equal share; within a task the longest field is cut first, and every cut
+    says how long the text was and which resource holds all of it. Views that fit are untouched.
+    """
+    if len(json.dumps(views)) <= budget or not views:
+        return views
+    share = max(600, budget // len(views))
+    fitted = []
+    for view in views:
+        view = dict(view)
+        size = len(json.dumps(view))
+        for field in sorted(TEXT_FIELDS, key=lambda f: -len(str(view.get(f) or ""))):
+            value = view.get(field)
+            if size <= share or not isinstance(value, str) or len(value) < 200:
+                continue
+            keep = max(150, len(value) - (size - share) - 120)
+            if keep >= len(value):
+                continue
+            view[field] = value[:keep] + _cut_note(view["task_id"], field, len(value))
+            view["truncated"] = True
+            size = len(json.dumps(view))
+        if size > share and view.get("warnings"):
+            view["warnings"] = view["warnings"][-2:]
+        fitted.append(view)
+    return fitted
+
+
+def cap_text(text: str, budget: int, more: str) -> str:
+    """Cut ``text`` at a line boundary near ``budget`` chars, saying where the rest is."""
+    if len(text) <= budget:
+        return text
+    cut = text.rfind("\n", 0, budget)
+    cut = cut if cut > budget // 2 else budget
+    return text[:cut] + f"\n… [answer cut at {cut} of {len(text)} chars; {more}]"
+
+
+def list_item(view: dict[str, Any]) -> dict[str, Any]:
+    """The fields of one ``codex_list`` entry."""
+    keys = ("task_id", "status", "elapsed_s", "title", "branch", "threadId")
+    return {k: view.get(k) for k in keys}
+
+
+def list_line(view: dict[str, Any]) -> str:
+    """``a1b2c3d4e5f6  running    41.0 s  Fix the flaky test  [codex-swarm/a1b2c3d4e5f6]``"""
+    line = (
+        f"{view['task_id']}  {view['status']:<9}  {duration(view['elapsed_s']):>10}  "
+        f"{_short(view.get('title') or '', 70)}"
+    )
+    if view.get("branch"):
+        line += f"  [{view['branch']}]"
+    return line

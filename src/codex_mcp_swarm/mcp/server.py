@@ -1,10 +1,11 @@
 """The MCP face: tool and resource definitions over the engine.
 
-Owns: tool names, parameter names and schemas, argument validation messages, the shape of tool
-results (``structuredContent`` + readable text + ``isError``), progress notifications, resources.
+Owns: tool names and descriptions, the shape of tool results (``structuredContent`` + readable
+text + ``isError``), the size cap on every answer, progress notifications, and resources.
+Parameter types and result models live in ``schemas``; wording in ``render``.
 
-Must not: hold task logic. Every tool translates its arguments into one engine call and renders
-what comes back; anything the engine refuses becomes an ``isError`` result with its sentence.
+Must not: hold task logic. Every tool translates its arguments into engine calls and renders what
+comes back; anything the engine refuses becomes an ``isError`` result with its sentence.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import time
 import typing
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic.fields import FieldInfo
 
 from .. import __version__
@@ -31,12 +33,45 @@ from ..engine.tasks import Engine, Limits, TaskError
 from ..engine.views import listing_view, result_view, status_view
 from ..settings import Settings
 from . import render
+from .schemas import (
+    DEFAULT_WAIT,
+    ApprovalPolicy,
+    BaseInstructions,
+    CompactPrompt,
+    Config,
+    Cwd,
+    DeveloperInstructions,
+    IdleTimeout,
+    ListLimit,
+    Model,
+    OptionalTaskIds,
+    Priority,
+    Profile,
+    Prompt,
+    Retries,
+    Sandbox,
+    StatusFilter,
+    StatusList,
+    TaskIds,
+    TaskList,
+    TaskResult,
+    Timeout,
+    WaitMode,
+    WaitResult,
+    WaitTimeout,
+)
 
-PROMPT_LIMIT = 1_000_000  # characters
-MAX_IDS = 200
-MAX_WAIT = 3600.0  # seconds one codex_wait call may block
-DEFAULT_WAIT = 300.0
 PROGRESS_EVERY = 10.0  # seconds between progress notifications when nothing changed
+EVENTS_PAGE_BYTES = 256 * 1024
+TOOL_NAMES = (
+    "codex",
+    "codex_async",
+    "codex_reply",
+    "codex_status",
+    "codex_wait",
+    "codex_list",
+    "codex_cancel",
+)
 
 INSTRUCTIONS = """\
 Runs OpenAI Codex CLI agents as parallel background tasks.
@@ -45,41 +80,9 @@ Runs OpenAI Codex CLI agents as parallel background tasks.
 - codex_status: what each task is doing right now. codex_wait: block until tasks finish (bounded
   by timeout; a task still running is reported, never killed; call again to keep waiting).
 - codex_reply: continue a finished session by its threadId. codex_cancel: stop a task.
-Every result carries threadId and content (the agent's final message)."""
-
-
-class Usage(BaseModel):
-    turn: dict[str, int] = Field(default_factory=dict, description="tokens of this task's turn")
-    thread_total: dict[str, int] = Field(
-        default_factory=dict, description="cumulative tokens of the thread, as Codex reports them"
-    )
-
-
-class TaskResult(BaseModel):
-    """A task's outcome (or its state, when it has not finished)."""
-
-    task_id: str
-    status: str = Field(description="queued, starting, running, completed, failed, cancelled, lost")
-    threadId: str | None = Field(description="Codex thread id; pass it to codex_reply")
-    content: str = Field(description="the agent's final message ('' until the task ends)")
-    error: str | None = None
-    exit_code: int | None = None
-    exit_signal: int | None = None
-    elapsed_s: float
-    tool_calls: int = 0
-    usage: Usage | dict[str, Any] = Field(default_factory=dict)
-    warnings: list[str] = Field(default_factory=list)
-    cwd: str
-
-
-class StatusList(BaseModel):
-    tasks: list[dict[str, Any]]
-
-
-class WaitResult(BaseModel):
-    done: bool = Field(description="true when every listed task has finished")
-    still_running: list[str] = Field(description="ids of tasks that had not finished at timeout")
-    tasks: list[TaskResult]
+- codex_list: find tasks (and their ids) again.
+Every result carries threadId and content (the agent's final message). Long answers are cut;
+the cut says which codex-swarm:/// resource holds the whole text."""
 
 
 def _alias_kwargs(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,96 +107,19 @@ def _error(message: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
 
 
-def _ok(text: str, data: dict[str, Any]) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
-
-
-def _task_result(row: TaskRow) -> CallToolResult:
-    view = result_view(row)
-    result = _ok(render.result_text(view), view)
-    result.is_error = row.phase in ("failed", "lost")
-    return result
-
-
-Prompt = Annotated[
-    str,
-    Field(min_length=1, max_length=PROMPT_LIMIT, description="what the Codex agent should do"),
-]
-Model = Annotated[str | None, Field(max_length=200, description="model name, e.g. gpt-5.5")]
-Sandbox = Annotated[
-    Literal["read-only", "workspace-write", "danger-full-access"] | None,
-    Field(description="sandbox for the agent's commands (Codex's default: read-only)"),
-]
-ApprovalPolicy = Annotated[
-    Literal["untrusted", "on-failure", "on-request", "never"] | None,
-    Field(
-        alias="approval-policy",
-        description="approval policy (codex exec runs unattended, so escalations are refused)",
-    ),
-]
-Cwd = Annotated[
-    str | None,
-    Field(max_length=4096, description="absolute working directory (default: the server's)"),
-]
-Profile = Annotated[
-    str | None, Field(max_length=64, description="Codex profile: $CODEX_HOME/<name>.config.toml")
-]
-Config = Annotated[
-    dict[str, Any] | None,
-    Field(description='Codex config overrides, e.g. {"model_reasoning_effort": "high"}'),
-]
-BaseInstructions = Annotated[
-    str | None,
-    Field(
-        alias="base-instructions",
-        max_length=PROMPT_LIMIT,
-        description="replace Codex's base instructions",
-    ),
-]
-DeveloperInstructions = Annotated[
-    str | None,
-    Field(
-        alias="developer-instructions",
-        max_length=PROMPT_LIMIT,
-        description="extra developer message",
-    ),
-]
-CompactPrompt = Annotated[
-    str | None,
-    Field(
-        alias="compact-prompt", max_length=PROMPT_LIMIT, description="prompt used when compacting"
-    ),
-]
-Timeout = Annotated[
-    float | None,
-    Field(
-        gt=0,
-        le=7 * 24 * 3600,
-        description="maximum runtime in seconds; the task is stopped and fails when it is exceeded",
-    ),
-]
-IdleTimeout = Annotated[
-    float | None,
-    Field(
-        ge=0,
-        le=7 * 24 * 3600,
-        description="fail the task when Codex reports nothing this many seconds while no command "
-        "runs (a silent model); 0 turns it off (server default 600)",
-    ),
-]
-Retries = Annotated[
-    int | None,
-    Field(
-        ge=0,
-        le=10,
-        description="retry a run that failed on a transient model error (HTTP 5xx/429, dropped "
-        "stream) this many times, with backoff (default 0)",
-    ),
-]
-TaskIds = Annotated[
-    list[Annotated[str, Field(max_length=64)]],
-    Field(min_length=1, max_length=MAX_IDS, description="task ids from codex_async or codex_list"),
-]
+def _spec_from_args(args: dict[str, Any]) -> TaskSpec:
+    return TaskSpec(
+        prompt=args["prompt"],
+        cwd=args.get("cwd") or "",
+        model=args.get("model"),
+        sandbox=args.get("sandbox"),
+        approval_policy=args.get("approval_policy"),
+        profile=args.get("profile"),
+        config=args.get("config") or {},
+        base_instructions=args.get("base_instructions"),
+        developer_instructions=args.get("developer_instructions"),
+        compact_prompt=args.get("compact_prompt"),
+    )
 
 
 class _ProgressReporter:
@@ -216,24 +142,10 @@ class _ProgressReporter:
         await self.ctx.report_progress(float(self.count), None, line)
 
 
-def _spec_from_args(args: dict[str, Any]) -> TaskSpec:
-    return TaskSpec(
-        prompt=args["prompt"],
-        cwd=args.get("cwd") or "",
-        model=args.get("model"),
-        sandbox=args.get("sandbox"),
-        approval_policy=args.get("approval_policy"),
-        profile=args.get("profile"),
-        config=args.get("config") or {},
-        base_instructions=args.get("base_instructions"),
-        developer_instructions=args.get("developer_instructions"),
-        compact_prompt=args.get("compact_prompt"),
-    )
-
-
 def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
     """The MCP server over an engine (created here unless given)."""
     engine = engine or Engine(settings)
+    budget = settings.max_output_chars
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[Engine]:
@@ -247,14 +159,28 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         "codex-swarm", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
     )
 
+    # ---- answers -----------------------------------------------------------------------------
+
+    def answer(text: str, data: dict[str, Any], *, is_error: bool = False) -> CallToolResult:
+        more = "codex_status, codex_list or the codex-swarm:///tasks resources give the rest"
+        return CallToolResult(
+            content=[TextContent(type="text", text=render.cap_text(text, budget, more))],
+            structured_content=data,
+            is_error=is_error,
+        )
+
+    def task_answer(row: TaskRow) -> CallToolResult:
+        view = render.fit_views([result_view(row)], budget // 2)[0]
+        return answer(render.result_text(view), view, is_error=row.phase in ("failed", "lost"))
+
     async def wait_with_progress(
-        task_ids: list[str], timeout: float | None, ctx: Context | None
+        task_ids: list[str], timeout: float | None, ctx: Context | None, mode: str = "all"
     ) -> tuple[list[TaskRow], bool]:
         meta = (ctx.request_context.meta or {}) if ctx is not None else {}
         if ctx is None or not meta.get("progress_token"):
-            return await engine.wait(task_ids, timeout)
+            return await engine.wait(task_ids, timeout, mode=mode)
         reporter = _ProgressReporter(ctx)
-        return await engine.wait(task_ids, timeout, on_tick=reporter.tick)
+        return await engine.wait(task_ids, timeout, mode=mode, on_tick=reporter.tick)
 
     async def launch(args: dict[str, Any], ctx: Context | None, blocking: bool) -> CallToolResult:
         limits = Limits(
@@ -263,18 +189,21 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             retries=args.get("retries"),
         )
         try:
-            row = engine.launch(_spec_from_args(args), limits=limits)
+            row = engine.launch(
+                _spec_from_args(args), limits=limits, priority=args.get("priority") or 0
+            )
         except TaskError as exc:
             return _error(str(exc))
         if not blocking:
-            view = result_view(row)
             text = (
                 f"Started task {row.id} ({row.phase}). Use codex_wait with task_ids "
                 f'["{row.id}"] for its result, or codex_status to see what it is doing.'
             )
-            return _ok(text, view)
+            return answer(text, result_view(row))
         rows, _done = await wait_with_progress([row.id], None, ctx)
-        return _task_result(rows[0])
+        return task_answer(rows[0])
+
+    # ---- tools -------------------------------------------------------------------------------
 
     async def codex(
         prompt: Prompt,
@@ -291,6 +220,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         timeout: Timeout = None,
         idle_timeout: IdleTimeout = None,
         retries: Retries = None,
+        priority: Priority = 0,
     ) -> Annotated[CallToolResult, TaskResult]:
         """Run one Codex session and return when it finishes."""
         args = dict(locals())
@@ -301,6 +231,8 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         ctx = kwargs.pop("ctx", None)
         return await launch(kwargs, ctx, blocking=False)
 
+    task_tool = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True)
+    read_tool = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     mcp.add_tool(
         _alias_kwargs(codex),
         name="codex",
@@ -309,9 +241,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             "message (content), threadId (for codex_reply), status and token usage. Progress "
             "is reported while it runs. For parallel work use codex_async instead."
         ),
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=True, open_world_hint=True
-        ),
+        annotations=task_tool,
     )
     mcp.add_tool(
         _alias_kwargs(codex_async),
@@ -321,9 +251,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             "Start several to run them in parallel; then use codex_wait (results), codex_status "
             "(live view) or codex_cancel. Same parameters as codex."
         ),
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=True, open_world_hint=True
-        ),
+        annotations=task_tool,
     )
 
     @mcp.tool(
@@ -332,9 +260,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             "Continue a Codex session (thread) with a new prompt, in the session's original "
             "working directory and settings. Waits for the answer unless async is true."
         ),
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=True, open_world_hint=True
-        ),
+        annotations=task_tool,
     )
     @_alias_kwargs
     async def codex_reply(
@@ -351,63 +277,95 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         except TaskError as exc:
             return _error(str(exc))
         if run_async:
-            return _ok(f"Started task {row.id} continuing thread {threadId}.", result_view(row))
+            return answer(f"Started task {row.id} continuing thread {threadId}.", result_view(row))
         rows, _done = await wait_with_progress([row.id], None, ctx)
-        return _task_result(rows[0])
+        return task_answer(rows[0])
 
     @mcp.tool(
         name="codex_status",
         description=(
-            "What each task is doing right now: phase, elapsed time, tool calls, the last "
-            "command or file change, latest reasoning and message, plan progress, tokens."
+            "What each task is doing right now: phase (and queue position), elapsed time, tool "
+            "calls, the last command or file change, latest reasoning and message, plan "
+            "progress, tokens."
         ),
-        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+        annotations=read_tool,
     )
     async def codex_status(task_ids: TaskIds) -> Annotated[CallToolResult, StatusList]:
         try:
             rows = engine.get_many(task_ids)
         except TaskError as exc:
             return _error(str(exc))
-        views = [status_view(r) for r in rows]
-        return _ok("\n\n".join(render.status_text(v) for v in views), {"tasks": views})
+        now = time.time()
+        views = [status_view(r, now, engine.store.queue_position(r)) for r in rows]
+        views = render.fit_views(views, budget // 2)
+        return answer("\n\n".join(render.status_text(v) for v in views), {"tasks": views})
 
     @mcp.tool(
         name="codex_wait",
         description=(
-            "Wait until all listed tasks have finished or timeout seconds pass, then return "
-            "each task's result. Tasks still running at the timeout are listed in "
-            "still_running (never killed): call codex_wait again to keep waiting."
+            "Wait until the listed tasks have finished (mode all) or one of them has (mode any), "
+            "or timeout seconds pass; then return each task's result. Tasks still running are "
+            "listed in still_running (never killed): call codex_wait again to keep waiting. "
+            "Without task_ids, waits for every unfinished task this client started."
         ),
-        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+        annotations=read_tool,
     )
     async def codex_wait(
-        task_ids: TaskIds,
         ctx: Context,
-        timeout: Annotated[
-            float,
-            Field(ge=0, le=MAX_WAIT, description=f"seconds to wait (max {MAX_WAIT:g})"),
-        ] = DEFAULT_WAIT,
+        task_ids: OptionalTaskIds = None,
+        timeout: WaitTimeout = DEFAULT_WAIT,
+        mode: WaitMode = "all",
     ) -> Annotated[CallToolResult, WaitResult]:
+        ids = list(task_ids) if task_ids else engine.unfinished_of_this_server()
+        if not ids:
+            return answer(
+                "No unfinished tasks started by this client: nothing to wait for.",
+                {"done": True, "still_running": [], "tasks": []},
+            )
         try:
-            rows, done = await wait_with_progress(list(task_ids), timeout, ctx)
+            rows, done = await wait_with_progress(ids, timeout, ctx, mode)
         except TaskError as exc:
             return _error(str(exc))
-        views = [result_view(r) for r in rows]
+        views = render.fit_views([result_view(r) for r in rows], budget * 3 // 4)
         running = [r.id for r in rows if not r.terminal]
-        head = (
-            f"All {len(rows)} task(s) finished."
-            if done
-            else f"{len(running)} of {len(rows)} task(s) still running after {timeout:g} s: "
-            f"{', '.join(running)}. Call codex_wait again to keep waiting."
-        )
+        finished = len(rows) - len(running)
+        if not running:
+            head = f"All {len(rows)} task(s) finished."
+        elif done:
+            head = f"{finished} of {len(rows)} task(s) finished; still running: " + ", ".join(
+                running
+            )
+        else:
+            head = (
+                f"{len(running)} of {len(rows)} task(s) still running after {timeout:g} s: "
+                f"{', '.join(running)}. Call codex_wait again to keep waiting."
+            )
         text = "\n\n".join([head, *(render.result_text(v) for v in views)])
-        return _ok(text, {"done": done, "still_running": running, "tasks": views})
+        return answer(text, {"done": done, "still_running": running, "tasks": views})
+
+    @mcp.tool(
+        name="codex_list",
+        description=(
+            "List tasks, newest first, one line each (id, phase, elapsed, first line of the "
+            "prompt, branch): find task ids again. Filter by status."
+        ),
+        annotations=read_tool,
+    )
+    async def codex_list(
+        status: StatusFilter = None, limit: ListLimit = 50
+    ) -> Annotated[CallToolResult, TaskList]:
+        rows = engine.store.list(phases=status or None)
+        now = time.time()
+        lines = [render.list_line(listing_view(r, now)) for r in rows[:limit]]
+        items = [render.list_item(listing_view(r, now)) for r in rows[:limit]]
+        head = f"{len(rows)} task(s)" + (f", newest {limit} shown" if len(rows) > limit else "")
+        return answer("\n".join([head + ":", *lines]), {"tasks": items, "total": len(rows)})
 
     @mcp.tool(
         name="codex_cancel",
         description=(
             "Stop a task and every process it started. Its output so far is kept; the task is "
-            "recorded as cancelled."
+            "recorded as cancelled. A queued task is removed from the queue."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
@@ -421,17 +379,25 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             row = await engine.cancel(task_id)
         except TaskError as exc:
             return _error(str(exc))
-        view = result_view(row)
+        view = render.fit_views([result_view(row)], budget // 2)[0]
         if before.terminal:
             text = f"Task {row.id} had already ended ({row.phase}); nothing to cancel."
         else:
             text = render.result_text(view)
-        return _ok(text, view)
+        return answer(text, view)
+
+    # ---- resources ---------------------------------------------------------------------------
+
+    def task_or_error(task_id: str) -> TaskRow:
+        try:
+            return engine.get(task_id)
+        except TaskError as exc:
+            raise ResourceError(str(exc)) from None
 
     @mcp.resource(
         "codex-swarm:///server-info",
         name="server-info",
-        description="server version, Codex binary and version, directories, capabilities",
+        description="server version, Codex binary and version, directories, limits, token totals",
         mime_type="application/json",
     )
     def server_info() -> str:
@@ -447,15 +413,9 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             "task_dir": str(settings.task_dir),
             "store": str(engine.store.path),
             "max_parallel": settings.max_parallel,
+            "max_output_chars": budget,
             "started_at": engine.started_at,
-            "tools": [
-                "codex",
-                "codex_async",
-                "codex_reply",
-                "codex_status",
-                "codex_wait",
-                "codex_cancel",
-            ],
+            "tools": list(TOOL_NAMES),
             "usage_totals": engine.store.usage_totals(),
         }
         return json.dumps(info, indent=2)
@@ -473,6 +433,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             "skip_git_repo_check": settings.skip_git_repo_check,
             "ephemeral": settings.ephemeral,
             "max_parallel": settings.max_parallel,
+            "max_output_chars": budget,
             "cancel_grace_s": settings.cancel_grace,
             "cancel_on_exit": settings.cancel_on_exit,
             "timeout_s": settings.timeout,
@@ -495,5 +456,58 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
     def tasks() -> str:
         now = time.time()
         return json.dumps([listing_view(r, now) for r in engine.store.list()], indent=1)
+
+    @mcp.resource(
+        "codex-swarm:///tasks/{task_id}",
+        name="task",
+        description="one task's full state: status, result, settings (not cut)",
+        mime_type="application/json",
+    )
+    def task(task_id: str) -> str:
+        row = task_or_error(task_id)
+        now = time.time()
+        spec = dict(row.spec.get("task", {}))
+        data = {
+            **listing_view(row, now),
+            "live": status_view(row, now, engine.store.queue_position(row)),
+            "result": result_view(row, now),
+            "spec": spec,
+            "priority": row.priority,
+            "parent_id": row.parent_id,
+            "extra": row.extra,
+            "events_uri": f"codex-swarm:///tasks/{row.id}/events",
+        }
+        return json.dumps(data, indent=1)
+
+    @mcp.resource(
+        "codex-swarm:///tasks/{task_id}/result",
+        name="task-result",
+        description="a task's whole final message (the agent's last answer), never cut",
+        mime_type="text/plain",
+    )
+    def task_result(task_id: str) -> str:
+        row = task_or_error(task_id)
+        if not row.terminal:
+            return f"[task {row.id} is {row.phase}; it has no final message yet]"
+        return row.result or ""
+
+    @mcp.resource(
+        "codex-swarm:///tasks/{task_id}/events{?cursor,limit}",
+        name="task-events",
+        description=(
+            "a task's raw Codex JSONL events, paged: pass the returned next_cursor as cursor "
+            "(a byte offset) to read on while more is true; limit is lines per page (default "
+            "100, max 1000)"
+        ),
+        mime_type="application/json",
+    )
+    def task_events(task_id: str, cursor: str = "0", limit: str = "100") -> str:
+        row = task_or_error(task_id)
+        try:
+            start = max(0, int(cursor))
+            count = min(1000, max(1, int(limit)))
+        except ValueError:
+            raise ResourceError("cursor and limit must be whole numbers") from None
+        return json.dumps(engine.read_events(row.id, start, count, EVENTS_PAGE_BYTES))
 
     return mcp
