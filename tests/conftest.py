@@ -113,6 +113,7 @@ def server_env(codex: str, codex_home: Path, task_dir: Path, **extra: str) -> di
         "CODEX_HOME": str(codex_home),
         "MOCK_API_KEY": "test-key",
         "CODEX_SWARM_TASK_DIR": str(task_dir),
+        "CODEX_SWARM_WORKTREE_DIR": str(task_dir.parent / "worktrees"),
         "CODEX_SWARM_CODEX_BIN": codex,
         "CODEX_SWARM_LOG_LEVEL": "INFO",
     }

@@ -21,6 +21,8 @@ ENV_LOG_LEVEL = "CODEX_SWARM_LOG_LEVEL"
 ENV_CODEX_BIN = "CODEX_SWARM_CODEX_BIN"
 ENV_MAX_PARALLEL = "CODEX_SWARM_MAX_PARALLEL"
 ENV_DEPTH = "CODEX_SWARM_DEPTH"
+ENV_WORKTREE_DIR = "CODEX_SWARM_WORKTREE_DIR"
+ENV_TASK_MAX_AGE = "CODEX_SWARM_TASK_MAX_AGE"
 MAX_DEPTH = 2  # a task's Codex may start this server again at most this many levels deep
 
 
@@ -33,6 +35,18 @@ def state_dir() -> Path:
     return base / "codex-mcp-swarm"
 
 
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``24h`` or ``7d``. ValueError otherwise."""
+    text = text.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    scale = units.get(text[-1:])
+    number = text[:-1] if scale else text
+    value = float(number) * (scale or 1)
+    if not value > 0:
+        raise ValueError(f"{text!r} is not a positive duration")
+    return value
+
+
 def default_max_parallel() -> int:
     return max(2, min(16, (os.cpu_count() or 2) * 2))
 
@@ -42,6 +56,8 @@ class Settings:
     """Everything the engine needs to know about how it was started."""
 
     task_dir: Path = field(default_factory=lambda: state_dir() / "tasks")
+    worktree_dir: Path = field(default_factory=lambda: state_dir() / "worktrees")
+    task_max_age: float = 24 * 3600.0  # finished tasks' worktrees are removed after this
     codex_bin: str = "codex"
     overrides: tuple[tuple[str, str], ...] = ()  # server-wide -c key=value, value TOML-encoded
     raw_overrides: tuple[str, ...] = ()  # as given, for the config resource
@@ -107,10 +123,23 @@ class Settings:
             if not path.is_dir():
                 raise ValueError(f"--allowed-root {root!r} is not an existing directory")
             roots.append(path.resolve())
+        max_age = 24 * 3600.0
+        if env.get(ENV_TASK_MAX_AGE):
+            try:
+                max_age = parse_duration(env[ENV_TASK_MAX_AGE])
+            except ValueError:
+                raise ValueError(
+                    f"{ENV_TASK_MAX_AGE} must be a duration such as 86400, 24h or 7d"
+                ) from None
+        worktrees = env.get(ENV_WORKTREE_DIR)
         directory = task_dir or env.get(ENV_TASK_DIR)
         log = env.get(ENV_LOG)
         return cls(
             task_dir=Path(directory).expanduser().resolve() if directory else state_dir() / "tasks",
+            worktree_dir=(
+                Path(worktrees).expanduser().resolve() if worktrees else state_dir() / "worktrees"
+            ),
+            task_max_age=max_age,
             codex_bin=codex_bin or env.get(ENV_CODEX_BIN) or "codex",
             overrides=parsed,
             raw_overrides=tuple(overrides or []),

@@ -34,7 +34,7 @@ from typing import IO, Any
 import psutil
 
 from ..codex.events import TaskProgress, cap, fold, parse_line
-from . import procs
+from . import branches, procs
 from .store import Store, TaskRow
 
 FLUSH_INTERVAL = 0.25  # seconds between progress writes while events stream in
@@ -337,6 +337,7 @@ class Runner:
                 "processes that could not be stopped: " + ", ".join(str(p.pid) for p in leftovers)
             )
         if isinstance(outcome, str):
+            branches.finish_worktree(self.store, self.row, "failed")
             self.store.finish(
                 self.task_id, phase="failed", error=outcome, progress=progress.to_dict()
             )
@@ -357,6 +358,8 @@ class Runner:
             tail = _stderr_tail(stderr_path)
             error = f"Codex stopped with {how}" + (f": {cap(tail, 1500)}" if tail else "")
             phase = "failed"
+        # The work is committed on the task's branch before anyone hears the task has ended.
+        branches.finish_worktree(self.store, self.row, phase)
         self.store.finish(
             self.task_id,
             phase=phase,

@@ -36,18 +36,28 @@ from typing import Any
 import psutil
 
 from ..codex.command import SANDBOX_MODES, SpecError, TaskSpec, build_argv, is_uuid
+from ..git import worktrees as git
 from ..settings import ENV_DEPTH, MAX_DEPTH, Settings
-from . import procs
+from . import branches, procs
 from .store import ACTIVE, Store, TaskRow, valid_task_id
 
 log = logging.getLogger(__name__)
 
+EXPIRE_INTERVAL = 600.0  # seconds between expiry passes over old finished tasks' worktrees
 ADOPT_INTERVAL = 2.0  # seconds between scans for active tasks this server does not watch yet
 STARTING_GRACE = 30.0  # a task may sit in 'starting' without a runner this long before it's lost
 
 
 class TaskError(Exception):
     """A request the engine cannot carry out; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class WorktreeRequest:
+    """Run the task in its own worktree on branch ``codex-swarm/<task_id>``."""
+
+    base_ref: str | None = None  # branch, tag or commit to start from (default HEAD)
+    include_uncommitted: bool = False  # carry the caller's uncommitted and untracked changes
 
 
 @dataclass(frozen=True)
@@ -148,13 +158,26 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._background
 
+    def expire(self) -> list[str]:
+        """Remove old finished tasks' worktrees (unmerged branches stay). Runs on a timer."""
+        return branches.expire(self.store, self.settings.task_max_age)
+
     async def _scheduler(self) -> None:
+        expired_at = 0.0
+        # Often enough that a worktree outlives its max age by at most a quarter of it.
+        every = min(EXPIRE_INTERVAL, max(1.0, self.settings.task_max_age / 4))
         while True:
             try:
                 self._start_queued()
                 self._adopt()
             except Exception:
                 log.exception("scheduler pass failed")
+            if time.monotonic() - expired_at > every:
+                expired_at = time.monotonic()
+                try:
+                    await asyncio.to_thread(self.expire)
+                except Exception:
+                    log.exception("expiry pass failed")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), ADOPT_INTERVAL)
             self._kick.clear()
@@ -248,8 +271,12 @@ class Engine:
         limits: Limits | None = None,
         parent: TaskRow | None = None,
         priority: int = 0,
+        worktree: WorktreeRequest | None = None,
     ) -> TaskRow:
-        """Record a new task and queue it. Returns at once; the runner starts in the background."""
+        """Record a new task and queue it; the runner starts in the background.
+
+        With ``worktree`` the task's worktree and branch are made first (git work: call this
+        from a thread when the caller must not block)."""
         depth = self.depth
         if depth >= MAX_DEPTH:
             raise TaskError(
@@ -268,6 +295,29 @@ class Engine:
                 "cannot be continued. Start a new task with codex or codex_async instead."
             )
         codex = self.codex_path()
+        task_id = new_task_id()
+        extra: dict[str, Any] = {}
+        if worktree is not None:
+            try:
+                wt = git.create_worktree(
+                    Path(spec.cwd),
+                    self.settings.worktree_dir,
+                    task_id,
+                    base_ref=worktree.base_ref,
+                    include_uncommitted=worktree.include_uncommitted,
+                )
+            except git.GitError as exc:
+                raise TaskError(str(exc)) from None
+            spec = replace(spec, cwd=str(wt.path / wt.subdir) if wt.subdir else str(wt.path))
+            extra["worktree"] = wt.to_dict()
+        elif parent is not None and "worktree" in parent.extra:
+            if parent.extra.get("removed_worktree"):
+                raise TaskError(
+                    f"the worktree of task {parent.id} was removed (codex_cleanup or expiry); "
+                    "its thread cannot continue there. Start a new task on its branch with "
+                    f"worktree: true and base_ref: {parent.extra['worktree']['branch']!r}."
+                )
+            extra["worktree"] = parent.extra["worktree"]
         argv = build_argv(
             codex,
             spec,
@@ -275,7 +325,6 @@ class Engine:
             skip_git_repo_check=self.settings.skip_git_repo_check,
             ephemeral=self.settings.ephemeral,
         )
-        task_id = new_task_id()
         launch = {
             "argv": argv,
             "cwd": spec.cwd,
@@ -285,6 +334,27 @@ class Engine:
             "idle_timeout": limits.idle_timeout,
             "retries": limits.retries,
         }
+        try:
+            self._record_new(task_id, spec, launch, parent, priority, extra)
+        except BaseException:
+            if worktree is not None:  # nothing ran in it yet: do not leave it behind
+                with contextlib.suppress(git.GitError):
+                    git.cleanup(wt.repo, wt.path, wt.branch, into=None, force=True)
+            raise
+        self._wake_scheduler()
+        row = self.store.get(task_id)
+        assert row is not None
+        return row
+
+    def _record_new(
+        self,
+        task_id: str,
+        spec: TaskSpec,
+        launch: dict[str, Any],
+        parent: TaskRow | None,
+        priority: int,
+        extra: dict[str, Any],
+    ) -> None:
         self.store.create(
             task_id,
             spec={"task": asdict(spec), "launch": launch},
@@ -295,11 +365,23 @@ class Engine:
             thread_id=spec.resume_thread_id,
             usage_baseline=parent.usage if parent else None,
             priority=priority,
+            extra=extra,
         )
-        self._kick.set()
-        row = self.store.get(task_id)
-        assert row is not None
-        return row
+
+    def _wake_scheduler(self) -> None:
+        """Wake the scheduler from the event loop's thread or any other (launch may run in a
+        worker thread while it makes a worktree)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._kick.set()
+        else:
+            loop.call_soon_threadsafe(self._kick.set)
 
     def _resolve_limits(self, limits: Limits | None, parent: TaskRow | None) -> Limits:
         """Explicit limits, else the parent task's (a reply keeps them), else server defaults."""
@@ -448,6 +530,7 @@ class Engine:
             procs.signal_all([codex], signal.SIGINT)
             procs.kill_all(tree, grace=self.settings.cancel_grace)
             note = "; its orphaned Codex process was stopped"
+        branches.finish_worktree(self.store, row, "lost")
         self.store.finish(
             row.id,
             phase="lost",

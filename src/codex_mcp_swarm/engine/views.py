@@ -35,6 +35,46 @@ def branch_of(row: TaskRow) -> str | None:
     return worktree.get("branch") if isinstance(worktree, dict) else None
 
 
+MAX_FILES = 50  # files listed per task in a view; the diff tool has them all
+
+
+def worktree_view(row: TaskRow) -> dict[str, Any] | None:
+    """Where a worktree task works and, once it ended, what its branch holds."""
+    wt = row.extra.get("worktree")
+    if not isinstance(wt, dict):
+        return None
+    view: dict[str, Any] = {
+        "path": wt.get("path"),
+        "branch": wt.get("branch"),
+        "base_ref": wt.get("base_ref"),
+        "base_branch": wt.get("base_branch"),
+        "base_commit": wt.get("base_commit"),
+    }
+    if wt.get("carried_commit"):
+        view["carried_commit"] = wt["carried_commit"]
+    outcome = row.extra.get("outcome")
+    if isinstance(outcome, dict) and "head_commit" in outcome:
+        files = outcome.get("files") or []
+        view.update(
+            head_commit=outcome.get("head_commit"),
+            files=files[:MAX_FILES],
+            files_total=len(files),
+            insertions=outcome.get("insertions"),
+            deletions=outcome.get("deletions"),
+            merges_cleanly=outcome.get("merges_cleanly"),
+            conflicts=outcome.get("conflicts") or [],
+        )
+    if row.extra.get("outcome_error"):
+        view["error"] = row.extra["outcome_error"]
+    if row.extra.get("merged"):
+        view["merged"] = row.extra["merged"]
+    if row.extra.get("removed_worktree"):
+        view["removed_worktree"] = True
+    if row.extra.get("removed_branch"):
+        view["removed_branch"] = True
+    return view
+
+
 def status_view(
     row: TaskRow, now: float | None = None, queue_position: int | None = None
 ) -> dict[str, Any]:
@@ -67,6 +107,9 @@ def status_view(
     }
     if queue_position is not None:
         view["queue_position"] = queue_position
+    worktree = worktree_view(row)
+    if worktree is not None:
+        view["worktree"] = {"path": worktree["path"], "branch": worktree["branch"]}
     if row.terminal:
         view.update(exit_code=row.exit_code, exit_signal=row.exit_signal, error=row.error)
     if row.cancel_requested and not row.terminal:
@@ -91,6 +134,7 @@ def result_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
         "usage": usage_view(row),
         "warnings": progress.warnings,
         "cwd": row.cwd,
+        "worktree": worktree_view(row),
     }
 
 

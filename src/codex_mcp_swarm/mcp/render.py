@@ -68,6 +68,9 @@ def result_text(view: dict[str, Any]) -> str:
         lines.append(f"Error: {view['error']}")
     if view.get("content"):
         lines += ["", view["content"]]
+    worktree = view.get("worktree")
+    if worktree:
+        lines += ["", worktree_text(worktree)]
     facts = [f"{view.get('tool_calls', 0)} tool calls"]
     if tokens(view.get("usage") or {}):
         facts.append("tokens " + tokens(view["usage"]))
@@ -76,6 +79,42 @@ def result_text(view: dict[str, Any]) -> str:
     if view.get("exit_signal") is not None:
         facts.append(f"signal {view['exit_signal']}")
     lines += ["", " · ".join(facts)]
+    return "\n".join(lines)
+
+
+def worktree_text(wt: dict[str, Any]) -> str:
+    """Branch, files and merge outlook of a worktree task, for a person."""
+    lines = [f"Branch {wt['branch']} (worktree {wt['path']})"]
+    if wt.get("head_commit"):
+        base = (wt.get("base_commit") or "")[:10]
+        head = (wt.get("head_commit") or "")[:10]
+        if wt.get("files_total"):
+            lines.append(
+                f"  {wt['files_total']} file(s) changed, +{wt.get('insertions') or 0} "
+                f"-{wt.get('deletions') or 0} ({base}..{head})"
+            )
+            for change in wt.get("files") or []:
+                ins = "bin" if change.get("insertions") is None else f"+{change['insertions']}"
+                dels = "" if change.get("deletions") is None else f" -{change['deletions']}"
+                lines.append(f"    {change['path']} {ins}{dels}")
+            if wt["files_total"] > len(wt.get("files") or []):
+                lines.append("    … (codex_diff with stat_only lists them all)")
+        else:
+            lines.append("  no changes")
+        if wt.get("merged"):
+            merged = wt["merged"]
+            lines.append(f"  merged into {merged.get('target')} ({merged.get('strategy')})")
+        elif wt.get("merges_cleanly") is True:
+            lines.append(f"  merges cleanly into {wt.get('base_branch')}")
+        elif wt.get("merges_cleanly") is False:
+            conflicts = ", ".join(wt.get("conflicts") or [])
+            lines.append(f"  CONFLICTS with {wt.get('base_branch')}: {conflicts}")
+    if wt.get("error"):
+        lines.append(f"  {wt['error']}")
+    if wt.get("removed_worktree"):
+        lines.append(
+            "  worktree removed" + (", branch deleted" if wt.get("removed_branch") else "")
+        )
     return "\n".join(lines)
 
 
@@ -95,6 +134,9 @@ def status_text(view: dict[str, Any]) -> str:
         if last.get("exit_code") is not None:
             state += f", exit {last['exit_code']}"
         lines.append(f"  last tool ({last['kind']}, {state}): {_short(last['summary'], 160)}")
+    if view.get("worktree"):
+        wt = view["worktree"]
+        lines.append(f"  branch: {wt['branch']} in {wt['path']}")
     lines.append(f"  tool calls: {view.get('tool_calls', 0)}")
     if view.get("todo"):
         lines.append(f"  plan: {view['todo']} done")

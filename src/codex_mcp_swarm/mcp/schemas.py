@@ -42,6 +42,11 @@ class TaskResult(BaseModel):
     usage: Usage | dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     cwd: str
+    worktree: dict[str, Any] | None = Field(
+        default=None,
+        description="for worktree tasks: path, branch, base and head commits, files changed, "
+        "merges_cleanly and conflicts",
+    )
 
 
 class StatusList(BaseModel):
@@ -174,3 +179,68 @@ StatusFilter = Annotated[
     Field(description="only tasks in these phases"),
 ]
 ListLimit = Annotated[int, Field(ge=1, le=500, description="at most this many tasks")]
+UseWorktree = Annotated[
+    bool,
+    Field(
+        description="run in a new git worktree on branch codex-swarm/<task_id>, made from the "
+        "repository that contains cwd; everything the task changed is committed there when it "
+        "ends (then codex_diff, codex_merge, codex_cleanup)"
+    ),
+]
+BaseRef = Annotated[
+    str | None,
+    Field(
+        max_length=255,
+        description="with worktree: branch, tag or commit to start from (default HEAD); "
+        "another task's branch lets a follow-up build on its work",
+    ),
+]
+IncludeUncommitted = Annotated[
+    bool,
+    Field(
+        description="with worktree: carry your uncommitted and untracked changes into the new "
+        "worktree (your checkout is not touched)"
+    ),
+]
+TaskId = Annotated[str, Field(max_length=64, description="a task id")]
+Paths = Annotated[
+    list[Annotated[str, Field(max_length=4096)]] | None,
+    Field(max_length=200, description="only these paths (relative to the repository top)"),
+]
+Strategy = Annotated[
+    Literal["merge", "squash", "rebase"],
+    Field(description="merge: a merge commit; squash: one commit; rebase: replay the commits"),
+]
+Target = Annotated[
+    str | None,
+    Field(max_length=255, description="branch to merge into (default: the task's base branch)"),
+]
+
+
+class DiffResult(BaseModel):
+    task_id: str
+    branch: str
+    base_commit: str
+    stat: str
+    patch: str | None
+    truncated: bool
+    total_chars: int
+    shown_chars: int
+    cut_in_path: str | None = None
+    omitted_paths: list[str] = Field(default_factory=list)
+
+
+class MergeAnswer(BaseModel):
+    task_id: str
+    merged: bool
+    commit: str | None
+    strategy: str
+    target: str
+    conflicts: list[str]
+    message: str
+
+
+class CleanupAnswer(BaseModel):
+    cleaned: list[dict[str, Any]] = Field(
+        description="per task: removed_worktree, deleted_branch, kept_reason, lost_commits"
+    )

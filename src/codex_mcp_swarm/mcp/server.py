@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
@@ -28,23 +29,31 @@ from pydantic.fields import FieldInfo
 
 from .. import __version__
 from ..codex.command import TaskSpec
+from ..engine import branches
 from ..engine.store import TaskRow
-from ..engine.tasks import Engine, Limits, TaskError
+from ..engine.tasks import Engine, Limits, TaskError, WorktreeRequest
 from ..engine.views import listing_view, result_view, status_view
+from ..git.worktrees import GitError
 from ..settings import Settings
 from . import render
 from .schemas import (
     DEFAULT_WAIT,
     ApprovalPolicy,
     BaseInstructions,
+    BaseRef,
+    CleanupAnswer,
     CompactPrompt,
     Config,
     Cwd,
     DeveloperInstructions,
+    DiffResult,
     IdleTimeout,
+    IncludeUncommitted,
     ListLimit,
+    MergeAnswer,
     Model,
     OptionalTaskIds,
+    Paths,
     Priority,
     Profile,
     Prompt,
@@ -52,10 +61,14 @@ from .schemas import (
     Sandbox,
     StatusFilter,
     StatusList,
+    Strategy,
+    Target,
+    TaskId,
     TaskIds,
     TaskList,
     TaskResult,
     Timeout,
+    UseWorktree,
     WaitMode,
     WaitResult,
     WaitTimeout,
@@ -71,6 +84,9 @@ TOOL_NAMES = (
     "codex_wait",
     "codex_list",
     "codex_cancel",
+    "codex_diff",
+    "codex_merge",
+    "codex_cleanup",
 )
 
 INSTRUCTIONS = """\
@@ -81,6 +97,9 @@ Runs OpenAI Codex CLI agents as parallel background tasks.
   by timeout; a task still running is reported, never killed; call again to keep waiting).
 - codex_reply: continue a finished session by its threadId. codex_cancel: stop a task.
 - codex_list: find tasks (and their ids) again.
+- worktree: true gives a task its own git worktree and branch (parallel agents never edit over
+  each other); its work is committed there when it ends. Then codex_diff shows it, codex_merge
+  brings it back (refusing on conflicts), codex_cleanup removes what is merged.
 Every result carries threadId and content (the agent's final message). Long answers are cut;
 the cut says which codex-swarm:/// resource holds the whole text."""
 
@@ -169,7 +188,15 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             is_error=is_error,
         )
 
-    def task_answer(row: TaskRow) -> CallToolResult:
+    async def fresh(rows: list[TaskRow]) -> list[TaskRow]:
+        """Worktree tasks' merge outlook against their base branch's tip as it is now."""
+        for row in rows:
+            if row.terminal and "worktree" in row.extra:
+                await anyio.to_thread.run_sync(branches.refresh_outcome, engine.store, row)
+        return rows
+
+    async def task_answer(row: TaskRow) -> CallToolResult:
+        await fresh([row])
         view = render.fit_views([result_view(row)], budget // 2)[0]
         return answer(render.result_text(view), view, is_error=row.phase in ("failed", "lost"))
 
@@ -188,10 +215,24 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             idle_timeout=args.get("idle_timeout"),
             retries=args.get("retries"),
         )
-        try:
-            row = engine.launch(
-                _spec_from_args(args), limits=limits, priority=args.get("priority") or 0
+        worktree = None
+        if args.get("worktree"):
+            worktree = WorktreeRequest(
+                base_ref=args.get("base_ref"),
+                include_uncommitted=bool(args.get("include_uncommitted")),
             )
+        elif args.get("base_ref") or args.get("include_uncommitted"):
+            return _error("base_ref and include_uncommitted only apply with worktree: true")
+        start = functools.partial(
+            engine.launch,
+            _spec_from_args(args),
+            limits=limits,
+            priority=args.get("priority") or 0,
+            worktree=worktree,
+        )
+        try:
+            # Making a worktree is git work: keep it off the event loop.
+            row = await anyio.to_thread.run_sync(start) if worktree else start()
         except TaskError as exc:
             return _error(str(exc))
         if not blocking:
@@ -201,7 +242,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             )
             return answer(text, result_view(row))
         rows, _done = await wait_with_progress([row.id], None, ctx)
-        return task_answer(rows[0])
+        return await task_answer(rows[0])
 
     # ---- tools -------------------------------------------------------------------------------
 
@@ -221,6 +262,9 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         idle_timeout: IdleTimeout = None,
         retries: Retries = None,
         priority: Priority = 0,
+        worktree: UseWorktree = False,
+        base_ref: BaseRef = None,
+        include_uncommitted: IncludeUncommitted = False,
     ) -> Annotated[CallToolResult, TaskResult]:
         """Run one Codex session and return when it finishes."""
         args = dict(locals())
@@ -279,7 +323,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         if run_async:
             return answer(f"Started task {row.id} continuing thread {threadId}.", result_view(row))
         rows, _done = await wait_with_progress([row.id], None, ctx)
-        return task_answer(rows[0])
+        return await task_answer(rows[0])
 
     @mcp.tool(
         name="codex_status",
@@ -326,7 +370,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             rows, done = await wait_with_progress(ids, timeout, ctx, mode)
         except TaskError as exc:
             return _error(str(exc))
-        views = render.fit_views([result_view(r) for r in rows], budget * 3 // 4)
+        views = render.fit_views([result_view(r) for r in await fresh(rows)], budget * 3 // 4)
         running = [r.id for r in rows if not r.terminal]
         finished = len(rows) - len(running)
         if not running:
@@ -385,6 +429,145 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         else:
             text = render.result_text(view)
         return answer(text, view)
+
+    # ---- worktrees ---------------------------------------------------------------------------
+
+    @mcp.tool(
+        name="codex_diff",
+        description=(
+            "A worktree task's changes against its base: the stat, and the patch cut to a size "
+            "a model can read (the answer says where it was cut; pass paths to see the rest)."
+        ),
+        annotations=read_tool,
+    )
+    async def codex_diff(
+        task_id: TaskId, stat_only: bool = False, paths: Paths = None
+    ) -> Annotated[CallToolResult, DiffResult]:
+        try:
+            row = engine.get(task_id)
+            out = await anyio.to_thread.run_sync(
+                functools.partial(
+                    branches.diff,
+                    row,
+                    paths=list(paths) if paths else None,
+                    stat_only=stat_only,
+                    max_chars=budget * 3 // 4,
+                )
+            )
+        except (TaskError, GitError) as exc:
+            return _error(str(exc))
+        data = {"task_id": row.id, **out}
+        parts = [f"Task {row.id}: {out['branch']} against {out['base_commit'][:10]}", out["stat"]]
+        if out.get("patch"):
+            parts.append(out["patch"])
+        if out.get("truncated"):
+            omitted = ", ".join(out.get("omitted_paths") or [])
+            parts.append(
+                f"[patch cut at {out['shown_chars']} of {out['total_chars']} chars"
+                + (f", inside {out['cut_in_path']}" if out.get("cut_in_path") else "")
+                + f". Not shown: {omitted}. Call codex_diff with paths to see them.]"
+            )
+        data["stat"] = render.cap_text(out["stat"], budget // 8, "stat cut")
+        return answer("\n".join(parts), data)
+
+    @mcp.tool(
+        name="codex_merge",
+        description=(
+            "Merge a finished worktree task's branch into the main checkout (strategy merge, "
+            "squash or rebase; target defaults to the branch the task started from). Only when "
+            "that checkout is on the target branch and clean; refuses with the conflicting "
+            "paths otherwise and changes nothing."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, open_world_hint=False
+        ),
+    )
+    async def codex_merge(
+        task_id: TaskId, strategy: Strategy = "merge", target: Target = None
+    ) -> Annotated[CallToolResult, MergeAnswer]:
+        try:
+            row = engine.get(task_id)
+            out = await anyio.to_thread.run_sync(
+                functools.partial(
+                    branches.merge, engine.store, row, strategy=strategy, target=target
+                )
+            )
+        except (TaskError, GitError) as exc:
+            return _error(str(exc))
+        data = {"task_id": row.id, **out}
+        if out["merged"]:
+            text = (
+                f"Merged {row.id} into {out['target']} ({out['strategy']}): now at "
+                f"{out['commit']}. {out['message']}"
+            )
+        else:
+            text = f"Not merged: {out['message']}"
+            if out["conflicts"]:
+                text += "\nConflicting paths: " + ", ".join(out["conflicts"])
+        return answer(text, data, is_error=not out["merged"])
+
+    @mcp.tool(
+        name="codex_cleanup",
+        description=(
+            "Remove a finished task's worktree and delete its branch when its work is merged "
+            "(task_id), or do that for every merged task (all_merged: true). Unmerged work is "
+            "kept unless force is true, and then the answer lists the commits that were lost."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, open_world_hint=False
+        ),
+    )
+    async def codex_cleanup(
+        task_id: Annotated[str | None, Field(max_length=64, description="the task")] = None,
+        all_merged: Annotated[
+            bool, Field(description="clean up every finished task whose branch is merged")
+        ] = False,
+        force: Annotated[
+            bool, Field(description="also delete unmerged work (only with task_id)")
+        ] = False,
+    ) -> Annotated[CallToolResult, CleanupAnswer]:
+        if bool(task_id) == bool(all_merged):
+            return _error("give either task_id or all_merged: true (not both)")
+        if all_merged and force:
+            return _error("force only applies to one task_id: name the task whose work may go")
+        try:
+            if task_id:
+                rows = [engine.get(task_id)]
+            else:
+                rows = [
+                    r
+                    for r in engine.store.list(phases=("completed", "failed", "cancelled", "lost"))
+                    if "worktree" in r.extra and not r.extra.get("removed_branch")
+                ]
+                merged = []
+                for row in rows:
+                    if await anyio.to_thread.run_sync(branches.is_merged, row):
+                        merged.append(row)
+                rows = merged
+            cleaned = []
+            for row in rows:
+                cleaned.append(
+                    await anyio.to_thread.run_sync(
+                        functools.partial(branches.cleanup, engine.store, row, force=force)
+                    )
+                )
+        except (TaskError, GitError) as exc:
+            return _error(str(exc))
+        lines = []
+        for item in cleaned:
+            done = []
+            if item["removed_worktree"]:
+                done.append("worktree removed")
+            if item["deleted_branch"]:
+                done.append(f"branch {item['branch']} deleted")
+            line = f"{item['task_id']}: " + (", ".join(done) or "nothing removed")
+            if item.get("kept_reason"):
+                line += f"; kept: {item['kept_reason']}"
+            if item.get("lost_commits"):
+                line += "; LOST commits: " + "; ".join(item["lost_commits"])
+            lines.append(line)
+        text = "\n".join(lines) if lines else "Nothing to clean up: no merged task branches."
+        return answer(text, {"cleaned": cleaned})
 
     # ---- resources ---------------------------------------------------------------------------
 
