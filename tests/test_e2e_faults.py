@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -78,7 +80,7 @@ async def test_transient_failure_is_retried_when_asked(swarm: SwarmFactory) -> N
     async with swarm() as client:
         task_id = await launch(client, prompt + f"\n{uuid.uuid4()}", retries=2)
         out = await wait_result(client, task_id)
-    assert out["status"] == "completed", out
+    assert out["status"] == "completed", (out["error"], out["warnings"])
     assert out["content"] == "second time lucky"
     assert any("attempt 1 failed" in w for w in out["warnings"])
 
@@ -106,7 +108,7 @@ async def test_a_long_command_is_not_idleness(swarm: SwarmFactory) -> None:
             client, script({"shell": "sleep 3"}, {"message": "patient"}), idle_timeout=1.5
         )
         out = await wait_result(client, task_id)
-    assert out["status"] == "completed", out
+    assert out["status"] == "completed", (out["error"], out["warnings"])
 
 
 async def test_task_timeout_stops_everything(swarm: SwarmFactory) -> None:
@@ -300,3 +302,55 @@ async def test_cancel_during_start_is_not_lost(swarm: SwarmFactory) -> None:
 async def _status_text(swarm: SwarmFactory, task_id: str):  # type: ignore[no-untyped-def]
     async with swarm() as client:
         return await client.call_tool("codex_status", {"task_ids": [task_id]})
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A small tmpfs of our own (4 MB), for a task dir that can be filled or made read-only."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")  # allowed: needs root
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_read_only_task_dir_is_a_clear_error_at_start(tmpfs: Path) -> None:
+    (tmpfs / "tasks").mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "codex_mcp_swarm"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "CODEX_SWARM_TASK_DIR": str(tmpfs / "tasks")},
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "cannot be" in result.stderr and "writable directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_a_full_task_dir_loses_raw_events_but_not_the_result(
+    swarm: SwarmFactory, tmpfs: Path
+) -> None:
+    task_dir = tmpfs / "tasks"
+    filler = tmpfs / "filler"
+    async with swarm(env={"CODEX_SWARM_TASK_DIR": str(task_dir)}) as client:
+        task_id = await launch(
+            client, script({"delay": 2.0, "shell": "echo hi"}, {"message": "recorded anyway"})
+        )
+        await status_until(client, task_id, lambda v: v["status"] == "running")
+        with open(filler, "wb") as f, contextlib.suppress(OSError):  # fill the disk now
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        out = await wait_result(client, task_id)
+    assert out["status"] == "completed", (out["error"], out["warnings"])
+    assert out["content"] == "recorded anyway"
+    assert any("no longer stored" in w for w in out["warnings"]), out["warnings"]
+    assert_nothing_left(task_id)

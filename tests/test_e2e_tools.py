@@ -37,6 +37,9 @@ TOOLS = {
     "codex_wait",
     "codex_list",
     "codex_cancel",
+    "codex_diff",
+    "codex_merge",
+    "codex_cleanup",
 }
 CODEX_PARAMS = {
     "prompt",
@@ -53,6 +56,9 @@ CODEX_PARAMS = {
     "idle_timeout",
     "retries",
     "priority",
+    "worktree",
+    "base_ref",
+    "include_uncommitted",
 }
 
 

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -46,6 +47,75 @@ STDIO_DRAIN = 2.0  # seconds to wait for stdout EOF after Codex exited before ki
 def _open_private(path: Path, mode: str) -> IO[bytes]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     return os.fdopen(fd, mode)
+
+
+STDERR_CAP = 10 * 1024 * 1024  # bytes of Codex's stderr kept per task; the rest is drained
+RESERVE_BYTES = 1024 * 1024  # kept free in the task dir so the end can be recorded on a full disk
+FINISH_RETRY_FOR = 120.0  # seconds to keep trying to record the end (a full disk may clear)
+
+
+class EventLog:
+    """The raw JSONL file. A write that fails (disk full, quota, read-only) stops raw logging
+    but never the task: the reserve file is released so the store can still record the end."""
+
+    def __init__(self, path: Path, reserve: Path) -> None:
+        self.file = _open_private(path, "ab")
+        self.reserve = reserve
+        self.failure: str | None = None
+        try:
+            with _open_private(reserve, "wb") as f:
+                f.write(b"\0" * RESERVE_BYTES)
+        except OSError:
+            self.release()
+
+    def write(self, data: bytes) -> None:
+        if self.failure is None:
+            try:
+                self.file.write(data)
+            except OSError as exc:
+                self._failed(exc)
+
+    def flush(self) -> None:
+        if self.failure is None:
+            try:
+                self.file.flush()
+            except OSError as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        self.failure = f"raw events are no longer stored: {exc.strerror or exc}"
+        self.release()
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            self.reserve.unlink()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+        self.release()
+
+
+def _drain_stderr(pipe: IO[bytes], path: Path) -> None:
+    """Copy Codex's stderr into the task's stderr.log, up to STDERR_CAP. Codex must never see a
+    failed write on stderr (it panics): read everything, whatever happens to the file."""
+    kept = 0
+    try:
+        log_file: IO[bytes] | None = _open_private(path, "ab")
+    except OSError:
+        log_file = None
+    with contextlib.suppress(OSError, ValueError):
+        while chunk := pipe.read1(65536):  # type: ignore[attr-defined]
+            if log_file is not None and kept < STDERR_CAP:
+                try:
+                    log_file.write(chunk[: STDERR_CAP - kept])
+                    log_file.flush()
+                    kept += len(chunk)
+                except OSError:
+                    log_file = None
+    if log_file is not None:
+        with contextlib.suppress(OSError):
+            log_file.close()
 
 
 def _stderr_tail(path: Path, limit: int = 1500) -> str:
@@ -164,7 +234,11 @@ class Runner:
             data = self.progress.to_dict()
             self.dirty = False
             self.last_flush = time.monotonic()
-        self.store.set_progress(self.task_id, data)
+        try:
+            self.store.set_progress(self.task_id, data)
+        except (sqlite3.Error, OSError) as exc:  # best effort: the next flush tries again
+            print(f"runner: progress not saved: {exc}", file=sys.stderr)
+            self.dirty = True
 
     def _tool_running(self) -> bool:
         last = self.progress.last_tool
@@ -216,7 +290,7 @@ class Runner:
         if not eof.wait(STDIO_DRAIN):
             procs.kill_all(self._tree(), grace=0.5)
 
-    def _read_events(self, proc: subprocess.Popen[bytes], events: IO[bytes]) -> None:
+    def _read_events(self, proc: subprocess.Popen[bytes], events: EventLog) -> None:
         assert proc.stdout is not None
         out = proc.stdout
         while True:
@@ -242,12 +316,14 @@ class Runner:
             with self.progress_lock:
                 fold(self.progress, event)
                 self.dirty = True
+                if events.failure and events.failure not in self.progress.warnings:
+                    self.progress.warnings.append(events.failure)
             if event.type in ("thread.started", "turn.completed", "turn.failed"):
                 events.flush()
                 self._flush()
         events.flush()
 
-    def _attempt(self, events: IO[bytes], err: IO[bytes]) -> int | str:
+    def _attempt(self, events: EventLog, stderr_path: Path) -> int | str:
         """Run Codex once; return its return code, or a sentence if it could not start."""
         try:
             proc = subprocess.Popen(
@@ -256,7 +332,7 @@ class Runner:
                 env=self.env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=err,
+                stderr=subprocess.PIPE,
                 preexec_fn=procs.die_with_parent if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
@@ -267,12 +343,16 @@ class Runner:
             self.stopping.clear()
             self.request_stop(self.stop_reason or "cancelled by request", cancelled=self.cancelled)
         eof = threading.Event()
+        drain = threading.Thread(target=_drain_stderr, args=(proc.stderr, stderr_path), daemon=True)
+        drain.start()
         threading.Thread(target=self._feed_prompt, args=(proc,), daemon=True).start()
         threading.Thread(target=self._after_exit, args=(proc, eof), daemon=True).start()
         try:
             self._read_events(proc, events)
             eof.set()
-            return proc.wait()
+            code = proc.wait()
+            drain.join(timeout=STDIO_DRAIN)
+            return code
         finally:
             if proc.poll() is None:
                 self._hard_kill(proc)
@@ -289,41 +369,52 @@ class Runner:
         ticker = threading.Thread(target=self._tick, daemon=True)
         ticker.start()
         attempt = 0
-        with (
-            _open_private(self.store.events_path(self.task_id), "ab") as events,
-            _open_private(stderr_path, "ab") as err,
-        ):
-            try:
-                while True:
-                    attempt += 1
-                    outcome = self._attempt(events, err)
-                    # Whatever Codex left running (a server an agent started, a command that
-                    # outlived the turn) is part of this task: stop it before going on.
-                    leftovers = procs.kill_all(self._tree(), grace=1.0)
-                    failure = self.progress.failure
-                    if (
-                        isinstance(outcome, int)
-                        and outcome != 0
-                        and attempt <= self.retries
-                        and not self.stopping.is_set()
-                        and failure
-                        and is_transient(failure)
-                    ):
-                        delay = min(60.0, self.backoff * 2 ** (attempt - 1))
-                        warnings = [
-                            *self.progress.warnings,
-                            f"attempt {attempt} failed ({cap(failure, 200)}); "
-                            f"retrying in {delay:g} s",
-                        ]
-                        with self.progress_lock:
-                            self.progress = TaskProgress(warnings=warnings[-10:])
-                            self.dirty = True
-                        if not self.stopping.wait(delay):
-                            continue
-                    break
-            finally:
-                self.done.set()
+        task_path = self.store.task_path(self.task_id)
+        events = EventLog(self.store.events_path(self.task_id), task_path / ".reserve")
+        try:
+            while True:
+                attempt += 1
+                outcome = self._attempt(events, stderr_path)
+                # Whatever Codex left running (a server an agent started, a command that
+                # outlived the turn) is part of this task: stop it before going on.
+                leftovers = procs.kill_all(self._tree(), grace=1.0)
+                failure = self.progress.failure
+                if (
+                    isinstance(outcome, int)
+                    and outcome != 0
+                    and attempt <= self.retries
+                    and not self.stopping.is_set()
+                    and failure
+                    and is_transient(failure)
+                ):
+                    delay = min(60.0, self.backoff * 2 ** (attempt - 1))
+                    warnings = [
+                        *self.progress.warnings,
+                        f"attempt {attempt} failed ({cap(failure, 200)}); retrying in {delay:g} s",
+                    ]
+                    with self.progress_lock:
+                        self.progress = TaskProgress(warnings=warnings[-10:])
+                        self.dirty = True
+                    if not self.stopping.wait(delay):
+                        continue
+                break
+        finally:
+            self.done.set()
+            events.close()
         self._record(outcome, stderr_path, leftovers)
+
+    def _finish(self, **end: Any) -> None:
+        """Record the end; on a full or busy disk keep trying for a while before giving up."""
+        deadline = time.monotonic() + FINISH_RETRY_FOR
+        while True:
+            try:
+                self.store.finish(self.task_id, **end)
+                return
+            except (sqlite3.Error, OSError) as exc:
+                if time.monotonic() > deadline:
+                    raise
+                print(f"runner: the end is not recorded yet ({exc}); retrying", file=sys.stderr)
+                time.sleep(1.0)
 
     def _record(
         self,
@@ -338,9 +429,7 @@ class Runner:
             )
         if isinstance(outcome, str):
             branches.finish_worktree(self.store, self.row, "failed")
-            self.store.finish(
-                self.task_id, phase="failed", error=outcome, progress=progress.to_dict()
-            )
+            self._finish(phase="failed", error=outcome, progress=progress.to_dict())
             return
         returncode = outcome
         exit_code = returncode if returncode >= 0 else None
@@ -360,8 +449,7 @@ class Runner:
             phase = "failed"
         # The work is committed on the task's branch before anyone hears the task has ended.
         branches.finish_worktree(self.store, self.row, phase)
-        self.store.finish(
-            self.task_id,
+        self._finish(
             phase=phase,
             exit_code=exit_code,
             exit_signal=exit_signal,

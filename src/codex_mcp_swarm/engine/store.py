@@ -143,9 +143,15 @@ class Store:
     """Access to ``<task_dir>/tasks.db``. Safe to share between threads of one process."""
 
     def __init__(self, task_dir: Path) -> None:
-        self.task_dir = make_private_dir(Path(task_dir))
-        self.tasks_dir = make_private_dir(self.task_dir / "tasks")
-        self.path = self.task_dir / "tasks.db"
+        self.path = Path(task_dir) / "tasks.db"
+        try:
+            self.task_dir = make_private_dir(Path(task_dir))
+            self.tasks_dir = make_private_dir(self.task_dir / "tasks")
+        except OSError as exc:
+            raise StoreError(
+                f"the task dir {task_dir} cannot be created or used ({exc.strerror or exc}). "
+                "Point CODEX_SWARM_TASK_DIR (or --task-dir) at a writable directory."
+            ) from exc
         self._lock = threading.RLock()
         old_umask = os.umask(0o077)
         try:
@@ -164,6 +170,13 @@ class Store:
             )
             self._db.execute("PRAGMA quick_check").fetchone()
         except sqlite3.DatabaseError as exc:
+            text = str(exc).lower()
+            if "not a database" not in text and "malformed" not in text:
+                raise StoreError(
+                    f"the task store {self.path} cannot be written ({exc}): the task dir may be "
+                    "read-only or full. Free space or point CODEX_SWARM_TASK_DIR (or "
+                    "--task-dir) at a writable directory."
+                ) from exc
             raise StoreError(
                 f"the task store {self.path} cannot be opened ({exc}). Nothing was changed or "
                 "deleted: move the file aside (or point CODEX_SWARM_TASK_DIR elsewhere) and start "
