@@ -194,3 +194,56 @@ async def status_until(client: Client, task_id: str, check: Any, timeout: float 
 
 def requests_with(model: FakeModel, marker: str) -> list[dict[str, Any]]:
     return [r for r in model.requests if marker in json.dumps(r)]
+
+
+class RawServer:
+    """The server as a plain subprocess spoken to in raw JSON-RPC, so a test can SIGKILL it."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "codex_mcp_swarm", "--skip-git-repo-check"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            cwd=cwd,
+        )
+        self.next_id = 1
+        self.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        )
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        self.next_id += 1
+        self.send({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        while True:
+            answer = json.loads(self.proc.stdout.readline())
+            if answer.get("id") == self.next_id:
+                return dict(answer)
+
+    def call(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        answer = self.request("tools/call", {"name": tool, "arguments": args})
+        return dict(answer["result"]["structuredContent"])
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.proc.poll() is None:
+            self.kill()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 from conftest import (
     REPO,
+    RawServer,
     SwarmFactory,
     data,
     launch,
@@ -377,51 +377,11 @@ async def test_state_is_private_and_raw_events_are_kept(
 async def test_result_survives_a_killed_server(
     swarm: SwarmFactory, codex: str, codex_home: Path, task_dir: Path, workdir: Path
 ) -> None:
-    # The first server is a plain subprocess we can SIGKILL mid-task.
-    env = {**os.environ, **server_env(codex, codex_home, task_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "codex_mcp_swarm", "--skip-git-repo-check"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        cwd=workdir,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-
-    def rpc(msg: dict[str, Any]) -> None:
-        assert proc.stdin is not None
-        proc.stdin.write((json.dumps(msg) + "\n").encode())
-        proc.stdin.flush()
-
-    rpc(
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        }
-    )
-    proc.stdout.readline()
-    rpc({"jsonrpc": "2.0", "method": "notifications/initialized"})
-    prompt = script({"delay": 2.0, "shell": "sleep 1"}, {"message": "survived"})
-    rpc(
-        {
-            "jsonrpc": "2.0",
-            "id": 2,
-            "method": "tools/call",
-            "params": {"name": "codex_async", "arguments": {"prompt": prompt}},
-        }
-    )
-    answer = json.loads(proc.stdout.readline())
-    task_id = answer["result"]["structuredContent"]["task_id"]
-    time.sleep(0.8)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    with RawServer(server_env(codex, codex_home, task_dir), workdir) as server:
+        prompt = script({"delay": 2.0, "shell": "sleep 1"}, {"message": "survived"})
+        task_id = server.call("codex_async", {"prompt": prompt})["task_id"]
+        time.sleep(0.8)
+        server.kill()
     async with swarm() as client:
         out = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 60}))
     assert out["done"]

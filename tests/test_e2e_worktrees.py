@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from conftest import SwarmFactory, data, launch, text
+from conftest import RawServer, SwarmFactory, data, launch, server_env, text
 from fake_model import script
 from mcp import Client
 
@@ -279,3 +280,24 @@ async def test_old_worktrees_expire_but_unmerged_branches_stay(
         assert state["extra"]["removed_worktree"] is True
     assert git(repo, "show", f"{out['worktree']['branch']}:old.txt") == "old work"
     assert str(path) not in git(repo, "worktree", "list")
+
+
+async def test_the_commit_happens_when_the_server_was_killed(
+    swarm: SwarmFactory, repo: Path, codex: str, codex_home: Path, task_dir: Path
+) -> None:
+    with RawServer(server_env(codex, codex_home, task_dir), repo) as server:
+        prompt = script({"delay": 1.5, **write("late.txt", "after the crash")}, text="Late edit")
+        task_id = server.call(
+            "codex_async",
+            {"prompt": prompt, "cwd": str(repo), "worktree": True, "sandbox": "workspace-write"},
+        )["task_id"]
+        time.sleep(0.5)
+        server.kill()
+    branch = f"codex-swarm/{task_id}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "Late edit" not in git(repo, "log", "-1", branch):
+        time.sleep(0.2)  # no server is alive: the runner commits by itself
+    assert git(repo, "show", f"{branch}:late.txt") == "after the crash"
+    async with swarm() as client:
+        out = data(await client.call_tool("codex_wait", {"task_ids": [task_id]}))
+    assert out["tasks"][0]["worktree"]["files_total"] == 1
