@@ -66,6 +66,7 @@ CREATE INDEX IF NOT EXISTS tasks_phase ON tasks(phase, seq);
 CREATE INDEX IF NOT EXISTS tasks_thread ON tasks(thread_id);
 CREATE INDEX IF NOT EXISTS tasks_seq ON tasks(seq);
 CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, phase);
+CREATE INDEX IF NOT EXISTS tasks_updated ON tasks(updated_at);
 """
 # Columns added after the first schema: (name, declaration). Added in place when missing.
 _ADDED_COLUMNS = (
@@ -409,6 +410,15 @@ class Store:
         with self._lock:
             rows = self._db.execute(f"SELECT * FROM tasks WHERE id IN ({marks})", ids).fetchall()
         return {r["id"]: TaskRow.from_sql(r) for r in rows}
+
+    def changed_since(self, since: float) -> list[tuple[str, float]]:
+        """(id, updated_at) of the tasks changed after ``since``, oldest change first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, updated_at FROM tasks WHERE updated_at > ? ORDER BY updated_at",
+                (since,),
+            ).fetchall()
+        return [(r[0], float(r[1])) for r in rows]
 
     def list(
         self,

@@ -137,10 +137,19 @@ class Engine:
         self._background: asyncio.Task[None] | None = None
         self._codex_version: str | None = None
         self.depth = nesting_depth()
+        self._users = 0
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
+    @property
+    def users(self) -> int:
+        return self._users
+
     async def start(self) -> None:
+        """Start (or, for a further user such as another HTTP session, join) the engine."""
+        self._users += 1
+        if self._users > 1:
+            return
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         self._kick = asyncio.Event()
@@ -149,7 +158,10 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop serving. Detached tasks keep running (and are adopted by the next server) unless
-        the server was started with ``cancel_on_exit``."""
+        the server was started with ``cancel_on_exit``. The last user stops it."""
+        self._users = max(0, self._users - 1)
+        if self._users:
+            return
         if self.settings.cancel_on_exit:
             mine = [r.id for r in self.store.list(phases=sorted(ACTIVE)) if r.owner == self.owner]
             await asyncio.gather(*(self.cancel(t) for t in mine), return_exceptions=True)
@@ -181,6 +193,11 @@ class Engine:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), ADOPT_INTERVAL)
             self._kick.clear()
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Return when a task ends (or another change is announced), or after ``timeout``."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
 
     def _notify(self) -> None:
         """Wake every waiter (they re-read the store) and the scheduler (a slot may be free)."""
@@ -632,8 +649,8 @@ class Engine:
             "lines": out,
         }
 
-    async def cancel(self, task_id: str) -> TaskRow:
-        """Stop a task and everything it started; returns its row once the end is recorded."""
+    def request_cancel(self, task_id: str) -> TaskRow:
+        """Ask a task to stop and return at once (a queued task is cancelled on the spot)."""
         row = self.get(task_id)
         if row.terminal:
             return row
@@ -646,5 +663,12 @@ class Engine:
             with contextlib.suppress(OSError, psutil.Error):
                 runner.send_signal(signal.SIGTERM)
         self._notify()
+        return row
+
+    async def cancel(self, task_id: str) -> TaskRow:
+        """Stop a task and everything it started; returns its row once the end is recorded."""
+        row = self.request_cancel(task_id)
+        if row.terminal:
+            return row
         rows, _done = await self.wait([task_id], timeout=self.settings.cancel_grace + 15)
         return rows[0]

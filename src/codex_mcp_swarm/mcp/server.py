@@ -23,7 +23,13 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import (
+    CallToolResult,
+    SubscribeRequestParams,
+    TextContent,
+    ToolAnnotations,
+    UnsubscribeRequestParams,
+)
 from pydantic import Field
 from pydantic.fields import FieldInfo
 
@@ -73,6 +79,8 @@ from .schemas import (
     WaitResult,
     WaitTimeout,
 )
+from .tasks import LAUNCH_AS_TASK, SwarmTasks
+from .updates import ResourceUpdates
 
 PROGRESS_EVERY = 10.0  # seconds between progress notifications when nothing changed
 EVENTS_PAGE_BYTES = 256 * 1024
@@ -166,16 +174,37 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
     engine = engine or Engine(settings)
     budget = settings.max_output_chars
 
+    updates = ResourceUpdates(engine)
+
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[Engine]:
+        first = engine.users == 0
         await engine.start()
+        if first:
+            updates.start()
         try:
             yield engine
         finally:
+            if engine.users == 1:
+                await updates.stop()
             await engine.stop()
 
+    tasks_extension = SwarmTasks(engine)
     mcp = MCPServer(
-        "codex-swarm", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
+        "codex-swarm",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        extensions=[tasks_extension],
+        middleware=[tasks_extension.legacy_middleware],
+        subscriptions=updates.bus,
+    )
+    # The SDK serves subscriptions/listen (2026-07-28) from our bus but has no handler for the
+    # older era's resources/subscribe: register ours on its low-level server.
+    lowlevel = mcp._lowlevel_server
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, updates.subscribe)
+    lowlevel.add_request_handler(
+        "resources/unsubscribe", UnsubscribeRequestParams, updates.unsubscribe
     )
 
     # ---- answers -----------------------------------------------------------------------------
@@ -235,6 +264,10 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             row = await anyio.to_thread.run_sync(start) if worktree else start()
         except TaskError as exc:
             return _error(str(exc))
+        as_task = LAUNCH_AS_TASK.get()
+        if as_task is not None:  # the Tasks layer answers with a task handle instead
+            as_task.row = row
+            return answer(f"Started task {row.id}.", result_view(row))
         if not blocking:
             text = (
                 f"Started task {row.id} ({row.phase}). Use codex_wait with task_ids "
@@ -243,6 +276,8 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             return answer(text, result_view(row))
         rows, _done = await wait_with_progress([row.id], None, ctx)
         return await task_answer(rows[0])
+
+    tasks_extension.bind(task_answer)
 
     # ---- tools -------------------------------------------------------------------------------
 
@@ -320,7 +355,10 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             row = engine.launch(spec, parent=previous)
         except TaskError as exc:
             return _error(str(exc))
-        if run_async:
+        as_task = LAUNCH_AS_TASK.get()
+        if as_task is not None:
+            as_task.row = row
+        if run_async or as_task is not None:
             return answer(f"Started task {row.id} continuing thread {threadId}.", result_view(row))
         rows, _done = await wait_with_progress([row.id], None, ctx)
         return await task_answer(rows[0])
