@@ -130,7 +130,11 @@ def swarm(codex: str, codex_home: Path, task_dir: Path, workdir: Path) -> SwarmF
 
     @asynccontextmanager
     async def start(
-        *flags: str, mode: str = "auto", env: dict[str, str] | None = None, cwd: Path | None = None
+        *flags: str,
+        mode: str = "auto",
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        message_handler: Any = None,
     ) -> AsyncIterator[Client]:
         params = StdioServerParameters(
             command=sys.executable,
@@ -138,7 +142,7 @@ def swarm(codex: str, codex_home: Path, task_dir: Path, workdir: Path) -> SwarmF
             env={**server_env(codex, codex_home, task_dir), **(env or {})},
             cwd=str(cwd or workdir),
         )
-        async with Client(params, mode=mode) as client:  # type: ignore[arg-type]
+        async with Client(params, mode=mode, message_handler=message_handler) as client:  # type: ignore[arg-type]
             yield client
 
     return start
@@ -197,41 +201,71 @@ def requests_with(model: FakeModel, marker: str) -> list[dict[str, Any]]:
 
 
 class RawServer:
-    """The server as a plain subprocess spoken to in raw JSON-RPC, so a test can SIGKILL it."""
+    """The server as a plain subprocess spoken to in raw JSON-RPC: a test can SIGKILL it, or
+    check wire shapes exactly. ``era`` is "2025-11-25" (initialize handshake) or "2026-07-28"
+    (no handshake; every request carries the protocol version and capabilities in ``_meta``)."""
 
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+    MODERN = "2026-07-28"
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        cwd: Path,
+        *,
+        era: str = "2025-11-25",
+        extensions: dict[str, Any] | None = None,
+        flags: tuple[str, ...] = (),
+    ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "codex_mcp_swarm", "--skip-git-repo-check"],
+            [sys.executable, "-m", "codex_mcp_swarm", "--skip-git-repo-check", *flags],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env={**os.environ, **env},
             cwd=cwd,
         )
+        self.era = era
+        self.extensions = extensions or {}
         self.next_id = 1
-        self.request(
-            "initialize",
-            {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        )
-        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self.notifications: list[dict[str, Any]] = []
+        if era != self.MODERN:
+            self.initialize = self.request(
+                "initialize",
+                {
+                    "protocolVersion": era,
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw", "version": "0"},
+                },
+            )
+            self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
     def send(self, message: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write((json.dumps(message) + "\n").encode())
         self.proc.stdin.flush()
 
-    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def request(
+        self, method: str, params: dict[str, Any], *, declare: bool = True
+    ) -> dict[str, Any]:
+        """Send a request and return the whole response (``result`` or ``error``)."""
         assert self.proc.stdout is not None
         self.next_id += 1
+        if self.era == self.MODERN and method != "initialize":
+            capabilities = {"extensions": self.extensions} if declare and self.extensions else {}
+            params = {
+                **params,
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": self.MODERN,
+                    "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+                    "io.modelcontextprotocol/clientCapabilities": capabilities,
+                },
+            }
         self.send({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
         while True:
             answer = json.loads(self.proc.stdout.readline())
             if answer.get("id") == self.next_id:
                 return dict(answer)
+            self.notifications.append(answer)
 
     def call(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         answer = self.request("tools/call", {"name": tool, "arguments": args})
