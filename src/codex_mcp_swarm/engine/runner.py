@@ -266,8 +266,7 @@ class Runner:
                         "no command was running (the model may have stopped answering)",
                         cancelled=False,
                     )
-                row = self.store.get(self.task_id)
-                if row is not None and row.cancel_requested:
+                if self.store.cancel_requested(self.task_id):
                     self.request_stop("cancelled by request", cancelled=True)
             except Exception as exc:  # keep ticking whatever one tick hit
                 print(f"runner tick: {exc!r}", file=sys.stderr)

@@ -402,6 +402,14 @@ class Store:
             row = self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
         return TaskRow.from_sql(row) if row else None
 
+    def cancel_requested(self, task_id: str) -> bool:
+        """Whether a cancel was asked for: the runner's frequent, cheap check."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT cancel_requested FROM tasks WHERE id = ?", (task_id,)
+            ).fetchone()
+        return bool(row and row[0])
+
     def get_many(self, task_ids: Sequence[str]) -> dict[str, TaskRow]:
         ids = [t for t in task_ids if valid_task_id(t)]
         if not ids:

@@ -523,12 +523,6 @@ class Engine:
                 os.close(fd)
         except OSError:
             log.exception("watching %s failed", task_id)
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._runner_gone, task_id)
-
-    def _runner_gone(self, task_id: str) -> None:
         with self._watch_lock:
             self._watched.discard(task_id)
         row = self.store.get(task_id)
@@ -536,8 +530,11 @@ class Engine:
             if row.runner_pid is None and time.time() - (row.started_at or 0) < STARTING_GRACE:
                 pass  # claimed by another server that has not started its runner yet
             else:
-                self._mark_lost(row)
-        self._notify()
+                self._mark_lost(row)  # here, in the watcher thread: it may commit a worktree
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._notify)
 
     def _mark_lost(self, row: TaskRow) -> None:
         codex = procs.same_process(row.codex_pid, row.codex_ctime)
