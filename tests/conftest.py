@@ -107,9 +107,12 @@ def task_dir(tmp_path: Path) -> Path:
 
 
 def server_env(codex: str, codex_home: Path, task_dir: Path, **extra: str) -> dict[str, str]:
+    (task_dir.parent / "home").mkdir(parents=True, exist_ok=True)
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", str(Path.home())),
+        # An empty home of the test's own: Codex runs commands in login shells, and a user's
+        # shell setup (pyenv's rehash, say) must neither slow a test down nor be killed by it.
+        "HOME": str(task_dir.parent / "home"),
         "CODEX_HOME": str(codex_home),
         "MOCK_API_KEY": "test-key",
         "CODEX_SWARM_TASK_DIR": str(task_dir),

@@ -419,6 +419,15 @@ class Store:
             rows = self._db.execute(f"SELECT * FROM tasks WHERE id IN ({marks})", ids).fetchall()
         return {r["id"]: TaskRow.from_sql(r) for r in rows}
 
+    def count(self, *, phases: Sequence[str] | None = None) -> int:
+        query = "SELECT COUNT(*) FROM tasks"
+        args: list[Any] = []
+        if phases:
+            query += f" WHERE phase IN ({','.join('?' * len(phases))})"
+            args += list(phases)
+        with self._lock:
+            return int(self._db.execute(query, args).fetchone()[0])
+
     def changed_since(self, since: float) -> list[tuple[str, float]]:
         """(id, updated_at) of the tasks changed after ``since``, oldest change first."""
         with self._lock:

@@ -436,12 +436,13 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
     async def codex_list(
         status: StatusFilter = None, limit: ListLimit = 50
     ) -> Annotated[CallToolResult, TaskList]:
-        rows = engine.store.list(phases=status or None)
+        rows = engine.store.list(phases=status or None, limit=limit)
+        total = engine.store.count(phases=status or None)
         now = time.time()
-        lines = [render.list_line(listing_view(r, now)) for r in rows[:limit]]
-        items = [render.list_item(listing_view(r, now)) for r in rows[:limit]]
-        head = f"{len(rows)} task(s)" + (f", newest {limit} shown" if len(rows) > limit else "")
-        return answer("\n".join([head + ":", *lines]), {"tasks": items, "total": len(rows)})
+        lines = [render.list_line(listing_view(r, now)) for r in rows]
+        items = [render.list_item(listing_view(r, now)) for r in rows]
+        head = f"{total} task(s)" + (f", newest {limit} shown" if total > limit else "")
+        return answer("\n".join([head + ":", *lines]), {"tasks": items, "total": total})
 
     @mcp.tool(
         name="codex_cancel",
