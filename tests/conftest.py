@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -284,3 +285,69 @@ class RawServer:
     def __exit__(self, *_exc: object) -> None:
         if self.proc.poll() is None:
             self.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class HttpServer:
+    def __init__(self, env: dict[str, str], cwd: Path, *flags: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "codex_mcp_swarm",
+                "--skip-git-repo-check",
+                "--transport",
+                "streamable-http",
+                "--port",
+                str(self.port),
+                *flags,
+            ],
+            env={**os.environ, **env},
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            if self.proc.poll() is not None:
+                raise AssertionError(self.proc.stderr.read().decode() if self.proc.stderr else "")
+            time.sleep(0.1)
+        raise AssertionError("the HTTP server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.name", "Test")
+    git(path, "config", "user.email", "test@example.com")
+    (path / "shared.txt").write_text("line one\nline two\n")
+    (path / "pkg").mkdir()
+    (path / "pkg" / "mod.py").write_text("x = 1\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "initial")
+    return path

@@ -3,39 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from conftest import RawServer, SwarmFactory, data, launch, server_env, text
+from conftest import RawServer, SwarmFactory, data, git, launch, server_env, text
 from fake_model import script
 from mcp import Client
 
 pytestmark = pytest.mark.anyio
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Test")
-    git(path, "config", "user.email", "test@example.com")
-    (path / "shared.txt").write_text("line one\nline two\n")
-    (path / "pkg").mkdir()
-    (path / "pkg" / "mod.py").write_text("x = 1\n")
-    git(path, "add", "-A")
-    git(path, "commit", "-qm", "initial")
-    return path
 
 
 def write(path: str, content: str) -> dict[str, Any]:

@@ -1,8 +1,12 @@
-"""The command line: flags and environment variables -> :class:`Settings` -> a running server.
+"""The command line: flags and environment variables -> :class:`Settings` -> a command.
 
-``codex-mcp-swarm [serve] [flags]`` serves MCP over stdio. Flags keep Codex's names and meanings
-(``-c key=value``, ``--skip-git-repo-check``, ``--ephemeral``). A bad flag stops the server at
-start with a sentence on stderr and exit code 2, rather than failing every task later.
+``codex-mcp-swarm [serve] [flags]`` serves MCP over stdio (the default when no command is named).
+The other commands are for people at a shell: ``tasks``, ``watch [ID]``, ``show ID``,
+``cancel ID...``, ``run PROMPT...`` and ``doctor`` (their code is in ``console``). Every command
+takes the server's flags, so ``--task-dir`` or ``CODEX_SWARM_TASK_DIR`` points them all at the same
+store. Flags keep Codex's names and meanings (``-c key=value``, ``--skip-git-repo-check``,
+``--ephemeral``). A bad flag stops the command at start with a sentence on stderr and exit code 2,
+rather than failing every task later.
 """
 
 from __future__ import annotations
@@ -12,93 +16,297 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .engine.store import StoreError, make_private_dir
 from .settings import ENV_CODEX_BIN, ENV_MAX_PARALLEL, ENV_TASK_DIR, Settings
 
+COMMANDS = {
+    "serve": "serve MCP over stdio (the default)",
+    "tasks": "list the tasks in the store, newest first",
+    "watch": "a live board of every task, or one task's events with an ID",
+    "show": "a task's whole result and its branch's diffstat",
+    "cancel": "stop tasks and everything they started",
+    "run": "run prompts as parallel tasks from the shell and print their results",
+    "doctor": "check Codex, login, git and the task store; print client config lines",
+}
+
+
+@dataclass(frozen=True)
+class _Flag:
+    """A server flag, shared by every command."""
+
+    names: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def takes_value(self) -> bool:
+        return self.options.get("action") != "store_true"
+
+    @property
+    def dest(self) -> str:
+        return str(self.options.get("dest") or self.names[-1].lstrip("-").replace("-", "_"))
+
+
+_SETTINGS_FLAGS = (
+    _Flag(
+        ("-c", "--config"),
+        dict(
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="key=value",
+            help="Codex config override passed to every run (repeatable; value parsed as TOML)",
+        ),
+    ),
+    _Flag(
+        ("--skip-git-repo-check",),
+        dict(action="store_true", help="let Codex run outside a git repository"),
+    ),
+    _Flag(
+        ("--ephemeral",),
+        dict(
+            action="store_true",
+            help="Codex writes no session files (codex_reply is then unavailable)",
+        ),
+    ),
+    _Flag(
+        ("--codex-bin",),
+        dict(metavar="PATH", help=f"Codex binary (env {ENV_CODEX_BIN}; default: codex)"),
+    ),
+    _Flag(("--task-dir",), dict(metavar="DIR", help=f"task store and logs (env {ENV_TASK_DIR})")),
+    _Flag(
+        ("--max-parallel",),
+        dict(
+            type=int,
+            metavar="N",
+            help=f"tasks running at once; more wait in a queue (env {ENV_MAX_PARALLEL})",
+        ),
+    ),
+    _Flag(
+        ("--cancel-on-exit",),
+        dict(
+            action="store_true",
+            help="cancel this server's running tasks when it exits (default: they keep running)",
+        ),
+    ),
+    _Flag(
+        ("--timeout",),
+        dict(
+            type=float, metavar="SECONDS", help="default maximum runtime of a task (default: none)"
+        ),
+    ),
+    _Flag(
+        ("--idle-timeout",),
+        dict(
+            type=float,
+            metavar="SECONDS",
+            help="default: fail a task when Codex reports nothing this long while no command "
+            "runs (default 600; 0 turns it off)",
+        ),
+    ),
+    _Flag(
+        ("--retries",),
+        dict(
+            type=int,
+            metavar="N",
+            help="default retries of a run that failed on a transient model error (default 0)",
+        ),
+    ),
+    _Flag(
+        ("--allowed-root",),
+        dict(
+            action="append",
+            default=[],
+            metavar="DIR",
+            help="tasks may only run in these directories (repeatable; default: anywhere)",
+        ),
+    ),
+    _Flag(
+        ("--sandbox-ceiling",),
+        dict(
+            choices=["read-only", "workspace-write", "danger-full-access"],
+            help="the strongest sandbox a call may ask for",
+        ),
+    ),
+    _Flag(
+        ("--max-output-chars",),
+        dict(
+            type=int,
+            metavar="N",
+            help="cap on one tool answer (default 20000); cuts say where the rest is",
+        ),
+    ),
+)
+_VALUE_FLAGS = frozenset(
+    name for flag in _SETTINGS_FLAGS if flag.takes_value for name in flag.names
+) | {"--transport", "--host", "--port", "--auth-token-file", "--allowed-host"}
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    for flag in _SETTINGS_FLAGS:
+        parser.add_argument(*flag.names, **flag.options)
+
 
 def _parser() -> argparse.ArgumentParser:
+    """The parser of ``serve`` (and of a command line that names no command)."""
     parser = argparse.ArgumentParser(
         prog="codex-mcp-swarm",
         description="MCP server that runs many OpenAI Codex CLI agents in parallel.",
+        epilog="commands:\n"
+        + "\n".join(f"  {name:<8} {text}" for name, text in COMMANDS.items())
+        + "\n\n`codex-mcp-swarm COMMAND --help` describes each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
+    parser.add_argument("command", nargs="?", default="serve", choices=list(COMMANDS))
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-c",
-        "--config",
-        dest="overrides",
+    _add_settings_flags(parser)
+    http = parser.add_argument_group("transport")
+    http.add_argument(
+        "--transport",
+        choices=["stdio", "streamable-http"],
+        default="stdio",
+        help="stdio (default: one client) or streamable-http (/mcp, several clients)",
+    )
+    http.add_argument("--host", default="127.0.0.1", help="HTTP bind address (127.0.0.1)")
+    http.add_argument("--port", type=int, default=8765, help="HTTP port (8765)")
+    http.add_argument(
+        "--auth-token-file",
+        metavar="FILE",
+        help="bearer token clients must send (or env CODEX_SWARM_AUTH_TOKEN); required for "
+        "any --host but loopback",
+    )
+    http.add_argument(
+        "--allowed-host",
         action="append",
         default=[],
-        metavar="key=value",
-        help="Codex config override passed to every run (repeatable; value parsed as TOML)",
-    )
-    parser.add_argument(
-        "--skip-git-repo-check",
-        action="store_true",
-        help="let Codex run outside a git repository",
-    )
-    parser.add_argument(
-        "--ephemeral",
-        action="store_true",
-        help="Codex writes no session files (codex_reply is then unavailable)",
-    )
-    parser.add_argument(
-        "--codex-bin", metavar="PATH", help=f"Codex binary (env {ENV_CODEX_BIN}; default: codex)"
-    )
-    parser.add_argument(
-        "--task-dir", metavar="DIR", help=f"task store and logs (env {ENV_TASK_DIR})"
-    )
-    parser.add_argument(
-        "--max-parallel",
-        type=int,
-        metavar="N",
-        help=f"tasks running at once; more wait in a queue (env {ENV_MAX_PARALLEL})",
-    )
-    parser.add_argument(
-        "--cancel-on-exit",
-        action="store_true",
-        help="cancel this server's running tasks when it exits (default: they keep running)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help="default maximum runtime of a task (default: none)",
-    )
-    parser.add_argument(
-        "--idle-timeout",
-        type=float,
-        metavar="SECONDS",
-        help="default: fail a task when Codex reports nothing this long while no command runs "
-        "(default 600; 0 turns it off)",
-    )
-    parser.add_argument(
-        "--retries",
-        type=int,
-        metavar="N",
-        help="default retries of a run that failed on a transient model error (default 0)",
-    )
-    parser.add_argument(
-        "--allowed-root",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="tasks may only run in these directories (repeatable; default: anywhere)",
-    )
-    parser.add_argument(
-        "--sandbox-ceiling",
-        choices=["read-only", "workspace-write", "danger-full-access"],
-        help="the strongest sandbox a call may ask for",
-    )
-    parser.add_argument(
-        "--max-output-chars",
-        type=int,
-        metavar="N",
-        help="cap on one tool answer (default 20000); cuts say where the rest is",
+        metavar="NAME",
+        help="another Host name clients may use (repeatable; DNS-rebinding guard)",
     )
     return parser
+
+
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        metavar="STATUS",
+        help="only tasks in this state: queued, starting, running, completed, failed, "
+        "cancelled, lost, or active / finished (repeatable, or comma-separated)",
+    )
+    parser.add_argument(
+        "--repo",
+        metavar="DIR",
+        help="only tasks that ran in this repository (their cwd or their worktree's origin)",
+    )
+
+
+def _command_parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"codex-mcp-swarm {command}", description=COMMANDS[command].capitalize() + "."
+    )
+    if command == "tasks":
+        _filters(parser)
+        parser.add_argument(
+            "--limit", type=int, default=50, metavar="N", help="newest N tasks (0: all; 50)"
+        )
+        parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    elif command == "watch":
+        parser.add_argument("task_id", nargs="?", metavar="ID", help="follow this task's events")
+        _filters(parser)
+    elif command == "show":
+        parser.add_argument("task_id", metavar="ID")
+        parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    elif command == "cancel":
+        parser.add_argument("task_ids", nargs="+", metavar="ID")
+    elif command == "run":
+        parser.add_argument("prompts", nargs="+", metavar="PROMPT", help="one task per prompt")
+        parser.add_argument("--cwd", metavar="DIR", help="working directory (default: here)")
+        parser.add_argument(
+            "--worktree",
+            action="store_true",
+            help="run each task in its own git worktree on branch codex-swarm/<id>",
+        )
+        parser.add_argument(
+            "--base-ref", metavar="REF", help="with --worktree: start from this ref (HEAD)"
+        )
+        parser.add_argument(
+            "--include-uncommitted",
+            action="store_true",
+            help="with --worktree: carry your uncommitted changes into each worktree",
+        )
+        parser.add_argument(
+            "-s",
+            "--sandbox",
+            choices=["read-only", "workspace-write", "danger-full-access"],
+            help="Codex sandbox of every task (default: Codex's, read-only)",
+        )
+        parser.add_argument("-m", "--model", help="model of every task")
+        parser.add_argument(
+            "--json", action="store_true", help="print the results as JSON (progress on stderr)"
+        )
+    elif command == "doctor":
+        parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    group = parser.add_argument_group("server settings (as for serve)")
+    for flag in _SETTINGS_FLAGS:
+        group.add_argument(*flag.names, **flag.options)
+    return parser
+
+
+def split_command(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """The command named on the line (before or after the server flags) and the other words.
+    ``None`` when no command is named: the line is for ``serve``."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            break
+        if word.startswith("-"):
+            i += 2 if word in _VALUE_FLAGS else 1
+            continue
+        if word in COMMANDS and word != "serve":
+            return word, [*argv[:i], *argv[i + 1 :]]
+        break
+    return None, list(argv)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.build(
+        overrides=args.overrides,
+        codex_bin=args.codex_bin,
+        task_dir=args.task_dir,
+        skip_git_repo_check=args.skip_git_repo_check,
+        ephemeral=args.ephemeral,
+        max_parallel=args.max_parallel,
+        cancel_on_exit=args.cancel_on_exit,
+        timeout=args.timeout,
+        idle_timeout=args.idle_timeout,
+        retries=args.retries,
+        allowed_roots=args.allowed_root,
+        sandbox_ceiling=args.sandbox_ceiling,
+        max_output_chars=args.max_output_chars,
+    )
+
+
+def settings_argv(args: argparse.Namespace) -> list[str]:
+    """The server flags given on this command line, as words for a client's config."""
+    words: list[str] = []
+    for flag in _SETTINGS_FLAGS:
+        value = getattr(args, flag.dest)
+        name = flag.names[-1] if flag.names[0] != "-c" else "-c"
+        if value in (None, False, []):
+            continue
+        if value is True:
+            words.append(name)
+        elif isinstance(value, list):
+            words += [part for item in value for part in (name, str(item))]
+        else:
+            words += [name, str(value)]
+    return words
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -116,24 +324,10 @@ def _setup_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _serve(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = Settings.build(
-            overrides=args.overrides,
-            codex_bin=args.codex_bin,
-            task_dir=args.task_dir,
-            skip_git_repo_check=args.skip_git_repo_check,
-            ephemeral=args.ephemeral,
-            max_parallel=args.max_parallel,
-            cancel_on_exit=args.cancel_on_exit,
-            timeout=args.timeout,
-            idle_timeout=args.idle_timeout,
-            retries=args.retries,
-            allowed_roots=args.allowed_root,
-            sandbox_ceiling=args.sandbox_ceiling,
-            max_output_chars=args.max_output_chars,
-        )
+        settings = _settings(args)
     except ValueError as exc:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 2
@@ -145,8 +339,97 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 1
-    server.run()
+    if args.transport == "stdio":
+        server.run()
+        return 0
+    from .mcp.http import HttpConfigError, load_token, serve_http
+
+    try:
+        token = load_token(args.auth_token_file)
+        if not 0 < args.port < 65536:
+            raise HttpConfigError("--port must be between 1 and 65535")
+        serve_http(
+            server,
+            host=args.host,
+            port=args.port,
+            token=token,
+            extra_hosts=args.allowed_host,
+            log_level=settings.log_level,
+        )
+    except HttpConfigError as exc:
+        print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
+    from .console import common
+
+    if command == "doctor":
+        from .console.doctor import doctor_command
+
+        return doctor_command(settings, server_args=settings_argv(args), as_json=args.json)
+    if command == "show":
+        from .console.show import show_command
+
+        return show_command(settings, args.task_id, as_json=args.json)
+    if command == "cancel":
+        from .console.show import cancel_command
+
+        return cancel_command(settings, args.task_ids)
+    if command == "run":
+        from .console.run import RunRequest, run_command
+        from .engine.tasks import WorktreeRequest
+
+        worktree = (
+            WorktreeRequest(base_ref=args.base_ref, include_uncommitted=args.include_uncommitted)
+            if args.worktree
+            else None
+        )
+        if worktree is None and (args.base_ref or args.include_uncommitted):
+            raise ValueError("--base-ref and --include-uncommitted only apply with --worktree")
+        cwd = Path(args.cwd).expanduser() if args.cwd else Path.cwd()
+        request = RunRequest(
+            prompts=tuple(args.prompts),
+            cwd=str(cwd.absolute()),
+            worktree=worktree,
+            sandbox=args.sandbox,
+            model=args.model,
+            as_json=args.json,
+        )
+        return run_command(settings, request)
+    if command == "watch" and args.task_id:
+        from .console.follow import follow_command
+
+        return follow_command(settings, args.task_id)
+    statuses = common.parse_statuses(args.status)
+    repo = common.repo_root_of(args.repo) if args.repo else None
+    if command == "watch":
+        from .console.watch import watch_command
+
+        return watch_command(settings, statuses=statuses, repo=repo)
+    from .console.table import tasks_command
+
+    if args.limit < 0:
+        raise ValueError("--limit must be 0 (all) or a positive number")
+    return tasks_command(
+        settings, statuses=statuses, repo=repo, limit=args.limit, as_json=args.json
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    command, rest = split_command(words)
+    if command is None:
+        return _serve(words)
+    args = _command_parser(command).parse_args(rest)
+    try:
+        settings = _settings(args)
+        _setup_logging(settings)
+        return _console(command, args, settings)
+    except ValueError as exc:
+        print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -44,9 +44,9 @@ LINE_CAP = 8 * 1024 * 1024  # longer JSONL lines are stored raw but not parsed
 STDIO_DRAIN = 2.0  # seconds to wait for stdout EOF after Codex exited before killing holders
 
 
-def _open_private(path: Path, mode: str) -> IO[bytes]:
+def _open_private(path: Path, mode: str, buffering: int = -1) -> IO[bytes]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, buffering)
 
 
 STDERR_CAP = 10 * 1024 * 1024  # bytes of Codex's stderr kept per task; the rest is drained
@@ -59,7 +59,8 @@ class EventLog:
     but never the task: the reserve file is released so the store can still record the end."""
 
     def __init__(self, path: Path, reserve: Path) -> None:
-        self.file = _open_private(path, "ab")
+        # Unbuffered: each event line is on disk as it arrives, for readers of the raw log.
+        self.file = _open_private(path, "ab", buffering=0)
         self.reserve = reserve
         self.failure: str | None = None
         try:
@@ -71,7 +72,9 @@ class EventLog:
     def write(self, data: bytes) -> None:
         if self.failure is None:
             try:
-                self.file.write(data)
+                view = memoryview(data)
+                while view:  # an unbuffered write may take only part of the data
+                    view = view[self.file.write(view) or 0 :]
             except OSError as exc:
                 self._failed(exc)
 

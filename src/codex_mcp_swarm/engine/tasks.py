@@ -69,6 +69,16 @@ class Limits:
     retries: int | None = None  # extra attempts after a transient model failure
 
 
+async def wait_event(event: asyncio.Event, timeout: float | None) -> None:
+    """Wait for ``event`` or ``timeout``. Unlike ``asyncio.wait_for`` on Python 3.10/3.11, a
+    cancellation that arrives as the event fires is never swallowed (a stop could hang)."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+
+
 def nesting_depth() -> int:
     """How many codex-mcp-swarm tasks this process runs inside.
 
@@ -138,6 +148,7 @@ class Engine:
         self._codex_version: str | None = None
         self.depth = nesting_depth()
         self._users = 0
+        self._stopping = False
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -154,6 +165,7 @@ class Engine:
         self._changed = asyncio.Event()
         self._kick = asyncio.Event()
         self._adopt()
+        self._stopping = False
         self._background = asyncio.create_task(self._scheduler())
 
     async def stop(self) -> None:
@@ -165,10 +177,11 @@ class Engine:
         if self.settings.cancel_on_exit:
             mine = [r.id for r in self.store.list(phases=sorted(ACTIVE)) if r.owner == self.owner]
             await asyncio.gather(*(self.cancel(t) for t in mine), return_exceptions=True)
+        self._stopping = True
+        self._kick.set()
         if self._background is not None:
-            self._background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._background
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._background, 30)
 
     def expire(self) -> list[str]:
         """Remove old finished tasks' worktrees (unmerged branches stay). Runs on a timer."""
@@ -178,7 +191,7 @@ class Engine:
         expired_at = 0.0
         # Often enough that a worktree outlives its max age by at most a quarter of it.
         every = min(EXPIRE_INTERVAL, max(1.0, self.settings.task_max_age / 4))
-        while True:
+        while not self._stopping:
             try:
                 self._start_queued()
                 self._adopt()
@@ -190,14 +203,12 @@ class Engine:
                     await asyncio.to_thread(self.expire)
                 except Exception:
                     log.exception("expiry pass failed")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), ADOPT_INTERVAL)
+            await wait_event(self._kick, ADOPT_INTERVAL)
             self._kick.clear()
 
     async def wait_for_change(self, timeout: float) -> None:
         """Return when a task ends (or another change is announced), or after ``timeout``."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+        await wait_event(self._changed, timeout)
 
     def _notify(self) -> None:
         """Wake every waiter (they re-read the store) and the scheduler (a slot may be free)."""
@@ -607,8 +618,7 @@ class Engine:
             if on_tick is not None:
                 await on_tick(rows)
             step = tick if remaining is None else min(tick, remaining)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(changed.wait(), step)
+            await wait_event(changed, step)
 
     def read_events(self, task_id: str, start: int, lines: int, max_bytes: int) -> dict[str, Any]:
         """A page of a task's raw JSONL from byte offset ``start``: whole lines only (a line

@@ -82,6 +82,24 @@ def result_text(view: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def worktree_outlook(wt: dict[str, Any]) -> list[str]:
+    """Merged, merges cleanly, or conflicts; and any problem with the worktree."""
+    lines = []
+    if wt.get("merged"):
+        merged = wt["merged"]
+        lines.append(f"merged into {merged.get('target')} ({merged.get('strategy')})")
+    elif wt.get("merges_cleanly") is True:
+        lines.append(f"merges cleanly into {wt.get('base_branch')}")
+    elif wt.get("merges_cleanly") is False:
+        conflicts = ", ".join(wt.get("conflicts") or [])
+        lines.append(f"CONFLICTS with {wt.get('base_branch')}: {conflicts}")
+    if wt.get("error"):
+        lines.append(str(wt["error"]))
+    if wt.get("removed_worktree"):
+        lines.append("worktree removed" + (", branch deleted" if wt.get("removed_branch") else ""))
+    return lines
+
+
 def worktree_text(wt: dict[str, Any]) -> str:
     """Branch, files and merge outlook of a worktree task, for a person."""
     lines = [f"Branch {wt['branch']} (worktree {wt['path']})"]
@@ -101,20 +119,7 @@ def worktree_text(wt: dict[str, Any]) -> str:
                 lines.append("    … (codex_diff with stat_only lists them all)")
         else:
             lines.append("  no changes")
-        if wt.get("merged"):
-            merged = wt["merged"]
-            lines.append(f"  merged into {merged.get('target')} ({merged.get('strategy')})")
-        elif wt.get("merges_cleanly") is True:
-            lines.append(f"  merges cleanly into {wt.get('base_branch')}")
-        elif wt.get("merges_cleanly") is False:
-            conflicts = ", ".join(wt.get("conflicts") or [])
-            lines.append(f"  CONFLICTS with {wt.get('base_branch')}: {conflicts}")
-    if wt.get("error"):
-        lines.append(f"  {wt['error']}")
-    if wt.get("removed_worktree"):
-        lines.append(
-            "  worktree removed" + (", branch deleted" if wt.get("removed_branch") else "")
-        )
+    lines += [f"  {line}" for line in worktree_outlook(wt)]
     return "\n".join(lines)
 
 

@@ -45,6 +45,7 @@ class ResourceUpdates:
         self._legacy: dict[str, set[Any]] = {}  # uri -> sessions
         self._since = time.time()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # ---- older era: resources/subscribe --------------------------------------------------------
 
@@ -63,17 +64,19 @@ class ResourceUpdates:
     # ---- the feed ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._stopping = False
         self._since = time.time()
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._task, 10)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             started = time.monotonic()
             try:
                 await self.publish_changes()

@@ -1,0 +1,919 @@
+"""Benchmark of codex-mcp-swarm end to end: the real server, the real Codex CLI, a fake model.
+
+Run from the repository root:
+
+    uv run python bench/bench.py            # full configuration (several minutes)
+    uv run python bench/bench.py --small    # small configuration for CI (about a minute)
+    uv run python bench/bench.py --json out.json --sections 1,2 --latency 0.5 --keep
+
+Each section starts ``python -m codex_mcp_swarm --skip-git-repo-check`` as a subprocess with its
+own task directory and drives it with the official MCP SDK client. Codex is the pinned CLI in
+``.cache/codex`` (or ``CODEX_SWARM_TEST_CODEX``); the model is ``tests/fake_model.py`` in this
+process, answering every request after ``--latency`` seconds (default 0.5). Servers and Codex
+get an empty HOME (Codex's shell reads no user profile), so results do not depend on it. Sections:
+
+1. parallel efficiency: wall (and CPU) of N tasks through the server vs the same N
+   ``codex exec`` processes started directly;
+2. wake-up latency, one task at a time: Codex exit (seen with a pidfd) -> runner records the
+   end (``ended_at`` in the store) -> runner exits -> the codex_wait answer reaches the client;
+3. codex_status / codex_list latency with many stored tasks (synthetic rows copied from a real
+   one) and running tasks whose events.jsonl got many synthetic lines; idle runner CPU;
+4. server and runner peak RSS (Linux VmHWM, else sampled RSS), also while a task prints a lot;
+5. launch latency: codex_async, and codex_async with worktree vs a bare ``git worktree add``;
+6. a burst of tasks under --max-parallel: all complete, none lost, started in FIFO order.
+
+Numbers are printed and written to JSON (default ``bench/results/latest.json``), never asserted.
+The exit code is 1 only if a section could not run. Every server, runner and Codex process the
+benchmark starts is stopped at the end (processes are found by the benchmark's CODEX_HOME).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import itertools
+import json
+import math
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psutil
+from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+fake_model: Any = importlib.import_module("fake_model")
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    latency: float = 0.5  # seconds per model request
+    parallel_ns: tuple[int, ...] = (1, 4, 16)
+    repeats: int = 2  # runs per N in section 1 (the median is reported)
+    wake_tasks: int = 30
+    stored: int = 1000
+    running: int = 20
+    events: int = 10_000
+    calls: int = 200
+    output_bytes: int = 200_000_000
+    launches: int = 20
+    repo_files: int = 20_000
+    worktrees: int = 5
+    burst_tasks: int = 100
+    burst_parallel: int = 8
+
+
+FULL = Config("full")
+SMALL = Config(
+    "small",
+    parallel_ns=(1, 4),
+    repeats=1,
+    wake_tasks=8,
+    stored=200,
+    running=4,
+    events=2000,
+    calls=50,
+    output_bytes=20_000_000,
+    repo_files=2000,
+    burst_tasks=20,
+    burst_parallel=4,
+)
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def stats(values: Sequence[float]) -> dict[str, Any]:
+    """p50/p99 (linear interpolation), mean, min, max of ``values``, rounded."""
+    if not values:
+        return {"n": 0}
+    s = sorted(values)
+
+    def pct(p: float) -> float:
+        k = (len(s) - 1) * p / 100
+        lo = math.floor(k)
+        hi = min(lo + 1, len(s) - 1)
+        return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+    out = {"p50": pct(50), "p99": pct(99), "mean": statistics.fmean(s), "min": s[0], "max": s[-1]}
+    return {"n": len(s), **{k: round(v, 3) for k, v in out.items()}}
+
+
+def vm_hwm(pid: int) -> int | None:
+    """Peak resident set size of ``pid`` in bytes (Linux ``VmHWM``), None elsewhere or if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def data(result: CallToolResult) -> dict[str, Any]:
+    if result.is_error or result.structured_content is None:
+        raise BenchError(" ".join(getattr(c, "text", "") for c in result.content))
+    return dict(result.structured_content)
+
+
+class Sampler(threading.Thread):
+    """Samples the server's RSS (and, when ``runners`` is set, its runner children's peaks)."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.every = every
+        self.peak_rss = 0
+        self.runners = False
+        self.runner_peaks: dict[int, int] = {}
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(self.every):
+            with contextlib.suppress(psutil.Error):
+                self.peak_rss = max(self.peak_rss, self.proc.memory_info().rss)
+                if self.runners:
+                    for child in self.proc.children():
+                        with contextlib.suppress(psutil.Error):
+                            if "engine.runner" in " ".join(child.cmdline()):
+                                peak = vm_hwm(child.pid) or child.memory_info().rss
+                                old = self.runner_peaks.get(child.pid, 0)
+                                self.runner_peaks[child.pid] = max(old, peak)
+
+
+@dataclass
+class Server:
+    client: Client
+    task_dir: Path
+    pid: int
+    sampler: Sampler
+
+    async def call(self, tool: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        return data(await self.client.call_tool(tool, args or {}))
+
+    async def timed(self, tool: str, args: dict[str, Any] | None = None) -> float:
+        start = time.perf_counter()
+        await self.call(tool, args)
+        return time.perf_counter() - start
+
+    async def launch(self, prompt: str, **args: Any) -> str:
+        return str((await self.call("codex_async", {"prompt": prompt, **args}))["task_id"])
+
+    async def wait_all(self, ids: list[str], timeout: float = 900) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(1.0, min(3600.0, deadline - time.monotonic()))
+            out = await self.call("codex_wait", {"task_ids": ids, "timeout": left})
+            if out["done"] or time.monotonic() > deadline:
+                return list(out["tasks"])
+
+    async def resource(self, uri: str) -> Any:
+        contents = (await self.client.read_resource(uri)).contents
+        return json.loads(getattr(contents[0], "text", ""))
+
+    def db(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.task_dir / "tasks.db", timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def peak_rss(self) -> int:
+        return vm_hwm(self.pid) or self.sampler.peak_rss
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the server and its reaped children (runners, and their Codex)."""
+        t = psutil.Process(self.pid).cpu_times()
+        return float(t.user + t.system + t.children_user + t.children_system)
+
+    def runners(self) -> list[psutil.Process]:
+        children = psutil.Process(self.pid).children()
+        return [p for p in children if "engine.runner" in " ".join(p.cmdline())]
+
+
+class Bench:
+    def __init__(self, config: Config, root: Path, codex: str) -> None:
+        self.config = config
+        self.root = root
+        self.codex = codex
+        self.model: Any = fake_model.FakeModel(latency=config.latency).start()
+        self.home = root / "codex-home"
+        self.home.mkdir()
+        (self.home / "config.toml").write_text(
+            f'model = "mock-model"\nmodel_provider = "mock"\n\n[model_providers.mock]\n'
+            f'name = "mock"\nbase_url = "{self.model.base_url}"\nwire_api = "responses"\n'
+            f'env_key = "MOCK_API_KEY"\nrequest_max_retries = 0\nstream_max_retries = 0\n'
+        )
+        self.work = root / "work"
+        self.work.mkdir()
+        # An empty HOME: Codex's `bash -lc` then reads no user profile (a pyenv init there spawns
+        # `pyenv rehash` per command, which can hold the command's pipe open for up to 60 s).
+        (root / "home").mkdir()
+        self.base_env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(root / "home"),
+            "CODEX_HOME": str(self.home),
+            "MOCK_API_KEY": "bench-key",
+        }
+        self.servers: dict[str, dict[str, Any]] = {}
+
+    def prompt(self, text: str, *steps: dict[str, Any]) -> str:
+        return str(fake_model.script(*steps, text=text))
+
+    @asynccontextmanager
+    async def server(self, label: str, *flags: str) -> AsyncIterator[Server]:
+        state = self.root / label / "state"
+        env = {
+            **self.base_env,
+            "CODEX_SWARM_TASK_DIR": str(state / "tasks"),
+            "CODEX_SWARM_WORKTREE_DIR": str(state / "worktrees"),
+            "CODEX_SWARM_CODEX_BIN": self.codex,
+            "CODEX_SWARM_LOG": str(state / "server.log"),
+        }
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "codex_mcp_swarm", "--skip-git-repo-check", *flags],
+            env=env,
+            cwd=str(self.work),
+        )
+        async with Client(params) as client:
+            pid = next(
+                p.pid
+                for p in psutil.Process().children()
+                if p.environ().get("CODEX_SWARM_TASK_DIR") == env["CODEX_SWARM_TASK_DIR"]
+            )
+            sampler = Sampler(pid)
+            sampler.start()
+            srv = Server(client, state / "tasks", pid, sampler)
+            try:
+                yield srv
+            finally:
+                sampler.halt.set()
+                self.servers[label] = {
+                    "flags": list(flags),
+                    "peak_rss_mb": round(srv.peak_rss() / MB, 1),
+                    "sampled_peak_rss_mb": round(sampler.peak_rss / MB, 1),
+                }
+        log = state / "server.log"
+        errors = (
+            [ln for ln in log.read_text().splitlines() if " ERROR " in ln] if log.exists() else []
+        )
+        runner_logs = [
+            p for p in (state / "tasks" / "tasks").glob("*/runner.log") if p.stat().st_size
+        ]
+        strays = bench_processes(self.home)
+        self.servers[label].update(
+            log_errors=errors[:5],
+            nonempty_runner_logs=len(runner_logs),
+            stray_processes_after_exit=[" ".join(p.cmdline())[:160] for p in strays],
+        )
+
+    def direct(self, n: int, prompt: str, out: Path) -> tuple[float, float]:
+        """Wall time and CPU seconds of n ``codex exec`` processes started together."""
+        out.mkdir(parents=True, exist_ok=True)
+        started: list[tuple[subprocess.Popen[bytes], Any]] = []
+        argv = [self.codex, "exec", "--json", "--skip-git-repo-check", f"--cd={self.work}", "-"]
+        cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+        try:
+            start = time.perf_counter()
+            for i in range(n):
+                log = open(out / f"{i}.jsonl", "wb")  # noqa: SIM115 (closed below)
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=log,
+                    stderr=subprocess.DEVNULL,
+                    env=self.base_env,
+                    cwd=self.work,
+                )
+                started.append((proc, log))
+            for proc, _ in started:
+                assert proc.stdin is not None
+                proc.stdin.write(prompt.encode())
+                proc.stdin.close()
+            codes = [proc.wait(timeout=600) for proc, _ in started]
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu_s = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+        finally:
+            for proc, log in started:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                log.close()
+        done = sum(b'"turn.completed"' in (out / f"{i}.jsonl").read_bytes() for i in range(n))
+        if any(codes) or done != n:
+            raise BenchError(f"direct codex runs failed: exit codes {codes}, {done}/{n} completed")
+        return wall, cpu_s
+
+
+def bench_processes(home: Path) -> list[psutil.Process]:
+    """Live processes started by this benchmark (their environment names its CODEX_HOME)."""
+    found = []
+    for proc in psutil.process_iter(["status"]):
+        if proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("CODEX_HOME") == str(home):
+                found.append(proc)
+    return found
+
+
+def stop_processes(procs: list[psutil.Process]) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _gone, alive = psutil.wait_procs(procs, timeout=3)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+def exit_times(pids: dict[str, int], timeout: float) -> dict[str, float]:
+    """Block until each named pid exits; return the epoch time each exit was seen."""
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    if hasattr(os, "pidfd_open"):  # Linux: the pidfd becomes readable the instant it exits
+        fds: dict[int, str] = {}
+        for name, pid in pids.items():
+            try:
+                fds[os.pidfd_open(pid)] = name
+            except OSError:
+                seen[name] = math.nan  # already gone: not measurable
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        try:
+            while len(seen) < len(pids) and time.monotonic() < deadline:
+                for fd, _ in poller.poll(100):
+                    seen[fds[fd]] = time.time()
+                    poller.unregister(fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return seen
+    procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+    while len(seen) < len(pids) and time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if name not in seen:
+                try:
+                    gone = proc.status() == psutil.STATUS_ZOMBIE
+                except psutil.Error:
+                    gone = True
+                if gone:
+                    seen[name] = time.time()
+        time.sleep(0.001)
+    return seen
+
+
+def watch_task(db_path: Path, task_id: str, out: dict[str, float]) -> None:
+    """Find a task's runner and Codex pids in the store, then record when each exits."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT runner_pid, codex_pid FROM tasks WHERE id = ?", (task_id,)
+            ).fetchone()
+            if row and row[0] and row[1]:
+                out["codex_seen"] = time.time()
+                out.update(exit_times({"runner_exit": row[0], "codex_exit": row[1]}, 60))
+                return
+            time.sleep(0.002)
+    finally:
+        conn.close()
+
+
+# ---- sections --------------------------------------------------------------------------------
+
+
+async def parallel_efficiency(b: Bench) -> dict[str, Any]:
+    cfg = b.config
+    prompt = b.prompt("parallel efficiency", {"shell": "true"}, {"message": "done"})
+    params = {"ns": list(cfg.parallel_ns), "repeats": cfg.repeats, "prompt_steps": 2}
+    params["cpu_s"] = "Codex (direct) vs server + runners + Codex (server), CPU seconds"
+    results: dict[str, Any] = {}
+    await anyio.to_thread.run_sync(b.direct, 1, prompt, b.root / "direct" / "warmup")
+    async with b.server("parallel", "--max-parallel", str(max(cfg.parallel_ns))) as srv:
+        await srv.wait_all([await srv.launch(prompt, cwd=str(b.work))])  # warm-up
+        for n in cfg.parallel_ns:
+            direct, served, direct_cpu, served_cpu = [], [], [], []
+            for r in range(cfg.repeats):
+                out = b.root / "direct" / f"n{n}-r{r}"
+                wall, cpu = await anyio.to_thread.run_sync(b.direct, n, prompt, out)
+                direct.append(wall)
+                direct_cpu.append(cpu)
+                cpu = srv.cpu_s()
+                start = time.perf_counter()
+                ids = [await srv.launch(prompt, cwd=str(b.work)) for _ in range(n)]
+                tasks = await srv.wait_all(ids)
+                served.append(time.perf_counter() - start)
+                await anyio.sleep(0.5)  # let the server reap the runners (their CPU time)
+                served_cpu.append(srv.cpu_s() - cpu)
+                bad = [t["status"] for t in tasks if t["status"] != "completed"]
+                if bad:
+                    raise BenchError(f"server tasks did not complete: {bad}")
+            d, s = statistics.median(direct), statistics.median(served)
+            results[f"n{n}"] = {
+                "direct_wall_s": round(d, 3),
+                "server_wall_s": round(s, 3),
+                "ratio": round(s / d, 3),
+                "direct_runs_s": [round(x, 3) for x in direct],
+                "server_runs_s": [round(x, 3) for x in served],
+                "direct_cpu_s": round(statistics.median(direct_cpu), 2),
+                "server_cpu_s": round(statistics.median(served_cpu), 2),
+            }
+    return {"params": params, "results": results}
+
+
+async def wake_latency(b: Bench) -> dict[str, Any]:
+    k = b.config.wake_tasks
+    prompt = b.prompt("wake-up latency", {"shell": "true"}, {"message": "done"})
+    samples: list[dict[str, float]] = []
+    # The exit watcher is a thread of this process: let it take the GIL at once when it wakes.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.0001)
+    async with b.server("wake") as srv:
+        await srv.wait_all([await srv.launch(prompt)])  # warm-up
+        conn = srv.db()
+        for _ in range(k):
+            task_id = await srv.launch(prompt)
+            seen: dict[str, float] = {}
+            watcher = threading.Thread(
+                target=watch_task, args=(srv.task_dir / "tasks.db", task_id, seen), daemon=True
+            )
+            watcher.start()
+            out = await srv.call("codex_wait", {"task_ids": [task_id], "timeout": 60})
+            received = time.time()
+            await anyio.to_thread.run_sync(watcher.join, 10)
+            row = conn.execute(
+                "SELECT created_at, ended_at FROM tasks WHERE id = ?", (task_id,)
+            ).fetchone()
+            if out["tasks"][0]["status"] != "completed" or row is None:
+                raise BenchError(f"task {task_id} did not complete: {out['tasks'][0]}")
+            samples.append({"received": received, "created_at": row[0], "ended_at": row[1], **seen})
+        conn.close()
+    sys.setswitchinterval(switch)
+
+    def span(a: str, z: str) -> list[float]:
+        return [ms(s[z] - s[a]) for s in samples if not math.isnan(s.get(a, math.nan) + s[z])]
+
+    return {
+        "params": {"tasks": k, "one_at_a_time": True, "wait_timeout_s": 60},
+        "results": {
+            "codex_exit_to_answer_ms": stats(span("codex_exit", "received")),
+            "launch_to_codex_running_ms": stats(span("created_at", "codex_seen")),
+            "recorded_to_answer_ms": stats(span("ended_at", "received")),
+            "codex_exit_to_recorded_ms": stats(span("codex_exit", "ended_at")),
+            "recorded_to_runner_exit_ms": stats(span("ended_at", "runner_exit")),
+            "runner_exit_to_answer_ms": stats(span("runner_exit", "received")),
+        },
+    }
+
+
+def synthetic_events(count: int) -> bytes:
+    lines = []
+    for i in range(count):
+        cmd = f"/bin/bash -lc 'grep -rn pattern src/module_{i}.py'"
+        item: dict[str, Any] = {"id": f"item_{i}", "type": "command_execution", "command": cmd}
+        if i % 2:
+            item.update(aggregated_output=f"src/module_{i}.py:{i}: pattern\n" * 3, exit_code=0)
+            lines.append({"type": "item.completed", "item": {**item, "status": "completed"}})
+        else:
+            item.update(aggregated_output="", exit_code=None)
+            lines.append({"type": "item.started", "item": {**item, "status": "in_progress"}})
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def insert_synthetic(conn: sqlite3.Connection, count: int) -> None:
+    """Copy a real completed row ``count`` times with new ids, seqs and thread ids."""
+    template = conn.execute(
+        "SELECT * FROM tasks WHERE phase = 'completed' ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    cols = list(template.keys())
+    conn.execute("BEGIN IMMEDIATE")
+    seq = conn.execute("SELECT MAX(seq) FROM tasks").fetchone()[0]
+    rows = []
+    for i in range(count):
+        new = dict(template)
+        new.update(
+            id=uuid.uuid4().hex[:12],
+            seq=seq + 1 + i,
+            title=f"synthetic task {i}",
+            thread_id=str(uuid.uuid4()),
+        )
+        rows.append(tuple(new[c] for c in cols))
+    marks = ",".join("?" * len(cols))
+    conn.executemany(f"INSERT INTO tasks({','.join(cols)}) VALUES ({marks})", rows)
+    conn.execute("COMMIT")
+
+
+async def status_latency(b: Bench) -> dict[str, Any]:
+    cfg = b.config
+    real = 3
+    params = {"stored": cfg.stored, "running": cfg.running, "events_per_running": cfg.events}
+    params.update(calls=cfg.calls, real_completed=real)
+    results: dict[str, Any] = {}
+    flags = ("--max-parallel", str(cfg.running + 2))
+    async with b.server("status", *flags) as srv:
+        quick = b.prompt("stored", {"shell": "echo stored"}, {"message": "stored"})
+        await srv.wait_all([await srv.launch(quick) for _ in range(real)])
+        conn = srv.db()
+        insert_synthetic(conn, cfg.stored - real)
+        conn.close()
+        slow = b.prompt("long runner", {"shell": "sleep 600"}, {"delay": 600, "message": "late"})
+        running = [await srv.launch(slow) for _ in range(cfg.running)]
+        with anyio.fail_after(180):
+            while True:
+                views = (await srv.call("codex_status", {"task_ids": running}))["tasks"]
+                if all(v["status"] == "running" and v["last_tool"] for v in views):
+                    break
+                await anyio.sleep(0.2)
+
+        runners = srv.runners()
+        before = [sum(p.cpu_times()[:2]) for p in [psutil.Process(srv.pid), *runners]]
+        await anyio.sleep(3.0)
+        after = [sum(p.cpu_times()[:2]) for p in [psutil.Process(srv.pid), *runners]]
+        used = [(a - z) / 3.0 * 100 for a, z in zip(after, before, strict=True)]
+        results["idle_cpu_percent"] = {
+            "server": round(used[0], 1),
+            "runners_total": round(sum(used[1:]), 1),
+            "per_runner": round(statistics.fmean(used[1:]), 2),
+        }
+
+        async def measure(tool: str, args: dict[str, Any], n: int) -> dict[str, Any]:
+            return stats([ms(await srv.timed(tool, args)) for _ in range(n)])
+
+        psutil.cpu_percent(None)
+        status_args = {"task_ids": running}
+        results["status_before_events_ms"] = await measure("codex_status", status_args, cfg.calls)
+        blob = synthetic_events(cfg.events)
+        for task_id in running:
+            with open(srv.task_dir / "tasks" / task_id / "events.jsonl", "ab") as f:
+                f.write(blob)
+        results["events_bytes_per_task"] = len(blob)
+        results["status_ms"] = await measure("codex_status", status_args, cfg.calls)
+        results["list_ms"] = await measure("codex_list", {}, cfg.calls)
+        start = time.perf_counter()
+        listing = await srv.resource("codex-swarm:///tasks")
+        results["tasks_resource_ms"] = ms(time.perf_counter() - start)
+        results["tasks_resource_entries"] = len(listing)
+        results["cpu_percent_during"] = psutil.cpu_percent(None)
+        results["total_listed"] = (await srv.call("codex_list", {}))["total"]
+        cancel_times: list[float] = []
+
+        async def cancel(task_id: str) -> None:
+            cancel_times.append(ms(await srv.timed("codex_cancel", {"task_id": task_id})))
+
+        async with anyio.create_task_group() as tg:
+            for task_id in running:
+                tg.start_soon(cancel, task_id)
+        results["cancel_ms"] = stats(cancel_times)
+        views = (await srv.call("codex_status", {"task_ids": running}))["tasks"]
+        results["cancelled"] = sum(v["status"] == "cancelled" for v in views)
+    return {"params": params, "results": results}
+
+
+def scan_events(path: Path) -> dict[str, Any]:
+    longest, output = 0, 0
+    with open(path, "rb") as f:
+        for line in f:
+            longest = max(longest, len(line))
+            if b'"item.completed"' in line and b'"command_execution"' in line:
+                item = json.loads(line).get("item", {})
+                output = max(output, len(item.get("aggregated_output") or ""))
+    return {"events_bytes": path.stat().st_size, "longest_line_bytes": longest, "output": output}
+
+
+async def memory(b: Bench) -> dict[str, Any]:
+    sizes = [b.config.output_bytes // 10, b.config.output_bytes]
+    line = "0123456789012345678901234567890123456789"
+    results: dict[str, Any] = {}
+    async with b.server("memory") as srv:
+        await srv.wait_all([await srv.launch(b.prompt("warm-up", {"message": "ok"}))])
+        results["server_peak_before_mb"] = round(srv.peak_rss() / MB, 1)
+        srv.sampler.runners = True
+        for size in sizes:
+            shell = f"yes {line} | head -c {size}"
+            prompt = b.prompt("big output", {"shell": shell}, {"message": "done"})
+            srv.sampler.runner_peaks.clear()
+            start = time.perf_counter()
+            task_id = await srv.launch(prompt, sandbox="danger-full-access")
+            task = (await srv.wait_all([task_id]))[0]
+            events = scan_events(srv.task_dir / "tasks" / task_id / "events.jsonl")
+            results[f"output_{size}"] = {
+                "status": task["status"],
+                "wall_s": round(time.perf_counter() - start, 2),
+                "server_peak_after_mb": round(srv.peak_rss() / MB, 1),
+                "runner_peak_mb": round(max(srv.sampler.runner_peaks.values(), default=0) / MB, 1),
+                "events_jsonl_bytes": events["events_bytes"],
+                "longest_event_line_bytes": events["longest_line_bytes"],
+                "aggregated_output_chars": events["output"],
+            }
+    return {"params": {"output_bytes": sizes, "sandbox": "danger-full-access"}, "results": results}
+
+
+def git(cwd: Path, *args: str) -> float:
+    env = {
+        **os.environ,
+        "HOME": str(cwd.parent / "home"),  # the benchmark's empty HOME, as the server has
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.com",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.com",
+    }
+    start = time.perf_counter()
+    subprocess.run(["git", "-c", "commit.gpgsign=false", *args], cwd=cwd, env=env, check=True)
+    return time.perf_counter() - start
+
+
+def make_repo(path: Path, files: int) -> None:
+    """A git repository of ``files`` small files, 50 per directory, 20 directories per parent."""
+    for i in range(files):
+        leaf = i // 50
+        folder = path / f"pkg{leaf // 20:03d}" / f"mod{leaf % 20:02d}"
+        if i % 50 == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"file{i % 50:02d}.py").write_text(f"VALUE = {i}\n")
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+
+
+async def launch_latency(b: Bench) -> dict[str, Any]:
+    cfg = b.config
+    repo = b.root / "repo"
+    results: dict[str, Any] = {}
+    start = time.perf_counter()
+    await anyio.to_thread.run_sync(make_repo, repo, cfg.repo_files)
+    results["repo_create_s"] = round(time.perf_counter() - start, 2)
+    trivial = "Say ok."
+    async with b.server("launch") as srv:
+        await srv.wait_all([await srv.launch(trivial, sandbox="read-only")])  # warm-up
+        ids, times = [], []
+        for _ in range(cfg.launches):
+            start = time.perf_counter()
+            ids.append(await srv.launch(trivial, sandbox="read-only"))
+            times.append(ms(time.perf_counter() - start))
+        results["codex_async_ms"] = stats(times)
+        await srv.wait_all(ids)
+        bare, served = [], []
+
+        async def bare_add(i: int) -> float:
+            path = str(b.root / "bare-worktrees" / f"wt{i}")
+            args = ("worktree", "add", "-q", "-b", f"bench/{i}", path)
+            return await anyio.to_thread.run_sync(git, repo, *args)
+
+        async def served_add() -> float:
+            start = time.perf_counter()
+            task_id = await srv.launch(trivial, sandbox="read-only", cwd=str(repo), worktree=True)
+            took = time.perf_counter() - start
+            task = (await srv.wait_all([task_id]))[0]
+            if task["status"] != "completed":
+                raise BenchError(f"worktree task {task_id} ended {task['status']}: {task['error']}")
+            return took
+
+        await bare_add(-1)  # warm-ups: the first checkout of a fresh repo is slower for both
+        await served_add()
+        for i in range(cfg.worktrees):  # alternate which goes first
+            if i % 2:
+                served.append(await served_add())
+                bare.append(await bare_add(i))
+            else:
+                bare.append(await bare_add(i))
+                served.append(await served_add())
+        results["git_worktree_add_ms"] = stats([ms(x) for x in bare])
+        results["codex_async_worktree_ms"] = stats([ms(x) for x in served])
+        results["worktree_ratio"] = round(statistics.fmean(served) / statistics.fmean(bare), 3)
+        overhead = statistics.fmean(served) - statistics.fmean(bare)
+        results["worktree_overhead_ms"] = ms(overhead)  # absolute: the ratio swings with disk
+        results["worktree_ratio_medians"] = round(
+            statistics.median(served) / statistics.median(bare), 3
+        )
+    params = {"launches": cfg.launches, "repo_files": cfg.repo_files, "worktrees": cfg.worktrees}
+    return {"params": params, "results": results}
+
+
+async def burst(b: Bench) -> dict[str, Any]:
+    cfg = b.config
+    results: dict[str, Any] = {}
+    async with b.server("burst", "--max-parallel", str(cfg.burst_parallel)) as srv:
+        start = time.perf_counter()
+        ids = [
+            await srv.launch(b.prompt(f"burst {i}", {"message": f"done {i}"}))
+            for i in range(cfg.burst_tasks)
+        ]
+        results["launch_all_s"] = round(time.perf_counter() - start, 3)
+        await srv.wait_all(ids)
+        results["wall_s"] = round(time.perf_counter() - start, 3)
+        listed = {t["task_id"]: t for t in await srv.resource("codex-swarm:///tasks")}
+    mine = [listed[i] for i in ids if i in listed]
+    starts = [t["started_at"] or math.inf for t in mine]
+    inversions = sum(1 for a, z in itertools.pairwise(starts) if z < a)
+    edges = sorted([(t["started_at"], 1) for t in mine] + [(t["ended_at"], -1) for t in mine])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    results.update(
+        completed=sum(t["status"] == "completed" for t in mine),
+        missing=len(ids) - len(mine),
+        not_completed={t["task_id"]: t["status"] for t in mine if t["status"] != "completed"},
+        fifo=inversions == 0,
+        start_order_inversions=inversions,
+        peak_concurrency=peak,
+    )
+    return {
+        "params": {"tasks": cfg.burst_tasks, "max_parallel": cfg.burst_parallel},
+        "results": results,
+    }
+
+
+SECTIONS: dict[str, tuple[str, Callable[[Bench], Awaitable[dict[str, Any]]]]] = {
+    "1": ("parallel_efficiency", parallel_efficiency),
+    "2": ("wake_latency", wake_latency),
+    "3": ("status_list_latency", status_latency),
+    "4": ("memory", memory),
+    "5": ("launch_latency", launch_latency),
+    "6": ("burst_fifo", burst),
+}
+
+
+# ---- report ----------------------------------------------------------------------------------
+
+
+def machine(codex: str) -> dict[str, Any]:
+    def run(*argv: str) -> str:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=REPO)
+            return out.stdout.strip()
+        return ""
+
+    from importlib.metadata import version
+
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "physical_cpus": psutil.cpu_count(logical=False),
+        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+        "python": platform.python_version(),
+        "codex": run(codex, "--version"),
+        "git": run("git", "--version"),
+        "mcp_sdk": version("mcp"),
+        "codex_mcp_swarm": version("codex-mcp-swarm"),
+        "commit": run("git", "rev-parse", "--short", "HEAD"),
+        "worktree_dirty": bool(run("git", "status", "--porcelain")),
+    }
+
+
+TARGETS = {
+    "parallel_efficiency": {"ratio": "<= 1.05"},
+    "wake_latency": {"codex_exit_to_answer_ms": "p50 < 20"},
+    "status_list_latency": {"status_ms": "< 50", "list_ms": "< 50"},
+    "memory": {"server_peak_before_mb": "< 150", "server_peak_after_mb": "< 150"},
+    "launch_latency": {"codex_async_ms": "< 50", "worktree_ratio": "< 1.2"},
+}
+
+
+def table(report: dict[str, Any]) -> str:
+    """Every result as one line: ``section  metric  value  target``."""
+    rows: list[tuple[str, str, str]] = []
+
+    def flat(section: str, prefix: str, value: Any) -> None:
+        last = prefix.rsplit(".", 1)[-1]
+        if isinstance(value, dict) and "n" in value:  # a latency distribution
+            shown = f"p50 {value.get('p50')}  p99 {value.get('p99')}  (n={value['n']})"
+        elif isinstance(value, dict) and value:
+            for key, inner in value.items():
+                flat(section, f"{prefix}.{key}" if prefix else key, inner)
+            return
+        elif isinstance(value, list) and len(value) > 8:
+            shown = f"[{len(value)} items]"
+        else:
+            shown = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+        rows.append((prefix, shown, TARGETS.get(section, {}).get(last, "")))
+
+    for name, section in report["sections"].items():
+        rows.append((f"== {name} ({section.get('duration_s')} s)", "", ""))
+        if "error" in section:
+            rows.append(("ERROR", section["error"].strip().splitlines()[-1], ""))
+            continue
+        flat(name, "", section["results"])
+    rows.append(("== servers", "", ""))
+    for label, info in report["servers"].items():
+        shown = (
+            f"peak RSS {info['peak_rss_mb']} MB, {len(info['stray_processes_after_exit'])} "
+            f"strays after exit, {len(info.get('log_errors', []))} log errors"
+        )
+        rows.append((f"{label} {' '.join(info['flags'])}".strip(), shown, "RSS < 150 MB"))
+    width = max(len(r[0]) for r in rows) + 2
+    vwidth = min(60, max(len(r[1]) for r in rows)) + 2
+    return "\n".join(
+        f"{n:<{width}}{v:<{vwidth}}{('target ' + t) if t else ''}".rstrip() for n, v, t in rows
+    )
+
+
+async def run(config: Config, sections: list[str], codex: str, root: Path) -> dict[str, Any]:
+    bench = Bench(config, root, codex)
+    report: dict[str, Any] = {
+        "config": asdict(config),
+        "machine": machine(codex),
+        "started_at": time.time(),
+        "sections": {},
+        "servers": bench.servers,
+    }
+    try:
+        for key in sections:
+            name, fn = SECTIONS[key]
+            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            try:
+                report["sections"][name] = await fn(bench)
+            except Exception:
+                report["sections"][name] = {"error": traceback.format_exc()}
+                print(report["sections"][name]["error"], file=sys.stderr)
+            report["sections"][name]["duration_s"] = round(time.perf_counter() - start, 1)
+    finally:
+        strays = bench_processes(bench.home)
+        report["stray_processes_at_end"] = [" ".join(p.cmdline())[:200] for p in strays]
+        stop_processes(strays)
+        bench.model.stop()
+        report["fake_model_requests"] = len(bench.model.requests)
+    report["duration_s"] = round(time.time() - report["started_at"], 1)
+    return report
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="the small configuration (CI)")
+    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "latest.json")
+    parser.add_argument("--sections", default="1,2,3,4,5,6", help="comma-separated, e.g. 1,3")
+    parser.add_argument("--latency", type=float, help="fake model seconds per request")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (stores, logs)")
+    args = parser.parse_args()
+    config = SMALL if args.small else FULL
+    if args.latency is not None:
+        config = Config(**{**asdict(config), "latency": args.latency})
+    override = os.environ.get("CODEX_SWARM_TEST_CODEX")
+    codex = override or str(REPO / ".cache" / "codex" / "node_modules" / ".bin" / "codex")
+    if not Path(codex).exists():
+        print(f"bench: no Codex CLI at {codex}: run scripts/test or set CODEX_SWARM_TEST_CODEX")
+        return 2
+    sections = [s.strip() for s in args.sections.split(",") if s.strip() in SECTIONS]
+    root = Path(tempfile.mkdtemp(prefix="codex-swarm-bench-"))
+    signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: stop everything like Ctrl-C
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        report = anyio.run(run, config, sections, codex, root)
+    except KeyboardInterrupt as exc:
+        print(f"bench: interrupted ({exc}); stopping what it started", file=sys.stderr)
+        return 130
+    finally:  # the backstop: whatever happened above, stop every process this run started
+        stop_processes(bench_processes(root / "codex-home"))
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print(f"codex-mcp-swarm benchmark ({config.name}), {report['duration_s']} s")
+    print(", ".join(f"{k}: {v}" for k, v in report["machine"].items()))
+    print(table(report))
+    if report["stray_processes_at_end"]:
+        print(f"stray processes stopped at the end: {report['stray_processes_at_end']}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"JSON: {args.json}" + (f"; kept {root}" if args.keep else ""))
+    return 1 if any("error" in v for v in report["sections"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

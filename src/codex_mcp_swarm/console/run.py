@@ -1,0 +1,217 @@
+"""``codex-mcp-swarm run "prompt A" "prompt B" ...``: a swarm from the shell, no MCP client needed.
+
+Owns: launching the prompts as parallel tasks with an in-process :class:`Engine`, showing them
+live until they end, printing each result and branch, the exit code (0 only when every task
+completed), and Ctrl-C: in a terminal it asks whether to cancel the unfinished tasks or leave them
+running; without a terminal on stdin it cancels them.
+
+Must not: outlive its tasks' records or decide anything the engine decides. Tasks run under
+detached runners, so leaving them running just means stopping this engine without cancelling:
+they stay in the store and the next server (or ``watch``) picks them up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.rule import Rule
+from rich.text import Text
+
+from ..codex.command import TaskSpec
+from ..engine.store import StoreError, TaskRow
+from ..engine.tasks import Engine, TaskError, WorktreeRequest
+from ..engine.views import result_view
+from ..settings import Settings
+from .common import clean, console_engine, error, make_console, print_json, stop_engine
+from .show import diffstat, result_block
+from .table import task_view
+from .watch import REFRESH, Display, display_for
+
+INTERRUPTED = 130  # the shell's code for a process stopped by SIGINT
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What ``run`` was asked to do, from its flags."""
+
+    prompts: tuple[str, ...]
+    cwd: str
+    worktree: WorktreeRequest | None = None
+    sandbox: str | None = None
+    model: str | None = None
+    as_json: bool = False
+
+
+@dataclass
+class Launched:
+    """One prompt's fate at launch: its task, or why it could not start."""
+
+    number: int
+    row: TaskRow | None = None
+    problem: str | None = None
+
+
+async def _launch(engine: Engine, request: RunRequest) -> list[Launched]:
+    async def one(number: int, prompt: str) -> Launched:
+        spec = TaskSpec(
+            prompt=prompt, cwd=request.cwd, sandbox=request.sandbox, model=request.model
+        )
+        try:
+            # Making a worktree is git work: keep it off the event loop.
+            row = await asyncio.to_thread(engine.launch, spec, worktree=request.worktree)
+        except TaskError as exc:
+            return Launched(number, problem=str(exc))
+        return Launched(number, row=row)
+
+    return list(await asyncio.gather(*(one(n, p) for n, p in enumerate(request.prompts, 1))))
+
+
+async def _follow(engine: Engine, ids: list[str], display: Display) -> bool:
+    """Show the tasks until all have ended (True) or Ctrl-C (False)."""
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+    loop.add_signal_handler(signal.SIGINT, interrupted.set)
+
+    async def draw(rows: list[TaskRow]) -> None:
+        display.update([task_view(engine.store, row) for row in rows])
+
+    waiter = asyncio.ensure_future(engine.wait(ids, None, on_tick=draw, tick=REFRESH))
+    stop = asyncio.ensure_future(interrupted.wait())
+    try:
+        await asyncio.wait({waiter, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        for future in (waiter, stop):
+            future.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await future
+    if waiter.cancelled():
+        return False
+    rows, _ = waiter.result()
+    await draw(rows)
+    return True
+
+
+def ask_cancel(console: Console, count: int) -> bool:
+    """Ask whether to cancel ``count`` unfinished tasks. A second Ctrl-C or EOF means cancel."""
+    console.print(f"\nInterrupted: {count} task(s) not finished.")
+    question = "Cancel them (c) or leave them running (l)? [C/l] "
+    while True:
+        try:
+            answer = console.input(question).strip().lower()
+        except (KeyboardInterrupt, EOFError):
+            console.print()
+            return True
+        if answer in ("", "c", "cancel", "y", "yes"):
+            return True
+        if answer in ("l", "leave", "n", "no"):
+            return False
+        console.print("Please answer c (cancel them) or l (leave them running).")
+
+
+async def _interrupted(engine: Engine, ids: list[str], console: Console) -> None:
+    """Ctrl-C: cancel the unfinished tasks, or (asked in a terminal) leave them running."""
+    unfinished = [row.id for row in engine.get_many(ids) if not row.terminal]
+    if not unfinished:
+        return
+    if sys.stdin.isatty() and not ask_cancel(console, len(unfinished)):
+        console.print(
+            f"Left running: {', '.join(unfinished)}. `codex-mcp-swarm watch` follows them, "
+            "`codex-mcp-swarm show ID` prints a result, and any server adopts them."
+        )
+        return
+    console.print(f"Cancelling {', '.join(unfinished)} …")
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, lambda: None)  # the cancel is already under way
+    try:
+        await asyncio.gather(*(engine.cancel(task_id) for task_id in unfinished))
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def _print_results(console: Console, engine: Engine, launched: Sequence[Launched]) -> None:
+    for item in launched:
+        console.print(Rule(style="dim"))
+        if item.row is None:
+            problem = Text(f"Prompt {item.number} was not started: ", style="bold red")
+            problem.append(clean(item.problem or "", one_line=False), style="")
+            console.print(problem)
+        else:
+            console.print(result_block(engine.get(item.row.id), engine.store))
+
+
+def _json_results(engine: Engine, launched: Sequence[Launched]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for item in launched:
+        if item.row is None:
+            out.append({"prompt": item.number, "status": "not_started", "error": item.problem})
+            continue
+        row = engine.get(item.row.id)
+        out.append({"prompt": item.number, **result_view(row), "diffstat": diffstat(row)})
+    return out
+
+
+async def _run(engine: Engine, request: RunRequest) -> int:
+    # With --json, stdout carries only the JSON: the live display goes to stderr.
+    console = make_console(stderr=request.as_json)
+    await engine.start()
+    try:
+        launched = await _launch(engine, request)
+        ids = [item.row.id for item in launched if item.row is not None]
+        finished = True
+        if ids:
+            display = display_for(
+                console, lambda: "codex-mcp-swarm run · Ctrl-C to stop", history=True
+            )
+            try:
+                finished = await _follow(engine, ids, display)
+            finally:
+                display.close()
+            if not finished:
+                await _interrupted(engine, ids, console)
+        if request.as_json:
+            print_json(_json_results(engine, launched))
+        else:
+            _print_results(console, engine, launched)
+        rows = engine.get_many(ids)
+        if not request.as_json:
+            console.print(Rule(style="dim"))
+            console.print(_verdict(launched, rows))
+        if not finished:
+            return INTERRUPTED
+        ok = all(row.phase == "completed" for row in rows) and len(rows) == len(launched)
+        return 0 if ok else 1
+    finally:
+        await stop_engine(engine)
+
+
+def _verdict(launched: Sequence[Launched], rows: Sequence[TaskRow]) -> Text:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.phase] = counts.get(row.phase, 0) + 1
+    not_started = sum(1 for item in launched if item.row is None)
+    if not_started:
+        counts["not started"] = not_started
+    words = ", ".join(f"{n} {phase}" for phase, n in counts.items())
+    ok = set(counts) == {"completed"}
+    return Text(f"{len(launched)} prompt(s): {words}", style="bold green" if ok else "bold red")
+
+
+def run_command(settings: Settings, request: RunRequest) -> int:
+    """``codex-mcp-swarm run``: launch, follow, print, and exit 0 only if every task completed."""
+    try:
+        engine = console_engine(settings)
+    except StoreError as exc:
+        error(str(exc))
+        return 1
+    try:
+        return asyncio.run(_run(engine, request))
+    except KeyboardInterrupt:  # before the tasks were launched or after they were handled
+        return INTERRUPTED

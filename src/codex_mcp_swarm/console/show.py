@@ -1,0 +1,199 @@
+"""``codex-mcp-swarm show ID`` and ``cancel ID``: one task's whole result, and stopping tasks.
+
+Owns: the long form of a task for a person (facts, the full final message, the branch with its
+diffstat and merge outlook), its ``--json`` twin, and the wording of cancel outcomes. ``run`` prints
+each result with :func:`result_block`.
+
+Must not: stop a task any other way than through :meth:`Engine.cancel` (which signals the runner
+and waits for the recorded end), or change a task's branch or worktree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+
+from ..engine import branches
+from ..engine.store import Store, StoreError, TaskRow
+from ..engine.tasks import Engine, TaskError
+from ..engine.views import result_view, worktree_view
+from ..git.worktrees import GitError
+from ..mcp.render import duration, tokens, worktree_outlook
+from ..settings import Settings
+from .common import (
+    clean,
+    console_engine,
+    error,
+    first_line,
+    load_task,
+    make_console,
+    open_store,
+    phase_text,
+    print_json,
+    stop_engine,
+)
+from .table import task_view
+
+
+def diffstat(row: TaskRow) -> str | None:
+    """``git diff --stat`` of a finished worktree task's branch against its base, when git can
+    still see the branch; else the recorded file counts; ``None`` without a worktree."""
+    view = worktree_view(row)
+    if view is None or not row.terminal:
+        return None
+    if not row.extra.get("removed_branch"):
+        try:
+            stat = str(branches.diff(row, paths=None, stat_only=True, max_chars=0)["stat"])
+            return stat.rstrip() or "no changes"
+        except (GitError, OSError):
+            pass
+    files = view.get("files") or []
+    if not files and "head_commit" in view:
+        return "no changes"
+    lines = []
+    for change in files:
+        ins = "bin" if change.get("insertions") is None else f"+{change['insertions']}"
+        dels = "" if change.get("deletions") is None else f" -{change['deletions']}"
+        lines.append(f" {change['path']} | {ins}{dels}")
+    if view.get("files_total"):
+        lines.append(
+            f" {view['files_total']} file(s) changed, +{view.get('insertions') or 0} "
+            f"-{view.get('deletions') or 0}"
+        )
+    return "\n".join(lines) or None
+
+
+def _fact(label: str, value: str, style: str = "") -> Text:
+    line = Text(f"  {label:<9} ", style="dim")
+    line.append(value, style=style)
+    return line
+
+
+def result_block(row: TaskRow, store: Store | None = None) -> Group:
+    """A task for a person: its facts, its whole final message, its branch and diffstat."""
+    result = result_view(row)
+    status = task_view(store, row)
+    head = Text(f"Task {row.id} ", style="bold")
+    head.append_text(phase_text(row.phase))
+    head.append(
+        f" after {duration(result['elapsed_s'])}"
+        if row.terminal
+        else f" for {duration(result['elapsed_s'])} (not finished)"
+    )
+    parts: list[Any] = [head, _fact("prompt", clean(row.title, 200)), _fact("cwd", row.cwd)]
+    if row.thread_id:
+        parts.append(_fact("thread", row.thread_id))
+    clock = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.created_at))
+    if row.ended_at:
+        clock += " -> " + time.strftime("%H:%M:%S", time.localtime(row.ended_at))
+    parts.append(_fact("time", clock))
+    facts = [f"{result['tool_calls']} tool call(s)"]
+    if tokens(result["usage"]):
+        facts.append("tokens " + tokens(result["usage"]))
+    if row.exit_code is not None:
+        facts.append(f"exit code {row.exit_code}")
+    if row.exit_signal is not None:
+        facts.append(f"signal {row.exit_signal}")
+    parts.append(_fact("activity", " · ".join(facts)))
+    if not row.terminal:
+        parts.append(_fact("now", status["doing"], "cyan"))
+    if row.error:
+        parts.append(_fact("error", clean(row.error), "red"))
+    for warning in result["warnings"][-5:]:
+        parts.append(_fact("warning", clean(warning, 300), "yellow"))
+    if result["content"]:
+        parts += [Text(""), Text(clean(result["content"], one_line=False))]
+    elif not row.terminal:
+        parts.append(Text(f"  `codex-mcp-swarm watch {row.id}` follows it.", style="dim"))
+    worktree = result["worktree"]
+    if worktree:
+        parts += [Text(""), Text(f"Branch {worktree['branch']}", style="bold")]
+        parts.append(_fact("worktree", str(worktree["path"])))
+        stat = diffstat(row)
+        if stat:
+            lines = clean(stat, one_line=False).splitlines()
+            parts += [Text("  " + line.strip()) for line in lines]
+        parts += [Text(f"  {clean(line)}") for line in worktree_outlook(worktree)]
+    return Group(*parts)
+
+
+def show_command(settings: Settings, task_id: str, *, as_json: bool) -> int:
+    """``codex-mcp-swarm show ID``."""
+    loaded = load_task(settings, task_id)
+    if isinstance(loaded, int):
+        return loaded
+    store, row = loaded
+    if as_json:
+        view = result_view(row)
+        live = task_view(store, row)
+        view.update(
+            title=row.title,
+            doing=live["doing"],
+            last_action=live["last_action"],
+            branch=live["branch"],
+            diffstat=diffstat(row),
+        )
+        print_json(view)
+        return 0
+    make_console().print(result_block(row, store))
+    return 0
+
+
+def _cancel_outcome(before: TaskRow, after: TaskRow) -> tuple[str, bool]:
+    """What happened to a task we asked to cancel, and whether it has stopped."""
+    if before.terminal:
+        return f"Task {before.id} had already ended ({before.phase}); nothing changed.", True
+    if after.phase == "cancelled":
+        return f"Task {after.id} cancelled after {duration(result_view(after)['elapsed_s'])}.", True
+    if after.phase == "lost":
+        return f"Task {after.id} was lost: {first_line(after.error)}", True
+    if after.terminal:
+        return f"Task {after.id} ended ({after.phase}) before the cancel reached it.", True
+    return (
+        f"Task {after.id} is still {after.phase}: its runner did not record an end in time. "
+        "Run `codex-mcp-swarm doctor` to check its processes.",
+        False,
+    )
+
+
+async def _cancel_all(engine: Engine, rows: Sequence[TaskRow]) -> list[TaskRow]:
+    await engine.start()
+    try:
+        return list(await asyncio.gather(*(engine.cancel(row.id) for row in rows)))
+    finally:
+        await stop_engine(engine)
+
+
+def cancel_command(settings: Settings, task_ids: Sequence[str]) -> int:
+    """``codex-mcp-swarm cancel ID...``: stop the tasks and everything they started."""
+    try:
+        store = open_store(settings)
+    except StoreError as exc:
+        error(str(exc))
+        return 1
+    if store is None:
+        error(f"no tasks in {settings.task_dir} yet, so there is nothing to cancel")
+        return 1
+    engine = console_engine(settings, store)
+    try:
+        before = engine.get_many(list(dict.fromkeys(task_ids)))
+    except TaskError as exc:
+        error(str(exc).replace("codex-swarm:///tasks", "`codex-mcp-swarm tasks`"))
+        return 1
+    try:
+        after = asyncio.run(_cancel_all(engine, before))
+    except KeyboardInterrupt:
+        error("interrupted; the cancel requests already sent stay in force")
+        return 130
+    console = make_console()
+    stopped = True
+    for old, new in zip(before, after, strict=True):
+        text, done = _cancel_outcome(old, new)
+        stopped = stopped and done
+        console.print(text, style="" if done else "bold red")
+    return 0 if stopped else 1

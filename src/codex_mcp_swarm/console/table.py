@@ -1,0 +1,280 @@
+"""The task table: ``codex-mcp-swarm tasks``, and the board that ``watch`` and ``run`` redraw.
+
+Owns: which facts of a task a table row shows (id, phase, elapsed, tool calls, last action, tokens,
+branch, the prompt's first line, and in the live board what it is doing now), which columns fit
+the terminal's width, and the summary line (running / queued / done / failed, tokens).
+
+Must not: write to the store or touch processes. Facts come from ``engine.views``; this module only
+lays them out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ..engine.store import Store, StoreError, TaskRow
+from ..engine.views import branch_of, status_view
+from ..mcp.render import duration
+from ..settings import Settings
+from .common import (
+    clean,
+    command_text,
+    error,
+    first_line,
+    make_console,
+    open_store,
+    phase_text,
+    print_json,
+    print_trimmed,
+    short_number,
+    task_filter,
+    token_text,
+)
+
+TOOL_LABELS = {"web_search": "search", "mcp_tool_call": "mcp", "collab_tool_call": "agents"}
+
+
+def tool_text(tool: dict[str, Any], cwd: str | None = None) -> str:
+    """A tool call in one line: ``$ pytest -q``, ``update src/a.py``, ``search: rich live``.
+    Paths inside ``cwd`` are shown relative to it."""
+    kind = str(tool.get("kind"))
+    summary = str(tool.get("summary") or "")
+    if kind == "command":
+        return "$ " + command_text(summary)
+    if kind == "file_change" and cwd:
+        summary = summary.replace(cwd.rstrip("/") + "/", "")
+    if kind in TOOL_LABELS:
+        return f"{TOOL_LABELS[kind]}: {clean(summary)}"
+    return clean(summary)
+
+
+def last_action(view: dict[str, Any]) -> str:
+    """The latest tool call and how it went: ``$ pytest -q (exit 1)``."""
+    last = view.get("last_tool")
+    if not last:
+        return ""
+    text = tool_text(last, view.get("cwd"))
+    code = last.get("exit_code")
+    if code not in (None, 0):
+        text += f" (exit {code})"
+    elif last.get("status") == "failed":
+        text += " (failed)"
+    return text
+
+
+def now_text(view: dict[str, Any]) -> str:
+    """What a task is doing now, or how it ended, in one line."""
+    status = view["status"]
+    if status == "queued":
+        place = view.get("queue_position")
+        return f"queued (#{place} in the queue)" if place else "queued"
+    if status == "starting":
+        return "starting Codex"
+    if status == "running":
+        if view.get("cancel_requested"):
+            return "cancelling"
+        last = view.get("last_tool")
+        if last and last.get("status") == "in_progress":
+            text = "running " + tool_text(last, view.get("cwd"))
+        elif view.get("reasoning"):
+            text = "thinking: " + first_line(view["reasoning"])
+        elif view.get("message"):
+            text = "said: " + first_line(view["message"])
+        else:
+            text = "running"
+        if view.get("todo"):
+            text += f" · plan {view['todo']} done"
+        return text
+    if view.get("error"):
+        return first_line(view["error"])
+    if status == "completed" and view.get("message"):
+        return "done: " + first_line(view["message"])
+    return str(status)
+
+
+def task_view(store: Store | None, row: TaskRow, now: float | None = None) -> dict[str, Any]:
+    """The status view of ``row`` plus what a table shows of it (also the ``--json`` form)."""
+    position = store.queue_position(row) if store is not None else None
+    view = status_view(row, now, position)
+    view.update(
+        branch=branch_of(row),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        last_action=last_action(view),
+        doing=now_text(view),
+    )
+    return view
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    min_width: int  # the terminal width from which the column is shown
+    justify: str = "left"
+    ratio: int | None = None
+    max_width: int | None = None
+
+
+COLUMNS = (
+    Column("ID", 0),
+    Column("PHASE", 0),
+    Column("ELAPSED", 0, justify="right"),
+    Column("TOOLS", 90, justify="right"),
+    Column("LAST ACTION", 72, ratio=2),
+    Column("TOKENS", 110, max_width=18),
+    Column("BRANCH", 130, max_width=26),
+    Column("PROMPT", 0, ratio=3),
+)
+
+
+def _columns(width: int, live: bool) -> list[Column]:
+    chosen = [c for c in COLUMNS if width >= c.min_width]
+    if live and width < 180:
+        # The board's second line per task says what it does now; it replaces this column.
+        chosen = [c for c in chosen if c.header != "LAST ACTION"]
+    return chosen
+
+
+def _cell(column: Column, view: dict[str, Any], live: bool) -> RenderableType:
+    header = column.header
+    if header == "ID":
+        return Text(view["task_id"], style="bold")
+    if header == "PHASE":
+        return phase_text(view["status"])
+    if header == "ELAPSED":
+        return duration(view["elapsed_s"])
+    if header == "TOOLS":
+        return str(view.get("tool_calls") or 0)
+    if header == "LAST ACTION":
+        return Text(str(view["last_action"]), no_wrap=True, overflow="ellipsis")
+    if header == "TOKENS":
+        return token_text(view.get("usage") or {})
+    if header == "BRANCH":
+        return clean(view.get("branch") or "")
+    title = Text(first_line(view.get("title") or ""), no_wrap=True, overflow="ellipsis")
+    if live:
+        title.append("\n↳ " + view["doing"], style="dim" if view["status"] != "running" else "")
+    return title
+
+
+def task_table(views: Sequence[dict[str, Any]], width: int, *, live: bool = False) -> Table:
+    """One row per task; in the ``live`` board each task has a second line: what it does now."""
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        header_style="bold",
+        expand=live,
+        width=width if live else None,
+    )
+    columns = _columns(width, live)
+    for column in columns:
+        table.add_column(
+            column.header,
+            justify=column.justify,  # type: ignore[arg-type]
+            # Only the long text columns give up width when the table is too wide; their cells
+            # are single lines cut with an ellipsis.
+            no_wrap=column.ratio is None,
+            overflow="ellipsis",
+            ratio=column.ratio,
+            max_width=column.max_width,
+        )
+    for view in views:
+        table.add_row(*(_cell(c, view, live) for c in columns))
+    return table
+
+
+def summary_line(views: Sequence[dict[str, Any]]) -> Text:
+    """``2 running · 1 queued · 5 done · 1 failed · tokens 12k in · 1.2k out``."""
+    counts: dict[str, int] = {}
+    for view in views:
+        counts[view["status"]] = counts.get(view["status"], 0) + 1
+    parts = [
+        (f"{counts.get('running', 0) + counts.get('starting', 0)} running", "cyan"),
+        (f"{counts.get('queued', 0)} queued", ""),
+        (f"{counts.get('completed', 0)} done", "green"),
+        (f"{counts.get('failed', 0)} failed", "red"),
+    ]
+    for extra, style in (("cancelled", "yellow"), ("lost", "magenta")):
+        if counts.get(extra):
+            parts.append((f"{counts[extra]} {extra}", style))
+    tokens_in = tokens_out = 0
+    for view in views:
+        turn = (view.get("usage") or {}).get("turn") or {}
+        tokens_in += int(turn.get("input_tokens", 0))
+        tokens_out += int(turn.get("output_tokens", 0))
+    parts.append((f"tokens {short_number(tokens_in)} in · {short_number(tokens_out)} out", ""))
+    line = Text()
+    for i, (text, style) in enumerate(parts):
+        if i:
+            line.append(" · ", style="dim")
+        line.append(text, style=style)
+    return line
+
+
+def tasks_command(
+    settings: Settings,
+    *,
+    statuses: frozenset[str] | None,
+    repo: Path | None,
+    limit: int,
+    as_json: bool,
+) -> int:
+    """``codex-mcp-swarm tasks``: the table of tasks in the store, newest first."""
+    try:
+        store = open_store(settings)
+    except StoreError as exc:
+        error(str(exc))
+        return 1
+    keep = task_filter(statuses, repo)
+    rows = [r for r in store.list() if keep(r)] if store is not None else []
+    now = time.time()
+    shown = rows[:limit] if limit > 0 else rows
+    views = [task_view(store, r, now) for r in shown]
+    if as_json:
+        print_json(views)
+        return 0
+    console = make_console()
+    if not rows:
+        filtered = statuses is not None or repo is not None
+        console.print(f"No tasks{' match' if filtered else ''} in {settings.task_dir}.")
+        return 0
+    print_trimmed(console, task_table(views, console.width))
+    if len(rows) > len(shown):
+        console.print(
+            f"… {len(rows) - len(shown)} older task(s) not shown (--limit 0 shows all)",
+            style="dim",
+        )
+    everything = views if len(rows) == len(shown) else [task_view(None, r, now) for r in rows]
+    console.print(summary_line(everything))
+    return 0
+
+
+def board(
+    views: Sequence[dict[str, Any]], width: int, height: int, *, title: str | None = None
+) -> Group:
+    """The live board: a header, the tasks that fit the screen (active first), the summary."""
+    ordered = sorted(views, key=lambda v: v["status"] not in ("running", "starting", "queued"))
+    fits = max(1, (height - 6) // 2)
+    parts: list[RenderableType] = []
+    if title:
+        parts.append(Text(title, style="bold"))
+    if ordered:
+        parts.append(task_table(ordered[:fits], width, live=True))
+        if len(ordered) > fits:
+            parts.append(Text(f"… {len(ordered) - fits} more (a taller terminal shows more)"))
+    else:
+        parts.append(Text("No tasks yet.", style="dim"))
+    parts.append(summary_line(views))
+    return Group(*parts)

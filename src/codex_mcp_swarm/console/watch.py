@@ -1,0 +1,151 @@
+"""``codex-mcp-swarm watch``: the task board, redrawn in place from the shared store.
+
+Owns: the two ways progress reaches a person. In a terminal, a board (``rich`` Live) redrawn about
+twice a second: every active task and the latest finished ones, each with what it is doing now,
+and the summary line. When output is not a terminal, one plain line per change of a task's phase
+or activity, so logs and pipes get a readable history instead of redraw codes. ``run`` uses the
+same displays for the tasks it launched.
+
+Must not: write to the store or signal processes; a reader may run beside any number of servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from ..engine.store import ACTIVE, Store, StoreError, TaskRow
+from ..mcp.render import duration
+from ..settings import Settings
+from .common import error, make_console, open_store, phase_text, task_filter, unique
+from .table import board, task_view
+
+REFRESH = 0.5  # seconds between redraws (and store reads)
+RECENT = 500  # newest tasks read per redraw besides every active one
+
+
+class Display(Protocol):
+    def update(self, views: Sequence[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Board:
+    """The board redrawn in place in a terminal."""
+
+    def __init__(self, console: Console, title: Callable[[], str]) -> None:
+        self.console = console
+        self.title = title
+        self.live = Live(
+            console=console,
+            auto_refresh=False,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            vertical_overflow="crop",
+        )
+        self.live.start()
+
+    def update(self, views: Sequence[dict[str, Any]]) -> None:
+        size = self.console.size
+        self.live.update(board(views, size.width, size.height, title=self.title()), refresh=True)
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+class ChangeLog:
+    """One plain line per change of a task's phase or activity (for pipes and log files).
+
+    With ``history`` false, tasks already finished at the first update are not reported."""
+
+    def __init__(self, console: Console, *, history: bool = True) -> None:
+        self.console = console
+        self.history = history
+        self.seen: dict[str, tuple[str, str]] = {}
+        self.first = True
+
+    def update(self, views: Sequence[dict[str, Any]]) -> None:
+        for view in reversed(views):  # oldest first, like a log
+            state = (str(view["status"]), str(view["doing"]))
+            if self.seen.get(view["task_id"]) == state:
+                continue
+            self.seen[view["task_id"]] = state
+            if self.first and not self.history and view["status"] not in ACTIVE:
+                continue
+            line = Text(time.strftime("%H:%M:%S "), style="dim")
+            line.append(f"{view['task_id']}  ")
+            line.append_text(phase_text(f"{view['status']:<9}"))
+            line.append(f" {duration(view['elapsed_s']):>10}  {view['doing']}")
+            self.console.print(line, no_wrap=True, overflow="ellipsis")
+        self.first = False
+
+    def close(self) -> None:
+        pass
+
+
+def display_for(console: Console, title: Callable[[], str], *, history: bool) -> Display:
+    """A board when ``console`` is a terminal, else a change log."""
+    if console.is_terminal:
+        return Board(console, title)
+    return ChangeLog(console, history=history)
+
+
+def snapshot(store: Store | None, keep: Callable[[TaskRow], bool]) -> list[dict[str, Any]]:
+    """Every active task and the newest finished ones that pass ``keep``, newest first."""
+    if store is None:
+        return []
+    rows = unique([*store.list(phases=sorted(ACTIVE)), *store.list(limit=RECENT)])
+    now = time.time()
+    return [task_view(store, row, now) for row in rows if keep(row)]
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so a display is always closed (cursor shown, last frame kept)."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def watch_command(settings: Settings, *, statuses: frozenset[str] | None, repo: Path | None) -> int:
+    """``codex-mcp-swarm watch``: follow every task in the store until Ctrl-C."""
+    console = make_console()
+    keep = task_filter(statuses, repo)
+
+    def title() -> str:
+        return f"codex-swarm · {settings.task_dir} · {time.strftime('%H:%M:%S')} · Ctrl-C quits"
+
+    store: Store | None = None
+    display: Display | None = None
+    try:
+        with sigterm_as_interrupt():
+            display = display_for(console, title, history=False)
+            while True:
+                if store is None:
+                    store = open_store(settings)  # None until a server has made it
+                display.update(snapshot(store, keep))
+                time.sleep(REFRESH)
+    except KeyboardInterrupt:
+        return 0
+    except StoreError as exc:
+        error(str(exc))
+        return 1
+    finally:
+        if display is not None:
+            display.close()
