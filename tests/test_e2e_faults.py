@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,12 @@ import psutil
 import pytest
 from conftest import (
     REPO,
+    RawServer,
     SwarmFactory,
     data,
     launch,
     processes_matching,
+    server_env,
     status_until,
     text,
     wait_until,
@@ -41,6 +44,19 @@ def task_row(task_dir: Path, task_id: str) -> sqlite3.Row:
     db.close()
     assert row is not None
     return row
+
+
+def native_codex(pid: int) -> psutil.Process:
+    """The native codex under the npm shim (children come and go while it starts commands)."""
+    shim = psutil.Process(pid)
+    for _ in range(50):
+        with contextlib.suppress(psutil.Error):  # a child may vanish mid-walk
+            for child in shim.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if child.name() == "codex":
+                        return child
+        time.sleep(0.1)
+    return shim
 
 
 def assert_nothing_left(task_id: str, *markers: str) -> None:
@@ -130,10 +146,7 @@ async def test_codex_killed_is_failed_with_the_signal(swarm: SwarmFactory, task_
     async with swarm() as client:
         task_id = await launch(client, script({"shell": "sleep 20"}))
         await status_until(client, task_id, lambda v: v["status"] == "running")
-        row = task_row(task_dir, task_id)
-        shim = psutil.Process(row["codex_pid"])
-        native = [p for p in shim.children(recursive=True) if p.name() == "codex"] or [shim]
-        native[0].send_signal(signal.SIGKILL)
+        native_codex(task_row(task_dir, task_id)["codex_pid"]).send_signal(signal.SIGKILL)
         out = await wait_result(client, task_id)
     assert out["status"] == "failed"
     assert out["exit_signal"] == signal.SIGKILL or "signal" in (out["error"] or "")
@@ -354,3 +367,33 @@ async def test_a_full_task_dir_loses_raw_events_but_not_the_result(
     assert out["content"] == "recorded anyway"
     assert any("no longer stored" in w for w in out["warnings"]), out["warnings"]
     assert_nothing_left(task_id)
+
+
+async def test_queued_tasks_are_started_by_the_next_server(
+    swarm: SwarmFactory, codex: str, codex_home: Path, task_dir: Path, workdir: Path
+) -> None:
+    env = server_env(codex, codex_home, task_dir)
+    with RawServer(env, workdir, flags=("--max-parallel", "1")) as server:
+        first = server.call("codex_async", {"prompt": script({"delay": 1.0, "message": "a"})})
+        queued = server.call("codex_async", {"prompt": "b"})
+        assert queued["status"] == "queued"
+        server.kill()
+    async with swarm() as client:
+        out = data(
+            await client.call_tool(
+                "codex_wait", {"task_ids": [first["task_id"], queued["task_id"]], "timeout": 90}
+            )
+        )
+    assert [t["status"] for t in out["tasks"]] == ["completed", "completed"]
+
+
+async def test_the_parallel_limit_holds_across_servers(swarm: SwarmFactory) -> None:
+    async with swarm("--max-parallel", "1") as first, swarm("--max-parallel", "1") as second:
+        blocker = await launch(first, script({"delay": 1.5, "message": "one"}))
+        await status_until(first, blocker, lambda v: v["status"] == "running")
+        other = await launch(second, "two")
+        await anyio.sleep(0.5)
+        view = data(await second.call_tool("codex_status", {"task_ids": [other]}))["tasks"][0]
+        assert view["status"] == "queued", "the other server must not start it yet"
+        out = data(await second.call_tool("codex_wait", {"task_ids": [blocker, other]}))
+    assert [t["status"] for t in out["tasks"]] == ["completed", "completed"]
