@@ -72,10 +72,18 @@ def same_process(pid: int | None, ctime: float | None) -> psutil.Process | None:
 
 
 def descendants(pid: int | None = None) -> list[psutil.Process]:
-    try:
-        return list(psutil.Process(pid or os.getpid()).children(recursive=True))
-    except (psutil.Error, OSError):
-        return []
+    """Every live descendant of ``pid`` (default: this process). A process that exits while
+    the table is walked makes psutil raise: walk again rather than answer with nothing."""
+    root = pid or os.getpid()
+    for _ in range(5):
+        try:
+            return list(psutil.Process(root).children(recursive=True))
+        except psutil.NoSuchProcess as exc:
+            if exc.pid == root:
+                return []
+        except (psutil.Error, OSError):
+            pass
+    return []
 
 
 def signal_all(procs: Iterable[psutil.Process], sig: int) -> None:

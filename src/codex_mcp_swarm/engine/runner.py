@@ -221,6 +221,16 @@ class Runner:
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
         self.request_stop("cancelled by request", cancelled=True)
 
+    def _sweep(self, grace: float) -> list[psutil.Process]:
+        """Stop every descendant, walking again for any started meanwhile; the survivors."""
+        survivors: list[psutil.Process] = []
+        for _ in range(3):
+            tree = self._tree()
+            if not tree:
+                break
+            survivors = procs.kill_all(tree, grace)
+        return survivors
+
     def _tree(self) -> list[psutil.Process]:
         """Every live descendant: the current tree plus (for macOS) those seen before."""
         live = {p.pid: p for p in procs.descendants()}
@@ -297,7 +307,7 @@ class Runner:
         """If something Codex started still holds our stdout after Codex exits, stop it."""
         proc.wait()
         if not eof.wait(STDIO_DRAIN):
-            procs.kill_all(self._tree(), grace=0.5)
+            self._sweep(grace=0.5)
 
     def _read_events(self, proc: subprocess.Popen[bytes], events: EventLog) -> None:
         assert proc.stdout is not None
@@ -386,7 +396,7 @@ class Runner:
                 outcome = self._attempt(events, stderr_path)
                 # Whatever Codex left running (a server an agent started, a command that
                 # outlived the turn) is part of this task: stop it before going on.
-                leftovers = procs.kill_all(self._tree(), grace=1.0)
+                leftovers = self._sweep(grace=1.0)
                 failure = self.progress.failure
                 if (
                     isinstance(outcome, int)
