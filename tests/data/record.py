@@ -46,22 +46,10 @@ DATA = Path(__file__).resolve().parent
 ROOT = DATA.parent.parent
 sys.path.insert(0, str(DATA.parent))
 
+from conftest import write_codex_home  # noqa: E402
 from fake_model import FakeModel, script  # noqa: E402
 
 CODEX = os.environ.get("CODEX_BIN") or str(ROOT / ".cache/codex/node_modules/.bin/codex")
-
-CONFIG = """\
-model = "mock-model"
-model_provider = "mock"
-
-[model_providers.mock]
-name = "mock"
-base_url = "{base_url}"
-wire_api = "responses"
-env_key = "MOCK_API_KEY"
-request_max_retries = 0
-stream_max_retries = 0
-"""
 
 PATCH = "*** Add File: hello.txt\n+hello"
 
@@ -111,7 +99,7 @@ def record(name: str, model: FakeModel) -> None:
         workdir = Path(tmp, "work")
         home.mkdir()
         workdir.mkdir()
-        (home / "config.toml").write_text(CONFIG.format(base_url=model.base_url))
+        write_codex_home(home, model.base_url)
         print(f"recording {name}", file=sys.stderr)
         out = run_codex(home, workdir, script(*SCENARIOS[name]), ["-s", "workspace-write"])
         if name == "resume":
