@@ -357,16 +357,24 @@ class Runner:
         except OSError as exc:
             return f"could not start Codex ({self.argv[0]}): {exc.strerror or exc}"
         self.proc = proc
-        self.store.set_running(self.task_id, proc.pid, procs.create_time(proc.pid) or time.time())
-        if self.stopping.is_set():  # a cancel that came while we were starting
-            self.stopping.clear()
-            self.request_stop(self.stop_reason or "cancelled by request", cancelled=self.cancelled)
-        eof = threading.Event()
-        drain = threading.Thread(target=_drain_stderr, args=(proc.stderr, stderr_path), daemon=True)
-        drain.start()
-        threading.Thread(target=self._feed_prompt, args=(proc,), daemon=True).start()
-        threading.Thread(target=self._after_exit, args=(proc, eof), daemon=True).start()
-        try:
+        try:  # from here on, whatever happens, Codex does not outlive this attempt
+            try:
+                ctime = procs.create_time(proc.pid) or time.time()
+                self.store.set_running(self.task_id, proc.pid, ctime)
+            except (sqlite3.Error, OSError) as exc:  # the run goes on; the end is retried
+                print(f"runner: 'running' not recorded: {exc}", file=sys.stderr)
+            if self.stopping.is_set():  # a cancel that came while we were starting
+                self.stopping.clear()
+                self.request_stop(
+                    self.stop_reason or "cancelled by request", cancelled=self.cancelled
+                )
+            eof = threading.Event()
+            drain = threading.Thread(
+                target=_drain_stderr, args=(proc.stderr, stderr_path), daemon=True
+            )
+            drain.start()
+            threading.Thread(target=self._feed_prompt, args=(proc,), daemon=True).start()
+            threading.Thread(target=self._after_exit, args=(proc, eof), daemon=True).start()
             self._read_events(proc, events)
             eof.set()
             code = proc.wait()
@@ -417,6 +425,9 @@ class Runner:
                     if not self.stopping.wait(delay):
                         continue
                 break
+        except BaseException:
+            self._sweep(grace=1.0)  # an internal error must not leave the task's tree running
+            raise
         finally:
             self.done.set()
             events.close()

@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -506,10 +507,14 @@ class Engine:
                 os.close(log_fd)
         finally:
             os.close(fd)  # the runner's inherited copy keeps the lock held
-        self.store.set_runner(task_id, proc.pid, procs.create_time(proc.pid) or time.time())
+        # The runner is started and owns the task now: nothing below may report it failed.
         # Reap the runner when it exits so it does not linger as a zombie of this server.
         threading.Thread(target=proc.wait, daemon=True).start()
         self._watch(task_id)
+        try:
+            self.store.set_runner(task_id, proc.pid, procs.create_time(proc.pid) or time.time())
+        except sqlite3.Error:  # cancel then goes through the store's flag alone
+            log.exception("could not record the runner of %s", task_id)
 
     # ---- watching ----------------------------------------------------------------------------
 
