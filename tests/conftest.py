@@ -351,3 +351,16 @@ def repo(tmp_path: Path) -> Path:
     git(path, "add", "-A")
     git(path, "commit", "-qm", "initial")
     return path
+
+
+def start_refused(task_dir: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """Start the server the way a client would, for a test that expects it to refuse."""
+    return subprocess.run(
+        [sys.executable, "-m", "codex_mcp_swarm", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "CODEX_SWARM_TASK_DIR": str(task_dir)},
+        stdin=subprocess.DEVNULL,
+    )

@@ -17,13 +17,13 @@ import anyio
 import psutil
 import pytest
 from conftest import (
-    REPO,
     RawServer,
     SwarmFactory,
     data,
     launch,
     processes_matching,
     server_env,
+    start_refused,
     status_until,
     text,
     wait_until,
@@ -288,15 +288,7 @@ def test_corrupt_store_is_a_clear_error_and_kept(tmp_path: Path) -> None:
     task_dir.mkdir()
     junk = b"this is not a database" * 100
     (task_dir / "tasks.db").write_bytes(junk)
-    result = subprocess.run(
-        [sys.executable, "-m", "codex_mcp_swarm"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env={**os.environ, "CODEX_SWARM_TASK_DIR": str(task_dir)},
-        stdin=subprocess.DEVNULL,
-    )
+    result = start_refused(task_dir)
     assert result.returncode == 1
     assert "cannot be opened" in result.stderr and "Nothing was changed" in result.stderr
     assert (task_dir / "tasks.db").read_bytes() == junk
@@ -334,15 +326,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
 def test_read_only_task_dir_is_a_clear_error_at_start(tmpfs: Path) -> None:
     (tmpfs / "tasks").mkdir()
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "codex_mcp_swarm"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env={**os.environ, "CODEX_SWARM_TASK_DIR": str(tmpfs / "tasks")},
-        stdin=subprocess.DEVNULL,
-    )
+    result = start_refused(tmpfs / "tasks")
     assert result.returncode == 1, result.stderr
     assert "cannot be" in result.stderr and "writable directory" in result.stderr
     assert "Traceback" not in result.stderr

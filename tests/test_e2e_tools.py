@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +11,6 @@ from typing import Any
 
 import pytest
 from conftest import (
-    REPO,
     RawServer,
     SwarmFactory,
     data,
@@ -22,6 +18,7 @@ from conftest import (
     processes_matching,
     requests_with,
     server_env,
+    start_refused,
     status_until,
     text,
 )
@@ -391,14 +388,6 @@ async def test_result_survives_a_killed_server(
 
 
 def test_malformed_config_flag_fails_at_start(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "codex_mcp_swarm", "-c", "novalue"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env={**os.environ, "CODEX_SWARM_TASK_DIR": str(tmp_path / "t")},
-        stdin=subprocess.DEVNULL,
-    )
+    result = start_refused(tmp_path / "t", "-c", "novalue")
     assert result.returncode == 2
     assert "expected key=value" in result.stderr
