@@ -32,6 +32,7 @@ COMMANDS = {
     "cancel": "stop tasks and everything they started",
     "run": "run prompts as parallel tasks from the shell and print their results",
     "doctor": "check Codex, login, git and the task store; print client config lines",
+    "board": "serve the live web board of the task store (127.0.0.1:8766)",
 }
 
 
@@ -251,6 +252,23 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         )
     elif command == "doctor":
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    elif command == "board":
+        parser.add_argument("--host", default="127.0.0.1", help="bind address (127.0.0.1)")
+        parser.add_argument("--port", type=int, default=8766, help="port (8766)")
+        parser.add_argument("--open", action="store_true", help="open the board in a browser")
+        parser.add_argument(
+            "--auth-token-file",
+            metavar="FILE",
+            help="token the board asks for (or env CODEX_SWARM_AUTH_TOKEN); required for any "
+            "--host but loopback",
+        )
+        parser.add_argument(
+            "--allowed-host",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="another Host name browsers may use (repeatable; DNS-rebinding guard)",
+        )
     group = parser.add_argument_group("server settings (as for serve)")
     for flag in _SETTINGS_FLAGS:
         group.add_argument(*flag.names, **flag.options)
@@ -332,10 +350,12 @@ def _serve(argv: Sequence[str] | None) -> int:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 2
     _setup_logging(settings)
+    from .engine.tasks import Engine
     from .mcp.server import build_server  # the SDK import is only paid when serving
 
     try:
-        server = build_server(settings)
+        engine = Engine(settings)
+        server = build_server(settings, engine)
     except StoreError as exc:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 1
@@ -355,6 +375,7 @@ def _serve(argv: Sequence[str] | None) -> int:
             token=token,
             extra_hosts=args.allowed_host,
             log_level=settings.log_level,
+            board=engine,
         )
     except HttpConfigError as exc:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
@@ -369,6 +390,17 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
         from .console.doctor import doctor_command
 
         return doctor_command(settings, server_args=settings_argv(args), as_json=args.json)
+    if command == "board":
+        from .console.board import board_command
+
+        return board_command(
+            settings,
+            host=args.host,
+            port=args.port,
+            open_browser=args.open,
+            token_file=args.auth_token_file,
+            extra_hosts=args.allowed_host,
+        )
     if command == "show":
         from .console.show import show_command
 

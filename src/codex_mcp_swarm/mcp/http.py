@@ -2,7 +2,8 @@
 
 Owns: the HTTP app around the MCP server (``/mcp``), who may talk to it (a bearer token, which
 is required for any bind address but loopback, compared in constant time; requests without it
-get 401) and the DNS-rebinding guard (Host and Origin checks, on for every bind).
+get 401) and the DNS-rebinding guard (Host and Origin checks, on for every bind). It mounts the
+web board (``web``) under ``/`` beside ``/mcp``, over the same engine, token and Host names.
 
 Must not: know tools or tasks. It wraps the MCP server that ``server.build_server`` made.
 """
@@ -10,48 +11,29 @@ Must not: know tools or tasks. It wraps the MCP server that ``server.build_serve
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
-import os
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import anyio
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-ENV_AUTH_TOKEN = "CODEX_SWARM_AUTH_TOKEN"
+from ..engine.tasks import Engine
+from ..web.access import (
+    ENV_AUTH_TOKEN,
+    Access,
+    HttpConfigError,
+    allowed_names,
+    is_loopback,
+    load_token,
+)
+from ..web.app import board_app
 
-
-class HttpConfigError(ValueError):
-    """The HTTP flags cannot make a safe server; the text says what to change."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def load_token(token_file: str | None, environ: dict[str, str] | None = None) -> str | None:
-    """The bearer token from ``--auth-token-file`` (first line) or ``CODEX_SWARM_AUTH_TOKEN``."""
-    env = os.environ if environ is None else environ
-    if token_file:
-        try:
-            token = Path(token_file).expanduser().read_text().strip().splitlines()[0].strip()
-        except (OSError, IndexError) as exc:
-            raise HttpConfigError(
-                f"--auth-token-file {token_file!r} cannot be read: {exc}"
-            ) from exc
-    else:
-        token = (env.get(ENV_AUTH_TOKEN) or "").strip()
-    if token and len(token) < 16:
-        raise HttpConfigError("the auth token must be at least 16 characters")
-    return token or None
+__all__ = ["ENV_AUTH_TOKEN", "HttpConfigError", "http_app", "is_loopback", "load_token"]
 
 
 class BearerAuth:
@@ -87,10 +69,7 @@ class BearerAuth:
 
 def security_for(host: str, extra_hosts: Sequence[str] = ()) -> TransportSecuritySettings:
     """Host and Origin allow-lists: loopback names, the bound host, and any named extra."""
-    names = ["127.0.0.1", "localhost", "[::1]"]
-    if host not in ("0.0.0.0", "::", "") and host not in names:
-        names.append(f"[{host}]" if ":" in host else host)
-    names += list(extra_hosts)
+    names = allowed_names(host, extra_hosts)
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[f"{n}:*" for n in names] + names,
@@ -100,8 +79,13 @@ def security_for(host: str, extra_hosts: Sequence[str] = ()) -> TransportSecurit
 
 
 def http_app(
-    mcp: MCPServer, host: str, token: str | None, extra_hosts: Sequence[str] = ()
+    mcp: MCPServer,
+    host: str,
+    token: str | None,
+    extra_hosts: Sequence[str] = (),
+    board: Engine | None = None,
 ) -> ASGIApp:
+    """``/mcp``, and with ``board`` (the server's engine) the web board under ``/``."""
     if token is None and not is_loopback(host):
         raise HttpConfigError(
             f"binding to {host} (not loopback) needs a bearer token: pass --auth-token-file "
@@ -110,7 +94,20 @@ def http_app(
     app: ASGIApp = mcp.streamable_http_app(
         streamable_http_path="/mcp", transport_security=security_for(host, extra_hosts), host=host
     )
-    return BearerAuth(app, token) if token else app
+    guarded = BearerAuth(app, token) if token else app
+    if board is None:
+        return guarded
+    mcp_app = app
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with mcp_app.router.lifespan_context(mcp_app):  # type: ignore[attr-defined]
+            yield
+
+    web = board_app(board, Access(token=token, hosts=allowed_names(host, extra_hosts)))
+    return Starlette(
+        routes=[Route("/mcp", endpoint=guarded), Mount("/", app=web)], lifespan=lifespan
+    )
 
 
 def serve_http(
@@ -121,10 +118,14 @@ def serve_http(
     token: str | None,
     extra_hosts: Sequence[str] = (),
     log_level: str = "warning",
+    board: Engine | None = None,
 ) -> None:
     """Serve until interrupted."""
     import uvicorn
 
-    app = http_app(mcp, host, token, extra_hosts)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())
+    app = http_app(mcp, host, token, extra_hosts, board)
+    # Open event streams (the board's, and /mcp's) must not hold a stop up for long.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=3
+    )
     anyio.run(uvicorn.Server(config).serve)

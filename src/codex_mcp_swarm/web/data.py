@@ -1,0 +1,240 @@
+"""What each page of the board shows, as JSON-ready dicts: the swarm, a task, a repository.
+
+Owns: the board's views of the store (one row per task with its phase, elapsed time, last action,
+tokens, branch and merge outlook; the summary line; the status and repository filters' choices),
+a task's detail (prompt, live state, result, timeline page, side-by-side diff, the other branches
+it conflicts with) and a repository's branches with what would land cleanly now.
+
+Must not: change tasks or branches (the actions live in ``actions``), render HTML, or store what
+it computes: outlooks are recomputed for the page and never written back, so reading the board
+never wakes the change feed it listens to.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ..engine import branches
+from ..engine.store import ACTIVE, PHASES, Store, TaskRow
+from ..engine.tasks import Engine
+from ..engine.views import elapsed, result_view, status_view, usage_view, worktree_view
+from ..git import worktrees as git
+from . import diffs, timeline
+
+DIFF_MAX_CHARS = 400_000  # characters of a patch the task page renders; the rest is listed
+EVENT_PAGE_BYTES = 512_000  # bytes of events.jsonl read per timeline page
+EVENT_PAGE_LINES = 2_000
+
+
+def repo_of(row: TaskRow) -> str:
+    """The repository a task belongs to: its worktree's origin, else its working directory."""
+    wt = row.extra.get("worktree")
+    if isinstance(wt, dict) and isinstance(wt.get("repo"), str):
+        return str(wt["repo"])
+    return row.cwd
+
+
+def last_action(row: TaskRow, view: dict[str, Any]) -> str:
+    if row.phase == "queued":
+        position = view.get("queue_position")
+        return f"waiting in the queue (#{position})" if position else "waiting in the queue"
+    last = view.get("last_tool")
+    if row.terminal:
+        if row.error:
+            return row.error.splitlines()[0] if row.error.strip() else row.phase
+        message = (row.result or view.get("message") or "").strip()
+        return message.splitlines()[0] if message else row.phase
+    if last:
+        text = timeline.command_text(last["summary"]) if last["kind"] == "command" else ""
+        return f"{last['kind']}: {text or last['summary']}"
+    return str(view.get("reasoning") or view.get("message") or row.phase)
+
+
+def outlook(row: TaskRow) -> dict[str, Any] | None:
+    """What the branch would do if landed, as recorded (the repository page recomputes it)."""
+    view = worktree_view(row)
+    if view is None:
+        return None
+    if view.get("merged"):
+        state = "merged"
+    elif view.get("removed_branch"):
+        state = "removed"
+    elif view.get("error"):
+        state = "error"
+    elif view.get("merges_cleanly") is True:
+        state = "clean" if view.get("files_total") else "empty"
+    elif view.get("merges_cleanly") is False:
+        state = "conflicts"
+    else:
+        state = "pending"
+    return {
+        "state": state,
+        "branch": view.get("branch"),
+        "target": view.get("base_branch"),
+        "conflicts": view.get("conflicts") or [],
+        "files": view.get("files_total"),
+        "insertions": view.get("insertions"),
+        "deletions": view.get("deletions"),
+    }
+
+
+def task_row(store: Store, row: TaskRow, now: float) -> dict[str, Any]:
+    view = status_view(row, now, store.queue_position(row) if row.phase == "queued" else None)
+    turn = (usage_view(row).get("turn") or {}) if row.usage or row.progress else {}
+    return {
+        "task_id": row.id,
+        "status": row.phase,
+        "title": row.title,
+        "repo": repo_of(row),
+        "cwd": row.cwd,
+        "created_at": row.created_at,
+        "elapsed_s": elapsed(row, now),
+        "last_action": last_action(row, view),
+        "tool_calls": view.get("tool_calls", 0),
+        "tokens_in": int(turn.get("input_tokens", 0) or 0),
+        "tokens_out": int(turn.get("output_tokens", 0) or 0),
+        "branch": (row.extra.get("worktree") or {}).get("branch"),
+        "outlook": outlook(row),
+        "cancel_requested": bool(row.cancel_requested and not row.terminal),
+    }
+
+
+def swarm(store: Store) -> dict[str, Any]:
+    """Every task, newest first, with the summary line's counts and the filters' choices."""
+    now = time.time()
+    rows = [task_row(store, r, now) for r in store.list()]
+    counts = {phase: 0 for phase in PHASES}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return {
+        "now": now,
+        "tasks": rows,
+        "counts": counts,
+        "active": sum(counts[p] for p in ACTIVE),
+        "tokens_in": sum(r["tokens_in"] for r in rows),
+        "tokens_out": sum(r["tokens_out"] for r in rows),
+        "repos": sorted({r["repo"] for r in rows}),
+        "phases": list(PHASES),
+    }
+
+
+def task_detail(engine: Engine, row: TaskRow) -> dict[str, Any]:
+    now = time.time()
+    store = engine.store
+    return {
+        "task": task_row(store, row, now),
+        "prompt": str(row.spec.get("prompt") or ""),
+        "settings": {
+            key: row.spec.get(key)
+            for key in ("model", "sandbox", "approval_policy", "profile")
+            if row.spec.get(key)
+        },
+        "live": status_view(row, now, store.queue_position(row)),
+        "result": result_view(row, now) if row.terminal else None,
+        "worktree": worktree_view(row),
+        "terminal": row.terminal,
+        "parent_id": row.parent_id,
+    }
+
+
+def events_page(engine: Engine, task_id: str, cursor: int) -> dict[str, Any]:
+    """Timeline entries from byte ``cursor`` of the task's events.jsonl, and the next cursor."""
+    page = engine.read_events(task_id, max(0, cursor), EVENT_PAGE_LINES, EVENT_PAGE_BYTES)
+    return {
+        "entries": timeline.entries(page["lines"]),
+        "cursor": page["next_cursor"],
+        "more": page["more"],
+    }
+
+
+def task_diff(row: TaskRow) -> dict[str, Any]:
+    """The branch against its base, file by file, side by side (only once the task ended)."""
+    wt = branches.worktree_of(row)
+    if wt is None:
+        return {"available": False, "reason": "this task did not run in a worktree of its own"}
+    if not row.terminal:
+        return {
+            "available": False,
+            "reason": f"the task is still {row.phase}: its work is committed on {wt.branch} "
+            "when it ends, and its diff appears here then",
+        }
+    if row.extra.get("removed_branch"):
+        return {"available": False, "reason": f"branch {wt.branch} was deleted by a cleanup"}
+    try:
+        out = branches.diff(row, paths=None, stat_only=False, max_chars=DIFF_MAX_CHARS)
+    except git.GitError as exc:
+        return {"available": False, "reason": str(exc)}
+    return {
+        "available": True,
+        "branch": wt.branch,
+        "base_commit": wt.base_commit,
+        "stat": out["stat"],
+        "files": diffs.side_by_side(out["patch"] or ""),
+        "truncated": out["truncated"],
+        "omitted_paths": out["omitted_paths"],
+    }
+
+
+def _live_branch(row: TaskRow) -> git.Worktree | None:
+    wt = branches.worktree_of(row)
+    if wt is None or not row.terminal or row.extra.get("removed_branch"):
+        return None
+    if row.extra.get("merged"):
+        return None
+    return wt
+
+
+def conflicts(store: Store, row: TaskRow) -> dict[str, Any]:
+    """Which other unmerged task branches of the same repository this branch conflicts with."""
+    wt = _live_branch(row)
+    if wt is None:
+        return {"checked": False, "with": []}
+    found: list[dict[str, Any]] = []
+    for other in store.list(phases=("completed", "failed", "cancelled", "lost")):
+        owt = _live_branch(other)
+        if other.id == row.id or owt is None or Path(owt.repo) != Path(wt.repo):
+            continue
+        try:
+            predicted = git.outcome(wt.repo, wt.branch, wt.base_commit, owt.branch)
+        except git.GitError:
+            continue
+        if predicted.merges_cleanly is False:
+            found.append({"task_id": other.id, "branch": owt.branch, "paths": predicted.conflicts})
+    return {"checked": True, "with": found}
+
+
+def repository(store: Store, repo: str) -> dict[str, Any] | None:
+    """A repository's task branches, each with whether it would land cleanly on its target now.
+
+    ``None`` when no task belongs to ``repo`` (the page only shows repositories the store knows).
+    """
+    rows = [r for r in store.list() if repo_of(r) == repo]
+    if not rows:
+        return None
+    now = time.time()
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        item = task_row(store, row, now)
+        wt = _live_branch(row)
+        if wt is not None and wt.base_branch is not None:
+            try:
+                fresh = branches.outcome_of(wt)
+                item["now"] = {
+                    "state": (
+                        ("clean" if fresh["files"] else "empty")
+                        if fresh["merges_cleanly"]
+                        else "conflicts"
+                    ),
+                    "target": fresh["target"],
+                    "conflicts": fresh["conflicts"],
+                    "files": len(fresh["files"]),
+                    "insertions": fresh["insertions"],
+                    "deletions": fresh["deletions"],
+                }
+            except git.GitError as exc:
+                item["now"] = {"state": "error", "error": str(exc)}
+        out.append(item)
+    landable = [i["task_id"] for i in out if (i.get("now") or {}).get("state") == "clean"]
+    return {"repo": repo, "tasks": out, "landable": landable}
