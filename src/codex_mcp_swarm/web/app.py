@@ -41,7 +41,7 @@ CSP = (
 SECURITY_HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     "cache-control": "no-store",
 }
@@ -324,7 +324,7 @@ class Board:
             Route("/api/repo", g(self.api_repo)),
             Route("/api/stream", g(self.stream)),
             Route("/api/tasks/{task_id}/{action}", c(self.act), methods=["POST"]),
-            Route("/api/tasks/{task_id}/{action}", c(self.wrong_method), methods=["GET", "PUT"]),
+            Route("/api/tasks/{task_id}/{action}", g(self.wrong_method), methods=["GET", "PUT"]),
         ]
         return _Headers(Starlette(routes=routes))
 

@@ -120,16 +120,23 @@ def swarm(store: Store) -> dict[str, Any]:
     }
 
 
+def spec_of(row: TaskRow) -> dict[str, Any]:
+    """The task's own settings (the prompt, model, sandbox...) as the engine recorded them."""
+    inner = row.spec.get("task")
+    return inner if isinstance(inner, dict) else row.spec
+
+
 def task_detail(engine: Engine, row: TaskRow) -> dict[str, Any]:
     now = time.time()
     store = engine.store
+    spec = spec_of(row)
     return {
         "task": task_row(store, row, now),
-        "prompt": str(row.spec.get("prompt") or ""),
+        "prompt": str(spec.get("prompt") or ""),
         "settings": {
-            key: row.spec.get(key)
+            key: spec.get(key)
             for key in ("model", "sandbox", "approval_policy", "profile")
-            if row.spec.get(key)
+            if spec.get(key)
         },
         "live": status_view(row, now, store.queue_position(row)),
         "result": result_view(row, now) if row.terminal else None,

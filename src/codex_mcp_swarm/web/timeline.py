@@ -62,9 +62,9 @@ def _item_entry(kind: str, item: dict[str, Any]) -> dict[str, Any] | None:
             status=item.get("status"),
         )
     elif item_type == "reasoning":
-        entry.update(kind="reasoning", title="reasoning", body=cap(str(item.get("text") or "")))
+        entry.update(kind="reasoning", title="", body=cap(str(item.get("text") or "")))
     elif item_type == "agent_message":
-        entry.update(kind="message", title="message", body=str(item.get("text") or ""))
+        entry.update(kind="message", title="", body=str(item.get("text") or ""))
     elif item_type == "todo_list":
         items = [i for i in item.get("items") or [] if isinstance(i, dict)]
         entry.update(
@@ -83,7 +83,7 @@ def _item_entry(kind: str, item: dict[str, Any]) -> dict[str, Any] | None:
     elif item_type == "web_search":
         entry.update(kind="tool", title=f"web search: {item.get('query', '')}")
     elif item_type == "error":
-        entry.update(kind="error", title="warning", body=str(item.get("message") or ""))
+        entry.update(kind="warning", title=str(item.get("message") or ""))
     else:
         entry.update(kind="other", title=str(item_type or "item"))
     if kind == "started" and entry["kind"] not in ("command", "file_change", "tool"):
@@ -100,13 +100,12 @@ def entry_of(line: str) -> dict[str, Any] | None:
         state = "completed" if event.type == "item.completed" else "started"
         return _item_entry(state, event.item)
     if event.type == "thread.started":
-        return {"kind": "thread", "title": f"thread {event.data.get('thread_id', '')}"}
+        return {"kind": "thread", "title": str(event.data.get("thread_id", ""))}
     if event.type == "turn.completed":
         usage = event.data.get("usage") or {}
         return {
             "kind": "turn",
-            "title": "turn completed",
-            "body": f"{usage.get('input_tokens', 0)} tokens in, "
+            "title": f"turn completed: {usage.get('input_tokens', 0)} tokens in, "
             f"{usage.get('output_tokens', 0)} out",
         }
     if event.type == "turn.failed":
