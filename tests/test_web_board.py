@@ -19,7 +19,6 @@ import httpx2
 import pytest
 from conftest import (
     HttpServer,
-    SwarmFactory,
     free_port,
     git,
     processes_matching,
@@ -29,7 +28,7 @@ from conftest import (
 from fake_model import script
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from playwright.async_api import BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 pytestmark = pytest.mark.anyio
 CHROMIUM = "/usr/bin/chromium"
@@ -46,38 +45,62 @@ def env(codex: str, codex_home: Path, task_dir: Path) -> dict[str, str]:
     return server_env(codex, codex_home, task_dir)
 
 
-@pytest.fixture
-def server(env: dict[str, str], workdir: Path) -> Iterator[HttpServer]:
-    started = HttpServer(env, workdir, "--max-parallel", "4")
+@pytest.fixture(scope="module")
+def server(
+    codex: str, codex_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HttpServer]:
+    """One HTTP server for the tests that only look at their own tasks (each starts in ~5 s)."""
+    state = tmp_path_factory.mktemp("board")
+    (state / "work").mkdir()
+    env = server_env(codex, codex_home, state / "state" / "tasks")
+    started = HttpServer(env, state / "work", "--max-parallel", "4")
+    started.env = env  # type: ignore[attr-defined]
     yield started
     started.stop()
 
 
 @pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
-    """Headless Chromium with a fresh profile of the test's own."""
+def own_server(env: dict[str, str], workdir: Path) -> Iterator[HttpServer]:
+    """A server with a store of the test's own (for a test that counts every task)."""
+    started = HttpServer(env, workdir, "--max-parallel", "4")
+    yield started
+    started.stop()
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, started once (Playwright gives it a fresh temporary
+    profile directory of its own)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium", False)
     async with async_playwright() as pw:
-        launched = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            viewport={"width": 1400, "height": 900},
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture
+async def browser(chromium: Browser) -> AsyncIterator[BrowserContext]:
+    """A fresh browser context (no cookies, no storage) per test."""
+    context = await chromium.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        yield context
+    finally:
+        await context.close()
 
 
 @asynccontextmanager
@@ -112,8 +135,9 @@ async def shot(page: Page, name: str) -> None:
 
 
 async def test_swarm_table_fills_and_updates_live(
-    server: HttpServer, browser: BrowserContext, workdir: Path
+    own_server: HttpServer, browser: BrowserContext
 ) -> None:
+    server = own_server
     page = await browser.new_page()
     await page.goto(base(server) + "/")
     await expect(page.locator("#live")).to_have_text("live")
@@ -351,11 +375,12 @@ async def test_with_a_token_the_board_needs_it_once(
 
 
 async def test_board_command_serves_the_store_alone(
-    swarm: SwarmFactory, env: dict[str, str], browser: BrowserContext, tmp_path: Path
+    server: HttpServer, browser: BrowserContext, tmp_path: Path
 ) -> None:
-    async with swarm() as client:
-        task = await start(client, "Hello over stdio")
+    async with mcp(server) as client:
+        task = await start(client, "Hello from the store")
         await finish(client, task)
+    env: dict[str, str] = server.env  # type: ignore[attr-defined]
     opened = tmp_path / "opened.txt"
     opener = tmp_path / "opener.sh"
     opener.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
@@ -374,7 +399,7 @@ async def test_board_command_serves_the_store_alone(
         await page.goto(url)
         row = page.locator(f"tr[data-task='{task}']")
         await expect(row).to_have_attribute("data-status", "completed")
-        await expect(row.locator("td.action")).to_have_text("ok: Hello over stdio")
+        await expect(row.locator("td.action")).to_have_text("ok: Hello from the store")
         await expect(page.locator("#live")).to_have_text("live")
     finally:
         board.terminate()
