@@ -2,7 +2,7 @@
 
 ``codex-mcp-swarm [serve] [flags]`` serves MCP over stdio (the default when no command is named).
 The other commands are for people at a shell: ``tasks``, ``watch [ID]``, ``show ID``,
-``cancel ID...``, ``run PROMPT...`` and ``doctor`` (their code is in ``console``). Every command
+``cancel ID...``, ``run PROMPT...``, ``doctor``, ``board`` (code in ``console``). Every command
 takes the server's flags, so ``--task-dir`` or ``CODEX_SWARM_TASK_DIR`` points them all at the same
 store. Flags keep Codex's names and meanings (``-c key=value``, ``--skip-git-repo-check``,
 ``--ephemeral``). A bad flag stops the command at start with a sentence on stderr and exit code 2,

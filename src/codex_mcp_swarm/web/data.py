@@ -193,6 +193,17 @@ def _live_branch(row: TaskRow) -> git.Worktree | None:
     return wt
 
 
+def _pair_conflicts(wt: git.Worktree, other: git.Worktree) -> list[str] | None:
+    """The paths two task branches conflict in (``None``: they merge cleanly or git failed)."""
+    try:
+        predicted = git.outcome(wt.repo, wt.branch, wt.base_commit, other.branch)
+    except git.GitError:
+        return None
+    if predicted.merges_cleanly is False:
+        return predicted.conflicts or ["(unnamed paths)"]
+    return None
+
+
 def conflicts(store: Store, row: TaskRow) -> dict[str, Any]:
     """Which other unmerged task branches of the same repository this branch conflicts with."""
     wt = _live_branch(row)
@@ -203,17 +214,15 @@ def conflicts(store: Store, row: TaskRow) -> dict[str, Any]:
         owt = _live_branch(other)
         if other.id == row.id or owt is None or Path(owt.repo) != Path(wt.repo):
             continue
-        try:
-            predicted = git.outcome(wt.repo, wt.branch, wt.base_commit, owt.branch)
-        except git.GitError:
-            continue
-        if predicted.merges_cleanly is False:
-            found.append({"task_id": other.id, "branch": owt.branch, "paths": predicted.conflicts})
+        paths = _pair_conflicts(wt, owt)
+        if paths is not None:
+            found.append({"task_id": other.id, "branch": owt.branch, "paths": paths})
     return {"checked": True, "with": found}
 
 
 def repository(store: Store, repo: str) -> dict[str, Any] | None:
-    """A repository's task branches, each with whether it would land cleanly on its target now.
+    """A repository's task branches, each with whether it would land cleanly on its target now
+    and which other unmerged task branches it conflicts with (land one, and the other will not).
 
     ``None`` when no task belongs to ``repo`` (the page only shows repositories the store knows).
     """
@@ -243,5 +252,16 @@ def repository(store: Store, repo: str) -> dict[str, Any] | None:
             except git.GitError as exc:
                 item["now"] = {"state": "error", "error": str(exc)}
         out.append(item)
+    live = {r.id: wt for r in rows if (wt := _live_branch(r)) is not None}
+    ids = list(live)
+    pairs: dict[str, list[dict[str, Any]]] = {task_id: [] for task_id in ids}
+    for i, first in enumerate(ids):
+        for second in ids[i + 1 :]:
+            paths = _pair_conflicts(live[first], live[second])
+            if paths is not None:
+                pairs[first].append({"task_id": second, "branch": live[second].branch})
+                pairs[second].append({"task_id": first, "branch": live[first].branch})
+    for item in out:
+        item["conflicts_with"] = pairs.get(item["task_id"], [])
     landable = [i["task_id"] for i in out if (i.get("now") or {}).get("state") == "clean"]
     return {"repo": repo, "tasks": out, "landable": landable}

@@ -175,7 +175,7 @@
           el("td", { class: "action", title: t.last_action, text: t.last_action }),
           el("td", { class: "num", text: t.tokens_in || t.tokens_out ? short(t.tokens_in) + " / " + short(t.tokens_out) : "" }),
           el("td", { class: "mono", text: t.branch || "" }),
-          el("td", {}, outlookBadge(t.outlook)),
+          el("td", { class: "nowrap" }, outlookBadge(t.outlook)),
         ));
       }
       $("empty").hidden = rows.length > 0;
@@ -393,8 +393,9 @@
           el("td", {}, phase(t.status)),
           el("td", { class: "title", title: t.title, text: t.title }),
           el("td", { class: "mono", text: t.branch }),
-          el("td", { class: "num", text: now && now.files !== undefined && now.files !== null ? now.files + " files +" + (now.insertions || 0) + " −" + (now.deletions || 0) : "" }),
+          el("td", { class: "num", text: now && now.files ? now.files + (now.files === 1 ? " file" : " files") : "" }),
           el("td", {}, outlookBadge(now), now && now.state === "conflicts" ? el("span", { class: "muted", text: " " + (now.conflicts || []).join(", ") }) : null),
+          el("td", {}, ...(t.conflicts_with || []).map((c, i) => el("span", {}, i ? ", " : "", el("a", { href: "/task/" + c.task_id, class: "mono", text: c.task_id })))),
           el("td", {}, landButton)));
       }
     }
