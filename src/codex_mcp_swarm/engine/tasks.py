@@ -139,20 +139,22 @@ class Engine:
         self._users = max(0, self._users - 1)
         if self._users or self._group is None:
             return
-        try:
-            if self.settings.cancel_on_exit:
+        # Shielded: a server shutting down because its caller was cancelled still stops
+        # (and, with cancel_on_exit, cancels) everything it owns before returning. Scopes are
+        # left in the order they were entered: the shields, then the task group.
+        if self.settings.cancel_on_exit:
+            with anyio.CancelScope(shield=True):
                 mine = await off_loop(self.store.list, phases=sorted(ACTIVE), owner=self.owner)
                 async with anyio.create_task_group() as cancels:
                     for row in mine:
                         cancels.start_soon(self._cancel_quietly, row.id)
-        finally:
-            self._running = False
-            group, self._group = self._group, None
-            group.cancel_scope.cancel()
-            with contextlib.suppress(Exception):
-                await group.__aexit__(None, None, None)
+        self._running = False
+        group, self._group = self._group, None
+        group.cancel_scope.cancel()
+        await group.__aexit__(None, None, None)
+        with anyio.CancelScope(shield=True):
             await self.backend.stop()
-            self._token = None
+        self._token = None
 
     async def _cancel_quietly(self, task_id: str) -> None:
         with contextlib.suppress(Exception):
