@@ -105,14 +105,14 @@ def swarm(store: Store) -> dict[str, Any]:
     """Every task, newest first, with the summary line's counts and the filters' choices."""
     now = time.time()
     rows = [task_row(store, r, now) for r in store.list()]
-    counts = {phase: 0 for phase in PHASES}
+    counts: dict[str, int] = {phase: 0 for phase in PHASES}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     return {
         "now": now,
         "tasks": rows,
         "counts": counts,
-        "active": sum(counts[p] for p in ACTIVE),
+        "active": sum(counts.get(p, 0) for p in ACTIVE),
         "tokens_in": sum(r["tokens_in"] for r in rows),
         "tokens_out": sum(r["tokens_out"] for r in rows),
         "repos": sorted({r["repo"] for r in rows}),
