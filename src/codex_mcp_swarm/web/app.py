@@ -52,6 +52,7 @@ STATIC_TYPES = {
     ".svg": "image/svg+xml",
 }
 FEED_INTERVAL = 0.5  # seconds between the live feed's looks at the store
+KEEPALIVE = 15.0  # seconds of silence after which the stream sends a comment
 STREAM_LIFE = 300.0  # seconds one event stream lasts before the browser reconnects on its own
 PAGES = {"/": "swarm.html", "/login": "login.html"}
 
@@ -259,27 +260,32 @@ class Board:
         store = self.engine.store
         since = -1.0
         ends = time.monotonic() + STREAM_LIFE
+        quiet_since = time.monotonic()
         yield "retry: 1000\n\n"
         while time.monotonic() < ends and not await request.is_disconnected():
-            changed = store.changed_since(since)
+            sent = False
+            changed = await asyncio.to_thread(store.changed_since, since)
             if changed or since < 0:
-                since = changed[-1][1] if changed else since if since >= 0 else time.time() - 1
-                snapshot = await asyncio.to_thread(data.swarm, store)
-                yield _event("swarm", snapshot)
-                if task_id is not None:
-                    row = store.get(task_id)
-                    if row is not None:
-                        detail = await asyncio.to_thread(data.task_detail, self.engine, row)
-                        yield _event("task", detail)
+                since = changed[-1][1] if changed else time.time() - 1
+                yield _event("swarm", await asyncio.to_thread(data.swarm, store))
+                sent = True
+                row = store.get(task_id) if task_id is not None else None
+                if row is not None:
+                    detail = await asyncio.to_thread(data.task_detail, self.engine, row)
+                    yield _event("task", detail)
             if task_id is not None:
                 page = await asyncio.to_thread(data.events_page, self.engine, task_id, cursor)
                 if page["cursor"] != cursor:
                     cursor = page["cursor"]
                     yield _event("timeline", page)
+                    sent = True
                     if page["more"]:
                         continue
-            else:
-                yield ": keep-alive\n\n" if int(time.monotonic()) % 15 == 0 else ""
+            if sent:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > KEEPALIVE:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"  # a comment: proxies and browsers see the stream live
             await self.engine.wait_for_change(FEED_INTERVAL)
 
     async def act(self, request: Request) -> Response:
