@@ -282,6 +282,8 @@ async def test_a_prompt_with_markup_is_shown_as_text(
 ) -> None:
     evil = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
     page = await browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     async with mcp(server) as client:
         task = await start(client, script({"message": evil}, text=evil))
         await finish(client, task)
@@ -296,6 +298,8 @@ async def test_a_prompt_with_markup_is_shown_as_text(
     response = await page.request.get(f"{base(server)}/task/{task}")
     csp = response.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert errors == [], "the board itself breaks no rule of its Content-Security-Policy"
+    assert errors == [], "the board itself breaks no rule of its Content-Security-Policy"
 
 
 def api(server: HttpServer, method: str, path: str, **kwargs: Any) -> httpx2.Response:
