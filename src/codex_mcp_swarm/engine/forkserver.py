@@ -55,6 +55,7 @@ class ForkServer:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._broken = False
+        self._warming = False
 
     def _ensure(self) -> socket.socket:
         if self._sock is not None and self._proc is not None and self._proc.poll() is None:
@@ -90,6 +91,10 @@ class ForkServer:
     def warm(self) -> None:
         """Start the fork server now (in the background), so the first task does not wait for
         its imports. Failures are left for :meth:`spawn` to report."""
+
+        if self._warming or self._proc is not None:
+            return
+        self._warming = True
 
         def start() -> None:
             with self._lock, contextlib.suppress(Exception):

@@ -320,6 +320,7 @@ class Engine:
                 with contextlib.suppress(git.GitError):
                     self.backend.discard_worktree(made)
             raise
+        self.backend.prepare()
         self._wake_scheduler()
         row = self.store.get(task_id)
         assert row is not None

@@ -59,6 +59,11 @@ class Backend(ABC):
         Nothing of the backend acts (calls ``ended``, writes the store) after this returns."""
         return None
 
+    def prepare(self) -> None:
+        """A task was just recorded and will be launched soon: get ready (cheaply, without
+        blocking). Nothing by default."""
+        return None
+
     @abstractmethod
     def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
         """Start the supervisor of ``row`` (claimed: phase ``starting``) to run ``plan``.

@@ -83,6 +83,10 @@ class LocalBackend(Backend):
     async def start(self) -> None:
         with self._guard:
             self._closed = False
+
+    def prepare(self) -> None:
+        """A task was recorded: have the fork server ready before the queue starts it (a
+        console command that only reads or cancels never starts one)."""
         if self._forks is not None:
             self._forks.warm()
 
