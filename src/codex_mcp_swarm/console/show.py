@@ -22,7 +22,7 @@ from ..engine import branches
 from ..engine.store import Store, StoreError, TaskRow
 from ..engine.tasks import Engine, TaskError
 from ..engine.views import result_view, worktree_view
-from ..git.worktrees import GitError
+from ..git import GitError
 from ..mcp.render import duration, tokens, worktree_outlook
 from ..settings import Settings
 from .common import (

@@ -2,11 +2,11 @@
 diffed, merged and cleaned up on request, and expired when old.
 
 Owns: how a task row records its worktree (``extra["worktree"]``, the git layer's
-:class:`~..git.worktrees.Worktree` as a dict) and its outcome (``extra["outcome"]``: files, counts,
+:class:`~..git.Worktree` as a dict) and its outcome (``extra["outcome"]``: files, counts,
 clean merge or conflicts), merge and cleanup records, and the expiry rule (old finished tasks'
 worktree directories go; branches with unmerged commits stay, since they hold the work).
 
-Must not: run git itself (``git.worktrees`` does) or talk MCP. The runner calls
+Must not: run git itself (the ``git`` package does) or talk MCP. The runner calls
 :func:`finish_worktree` before it records a task's end, so the commit happens even when no
 server is alive.
 """
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..git import worktrees as git
+from .. import git
 from .store import Store, TaskRow
 
 log = logging.getLogger(__name__)

@@ -36,8 +36,8 @@ from typing import Any
 
 import psutil
 
+from .. import git
 from ..codex.command import SANDBOX_MODES, SpecError, TaskSpec, build_argv, is_uuid
-from ..git import worktrees as git
 from ..settings import ENV_DEPTH, MAX_DEPTH, Settings
 from . import branches, procs
 from .store import ACTIVE, Store, TaskRow, valid_task_id

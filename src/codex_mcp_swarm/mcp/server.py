@@ -39,7 +39,7 @@ from ..engine import branches
 from ..engine.store import TaskRow
 from ..engine.tasks import Engine, Limits, TaskError, WorktreeRequest
 from ..engine.views import listing_view, result_view, status_view
-from ..git.worktrees import GitError
+from ..git import GitError
 from ..settings import Settings
 from . import render
 from .schemas import (
