@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .lock import repository_lock
 from .merging import merge_tree
 from .records import ToDict
 from .refs import branch_name, branch_tip
@@ -175,6 +176,7 @@ def cleanup(
 ) -> Cleanup:
     """Remove the task's worktree and delete its branch, never losing unmerged work.
 
+    Runs under the repository's merge lock, so it never interleaves with a merge or landing.
     The worktree is removed when everything in it is committed (or with ``force``). The branch
     is deleted only when it is merged into ``into`` (see :func:`is_merged`) or with ``force``,
     in which case ``lost_commits`` lists what is lost; otherwise it is kept and
@@ -182,6 +184,13 @@ def cleanup(
     """
     top = Path(repo)
     short = branch_name(top, branch, "branch")
+    with repository_lock(top):
+        return _cleanup_locked(top, wt_path, short, into=into, force=force)
+
+
+def _cleanup_locked(
+    top: Path, wt_path: Path | None, short: str, *, into: str | None, force: bool
+) -> Cleanup:
     into_tip = branch_tip(top, into, "into")[1] if into is not None else None
     reasons: list[str] = []
     lost: list[str] = []

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .lock import repository_lock
 from .records import ToDict
-from .refs import branch_tip, resolve_commit
+from .refs import branch_name, branch_tip, resolve_commit
 from .run import (
     GitError,
     commit_of,
@@ -197,42 +198,45 @@ def summary(cwd: Path, commit: str) -> str:
     return run_git(cwd, ["show", "-s", "--abbrev=12", "--format=%h %s", commit]).line()
 
 
-def merge(
-    repo: Path, branch: str, *, target: str, strategy: str = "merge", message: str
-) -> MergeResult:
-    """Merge ``branch`` into ``target`` in the checkout at ``repo``, only when that is safe.
+@dataclass(frozen=True)
+class Candidate:
+    """What bringing ``branch`` onto ``onto`` would make, built in memory (no ref moved).
 
-    The new commit(s) are built in memory first (``merge-tree`` + ``commit-tree``): ``merge``
-    makes a merge commit (like ``git merge --no-ff``), ``squash`` one commit with ``message``,
-    ``rebase`` replays the branch's commits onto the target's tip (``message`` unused). Then
-    the checkout is fast-forwarded to the result with ``git merge --ff-only``. Refused, with
-    nothing changed, when the checkout is not on ``target``, has changes to tracked files or an
-    operation in progress, when the merge conflicts, or when it would overwrite untracked files.
+    ``commit`` is the new tip when it applies cleanly; ``already`` when ``onto`` has every change
+    of the branch already; otherwise ``conflicts`` and ``reason`` say why it cannot apply.
     """
-    if strategy not in STRATEGIES:
-        raise GitError(f"strategy {strategy!r} is unknown; use one of {', '.join(STRATEGIES)}")
-    top = toplevel(repo)
-    branch, tip = branch_tip(top, branch, "branch")
-    target, target_tip = branch_tip(top, target, "target")
-    if branch == target:
-        raise GitError(f"cannot merge branch '{branch}' into itself")
-    if strategy != "rebase" and not message.strip():
-        raise GitError("a commit message is required for merge and squash")
 
-    def refused(why: str, conflicts: Sequence[str] = ()) -> MergeResult:
-        return MergeResult(False, None, strategy, target, list(conflicts), why)
+    onto: str
+    commit: str | None
+    tree: str | None
+    already: bool
+    conflicts: list[str]
+    reason: str | None
 
-    def nothing(why: str) -> MergeResult:
-        return MergeResult(True, target_tip, strategy, target, [], why)
+
+def build_candidate(
+    top: Path,
+    branch: str,
+    tip: str,
+    target: str,
+    target_tip: str,
+    *,
+    strategy: str,
+    message: str,
+) -> Candidate:
+    """Merge, squash or replay ``tip`` onto ``target_tip`` in memory (only new objects)."""
+
+    def stop(why: str, conflicts: Sequence[str] = ()) -> Candidate:
+        return Candidate(target_tip, None, None, False, list(conflicts), why)
+
+    def nothing(why: str) -> Candidate:
+        return Candidate(target_tip, None, None, True, [], why)
 
     if is_ancestor(top, tip, target_tip):
         return nothing(f"'{target}' already contains every commit of '{branch}'; nothing to do")
-    blocker = checkout_blocker(top, target)
-    if blocker:
-        return refused(blocker)
     predicted = merge_tree(top, target_tip, tip)
     if not predicted.clean:
-        return refused(
+        return stop(
             f"'{branch}' conflicts with the current tip of '{target}' in "
             f"{', '.join(predicted.conflicts) or 'some paths'}; nothing was changed. Resolve "
             f"the conflicts on the branch (e.g. merge '{target}' into it in its worktree), then "
@@ -244,14 +248,6 @@ def merge(
             f"'{target}' already has every change of '{branch}' (merged, squashed or rebased "
             f"earlier); nothing to do"
         )
-    blocked = in_the_way(top, target_tip, predicted.tree)
-    if blocked:
-        return refused(
-            f"the merge would overwrite untracked or ignored files in {top}: "
-            f"{', '.join(blocked)}; move them away, then merge again",
-            blocked,
-        )
-
     identity = identity_options(top)
     if strategy == "merge":
         new = commit_tree(top, predicted.tree, [target_tip, tip], message, identity)
@@ -262,7 +258,7 @@ def merge(
     else:
         new, conflicts, failed = replay(top, tip, target_tip, identity)
         if conflicts:
-            return refused(
+            return stop(
                 f"rebasing '{branch}' onto '{target}' conflicts at commit "
                 f"{summary(top, failed or tip)!r} in {', '.join(conflicts)}; nothing was "
                 f"changed. Use strategy 'merge' or 'squash', or rebase the branch by hand",
@@ -270,15 +266,104 @@ def merge(
             )
         if new == target_tip:
             return nothing(f"'{target}' already has every change of '{branch}'; nothing to do")
+    return Candidate(target_tip, new, tree_of(top, new), False, [], None)
 
+
+def fast_forward_checkout(top: Path, target: str, old: str, new: str, action: str) -> str | None:
+    """Move the checkout at ``top`` (on ``target``, at ``old``) to ``new``; None when done, else
+    why nothing was changed. Call with the repository lock held.
+
+    Every condition under which ``git merge --ff-only`` could stop half-way is checked first
+    (on the branch, HEAD at ``old``, no operation in progress, no change to tracked files, no
+    untracked file in the way), so git only ever runs a fast-forward it can finish.
+    """
+    blocker = checkout_blocker(top, target)
+    if blocker:
+        return blocker
+    head = commit_of(top, "HEAD")
+    if head != old:
+        return (
+            f"'{target}' moved to {(head or '?')[:12]} while the merge was being built; nothing "
+            f"was changed, try again"
+        )
+    blocked = in_the_way(top, old, tree_of(top, new))
+    if blocked:
+        return (
+            f"the merge would overwrite untracked or ignored files in {top}: "
+            f"{', '.join(blocked)}; move them away, then merge again"
+        )
     try:
         run_git(
             top,
             ["merge", "--ff-only", "--no-autostash", "--quiet", new],
-            env={"GIT_REFLOG_ACTION": f"codex-swarm {strategy} {branch}"},
+            env={"GIT_REFLOG_ACTION": action},
         )
     except GitError as exc:
-        return refused(f"fast-forwarding '{target}' in {top} failed, nothing was changed: {exc}")
+        return f"fast-forwarding '{target}' in {top} failed, nothing was changed: {exc}"
+    return None
+
+
+def merge(
+    repo: Path, branch: str, *, target: str, strategy: str = "merge", message: str
+) -> MergeResult:
+    """Merge ``branch`` into ``target`` in the checkout at ``repo``, only when that is safe.
+
+    Everything happens under the repository's merge lock (:mod:`.lock`), so merges, cleanups and
+    landings into one repository never interleave, from any thread or process. The new
+    commit(s) are built in memory first (``merge-tree`` + ``commit-tree``) on the target's tip
+    as read under the lock: ``merge`` makes a merge commit (like ``git merge --no-ff``),
+    ``squash`` one commit with ``message``, ``rebase`` replays the branch's commits onto the
+    target's tip (``message`` unused). Then the checkout is fast-forwarded to the result (see
+    :func:`fast_forward_checkout`). Refused, with nothing changed, when the checkout is not on
+    ``target``, has changes to tracked files or an operation in progress, when the merge
+    conflicts, or when it would overwrite untracked files.
+    """
+    if strategy not in STRATEGIES:
+        raise GitError(f"strategy {strategy!r} is unknown; use one of {', '.join(STRATEGIES)}")
+    top = toplevel(repo)
+    branch_name(top, branch, "branch")
+    branch_name(top, target, "target")
+    if strategy != "rebase" and not message.strip():
+        raise GitError("a commit message is required for merge and squash")
+    with repository_lock(top):
+        return _merge_locked(top, branch, target, strategy, message)
+
+
+def _merge_locked(top: Path, branch: str, target: str, strategy: str, message: str) -> MergeResult:
+    branch, tip = branch_tip(top, branch, "branch")
+    target, target_tip = branch_tip(top, target, "target")
+    if branch == target:
+        raise GitError(f"cannot merge branch '{branch}' into itself")
+
+    def refused(why: str, conflicts: Sequence[str] = ()) -> MergeResult:
+        return MergeResult(False, None, strategy, target, list(conflicts), why)
+
+    if is_ancestor(top, tip, target_tip):
+        return MergeResult(
+            True,
+            target_tip,
+            strategy,
+            target,
+            [],
+            f"'{target}' already contains every commit of '{branch}'; nothing to do",
+        )
+    blocker = checkout_blocker(top, target)
+    if blocker:
+        return refused(blocker)
+    candidate = build_candidate(
+        top, branch, tip, target, target_tip, strategy=strategy, message=message
+    )
+    if candidate.already:
+        return MergeResult(True, target_tip, strategy, target, [], candidate.reason or "")
+    if candidate.commit is None:
+        return refused(candidate.reason or "the merge cannot be built", candidate.conflicts)
+    new = candidate.commit
+    why = fast_forward_checkout(top, target, target_tip, new, f"codex-swarm {strategy} {branch}")
+    if why:
+        blocked = (
+            [] if "untracked" not in why else in_the_way(top, target_tip, candidate.tree or new)
+        )
+        return refused(why, blocked)
     commit = resolve_commit(top, f"refs/heads/{target}", "target")
     note = ""
     if strategy == "rebase" and new != tip:

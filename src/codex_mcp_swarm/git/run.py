@@ -37,7 +37,7 @@ _GIT_LOCK_ERROR = re.compile(r"\.lock'?: File exists|could not lock config file"
 
 
 # Variables that would point git at another repository, index or object store than `cwd`'s.
-_REPO_ENV_VARS = frozenset(
+REPO_ENV_VARS = frozenset(
     {
         "GIT_DIR",
         "GIT_WORK_TREE",
@@ -84,7 +84,7 @@ class GitResult:
 
 
 def _environment(extra: dict[str, str] | None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in _REPO_ENV_VARS}
+    env = {key: value for key, value in os.environ.items() if key not in REPO_ENV_VARS}
     env.update(
         GIT_TERMINAL_PROMPT="0",
         LC_ALL="C",

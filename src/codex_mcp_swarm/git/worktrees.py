@@ -94,7 +94,7 @@ def _repo_key(common_dir: Path) -> tuple[str, str]:
     return name, digest
 
 
-def _mkdir_private(path: Path) -> None:
+def mkdir_private(path: Path) -> None:
     """Create ``path`` and any missing parents with mode 0700 (existing ones are left alone)."""
     missing: list[Path] = []
     probe = path
@@ -110,11 +110,17 @@ def _mkdir_private(path: Path) -> None:
         raise GitError(f"{path} exists but is not a directory; choose another worktree root")
 
 
+def repo_dir(root_dir: Path, top: Path) -> Path:
+    """The directory under ``root_dir`` that holds this repository's task worktrees."""
+    name, key = _repo_key(common_dir(Path(top)))
+    return Path(os.path.realpath(Path(root_dir).absolute())) / f"{name}-{key}"
+
+
 @contextlib.contextmanager
 def _repo_lock(root_dir: Path, key: str) -> Iterator[None]:
     """Serialize worktree creation per repository across threads and processes."""
     lock_dir = root_dir / ".locks"
-    _mkdir_private(lock_dir)
+    mkdir_private(lock_dir)
     fd = os.open(lock_dir / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + LOCK_TIMEOUT
@@ -214,7 +220,7 @@ def create_worktree(
 
     name, key = _repo_key(common_dir(top))
     root = Path(root_dir).absolute()
-    _mkdir_private(root / f"{name}-{key}")
+    mkdir_private(root / f"{name}-{key}")
     root = Path(os.path.realpath(root))
     path = root / f"{name}-{key}" / task_id
     with _repo_lock(root, key):
