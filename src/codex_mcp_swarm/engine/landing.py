@@ -16,7 +16,6 @@ Must not: run git itself (the ``git`` package does) or talk MCP; wording names n
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 from .. import git
 from ..codex.command import TaskSpec
-from ..git.landing import LandStep, Scratch, conflicted_merge, land_branch
+from ..git.landing import LandStep, Scratch, conflicted_merge, land_branch, markers_left
 from ..git.lock import landing_lock
 from ..git.run import common_dir
 from ..git.worktrees import repo_dir
@@ -118,7 +117,7 @@ def _start_resolver(
     )
     spec = TaskSpec(**fields)
     follow = engine.launch(spec, worktree=WorktreeRequest(base_ref=commit))
-    engine.store.set_extra(follow.id, land_target=target, resolves=row.id)
+    engine.store.set_extra(follow.id, land_target=target, resolves=row.id, resolves_paths=paths)
     engine.store.set_extra(row.id, resolved_by=follow.id)
     return follow.id
 
@@ -133,9 +132,7 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
     if request.check is not None and not request.check.strip():
         raise TaskError("check is empty: give a shell command, or leave check out")
     cache: dict[Path, Path | None] = {}
-    cwd = Path(request.cwd or os.getcwd())
-    if not cwd.is_absolute():
-        raise TaskError(f"cwd {request.cwd!r} must be an absolute path")
+    cwd = Path(engine._check_cwd(request.cwd))  # absolute, existing, inside the allowed roots
     rows: list[TaskRow]
     if request.task_ids:
         rows = []
@@ -207,6 +204,14 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
                     if other is not None and _landed_record(other) is None:
                         skip(row.id, f"task {resolver} is resolving its conflicts; land that one")
                         continue
+                unresolved = _unresolved(engine, row, wt)
+                if unresolved:
+                    skip(
+                        row.id,
+                        f"it was to resolve conflicts but {', '.join(unresolved)} still hold "
+                        "conflict markers; continue it, or land its original task another way",
+                    )
+                    continue
                 target = _target_of(row, wt, request)
                 if target is None:
                     skip(row.id, f"it started from {wt.base_ref!r}, not a branch: give a target")
@@ -305,6 +310,18 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
         summary += f"; {answer['checkout']}"
     answer["lines"] = [summary, *lines]
     return answer
+
+
+def _unresolved(engine: Engine, row: TaskRow, wt: git.Worktree) -> list[str]:
+    """For a task started to resolve conflicts: the paths that still hold markers."""
+    resolves = row.extra.get("resolves")
+    if not resolves:
+        return []
+    paths = [str(p) for p in row.extra.get("resolves_paths") or []]
+    try:
+        return markers_left(wt.repo, wt.branch, paths)
+    except git.GitError:
+        return []
 
 
 def _record(engine: Engine, row: TaskRow, step: LandStep) -> None:

@@ -242,6 +242,20 @@ def conflicted_merge(repo: Path, branch: str, target: str, message: str) -> tupl
     return commit, merged.conflicts
 
 
+def markers_left(repo: Path, commit: str, paths: list[str]) -> list[str]:
+    """Which of ``paths`` still hold a conflict marker line at ``commit``."""
+    if not paths:
+        return []
+    specs = [f":(top,literal){p}" for p in paths]
+    result = run_git(
+        Path(repo),
+        ["grep", "-l", "-I", "-E", "-e", "^(<<<<<<<|>>>>>>>) ", commit, "--", *specs],
+        ok=(0, 1),
+    )
+    prefix = f"{commit}:"
+    return [line.removeprefix(prefix) for line in result.text().splitlines() if line]
+
+
 def touched_paths(repo: Path, base: str, head: str) -> list[str]:
     """Paths changed between two commits."""
     out = run_git(Path(repo), ["diff", "--name-only", "-z", "--no-renames", base, head]).text()

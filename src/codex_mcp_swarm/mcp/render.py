@@ -237,3 +237,24 @@ def list_line(view: dict[str, Any]) -> str:
     if view.get("branch"):
         line += f"  [{view['branch']}]"
     return line
+
+
+def overlap_text(overlaps: list[dict[str, Any]]) -> str:
+    """One sentence naming the running tasks whose declared paths overlap a new task's."""
+    parts = [f"{o['task_id']} ({', '.join(o['paths'][:5])})" for o in overlaps]
+    return (
+        "its paths overlap those of running task(s) "
+        + "; ".join(parts)
+        + ": their edits may conflict (started anyway)."
+    )
+
+
+def conflict_lines(conflicts: list[dict[str, Any]]) -> list[str]:
+    """The conflict outlook as one line per pair of conflicting branches (none when empty)."""
+    if not conflicts:
+        return []
+    pairs = [f"{c['tasks'][0]} x {c['tasks'][1]} in {', '.join(c['paths'][:5])}" for c in conflicts]
+    return [
+        "Branches that conflict with each other (land one, then resolve the other): "
+        + "; ".join(pairs)
+    ]

@@ -35,12 +35,13 @@ from pydantic.fields import FieldInfo
 
 from .. import __version__
 from ..codex.command import TaskSpec
-from ..engine import branches
+from ..engine import branches, outlook
 from ..engine.store import TaskRow
 from ..engine.tasks import Engine, Limits, TaskError, WorktreeRequest
 from ..engine.views import listing_view, result_view, status_view
 from ..git import GitError
 from ..settings import Settings
+from . import land as land_tool
 from . import render
 from .schemas import (
     DEFAULT_WAIT,
@@ -74,6 +75,7 @@ from .schemas import (
     TaskList,
     TaskResult,
     Timeout,
+    TouchPaths,
     UseWorktree,
     WaitMode,
     WaitResult,
@@ -95,6 +97,7 @@ TOOL_NAMES = (
     "codex_diff",
     "codex_merge",
     "codex_cleanup",
+    "codex_land",
 )
 
 INSTRUCTIONS = """\
@@ -264,6 +267,10 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             row = await anyio.to_thread.run_sync(start) if worktree else start()
         except TaskError as exc:
             return _error(str(exc))
+        overlaps = None
+        if args.get("paths"):  # a warning, never a refusal
+            record = functools.partial(outlook.record_paths, engine.store, row, args["paths"])
+            overlaps = await anyio.to_thread.run_sync(record)
         as_task = LAUNCH_AS_TASK.get()
         if as_task is not None:  # the Tasks layer answers with a task handle instead
             as_task.row = row
@@ -273,7 +280,11 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
                 f"Started task {row.id} ({row.phase}). Use codex_wait with task_ids "
                 f'["{row.id}"] for its result, or codex_status to see what it is doing.'
             )
-            return answer(text, result_view(row))
+            view = result_view(row)
+            if overlaps:
+                view["overlaps"] = overlaps
+                text += "\nWarning: " + render.overlap_text(overlaps)
+            return answer(text, view)
         rows, _done = await wait_with_progress([row.id], None, ctx)
         return await task_answer(rows[0])
 
@@ -300,6 +311,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         worktree: UseWorktree = False,
         base_ref: BaseRef = None,
         include_uncommitted: IncludeUncommitted = False,
+        paths: TouchPaths = None,
     ) -> Annotated[CallToolResult, TaskResult]:
         """Run one Codex session and return when it finishes."""
         args = dict(locals())
@@ -380,7 +392,9 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         now = time.time()
         views = [status_view(r, now, engine.store.queue_position(r)) for r in rows]
         views = render.fit_views(views, budget // 2)
-        return answer("\n\n".join(render.status_text(v) for v in views), {"tasks": views})
+        conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
+        lines = [render.status_text(v) for v in views] + render.conflict_lines(conflicts)
+        return answer("\n\n".join(lines), {"tasks": views, "conflicts": conflicts})
 
     @mcp.tool(
         name="codex_wait",
@@ -422,8 +436,11 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
                 f"{len(running)} of {len(rows)} task(s) still running after {timeout:g} s: "
                 f"{', '.join(running)}. Call codex_wait again to keep waiting."
             )
-        text = "\n\n".join([head, *(render.result_text(v) for v in views)])
-        return answer(text, {"done": done, "still_running": running, "tasks": views})
+        conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
+        parts = [head, *(render.result_text(v) for v in views), *render.conflict_lines(conflicts)]
+        text = "\n\n".join(parts)
+        data = {"done": done, "still_running": running, "tasks": views, "conflicts": conflicts}
+        return answer(text, data)
 
     @mcp.tool(
         name="codex_list",
@@ -607,6 +624,8 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             lines.append(line)
         text = "\n".join(lines) if lines else "Nothing to clean up: no merged task branches."
         return answer(text, {"cleaned": cleaned})
+
+    land_tool.register(mcp, engine, budget)
 
     # ---- resources ---------------------------------------------------------------------------
 
