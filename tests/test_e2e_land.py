@@ -239,3 +239,26 @@ async def test_resolve_starts_a_task_on_the_conflicted_merge(
         cleaned = data(await client.call_tool("codex_cleanup", {"all_merged": True}))
         assert item["task_id"] in {c["task_id"] for c in cleaned["cleaned"]}
         assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+async def test_overlapping_paths_warn_at_launch(swarm: SwarmFactory, repo: Path) -> None:
+    slow = script({"delay": 20}, {"message": "slow"}, text="Slow edit of pkg")
+    async with swarm("--max-parallel", "4") as client:
+        first = await launch(client, slow, cwd=str(repo), paths=["pkg/"])
+        second = await client.call_tool(
+            "codex_async",
+            {"prompt": "edit mod", "cwd": str(repo / "pkg"), "paths": ["mod.py"]},
+        )
+        assert not second.is_error, text(second)
+        overlaps = data(second)["overlaps"]
+        assert overlaps == [
+            {"task_id": first, "paths": ["pkg/mod.py"], "title": "Slow edit of pkg"}
+        ]
+        assert "overlap" in text(second) and first in text(second)
+        third = data(
+            await client.call_tool(
+                "codex_async", {"prompt": "docs", "cwd": str(repo), "paths": ["docs"]}
+            )
+        )
+        assert not third.get("overlaps")
+        await client.call_tool("codex_cancel", {"task_id": first})

@@ -2,7 +2,8 @@
 
 ``codex-mcp-swarm [serve] [flags]`` serves MCP over stdio (the default when no command is named).
 The other commands are for people at a shell: ``tasks``, ``watch [ID]``, ``show ID``,
-``cancel ID...``, ``run PROMPT...`` and ``doctor`` (their code is in ``console``). Every command
+``cancel ID...``, ``run PROMPT...``, ``land [ID...]``, ``merge ID``, ``cleanup`` and ``doctor``
+(their code is in ``console``). Every command
 takes the server's flags, so ``--task-dir`` or ``CODEX_SWARM_TASK_DIR`` points them all at the same
 store. Flags keep Codex's names and meanings (``-c key=value``, ``--skip-git-repo-check``,
 ``--ephemeral``). A bad flag stops the command at start with a sentence on stderr and exit code 2,
@@ -32,6 +33,9 @@ COMMANDS = {
     "cancel": "stop tasks and everything they started",
     "run": "run prompts as parallel tasks from the shell and print their results",
     "doctor": "check Codex, login, git and the task store; print client config lines",
+    "land": "land finished worktree tasks on their target, checked, one by one",
+    "merge": "merge one worktree task's branch into its target",
+    "cleanup": "remove merged tasks' worktrees and branches",
 }
 
 
@@ -251,10 +255,41 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         )
     elif command == "doctor":
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    elif command in ("land", "merge", "cleanup"):
+        _branch_flags(command, parser)
     group = parser.add_argument_group("server settings (as for serve)")
     for flag in _SETTINGS_FLAGS:
         group.add_argument(*flag.names, **flag.options)
     return parser
+
+
+def _branch_flags(command: str, parser: argparse.ArgumentParser) -> None:
+    """Flags of ``land``, ``merge`` and ``cleanup``."""
+    strategies = ["merge", "squash", "rebase"]
+    if command == "land":
+        parser.add_argument(
+            "task_ids", nargs="*", metavar="ID", help="tasks in this order (default: all finished)"
+        )
+        parser.add_argument("--check", metavar="CMD", help="shell command run on each candidate")
+        parser.add_argument(
+            "--check-timeout", type=float, default=900.0, metavar="S", help="seconds (900)"
+        )
+        parser.add_argument("--cwd", metavar="DIR", help="a directory in the repository (here)")
+        parser.add_argument(
+            "--resolve", action="store_true", help="start a task per conflict to resolve it"
+        )
+    elif command == "merge":
+        parser.add_argument("task_id", metavar="ID")
+    else:
+        parser.add_argument("task_id", nargs="?", metavar="ID")
+        parser.add_argument(
+            "--all-merged", action="store_true", help="every finished task whose work is merged"
+        )
+        parser.add_argument("--force", action="store_true", help="also delete unmerged work")
+    if command != "cleanup":
+        parser.add_argument("--strategy", choices=strategies, default="merge")
+        parser.add_argument("--target", metavar="BRANCH", help="default: the task's base branch")
+    parser.add_argument("--json", action="store_true", help="JSON for scripts")
 
 
 def split_command(argv: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -398,6 +433,8 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
             as_json=args.json,
         )
         return run_command(settings, request)
+    if command in ("land", "merge", "cleanup"):
+        return _branch_console(command, args, settings)
     if command == "watch" and args.task_id:
         from .console.follow import follow_command
 
@@ -415,6 +452,37 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
     return tasks_command(
         settings, statuses=statuses, repo=repo, limit=args.limit, as_json=args.json
     )
+
+
+def _branch_console(command: str, args: argparse.Namespace, settings: Settings) -> int:
+    if command == "merge":
+        from .console.merge import merge_command
+
+        return merge_command(
+            settings, args.task_id, strategy=args.strategy, target=args.target, as_json=args.json
+        )
+    if command == "cleanup":
+        from .console.cleanup import cleanup_command
+
+        return cleanup_command(
+            settings, args.task_id, all_merged=args.all_merged, force=args.force, as_json=args.json
+        )
+    from .console.land import land_command
+    from .engine.landing import LandRequest
+
+    if args.check_timeout <= 0:
+        raise ValueError("--check-timeout must be a positive number of seconds")
+    cwd = Path(args.cwd).expanduser().absolute() if args.cwd else Path.cwd()
+    request = LandRequest(
+        task_ids=list(args.task_ids) or None,
+        cwd=str(cwd),
+        target=args.target,
+        strategy=args.strategy,
+        check=args.check,
+        check_timeout=args.check_timeout,
+        resolve=args.resolve,
+    )
+    return land_command(settings, request, as_json=args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -157,6 +157,16 @@ def is_merged(row: TaskRow) -> bool:
         return False
 
 
+def merged_tasks(store: Store) -> list[TaskRow]:
+    """Finished worktree tasks whose branch still exists and whose work is merged."""
+    rows = [
+        r
+        for r in store.list(phases=("completed", "failed", "cancelled", "lost"))
+        if "worktree" in r.extra and not r.extra.get("removed_branch")
+    ]
+    return [r for r in rows if is_merged(r)]
+
+
 def expire(store: Store, max_age: float, now: float | None = None) -> list[str]:
     """Remove the worktree directories of tasks that ended more than ``max_age`` seconds ago.
 

@@ -463,6 +463,11 @@ class Engine:
             )
         return TaskSpec(prompt=prompt, cwd=cwd, resume_thread_id=thread_id), None
 
+    def start_queued_now(self) -> None:
+        """Start queued tasks up to the limit at once, for a caller without a running engine
+        (a console command that launched tasks); their runners own them from then on."""
+        self._start_queued()
+
     def _start_queued(self) -> None:
         for task_id in self.store.claim_queued(self.settings.max_parallel):
             try:
