@@ -37,6 +37,7 @@ TOOLS = {
     "codex_diff",
     "codex_merge",
     "codex_cleanup",
+    "codex_land",
 }
 CODEX_PARAMS = {
     "prompt",
@@ -56,6 +57,7 @@ CODEX_PARAMS = {
     "worktree",
     "base_ref",
     "include_uncommitted",
+    "paths",
 }
 
 
