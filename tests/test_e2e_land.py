@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import psutil
 import pytest
 from conftest import RawServer, SwarmFactory, data, git, launch, server_env, text
 from fake_model import script
@@ -146,6 +147,13 @@ async def test_a_killed_landing_then_a_new_one_ends_the_same(
                 "codex_land", {"task_ids": order, "check": CHECK, "cwd": str(repo)}
             )
         )
+    # The check died with the landing server (its watchdog saw the server go).
+    deadline = time.monotonic() + 30
+    while any(
+        str(started) in " ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])
+    ):
+        assert time.monotonic() < deadline, "the killed landing's check is still running"
+        time.sleep(0.1)
     # i1 was landed and recorded before the kill, so it is reported as already merged.
     assert out["skipped"][0]["task_id"] == ids["i1"]
     out["landed"].insert(0, {"task_id": ids["i1"]})

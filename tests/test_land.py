@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 
 from codex_mcp_swarm.git import cleanup, commit_all, create_worktree, merge
@@ -326,6 +327,13 @@ def test_a_killed_landing_leaves_a_landed_boundary_and_the_next_carries_on(
         time.sleep(0.02)
     os.killpg(child.pid, signal.SIGKILL)
     child.wait()
+    # The check died with the landing (its watchdog saw the landing process go).
+    deadline = time.monotonic() + 30
+    while any(
+        str(started) in " ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])
+    ):
+        assert time.monotonic() < deadline, "the killed landing's check is still running"
+        time.sleep(0.05)
     # k0 landed, k1 was being checked: the target is exactly at k0's landing.
     assert (repo / "k0.txt").exists() and not (repo / "k1.txt").exists()
     assert clean(repo)

@@ -68,6 +68,24 @@ class LandStep(ToDict):
     build_seconds: float = 0.0  # building the candidate and moving the target, check excluded
 
 
+# Kills the check's process group when its stdin reaches end of file: when the process that
+# landed (and holds the other end of the pipe) dies, however it dies, the check dies with it.
+_WATCHDOG = 'read _ignored; kill -9 "-$1" 2>/dev/null'
+
+
+def _watchdog(pgid: int) -> subprocess.Popen[bytes] | None:
+    try:
+        return subprocess.Popen(
+            ["/bin/sh", "-c", _WATCHDOG, "codex-swarm-check-watchdog", str(pgid)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        return None
+
+
 class Scratch:
     """A detached worktree of the repository where checks run, reused from check to check."""
 
@@ -104,6 +122,7 @@ class Scratch:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+            watchdog = _watchdog(proc.pid)
             timed_out = False
             try:
                 code: int | None = proc.wait(timeout=timeout)
@@ -114,6 +133,11 @@ class Scratch:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)  # whatever the check left running
                 proc.wait()
+                if watchdog is not None:  # its job is done: stop it before it could act
+                    watchdog.kill()
+                    watchdog.wait()
+                    if watchdog.stdin is not None:
+                        watchdog.stdin.close()
             seconds = time.monotonic() - started
             size = out.seek(0, os.SEEK_END)
             out.seek(max(size - OUTPUT_TAIL * 4, 0))
