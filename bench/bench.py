@@ -21,7 +21,8 @@ get an empty HOME (Codex's shell reads no user profile), so results do not depen
 4. server and runner peak RSS (Linux VmHWM, else sampled RSS), also while a task prints a lot;
 5. launch latency: codex_async, and codex_async with worktree vs a bare ``git worktree add``;
 6. a burst of tasks under --max-parallel: all complete, none lost, started in FIFO order;
-7. landing: ``codex_land`` of N worktree branches (one file each) on the section-5 repository,
+7. runner cost (see ``runner_cost``);
+8. landing: ``codex_land`` of N worktree branches (one file each) on the section-5 repository,
    time per branch (the check's own time reported apart) vs a bare ``git merge --no-ff`` of the
    same branches from the same tip.
 
@@ -818,6 +819,58 @@ async def landing(b: Bench) -> dict[str, Any]:
     return {"params": {"branches": n, "repo_files": cfg.repo_files}, "results": results}
 
 
+def cpu_ms(proc: psutil.Process) -> float:
+    """CPU time of ``proc`` so far in ms: nanoseconds from schedstat on Linux, else ticks."""
+    try:
+        with open(f"/proc/{proc.pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e6
+    except (OSError, ValueError, IndexError):
+        t = proc.cpu_times()
+        return float(t.user + t.system) * 1000
+
+
+async def runner_cost(b: Bench) -> dict[str, Any]:
+    """What one task's supervisor costs: CPU to start (from fork to Codex running) and unique
+    memory (USS) while its task runs, for runners forked from the fork server and, for
+    comparison, spawned as new Python processes (CODEX_SWARM_FORKSERVER=0)."""
+    n = 8
+    prompt = b.prompt("runner cost", {"shell": "sleep 3"}, {"message": "done"})
+    results: dict[str, Any] = {}
+    for label, env in (("forked", "1"), ("spawned", "0")):
+        b.base_env["CODEX_SWARM_FORKSERVER"] = env
+        try:
+            async with b.server(f"runners-{label}", "--max-parallel", str(n)) as srv:
+                ids = [await srv.launch(prompt, cwd=str(b.work)) for _ in range(n)]
+                cpu: list[float] = []
+                uss: list[float] = []
+                seen: set[str] = set()
+                deadline = time.monotonic() + 120
+                with srv.db() as conn:
+                    while len(seen) < n and time.monotonic() < deadline:
+                        rows = conn.execute(
+                            "SELECT id, runner_pid FROM tasks WHERE phase = 'running'"
+                        ).fetchall()
+                        for task_id, pid in rows:
+                            if task_id in seen or not pid:
+                                continue
+                            seen.add(task_id)
+                            try:
+                                proc = psutil.Process(pid)
+                                cpu.append(cpu_ms(proc))
+                                uss.append(proc.memory_full_info().uss / MB)
+                            except psutil.Error:
+                                pass
+                        await anyio.sleep(0.05)
+                await srv.wait_all(ids)
+        finally:
+            b.base_env.pop("CODEX_SWARM_FORKSERVER", None)
+        results[label] = {
+            "runner_start_cpu_ms": stats(cpu),
+            "runner_uss_mb": stats(uss),
+        }
+    return {"params": {"tasks": n, "step": "sleep 3"}, "results": results}
+
+
 SECTIONS: dict[str, tuple[str, Callable[[Bench], Awaitable[dict[str, Any]]]]] = {
     "1": ("parallel_efficiency", parallel_efficiency),
     "2": ("wake_latency", wake_latency),
@@ -825,7 +878,8 @@ SECTIONS: dict[str, tuple[str, Callable[[Bench], Awaitable[dict[str, Any]]]]] = 
     "4": ("memory", memory),
     "5": ("launch_latency", launch_latency),
     "6": ("burst_fifo", burst),
-    "7": ("landing", landing),
+    "7": ("runner_cost", runner_cost),
+    "8": ("landing", landing),
 }
 
 
@@ -863,6 +917,7 @@ TARGETS = {
     "status_list_latency": {"status_ms": "< 50", "list_ms": "< 50"},
     "memory": {"server_peak_before_mb": "< 150", "server_peak_after_mb": "< 150"},
     "launch_latency": {"codex_async_ms": "< 50", "worktree_ratio": "< 1.2"},
+    "runner_cost": {"runner_start_cpu_ms": "< 10 (forked)", "runner_uss_mb": "< 4 (forked)"},
 }
 
 
@@ -942,7 +997,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="the small configuration (CI)")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "latest.json")
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="comma-separated, e.g. 1,3")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="comma-separated, e.g. 1,3")
     parser.add_argument("--latency", type=float, help="fake model seconds per request")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (stores, logs)")
     args = parser.parse_args()

@@ -176,6 +176,18 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, every: float
     raise AssertionError(f"condition not met within {timeout} s")
 
 
+def wait_for_phase(task_dir: Path, task_id: str, *phases: str, timeout: float = 60.0) -> None:
+    """Block until the store says ``task_id`` is in one of ``phases`` (a read-only look at the
+    task dir, so a test can kill a server at a known point instead of after a fixed sleep)."""
+    from codex_mcp_swarm.engine.store import Store
+
+    store = Store(task_dir, role="readonly")
+    try:
+        wait_until(lambda: (row := store.get(task_id)) is not None and row.phase in phases, timeout)
+    finally:
+        store.close()
+
+
 def data(result: CallToolResult) -> dict[str, Any]:
     assert result.structured_content is not None, result.content
     return result.structured_content

@@ -21,6 +21,7 @@ from conftest import (
     start_refused,
     status_until,
     text,
+    wait_for_phase,
 )
 from fake_model import FakeModel, script
 
@@ -379,7 +380,7 @@ async def test_result_survives_a_killed_server(
     with RawServer(server_env(codex, codex_home, task_dir), workdir) as server:
         prompt = script({"delay": 2.0, "shell": "sleep 1"}, {"message": "survived"})
         task_id = server.call("codex_async", {"prompt": prompt})["task_id"]
-        time.sleep(0.8)
+        wait_for_phase(task_dir, task_id, "running")
         server.kill()
     async with swarm() as client:
         out = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 60}))

@@ -9,7 +9,16 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import RawServer, SwarmFactory, data, git, launch, server_env, text
+from conftest import (
+    RawServer,
+    SwarmFactory,
+    data,
+    git,
+    launch,
+    server_env,
+    text,
+    wait_for_phase,
+)
 from fake_model import script
 from mcp import Client
 
@@ -269,7 +278,7 @@ async def test_the_commit_happens_when_the_server_was_killed(
             "codex_async",
             {"prompt": prompt, "cwd": str(repo), "worktree": True, "sandbox": "workspace-write"},
         )["task_id"]
-        time.sleep(0.5)
+        wait_for_phase(task_dir, task_id, "running")
         server.kill()
     branch = f"codex-swarm/{task_id}"
     deadline = time.monotonic() + 60

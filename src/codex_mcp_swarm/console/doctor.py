@@ -11,7 +11,6 @@ keys are named by their variable, and auth files are only tested for existence.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -27,14 +26,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 from rich.text import Text
 
 from .. import __version__
 from ..codex.command import toml_value
 from ..engine import procs
+from ..engine.backends.local import STARTING_GRACE
 from ..engine.store import Store, StoreError
-from ..engine.tasks import STARTING_GRACE
 from ..settings import ENV_DEPTH, Settings
 from .common import make_console, print_json
 
@@ -47,7 +45,6 @@ TESTED_CODEX_VERSION = "0.169.0"  # the release the test suite pins (.codex-vers
 MIN_GIT = (2, 38)  # `git merge-tree --write-tree`, which worktree tasks use to predict merges
 LOW_SPACE = 100 * 1024 * 1024  # bytes free in the task dir below which doctor warns
 STRAY_AFTER = 60.0  # seconds after a task's end from which a live process of it is a stray
-RUNNER_MODULE = "codex_mcp_swarm.engine.runner"
 SERVER_NAME = "codex-swarm"
 TOOL_TIMEOUT_SEC = 1800
 INTERNAL_ENV = frozenset({ENV_DEPTH, "CODEX_SWARM_TASK_ID"})
@@ -292,32 +289,15 @@ def check_store(settings: Settings) -> Check:
     )
 
 
-def _runner_processes(task_dir: Path) -> dict[str, psutil.Process]:
-    """Live task runners of this task dir, by task id."""
-    found: dict[str, psutil.Process] = {}
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        try:
-            argv = proc.info["cmdline"] or []
-            if RUNNER_MODULE not in argv or proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            flags = dict(itertools.pairwise(argv))
-            if Path(flags.get("--task-dir", "")) == task_dir and "--task-id" in flags:
-                found[flags["--task-id"]] = proc
-        except (psutil.Error, OSError):
-            continue
-    return found
-
-
 def check_processes(settings: Settings) -> list[Check]:
     """Active tasks against their runner processes, and processes of ended tasks still alive."""
     try:
-        store = Store(settings.task_dir)
-    except StoreError:
+        store = Store(settings.task_dir, role="readonly")
+    except (StoreError, sqlite3.Error):
         return []  # check_store already said what is wrong
     try:
         active = store.list(phases=("starting", "running"))
         recent = store.list(phases=("completed", "failed", "cancelled", "lost"), limit=200)
-        runners = _runner_processes(settings.task_dir)
         now = time.time()
         checks: list[Check] = []
         for row in active:
@@ -338,7 +318,10 @@ def check_processes(settings: Settings) -> list[Check]:
         for row in recent:
             if now - (row.ended_at or now) < STRAY_AFTER:
                 continue
-            strays = [runners.get(row.id), procs.same_process(row.codex_pid, row.codex_ctime)]
+            strays = [
+                procs.same_process(row.runner_pid, row.runner_ctime),
+                procs.same_process(row.codex_pid, row.codex_ctime),
+            ]
             for proc in strays:
                 if proc is not None:
                     checks.append(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import git
+from .phases import Phase
 from .store import Store, TaskRow
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def outcome_of(wt: git.Worktree) -> dict[str, Any]:
     return git.outcome(wt.repo, wt.branch, wt.base_commit, wt.base_branch).to_dict()
 
 
-def finish_worktree(store: Store, row: TaskRow, phase: str) -> None:
+def finish_worktree(store: Store, row: TaskRow, phase: Phase) -> None:
     """Commit everything the task changed on its branch and record the outcome. Never raises:
     a git failure is recorded next to the task instead (the work is still in the worktree)."""
     wt = worktree_of(row)

@@ -28,6 +28,7 @@ from ..git.lock import landing_lock
 from ..git.run import common_dir
 from ..git.worktrees import repo_dir
 from . import branches
+from .admission import check_cwd
 from .store import TaskRow
 from .tasks import Engine, TaskError, WorktreeRequest
 
@@ -132,7 +133,7 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
     if request.check is not None and not request.check.strip():
         raise TaskError("check is empty: give a shell command, or leave check out")
     cache: dict[Path, Path | None] = {}
-    cwd = Path(engine._check_cwd(request.cwd))  # absolute, existing, inside the allowed roots
+    cwd = Path(check_cwd(engine.settings, request.cwd))  # absolute, existing, allowed
     rows: list[TaskRow]
     if request.task_ids:
         rows = []

@@ -14,7 +14,7 @@ import ctypes
 import os
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import psutil
 
@@ -42,11 +42,25 @@ def become_subreaper() -> bool:
     return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
 
 
-def die_with_parent(sig: int = signal.SIGINT) -> None:
-    """In a child before exec: receive ``sig`` when the parent dies (Linux; no-op elsewhere)."""
+def parent_death_signal(sig: int = signal.SIGINT) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive ``sig`` when its parent dies (Linux; None
+    elsewhere). ``prctl`` is looked up here, in the parent, before any thread starts: between
+    fork and exec the child only makes the call (no library loading, no allocation by ctypes
+    setup while another thread may hold a lock)."""
     libc = _libc()
-    if libc is not None:
-        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    if libc is None:
+        return None
+    prctl = libc.prctl
+    option, value, zero = (
+        ctypes.c_int(_PR_SET_PDEATHSIG),
+        ctypes.c_ulong(int(sig)),
+        ctypes.c_ulong(0),
+    )
+
+    def preexec() -> None:
+        prctl(option, value, zero, zero, zero)
+
+    return preexec
 
 
 def create_time(pid: int) -> float | None:

@@ -1,7 +1,9 @@
 """The runner: one small process per task that owns the Codex process from start to recorded end.
 
-Started by the engine as ``python -m codex_mcp_swarm.engine.runner --task-dir D --task-id T
---lock-fd N`` in its own session, so it outlives the server that started it. It:
+Started by the local backend in its own session, so it outlives the server that started it:
+forked from the pre-imported fork server (:mod:`.forkserver`, :func:`run_forked`) or, when that
+is not available, as ``python -m codex_mcp_swarm.engine.runner --task-dir D --task-id T
+--lock-fd N``. It runs the task's stored :class:`~.plan.LaunchPlan`. It:
 
 * holds the task's ``runner.lock`` (an exclusive ``flock`` handed over by the engine before the
   runner even exists) for its whole life: a waiter anywhere wakes the moment the runner is gone;
@@ -35,6 +37,7 @@ import psutil
 
 from ..codex.events import TaskProgress, cap, fold, parse_line
 from . import procs
+from .phases import Phase
 from .store import Store, TaskRow
 
 FLUSH_INTERVAL = 0.25  # seconds between progress writes while events stream in
@@ -168,16 +171,19 @@ class Runner:
         self.store = store
         self.row = row
         self.task_id = row.id
-        launch: dict[str, Any] = row.spec["launch"]
-        self.argv: list[str] = list(launch["argv"])
-        self.cwd: str = launch["cwd"]
-        self.env: dict[str, str] = {**os.environ, **launch.get("env", {})}
-        self.grace: float = float(launch.get("grace", 5.0))
-        self.timeout: float | None = launch.get("timeout")
-        self.idle_timeout: float | None = launch.get("idle_timeout")
-        self.retries: int = int(launch.get("retries") or 0)
-        self.backoff: float = float(launch.get("retry_backoff", 2.0))
-        self.prompt: str = row.spec["task"]["prompt"]
+        plan = row.plan
+        self.plan = plan
+        self.argv: list[str] = list(plan.argv)
+        self.cwd: str = plan.cwd
+        self.env: dict[str, str] = {**os.environ, **plan.env}
+        self.grace: float = plan.grace
+        self.timeout: float | None = plan.timeout
+        self.idle_timeout: float | None = plan.idle_timeout
+        self.retries: int = plan.retries
+        self.backoff: float = plan.retry_backoff
+        self.prompt: str = plan.prompt
+        # Bound now, before any thread starts: the child between fork and exec only calls it.
+        self.preexec = procs.parent_death_signal(signal.SIGINT)
         self.progress = TaskProgress()
         self.progress_lock = threading.Lock()
         self.dirty = False
@@ -352,7 +358,7 @@ class Runner:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                preexec_fn=procs.die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=self.preexec,
             )
         except OSError as exc:
             return f"could not start Codex ({self.argv[0]}): {exc.strerror or exc}"
@@ -433,7 +439,7 @@ class Runner:
             events.close()
         self._record(outcome, stderr_path, leftovers)
 
-    def _commit_worktree(self, phase: str) -> None:
+    def _commit_worktree(self, phase: Phase) -> None:
         if "worktree" in self.row.extra:  # git code is only loaded for worktree tasks
             from . import branches
 
@@ -471,6 +477,7 @@ class Runner:
         exit_code = returncode if returncode >= 0 else None
         exit_signal = -returncode if returncode < 0 else None
         how = f"exit code {exit_code}" if exit_code is not None else f"signal {exit_signal}"
+        phase: Phase
         if self.cancelled:
             phase, error = "cancelled", self.stop_reason
         elif self.stop_reason:
@@ -498,22 +505,23 @@ class Runner:
 
 def _arguments(argv: list[str]) -> dict[str, str]:
     """``--task-dir D --task-id T --lock-fd N`` (argparse costs a runner 7 ms of start-up)."""
-    usage = "usage: runner --task-dir DIR --task-id ID [--lock-fd N]"
+    usage = "usage: runner --task-dir DIR --task-id ID [--lock-fd N] | --forkserver-fd N"
     if len(argv) % 2:
         raise SystemExit(usage)
     pairs = dict(zip(argv[::2], argv[1::2], strict=True))
-    if not {"--task-dir", "--task-id"} <= set(pairs):
+    if "--forkserver-fd" not in pairs and not {"--task-dir", "--task-id"} <= set(pairs):
         raise SystemExit(usage)
     return pairs
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _arguments(sys.argv[1:] if argv is None else argv)
+def run_task(task_dir: Path, task_id: str) -> int:
+    """Run task ``task_id`` of the store in ``task_dir`` to its recorded end (the caller holds
+    the task's lock for the whole call). The exit code of the runner process."""
     os.umask(0o077)
-    store = Store(Path(args["--task-dir"]))
-    row = store.get(args["--task-id"])
+    store = Store(task_dir, role="runner")
+    row = store.get(task_id)
     if row is None:
-        print(f"runner: no task {args['--task-id']}", file=sys.stderr)
+        print(f"runner: no task {task_id}", file=sys.stderr)
         return 2
     if row.terminal:
         return 0
@@ -532,6 +540,49 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         store.close()
     return 0
+
+
+def run_forked(task_dir: Path, task_id: str, lock_fd: int) -> int:
+    """The runner's life in a process forked from the fork server: fresh stdio and signal
+    dispositions, then :func:`run_task`. ``lock_fd`` stays open (held) until the process ends."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    try:
+        log = os.open(
+            Store.runner_log_path(task_dir, task_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+        )
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+    except OSError:
+        pass
+    os.set_inheritable(lock_fd, False)  # Codex must not inherit the task's lock
+    code = 70
+    try:
+        code = run_task(task_dir, task_id)
+    except BaseException as exc:  # recorded by run_task; the traceback goes to runner.log
+        import traceback
+
+        traceback.print_exception(exc)
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(sys.argv[1:] if argv is None else argv)
+    if "--forkserver-fd" in args:
+        from .forkserver import serve
+
+        return serve(int(args["--forkserver-fd"]))
+    if "--lock-fd" in args:
+        os.set_inheritable(int(args["--lock-fd"]), False)
+    return run_task(Path(args["--task-dir"]), args["--task-id"])
 
 
 if __name__ == "__main__":

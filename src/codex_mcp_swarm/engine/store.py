@@ -25,10 +25,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .phases import ACTIVE, PHASES, TERMINAL, Phase
+from .plan import LaunchPlan
+
+__all__ = [
+    "ACTIVE",
+    "PHASES",
+    "TERMINAL",
+    "Phase",
+    "Store",
+    "StoreError",
+    "TaskRow",
+    "make_private_dir",
+    "valid_task_id",
+]
+
 SCHEMA_VERSION = 1
-PHASES = ("queued", "starting", "running", "completed", "failed", "cancelled", "lost")
-TERMINAL = frozenset({"completed", "failed", "cancelled", "lost"})
-ACTIVE = frozenset({"queued", "starting", "running"})
 _TASK_ID_RE = re.compile(r"^[a-z0-9]{6,32}$")
 
 _SCHEMA = """
@@ -105,7 +117,7 @@ class TaskRow:
     updated_at: float
     started_at: float | None
     ended_at: float | None
-    phase: str
+    phase: Phase
     owner: str | None
     spec: dict[str, Any]
     cwd: str
@@ -131,6 +143,11 @@ class TaskRow:
     def terminal(self) -> bool:
         return self.phase in TERMINAL
 
+    @property
+    def plan(self) -> LaunchPlan:
+        """What the task's supervisor runs (decided by the engine when it recorded the task)."""
+        return LaunchPlan.from_dict(self.spec["launch"], self.spec["task"]["prompt"])
+
     @classmethod
     def from_sql(cls, row: sqlite3.Row) -> TaskRow:
         data = dict(row)
@@ -143,11 +160,19 @@ class TaskRow:
 class Store:
     """Access to ``<task_dir>/tasks.db``. Safe to share between threads of one process."""
 
-    def __init__(self, task_dir: Path) -> None:
+    def __init__(self, task_dir: Path, *, role: str = "server") -> None:
+        """``role``: ``server`` (creates and checks the store), ``runner`` (a task's runner:
+        the store exists; no schema work, no integrity scan, a small page cache), or
+        ``readonly`` (a reader that changes nothing: no directory or file is created)."""
         self.path = Path(task_dir) / "tasks.db"
+        self.readonly = role == "readonly"
         try:
-            self.task_dir = make_private_dir(Path(task_dir))
-            self.tasks_dir = make_private_dir(self.task_dir / "tasks")
+            if self.readonly:
+                self.task_dir = Path(task_dir)
+                self.tasks_dir = self.task_dir / "tasks"
+            else:
+                self.task_dir = make_private_dir(Path(task_dir))
+                self.tasks_dir = make_private_dir(self.task_dir / "tasks")
         except OSError as exc:
             raise StoreError(
                 f"the task dir {task_dir} cannot be created or used ({exc.strerror or exc}). "
@@ -156,20 +181,33 @@ class Store:
         self._lock = threading.RLock()
         old_umask = os.umask(0o077)
         try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
+            if self.readonly:
+                self._db = sqlite3.connect(
+                    f"{self.path.absolute().as_uri()}?mode=ro",
+                    uri=True,
+                    timeout=30.0,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            else:
+                self._db = sqlite3.connect(
+                    self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+                )
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA busy_timeout = 30000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.executescript(_SCHEMA)  # idempotent; several processes may race here
-            self._migrate()
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-            self._db.execute("PRAGMA quick_check").fetchone()
+            if role == "server":
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._db.executescript(_SCHEMA)  # idempotent; several processes may race here
+                self._migrate()
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+                self._db.execute("PRAGMA quick_check").fetchone()
+            elif role == "runner":
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._db.execute("PRAGMA cache_size = -256")  # KiB: a runner reads one row
         except sqlite3.DatabaseError as exc:
             text = str(exc).lower()
             if "not a database" not in text and "malformed" not in text:
@@ -224,6 +262,16 @@ class Store:
 
     def lock_path(self, task_id: str) -> Path:
         return self.task_path(task_id) / "runner.lock"
+
+    def runner_log(self, task_id: str) -> Path:
+        return self.task_path(task_id) / "runner.log"
+
+    @staticmethod
+    def runner_log_path(task_dir: Path, task_id: str) -> Path:
+        """``runner.log`` of a task, without opening the store (a forked runner's first step)."""
+        if not valid_task_id(task_id):
+            raise StoreError(f"invalid task id {task_id!r}")
+        return Path(task_dir) / "tasks" / task_id / "runner.log"
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -293,6 +341,18 @@ class Store:
                 [(now, now, i) for i in ids],
             )
             return ids
+
+    def requeue_unstarted(self, task_id: str) -> bool:
+        """Put a claimed task whose runner never started back in the queue (its place kept:
+        the queue orders by priority and creation). Only from 'starting' with no runner and
+        no Codex recorded; True when it was put back."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE tasks SET phase = 'queued', started_at = NULL, updated_at = ? WHERE id = ?"
+                " AND phase = 'starting' AND runner_pid IS NULL AND codex_pid IS NULL",
+                (time.time(), task_id),
+            )
+            return cur.rowcount == 1
 
     def set_runner(self, task_id: str, pid: int, ctime: float) -> None:
         with self._tx() as db:

@@ -184,7 +184,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         first = engine.users == 0
         await engine.start()
         if first:
-            updates.start()
+            await updates.start()
         try:
             yield engine
         finally:

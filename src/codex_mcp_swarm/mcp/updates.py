@@ -13,16 +13,18 @@ Must not: read task contents or know about tools. It names URIs; clients read th
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 from typing import Any
 
+import anyio
+import anyio.abc
 from mcp.server.context import ServerRequestContext
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
 from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 
+from ..engine.offload import off_loop
 from ..engine.tasks import Engine
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,7 @@ class ResourceUpdates:
         self.bus = InMemorySubscriptionBus()
         self._legacy: dict[str, set[Any]] = {}  # uri -> sessions
         self._since = time.time()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._group: anyio.abc.TaskGroup | None = None
 
     # ---- older era: resources/subscribe --------------------------------------------------------
 
@@ -63,30 +64,33 @@ class ResourceUpdates:
 
     # ---- the feed ----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._stopping = False
+    async def start(self) -> None:
+        """Start the feed in a task group of its own (stop it from the same task)."""
         self._since = time.time()
-        self._task = asyncio.create_task(self._run())
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+        group.start_soon(self._run)
 
     async def stop(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
-                await asyncio.wait_for(self._task, 10)
+        group, self._group = self._group, None
+        if group is not None:
+            group.cancel_scope.cancel()
+            with contextlib.suppress(Exception):
+                await group.__aexit__(None, None, None)
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while True:
             started = time.monotonic()
             try:
                 await self.publish_changes()
             except Exception:
                 log.exception("resource update pass failed")
             await self.engine.wait_for_change(MIN_INTERVAL)
-            await asyncio.sleep(max(0.0, MIN_INTERVAL - (time.monotonic() - started)))
+            await anyio.sleep(max(0.0, MIN_INTERVAL - (time.monotonic() - started)))
 
     async def publish_changes(self) -> None:
-        changed = self.engine.store.changed_since(self._since)
+        changed = await off_loop(self.engine.store.changed_since, self._since)
         if not changed:
             return
         self._since = changed[-1][1]

@@ -1,0 +1,220 @@
+"""Admission: whether a task may start, and the exact spec and limits it starts with.
+
+Owns: the rules a new task must pass before it is recorded (nesting depth, the working
+directory and ``--allowed-root``, the sandbox ceiling, a usable Codex binary, ``--ephemeral``),
+the limits a task gets (its own, else its parent's, else the server's), and how a reply finds
+the thread it continues (its last task's spec, or the Codex rollout file of a thread this server
+never ran).
+
+Must not: record, start or signal anything. Every refusal is a :class:`TaskError` whose message
+says what to do instead, in words that name no particular face (MCP tool or shell command).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ..codex.command import SANDBOX_MODES, SpecError, TaskSpec, is_uuid
+from ..settings import ENV_DEPTH, MAX_DEPTH, Settings
+from .forkserver import RUNNER_MODULE
+from .plan import Limits
+from .store import Store, TaskRow
+
+
+class TaskError(Exception):
+    """A request the engine cannot carry out; the message says what to do instead."""
+
+
+def nesting_depth() -> int:
+    """How many codex-mcp-swarm tasks this process runs inside.
+
+    Codex does not pass its environment on to the MCP servers it starts, so besides the
+    ``CODEX_SWARM_DEPTH`` variable this counts task runners among the process's ancestors.
+    """
+    try:
+        depth = int(os.environ.get(ENV_DEPTH) or 0)
+    except ValueError:
+        depth = 0
+    try:
+        ancestors = psutil.Process().parents()
+    except psutil.Error:
+        ancestors = []
+    runners = 0
+    for proc in ancestors:
+        with contextlib.suppress(psutil.Error):
+            if RUNNER_MODULE in " ".join(proc.cmdline()):
+                runners += 1
+    return max(depth, runners)
+
+
+def check_depth(depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise TaskError(
+            f"refusing to start Codex: this server is already running inside {depth} levels "
+            "of codex-mcp-swarm tasks (a task's Codex loaded this server through its MCP "
+            "config). Remove codex-swarm from the Codex MCP config used by tasks."
+        )
+
+
+def title_of(prompt: str) -> str:
+    first = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
+    return first[:120]
+
+
+def codex_path(settings: Settings) -> str:
+    """The Codex binary to run, or a TaskError that says how to get one."""
+    found = shutil.which(settings.codex_bin)
+    if found is None:
+        raise TaskError(
+            f"the Codex CLI was not found ({settings.codex_bin!r}). Install it with "
+            "'npm install -g @openai/codex' or start the server with --codex-bin PATH "
+            "(or CODEX_SWARM_CODEX_BIN)."
+        )
+    return found
+
+
+def check_cwd(settings: Settings, cwd: str | None) -> str:
+    path = Path(cwd).expanduser() if cwd else Path.cwd()
+    if not path.is_absolute():
+        raise TaskError(f"cwd {cwd!r} must be an absolute path")
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise TaskError(f"cwd {cwd!r} does not exist") from None
+    if not resolved.is_dir():
+        raise TaskError(f"cwd {cwd!r} is not a directory")
+    roots = settings.allowed_roots
+    if roots and not any(resolved == r or r in resolved.parents for r in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise TaskError(
+            f"cwd {cwd!r} (resolved: {resolved}) is outside the directories this server "
+            f"allows: {allowed}"
+        )
+    return str(resolved)
+
+
+def _server_default(settings: Settings, key: str) -> str | None:
+    for name, value in reversed(settings.overrides):
+        if name == key:
+            return value.strip('"')
+    return None
+
+
+def apply_ceiling(settings: Settings, spec: TaskSpec) -> TaskSpec:
+    """Refuse a sandbox stronger than the operator's ceiling; make the sandbox explicit."""
+    ceiling = settings.sandbox_ceiling
+    if ceiling is None:
+        return spec
+    from_config = spec.config.get("sandbox_mode")
+    asked = spec.sandbox or from_config or _server_default(settings, "sandbox_mode") or "read-only"
+    if asked not in SANDBOX_MODES:
+        raise TaskError(f"sandbox_mode must be one of {', '.join(SANDBOX_MODES)}")
+    if SANDBOX_MODES.index(asked) > SANDBOX_MODES.index(ceiling):
+        raise TaskError(
+            f"sandbox {asked!r} is stronger than this server allows (ceiling: {ceiling!r}); "
+            f"ask for {ceiling!r} or a weaker one"
+        )
+    if any(key.startswith("sandbox_workspace_write.writable_roots") for key in spec.config):
+        raise TaskError("this server has a sandbox ceiling: writable_roots cannot be changed")
+    if isinstance(spec.config.get("sandbox_workspace_write"), dict) and (
+        "writable_roots" in spec.config["sandbox_workspace_write"]
+    ):
+        raise TaskError("this server has a sandbox ceiling: writable_roots cannot be changed")
+    config = {k: v for k, v in spec.config.items() if k != "sandbox_mode"}
+    return replace(spec, sandbox=asked, config=config)
+
+
+def admit_spec(settings: Settings, spec: TaskSpec) -> TaskSpec:
+    """The spec as it will run: checked, cwd resolved, sandbox held to the ceiling."""
+    try:
+        spec = apply_ceiling(settings, replace(spec, cwd=check_cwd(settings, spec.cwd)).check())
+    except SpecError as exc:
+        raise TaskError(str(exc)) from None
+    if spec.resume_thread_id and settings.ephemeral:
+        raise TaskError(EPHEMERAL)
+    return spec
+
+
+EPHEMERAL = (
+    "this server runs with --ephemeral: Codex keeps no session files, so a thread cannot be "
+    "continued. Start a new task instead."
+)
+
+
+def resolve_limits(settings: Settings, limits: Limits | None, parent: TaskRow | None) -> Limits:
+    """Explicit limits, else the parent task's (a reply keeps them), else server defaults."""
+    given = limits or Limits()
+    inherited = parent.plan.limits if parent else Limits()
+
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(given, name)
+        if value is None:
+            value = getattr(inherited, name)
+        return default if value is None else value
+
+    timeout = pick("timeout", settings.timeout)
+    idle = pick("idle_timeout", settings.idle_timeout)
+    return Limits(
+        timeout=timeout or None,
+        idle_timeout=idle or None,
+        retries=int(pick("retries", settings.retries) or 0),
+    )
+
+
+def _codex_home() -> Path:
+    return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+
+
+def find_session_cwd(thread_id: str) -> str | None:
+    """The working directory a Codex thread started in, from its rollout file (if any)."""
+    sessions = _codex_home() / "sessions"
+    if not sessions.is_dir():
+        return None
+    for path in sessions.glob(f"*/*/*/rollout-*-{thread_id}.jsonl"):
+        try:
+            with open(path, encoding="utf-8") as f:
+                meta = json.loads(f.readline())
+            cwd = meta.get("payload", {}).get("cwd")
+            if isinstance(cwd, str):
+                return cwd
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None
+
+
+def reply_spec(
+    settings: Settings, store: Store, thread_id: str, prompt: str
+) -> tuple[TaskSpec, TaskRow | None]:
+    """The spec that continues ``thread_id`` in its original cwd and settings."""
+    if not isinstance(thread_id, str) or not is_uuid(thread_id):
+        raise TaskError(
+            f"threadId {thread_id!r} is not a UUID; use the threadId a task's result reported"
+        )
+    if settings.ephemeral:
+        raise TaskError(EPHEMERAL)
+    busy = store.active_thread_task(thread_id)
+    if busy is not None:
+        raise TaskError(
+            f"thread {thread_id} is still busy with task {busy.id} ({busy.phase}); wait for it "
+            "to finish (or cancel it) before replying"
+        )
+    previous = store.latest_for_thread(thread_id)
+    if previous is not None:
+        fields = dict(previous.spec["task"])
+        fields.update(prompt=prompt, resume_thread_id=thread_id)
+        return TaskSpec(**fields), previous
+    cwd = find_session_cwd(thread_id)
+    if cwd is None:
+        raise TaskError(
+            f"unknown threadId {thread_id}: no task of this server ran it and no Codex "
+            "session file holds it"
+        )
+    return TaskSpec(prompt=prompt, cwd=cwd, resume_thread_id=thread_id), None

@@ -1,0 +1,99 @@
+"""The seam between the engine and where tasks run.
+
+Owns: the :class:`Backend` interface. The engine (admission, the queue, the store, waking
+waiters, views) is the same for every backend; a backend only
+
+* starts the supervisor of a task the engine has claimed (:meth:`Backend.launch`),
+* learns that a supervisor has ended and tells the engine (the ``ended`` callback),
+* asks a supervisor to stop (:meth:`Backend.cancel`; the store's cancel flag is already set),
+* finds the supervisors already running after a restart (:meth:`Backend.adopt`), and judges
+  the ones that vanished without recording an end (``lost``),
+* makes and finishes a task's worktree where its supervisor can reach it.
+
+A supervisor records its task's end in the store itself (or hands it to its backend to record)
+*before* it goes away: the store is the single source of truth; ``ended`` is only a wake-up.
+
+Must not: queue, admit or refuse tasks (the engine does), or know about MCP or the console.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from ... import git
+from .. import branches
+from ..phases import Phase
+from ..plan import LaunchPlan, WorktreeRequest
+from ..store import Store, TaskRow
+
+if TYPE_CHECKING:
+    from ...settings import Settings
+
+#: Called (from any thread) with a task id once its supervisor is gone and the store has its end.
+Ended = Callable[[str], None]
+
+
+class BackendError(Exception):
+    """A backend could not start or reach a task's supervisor; the message says what to do."""
+
+
+class Backend(ABC):
+    """Where task supervisors run. ``await start()`` before use, ``await stop()`` after."""
+
+    name: ClassVar[str]
+
+    def __init__(self, store: Store, settings: Settings, ended: Ended) -> None:
+        self.store = store
+        self.settings = settings
+        self.ended = ended
+
+    async def start(self) -> None:
+        """Start the backend's own background activities (if any)."""
+        return None
+
+    async def stop(self) -> None:
+        """Stop them. Supervisors keep running: a task outlives the server that started it.
+        Nothing of the backend acts (calls ``ended``, writes the store) after this returns."""
+        return None
+
+    def prepare(self) -> None:
+        """A task was just recorded and will be launched soon: get ready (cheaply, without
+        blocking). Nothing by default."""
+        return None
+
+    @abstractmethod
+    def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
+        """Start the supervisor of ``row`` (claimed: phase ``starting``) to run ``plan``.
+        Raises :class:`BackendError` when it cannot start; the engine then fails the task."""
+
+    @abstractmethod
+    def adopt(self, rows: list[TaskRow]) -> None:
+        """``rows`` are the store's tasks in ``starting`` or ``running``: watch those this
+        backend does not watch yet (another server may have started them), and record as
+        ``lost`` the ones whose supervisor is gone without an end."""
+
+    @abstractmethod
+    def cancel(self, row: TaskRow) -> None:
+        """Make the task's supervisor stop soon (it also reads the store's cancel flag)."""
+
+    def make_worktree(self, cwd: Path, task_id: str, request: WorktreeRequest) -> git.Worktree:
+        """Make the task's worktree and branch where its supervisor will run it."""
+        return git.create_worktree(
+            cwd,
+            self.settings.worktree_dir,
+            task_id,
+            base_ref=request.base_ref,
+            include_uncommitted=request.include_uncommitted,
+        )
+
+    def discard_worktree(self, wt: git.Worktree) -> None:
+        """Undo :meth:`make_worktree` for a task that was never recorded (nothing ran in it)."""
+        git.cleanup(wt.repo, wt.path, wt.branch, into=None, force=True)
+
+    def finish_worktree(self, row: TaskRow, phase: Phase) -> None:
+        """Commit a task's work on its branch and record the outcome, for a task whose
+        supervisor could not (it vanished). Never raises."""
+        branches.finish_worktree(self.store, row, phase)

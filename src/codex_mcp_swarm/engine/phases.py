@@ -1,0 +1,23 @@
+"""The phases of a task, named once.
+
+Owns: the :data:`Phase` type and the groups every layer asks about (active, terminal, running).
+A task moves ``queued -> starting -> running`` and ends in exactly one terminal phase; the store
+writes a terminal phase once (the first writer wins).
+
+Must not: import anything of this project (every layer may import it).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Phase = Literal["queued", "starting", "running", "completed", "failed", "cancelled", "lost"]
+PHASES: tuple[Phase, ...] = get_args(Phase)
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled", "lost"})
+ACTIVE: frozenset[str] = frozenset({"queued", "starting", "running"})
+#: Phases in which a task has (or is getting) a supervisor: they count against the limit.
+SUPERVISED: frozenset[str] = frozenset({"starting", "running"})
+
+
+def is_terminal(phase: str) -> bool:
+    return phase in TERMINAL

@@ -1,0 +1,166 @@
+"""The engine against a stub Codex: launch, queue, wait, cancel, several engines on one task dir.
+
+Fast (seconds): no model, no MCP. The real Codex CLI is exercised by the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import anyio
+import psutil
+import pytest
+from stub_codex import write_stub
+
+from codex_mcp_swarm.codex.command import TaskSpec
+from codex_mcp_swarm.engine import procs
+from codex_mcp_swarm.engine.store import Store
+from codex_mcp_swarm.engine.tasks import Engine
+from codex_mcp_swarm.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+def settings_for(tmp_path: Path, **changes: object) -> Settings:
+    stub = write_stub(tmp_path / "bin")
+    values: dict[str, object] = {
+        "task_dir": tmp_path / "tasks",
+        "worktree_dir": tmp_path / "worktrees",
+        "codex_bin": str(stub),
+        "skip_git_repo_check": True,
+        "max_parallel": 16,
+        "cancel_grace": 2.0,
+    }
+    values.update(changes)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def spec(tmp_path: Path, prompt: str = "hello") -> TaskSpec:
+    return TaskSpec(prompt=prompt, cwd=str(tmp_path))
+
+
+async def test_launch_and_wait(tmp_path: Path) -> None:
+    async with Engine(settings_for(tmp_path)) as engine:
+        row = engine.launch(spec(tmp_path))
+        rows, done = await engine.wait([row.id], timeout=60)
+    assert done
+    assert rows[0].phase == "completed", rows[0].error
+    assert rows[0].result == "stub"
+    assert rows[0].exit_code == 0
+
+
+async def test_failed_turn_is_failed(tmp_path: Path) -> None:
+    async with Engine(settings_for(tmp_path)) as engine:
+        row = engine.launch(spec(tmp_path, "x\nSTUB: fail"))
+        rows, _ = await engine.wait([row.id], timeout=60)
+    assert rows[0].phase == "failed"
+    assert "stub failure" in (rows[0].error or "")
+
+
+async def test_queue_holds_the_limit(tmp_path: Path) -> None:
+    async with Engine(settings_for(tmp_path, max_parallel=2)) as engine:
+        ids = [engine.launch(spec(tmp_path, f"t{i}\nSTUB: sleep 0.3")).id for i in range(6)]
+        peak = 0
+        with anyio.fail_after(60):
+            while True:
+                rows = engine.get_many(ids)
+                peak = max(peak, sum(r.phase in ("starting", "running") for r in rows))
+                if all(r.terminal for r in rows):
+                    break
+                await anyio.sleep(0.02)
+    assert peak <= 2
+    assert [r.phase for r in rows] == ["completed"] * 6
+
+
+async def test_cancel_stops_the_whole_tree(tmp_path: Path) -> None:
+    async with Engine(settings_for(tmp_path)) as engine:
+        row = engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
+        with anyio.fail_after(30):
+            while engine.get(row.id).phase != "running":
+                await anyio.sleep(0.02)
+        running = engine.get(row.id)
+        codex = procs.same_process(running.codex_pid, running.codex_ctime)
+        assert codex is not None
+        tree = [codex, *procs.descendants(codex.pid)]
+        ended = await engine.cancel(row.id)
+    assert ended.phase == "cancelled"
+    _gone, alive = psutil.wait_procs(tree, timeout=10)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert procs.same_process(running.runner_pid, running.runner_ctime) is None
+
+
+async def test_cancel_a_queued_task(tmp_path: Path) -> None:
+    async with Engine(settings_for(tmp_path, max_parallel=1)) as engine:
+        first = engine.launch(spec(tmp_path, "a\nSTUB: sleep 300"))
+        queued = engine.launch(spec(tmp_path, "b"))
+        row = engine.request_cancel(queued.id)
+        assert row.phase == "cancelled"
+        await engine.cancel(first.id)
+
+
+async def test_runner_outlives_the_engine(tmp_path: Path) -> None:
+    """Stopping the engine (the fork server goes with it) leaves the runner running; a new
+    engine adopts the task and sees its real end."""
+    settings = settings_for(tmp_path)
+    async with Engine(settings) as engine:
+        row = engine.launch(spec(tmp_path, "x\nSTUB: sleep 1"))
+        with anyio.fail_after(30):
+            while engine.get(row.id).phase != "running":
+                await anyio.sleep(0.02)
+    running = Store(settings.task_dir).get(row.id)
+    assert running is not None and not running.terminal
+    assert procs.same_process(running.runner_pid, running.runner_ctime) is not None
+    async with Engine(settings) as engine:
+        rows, done = await engine.wait([row.id], timeout=60)
+    assert done and rows[0].phase == "completed"
+
+
+async def test_runner_is_not_a_child_of_the_server(tmp_path: Path) -> None:
+    """A runner lives in its own session, detached from the server (and the fork server)."""
+    async with Engine(settings_for(tmp_path)) as engine:
+        row = engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
+        with anyio.fail_after(30):
+            while engine.get(row.id).runner_pid is None:
+                await anyio.sleep(0.02)
+        runner = psutil.Process(engine.get(row.id).runner_pid)
+        assert os.getsid(runner.pid) != os.getsid(0)
+        assert runner.pid not in {p.pid for p in psutil.Process().children(recursive=True)}
+        await engine.cancel(row.id)
+
+
+@pytest.mark.parametrize("round_", range(2))
+async def test_engines_sharing_a_task_dir_lose_nothing(tmp_path: Path, round_: int) -> None:
+    """Hundreds of launches while other engines watch the same task dir: every task completes
+    (none failed with EAGAIN on its lock, none marked lost by another engine)."""
+    settings = settings_for(tmp_path, max_parallel=16)
+    async with AsyncExitStack() as stack:
+        engines = [
+            await stack.enter_async_context(Engine(settings, Store(settings.task_dir)))
+            for _ in range(4)
+        ]
+        launcher = engines[0]
+        ids = [launcher.launch(spec(tmp_path, f"task {i}")).id for i in range(150)]
+        rows, done = await launcher.wait(ids, timeout=240)
+    assert done
+    bad = [(r.id, r.phase, r.error) for r in rows if r.phase != "completed"]
+    assert bad == []
+
+
+async def test_a_claimed_task_whose_server_died_is_started_again(tmp_path: Path) -> None:
+    """A server claimed a task (phase 'starting') and died before its runner existed: nothing
+    ran, so the next server puts it back in the queue and runs it (it is not 'lost')."""
+    settings = settings_for(tmp_path)
+    store = Store(settings.task_dir)
+    async with Engine(settings, store) as engine:
+        row = engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
+        await engine.cancel(row.id)  # the first engine only records tasks here
+    orphan = Engine(settings, Store(settings.task_dir))
+    claimed = orphan.launch(spec(tmp_path, "orphaned claim"))
+    assert store.claim_queued(16) == [claimed.id]
+    with store._tx() as db:  # claimed long ago by a server that is gone
+        db.execute("UPDATE tasks SET started_at = started_at - 60 WHERE id = ?", (claimed.id,))
+    async with Engine(settings, Store(settings.task_dir)) as engine:
+        rows, done = await engine.wait([claimed.id], timeout=60)
+    assert done and rows[0].phase == "completed", rows[0].error

@@ -1,0 +1,116 @@
+"""The store on its own: the queue claim under concurrent connections, first terminal write
+wins, roles (runner, read-only), and the typed launch plan round trip."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from codex_mcp_swarm.engine.phases import ACTIVE, PHASES, TERMINAL
+from codex_mcp_swarm.engine.plan import LaunchPlan
+from codex_mcp_swarm.engine.store import Store, StoreError
+
+
+def _create(store: Store, task_id: str, *, priority: int = 0) -> None:
+    plan = LaunchPlan(argv=("codex", "exec"), cwd="/tmp", prompt="p")
+    store.create(
+        task_id,
+        spec={"task": {"prompt": "p"}, "launch": plan.to_dict()},
+        cwd="/tmp",
+        title="p",
+        owner="test",
+        priority=priority,
+    )
+
+
+def _claim_many(task_dir: str, limit: int, rounds: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    store = Store(Path(task_dir))
+    claimed: list[str] = []
+    for _ in range(rounds):
+        claimed += store.claim_queued(limit)
+    out.put(claimed)
+
+
+def test_phases_are_named_once() -> None:
+    assert set(PHASES) == ACTIVE | TERMINAL
+    assert not ACTIVE & TERMINAL
+
+
+def test_claim_queued_never_exceeds_the_limit_across_processes(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for i in range(60):
+        _create(store, f"task{i:04d}")
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
+    workers = [ctx.Process(target=_claim_many, args=(str(tmp_path), 8, 20, out)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    claimed = [task for _ in workers for task in out.get(timeout=60)]
+    for worker in workers:
+        worker.join(30)
+    assert len(claimed) == len(set(claimed)) == 8  # never more than the limit, never twice
+    assert store.count(phases=["starting"]) == 8
+
+
+def test_claim_order_is_priority_then_first_come(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _create(store, "aaaaaa1")
+    _create(store, "aaaaaa2", priority=5)
+    _create(store, "aaaaaa3")
+    assert store.claim_queued(2) == ["aaaaaa2", "aaaaaa1"]
+    assert store.claim_queued(3) == ["aaaaaa3"]
+
+
+def test_first_terminal_write_wins(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _create(store, "bbbbbb1")
+    assert store.finish("bbbbbb1", phase="completed", result="done", exit_code=0)
+    assert not store.finish("bbbbbb1", phase="lost", error="late judgement")
+    row = store.get("bbbbbb1")
+    assert row is not None
+    assert (row.phase, row.result, row.error) == ("completed", "done", None)
+
+
+def test_cancel_of_a_queued_task_is_terminal_at_once(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _create(store, "cccccc1")
+    row = store.request_cancel("cccccc1")
+    assert row is not None and row.phase == "cancelled" and row.cancel_requested
+    assert store.claim_queued(4) == []
+
+
+def test_plan_round_trip(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    plan = LaunchPlan(
+        argv=("codex", "exec", "--json", "-"),
+        cwd="/work",
+        prompt="do it",
+        env={"A": "1"},
+        timeout=30.0,
+        idle_timeout=None,
+        retries=2,
+    )
+    store.create(
+        "dddddd1",
+        spec={"task": {"prompt": "do it"}, "launch": plan.to_dict()},
+        cwd="/work",
+        title="do it",
+        owner="test",
+    )
+    row = store.get("dddddd1")
+    assert row is not None and row.plan == plan
+    assert "prompt" not in row.spec["launch"]  # stored once, in the task's spec
+
+
+def test_readonly_store_changes_nothing(tmp_path: Path) -> None:
+    with pytest.raises((StoreError, sqlite3.Error)):
+        Store(tmp_path / "missing", role="readonly").count()
+    assert not (tmp_path / "missing" / "tasks.db").exists()
+    Store(tmp_path)
+    reader = Store(tmp_path, role="readonly")
+    assert reader.count() == 0
+    with pytest.raises(sqlite3.OperationalError):
+        _create(reader, "eeeeee1")
