@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,21 @@ def test_merge_one_task(env: dict[str, str], repo: Path) -> None:
     assert git(repo, "log", "--merges", "--format=%H") == ""
     unknown = cli("merge", "ffffffffffff", env=env, cwd=repo)
     assert unknown.returncode == 1 and "unknown task id" in unknown.stderr
+
+
+def test_land_resolve_starts_the_resolving_task(env: dict[str, str], repo: Path) -> None:
+    tasks = run_tasks(env, repo, writes("shared.txt", "first"), writes("shared.txt", "second"))
+    out = cli("land", *[t["task_id"] for t in tasks], "--resolve", "--json", env=env, cwd=repo)
+    assert out.returncode == 1, out.stderr  # one conflicted
+    answer = json.loads(out.stdout)
+    [item] = answer["resolving"]
+    follow = item["follow_up"]
+    deadline = time.monotonic() + 120
+    while True:  # the resolving task runs under its own runner, with no server alive
+        shown = cli("show", follow, "--json", env=env, cwd=repo)
+        assert shown.returncode == 0, shown.stderr
+        if json.loads(shown.stdout)["status"] in ("completed", "failed", "cancelled", "lost"):
+            break
+        assert time.monotonic() < deadline, shown.stdout
+        time.sleep(0.5)
+    assert json.loads(shown.stdout)["status"] == "completed"
