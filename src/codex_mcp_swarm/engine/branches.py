@@ -3,8 +3,9 @@ diffed, merged and cleaned up on request, and expired when old.
 
 Owns: how a task row records its worktree (``extra["worktree"]``, the git layer's
 :class:`~..git.Worktree` as a dict) and its outcome (``extra["outcome"]``: files, counts,
-clean merge or conflicts), merge and cleanup records, and the expiry rule (old finished tasks'
-worktree directories go; branches with unmerged commits stay, since they hold the work).
+clean merge or conflicts), merge and cleanup records (``extra["merged"]``, also written by a
+landing), which finished tasks are merged (:func:`merged_tasks`), and the expiry rule (old
+finished tasks' worktree directories go; branches with unmerged commits stay: they hold the work).
 
 Must not: run git itself (the ``git`` package does) or talk MCP. The runner calls
 :func:`finish_worktree` before it records a task's end, so the commit happens even when no

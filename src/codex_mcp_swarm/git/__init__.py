@@ -1,13 +1,14 @@
 """Git plumbing for tasks: one worktree and branch per task, and bringing the work back safely.
 
 Owns: the package's public names, gathered from the modules that own them (import this package
-as ``git`` and call ``git.create_worktree``, ``git.merge``, ``git.land_step`` ...):
+as ``git`` and call ``git.create_worktree``, ``git.merge``, ``git.cleanup`` ...):
 
 * :mod:`.run` running git safely (:class:`GitError`), :mod:`.refs` validating caller text;
 * :mod:`.worktrees` creating and committing task worktrees;
 * :mod:`.describe` a branch's outcome and diff;
-* :mod:`.merging` in-memory merges and applying one safely; :mod:`.lock` the per-repository
-  lock every merge, cleanup and land holds while it moves refs or the checkout;
+* :mod:`.merging` in-memory merges and applying one safely; :mod:`.landing` one step of a
+  merge queue (candidate, check in a scratch worktree, atomic move); :mod:`.lock` the
+  per-repository lock every merge, cleanup and landing holds while it moves refs or the checkout;
 * :mod:`.cleanup` merged-or-not and removing worktrees and branches.
 
 Must not: know about the task store, processes, or MCP. Safety rules kept throughout: caller
