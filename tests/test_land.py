@@ -385,3 +385,14 @@ def test_cleanup_after_land_counts_the_branch_as_merged(repo: Path, root: Path) 
     )
     result = cleanup(repo, wt.path, wt.branch, into="main")
     assert result.removed_worktree and result.deleted_branch and not result.lost_commits
+
+
+def test_declared_paths_are_repository_relative_and_overlap_by_prefix(repo: Path) -> None:
+    from codex_mcp_swarm.engine.outlook import _overlap, declare_paths
+
+    (repo / "pkg").mkdir()
+    key, paths = declare_paths(str(repo / "pkg"), ["mod.py", "./sub/", "../up.txt", "../../out"])
+    assert key.endswith(".git")
+    assert paths == ["pkg/mod.py", "pkg/sub", "up.txt"]  # outside the repository: dropped
+    assert _overlap("pkg", "pkg/mod.py") and _overlap("pkg/mod.py", "pkg/mod.py")
+    assert not _overlap("pkg/mod.py", "pkg/mod.pyc") and not _overlap("pk", "pkg")

@@ -110,7 +110,8 @@ Runs OpenAI Codex CLI agents as parallel background tasks.
 - codex_list: find tasks (and their ids) again.
 - worktree: true gives a task its own git worktree and branch (parallel agents never edit over
   each other); its work is committed there when it ends. Then codex_diff shows it, codex_merge
-  brings it back (refusing on conflicts), codex_cleanup removes what is merged.
+  brings it back (refusing on conflicts), codex_cleanup removes what is merged. codex_land
+  lands many finished worktree tasks in one call, each checked (check) before the target moves.
 Every result carries threadId and content (the agent's final message). Long answers are cut;
 the cut says which codex-swarm:/// resource holds the whole text."""
 
