@@ -38,6 +38,9 @@ TOOLS = {
     "codex_diff",
     "codex_merge",
     "codex_cleanup",
+    "codex_steer",
+    "codex_fork",
+    "codex_review",
 }
 CODEX_PARAMS = {
     "prompt",
