@@ -83,6 +83,13 @@ def steer(engine: Engine, task_id: str, message: str) -> Steered:
             f"task {row.id} is a code review, which cannot be steered; cancel it and start "
             "codex_review again with instructions"
         )
+    if "fork_thread_id" not in row.spec.get("task", {}):
+        # Specs gained that field with steering: a task recorded before has a runner that
+        # neither reads steers nor survives SIGUSR1.
+        raise TaskError(
+            f"task {row.id} was started by an older version of codex-mcp-swarm that cannot be "
+            "steered; cancel it and continue its thread with codex_reply"
+        )
     if engine.settings.ephemeral and row.phase != "queued":
         raise TaskError(
             "this server runs with --ephemeral: Codex keeps no session files, so a running "
