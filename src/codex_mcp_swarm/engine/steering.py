@@ -212,7 +212,16 @@ def fork(
     parent = replace(row, extra={}, usage=_usage_now(row)) if row is not None else None
     started: list[TaskRow] = []
     for _ in range(count):
-        started.append(engine.launch(base_spec, parent=parent, worktree=request))
+        try:
+            started.append(engine.launch(base_spec, parent=parent, worktree=request))
+        except TaskError as exc:
+            if not started:
+                raise
+            ids = ", ".join(r.id for r in started)
+            raise TaskError(
+                f"started {len(started)} of {count} forks ({ids}; they run on, see codex_wait); "
+                f"the next could not start: {exc}"
+            ) from None
     return started
 
 
