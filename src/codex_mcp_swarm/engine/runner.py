@@ -541,6 +541,12 @@ class Runner:
     ) -> bool:
         """Record the end (True), or False when a steer came in first and nothing was written."""
         progress = self.progress
+        if not self._can_continue():
+            with contextlib.suppress(sqlite3.Error, OSError):
+                if waiting := self.store.pending_steers(self.task_id):
+                    progress.warnings.append(
+                        f"{waiting} steer message(s) were not delivered: the task ended first"
+                    )
         if leftovers:
             progress.warnings.append(
                 "processes that could not be stopped: " + ", ".join(str(p.pid) for p in leftovers)
