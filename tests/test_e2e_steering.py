@@ -279,6 +279,26 @@ async def test_fork_of_a_running_worktree_task_snapshots_its_work(
         await client.call_tool("codex_cancel", {"task_id": task_id})
 
 
+async def test_fork_by_thread_id_counts_only_its_own_tokens(
+    swarm: SwarmFactory, fake_model: FakeModel
+) -> None:
+    marker = unique()
+    async with swarm() as client:
+        source = data(await client.call_tool("codex", {"prompt": f"origin {marker}"}))
+        result = await client.call_tool(
+            "codex_fork", {"threadId": source["threadId"], "prompt": f"branch off {marker}"}
+        )
+        assert not result.is_error, text(result)
+        assert data(result)["source_task_id"] == source["task_id"]
+        fork = await wait_result(client, data(result)["tasks"][0]["task_id"])
+        assert fork["content"] == f"ok: branch off {marker}"
+        assert fork["threadId"] != source["threadId"]
+        assert fork["usage"]["turn"]["input_tokens"] == 100
+        assert fork["usage"]["thread_total"]["input_tokens"] == 200
+    request = requests_with(fake_model, f"branch off {marker}")[0]
+    assert f"origin {marker}" in json.dumps(request["input"])
+
+
 async def test_fork_refuses_bad_input(swarm: SwarmFactory) -> None:
     async with swarm() as client:
         both = await client.call_tool(
