@@ -62,8 +62,9 @@ def test_steer_a_running_task_and_refuse_a_finished_one(env: dict[str, str], rep
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        wait_until(lambda: processes_matching(f"sleep {marker}"), timeout=60)
-        (task,) = tasks_json(env, repo)
+        # (The run command's own command line holds the script: wait for the task's sleep.)
+        wait_until(lambda: len(processes_matching(f"sleep {marker}")) > 1, timeout=60)
+        (task,) = wait_until(lambda: tasks_json(env, repo, "--status", "running"), timeout=60)
         message = script({"message": f"redirected {marker}"}, text="go the other way")
         steer = cli("steer", task["task_id"], message, env=env, cwd=repo)
         assert steer.returncode == 0, steer.stderr
