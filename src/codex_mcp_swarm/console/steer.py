@@ -24,7 +24,7 @@ def steer_command(settings: Settings, task_id: str, message: str) -> int:
     try:
         done = steering.steer(engine, task_id, message)
     except TaskError as exc:
-        error(str(exc).replace("codex_reply", "a reply (codex_reply over MCP)"))
+        error(str(exc).replace("with a reply", "with a reply (codex_reply over MCP)"))
         return 1
     console = make_console()
     if done.how == "prompt":

@@ -64,7 +64,7 @@ def _check_text(text: Any, what: str) -> str:
 
 def _ended(row: TaskRow, verb: str) -> TaskError:
     if row.thread_id:
-        hint = f"continue its thread with codex_reply (threadId {row.thread_id})"
+        hint = f"continue its thread with a reply instead (threadId {row.thread_id})"
     else:
         hint = "it never reported a thread, so start a new task instead"
     return TaskError(
@@ -81,14 +81,14 @@ def steer(engine: Engine, task_id: str, message: str) -> Steered:
     if row.spec.get("task", {}).get("review"):
         raise TaskError(
             f"task {row.id} is a code review, which cannot be steered; cancel it and start "
-            "codex_review again with instructions"
+            "another review with instructions"
         )
     if "fork_thread_id" not in row.spec.get("task", {}):
         # Specs gained that field with steering: a task recorded before has a runner that
         # neither reads steers nor survives SIGUSR1.
         raise TaskError(
             f"task {row.id} was started by an older version of codex-mcp-swarm that cannot be "
-            "steered; cancel it and continue its thread with codex_reply"
+            "steered; cancel it and continue its thread with a reply"
         )
     if engine.settings.ephemeral and row.phase != "queued":
         raise TaskError(
@@ -219,7 +219,7 @@ def fork(
                 raise
             ids = ", ".join(r.id for r in started)
             raise TaskError(
-                f"started {len(started)} of {count} forks ({ids}; they run on, see codex_wait); "
+                f"started {len(started)} of {count} forks ({ids}, which run on); "
                 f"the next could not start: {exc}"
             ) from None
     return started

@@ -61,7 +61,8 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
         try:
             done = steering.steer(engine, task_id, message)
         except TaskError as exc:
-            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+            said = str(exc).replace("with a reply", "with codex_reply")
+            return CallToolResult(content=[TextContent(type="text", text=said)], is_error=True)
         row = done.row
         data = {
             "task_id": row.id,
