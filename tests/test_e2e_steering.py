@@ -137,6 +137,25 @@ async def test_two_quick_steers_are_delivered_together_once(
         assert done["content"] == f"both {marker}"
 
 
+async def test_a_steered_task_cancels_cleanly(swarm: SwarmFactory) -> None:
+    first, second = unique(), unique()
+    async with swarm() as client:
+        task_id = await launch(
+            client, script({"shell": f"sleep {first}"}), sandbox="danger-full-access"
+        )
+        await running_command(client, task_id, f"sleep {first}")
+        message = script({"shell": f"sleep {second}"}, text="sleep again")
+        steer = await client.call_tool("codex_steer", {"task_id": task_id, "message": message})
+        assert not steer.is_error, text(steer)
+        view = await running_command(client, task_id, f"sleep {second}")
+        assert view["status"] == "running" and view["steered"]["count"] == 1
+        assert not processes_matching(f"sleep {first}")
+        cancelled = data(await client.call_tool("codex_cancel", {"task_id": task_id}))
+        assert cancelled["status"] == "cancelled"
+        assert processes_matching(f"sleep {second}") == []
+        assert processes_matching(task_id) == []
+
+
 async def test_steer_a_queued_task_adds_to_its_prompt(
     swarm: SwarmFactory, fake_model: FakeModel
 ) -> None:
