@@ -39,6 +39,9 @@ TOOLS = {
     "codex_merge",
     "codex_cleanup",
     "codex_land",
+    "codex_steer",
+    "codex_fork",
+    "codex_review",
 }
 CODEX_PARAMS = {
     "prompt",
