@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import git
 from ..codex.command import ReviewTarget, TaskSpec, is_uuid
 from ..git import snapshots
-from ..git import worktrees as git
 from . import branches
 from .admission import TaskError, find_session_cwd
 from .phases import ACTIVE

@@ -41,8 +41,8 @@ from ..engine.tasks import Engine, Limits, TaskError, WorktreeRequest
 from ..engine.views import listing_view, result_view, status_view
 from ..git import GitError
 from ..settings import Settings
-from . import land as land_tool
 from . import fork as fork_tool
+from . import land as land_tool
 from . import render
 from . import review as review_tool
 from . import steer as steer_tool
