@@ -20,7 +20,11 @@ get an empty HOME (Codex's shell reads no user profile), so results do not depen
    one) and running tasks whose events.jsonl got many synthetic lines; idle runner CPU;
 4. server and runner peak RSS (Linux VmHWM, else sampled RSS), also while a task prints a lot;
 5. launch latency: codex_async, and codex_async with worktree vs a bare ``git worktree add``;
-6. a burst of tasks under --max-parallel: all complete, none lost, started in FIFO order.
+6. a burst of tasks under --max-parallel: all complete, none lost, started in FIFO order;
+7. runner cost (see ``runner_cost``);
+8. landing: ``codex_land`` of N worktree branches (one file each) on the section-5 repository,
+   time per branch (the check's own time reported apart) vs a bare ``git merge --no-ff`` of the
+   same branches from the same tip.
 
 Numbers are printed and written to JSON (default ``bench/results/latest.json``), never asserted.
 The exit code is 1 only if a section could not run. Every server, runner and Codex process the
@@ -84,6 +88,7 @@ class Config:
     worktrees: int = 5
     burst_tasks: int = 100
     burst_parallel: int = 8
+    land_branches: int = 20
 
 
 FULL = Config("full")
@@ -100,6 +105,7 @@ SMALL = Config(
     repo_files=2000,
     burst_tasks=20,
     burst_parallel=4,
+    land_branches=4,
 )
 
 
@@ -756,6 +762,63 @@ async def burst(b: Bench) -> dict[str, Any]:
     }
 
 
+async def landing(b: Bench) -> dict[str, Any]:
+    cfg = b.config
+    repo = b.root / "repo"
+    if not repo.exists():  # section 5 builds it; build it here when run alone
+        await anyio.to_thread.run_sync(make_repo, repo, cfg.repo_files)
+    n = cfg.land_branches
+    results: dict[str, Any] = {}
+    async with b.server("land", "--max-parallel", str(min(n, 8))) as srv:
+        ids = []
+        for i in range(n):
+            target = f"pkg{i % 20:03d}/mod{i % 20:02d}/file{i % 50:02d}.py"
+            step = {"shell": f"printf 'VALUE = {i} + 1\\n' > {target}"}
+            ids.append(
+                await srv.launch(
+                    b.prompt(f"Edit {target}", step),
+                    cwd=str(repo),
+                    worktree=True,
+                    sandbox="workspace-write",
+                )
+            )
+        tasks = await srv.wait_all(ids)
+        bad = [t["task_id"] for t in tasks if t["status"] != "completed"]
+        if bad:
+            raise BenchError(f"worktree tasks did not complete: {bad}")
+        branches = [f"codex-swarm/{i}" for i in ids]
+        start_tip = subprocess.run(
+            ["git", "rev-parse", "main"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        bare = []
+        for branch in branches:  # the baseline: git merging the same branches in the checkout
+            bare.append(
+                await anyio.to_thread.run_sync(
+                    git, repo, "merge", "-q", "--no-ff", "--no-edit", branch
+                )
+            )
+        await anyio.to_thread.run_sync(git, repo, "reset", "-q", "--hard", start_tip)
+        check = "git ls-files -z | xargs -0 cat > /dev/null"  # reads every file: a real cost
+        start = time.perf_counter()
+        out = await srv.call("codex_land", {"task_ids": ids, "cwd": str(repo), "check": check})
+        wall = time.perf_counter() - start
+        if len(out["landed"]) != n:
+            raise BenchError(f"landed {len(out['landed'])} of {n}: {out['lines']}")
+        check_s = float(out["check_seconds"])
+        results["bare_git_merge_ms_per_branch"] = ms(statistics.fmean(bare))
+        results["land_ms_per_branch_excluding_check"] = ms((wall - check_s) / n)
+        results["check_ms_per_branch"] = ms(check_s / n)
+        results["land_wall_s"] = round(wall, 2)
+        results["land_vs_bare_ratio"] = round(((wall - check_s) / n) / statistics.fmean(bare), 2)
+        results["checkout_clean"] = (
+            subprocess.run(
+                ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True
+            ).stdout
+            == ""
+        )
+    return {"params": {"branches": n, "repo_files": cfg.repo_files}, "results": results}
+
+
 def cpu_ms(proc: psutil.Process) -> float:
     """CPU time of ``proc`` so far in ms: nanoseconds from schedstat on Linux, else ticks."""
     try:
@@ -816,6 +879,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Bench], Awaitable[dict[str, Any]]]]] = 
     "5": ("launch_latency", launch_latency),
     "6": ("burst_fifo", burst),
     "7": ("runner_cost", runner_cost),
+    "8": ("landing", landing),
 }
 
 
@@ -933,7 +997,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="the small configuration (CI)")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "latest.json")
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="comma-separated, e.g. 1,3")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="comma-separated, e.g. 1,3")
     parser.add_argument("--latency", type=float, help="fake model seconds per request")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (stores, logs)")
     args = parser.parse_args()

@@ -38,6 +38,10 @@ TOOLS = {
     "codex_diff",
     "codex_merge",
     "codex_cleanup",
+    "codex_land",
+    "codex_steer",
+    "codex_fork",
+    "codex_review",
 }
 CODEX_PARAMS = {
     "prompt",
@@ -57,6 +61,7 @@ CODEX_PARAMS = {
     "worktree",
     "base_ref",
     "include_uncommitted",
+    "paths",
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from codex_mcp_swarm.git.worktrees import (
+from codex_mcp_swarm.git import (
     GitError,
     Worktree,
     cleanup,
@@ -621,7 +621,7 @@ def test_ten_concurrent_creations_from_threads(repo: Path, root: Path) -> None:
 
 CHILD = """
 import pathlib, sys, time
-from codex_mcp_swarm.git.worktrees import create_worktree
+from codex_mcp_swarm.git import create_worktree
 repo, root, task_id, ready, go = sys.argv[1:]
 pathlib.Path(ready).touch()
 while not pathlib.Path(go).exists():

@@ -2,11 +2,12 @@
 
 ``codex-mcp-swarm [serve] [flags]`` serves MCP over stdio (the default when no command is named).
 The other commands are for people at a shell: ``tasks``, ``watch [ID]``, ``show ID``,
-``cancel ID...``, ``run PROMPT...``, ``doctor``, ``board`` (code in ``console``). Every command
-takes the server's flags, so ``--task-dir`` or ``CODEX_SWARM_TASK_DIR`` points them all at the same
-store. Flags keep Codex's names and meanings (``-c key=value``, ``--skip-git-repo-check``,
-``--ephemeral``). A bad flag stops the command at start with a sentence on stderr and exit code 2,
-rather than failing every task later.
+``cancel ID...``, ``run PROMPT...``, ``land [ID...]``, ``merge ID``, ``cleanup``, ``steer ID
+MESSAGE``, ``fork ID PROMPT``, ``review ID``, ``doctor`` (their code is in ``console``) and
+``board`` (in ``web``). Every command takes the server's flags, so ``--task-dir`` or
+``CODEX_SWARM_TASK_DIR`` points them all at the same store. Flags keep Codex's names and meanings
+(``-c key=value``, ``--skip-git-repo-check``, ``--ephemeral``). A bad flag stops the command at
+start with a sentence on stderr and exit code 2, rather than failing every task later.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ COMMANDS = {
     "cancel": "stop tasks and everything they started",
     "run": "run prompts as parallel tasks from the shell and print their results",
     "doctor": "check Codex, login, git and the task store; print client config lines",
+    "land": "land finished worktree tasks on their target, checked, one by one",
+    "merge": "merge one worktree task's branch into its target",
+    "cleanup": "remove merged tasks' worktrees and branches",
+    "steer": "redirect a running task with a message (same task, thread and files)",
+    "fork": "new tasks that continue copies of a task's thread with a prompt",
+    "review": "a read-only code review of a task's work, and its findings",
     "board": "serve the live web board of the task store (127.0.0.1:8766)",
 }
 
@@ -252,6 +259,26 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         )
     elif command == "doctor":
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    elif command in ("land", "merge", "cleanup"):
+        _branch_flags(command, parser)
+    elif command == "steer":
+        parser.add_argument("task_id", metavar="ID")
+        parser.add_argument("message", metavar="MESSAGE", help="what the agent should do now")
+    elif command == "fork":
+        parser.add_argument("task_id", metavar="ID")
+        parser.add_argument("prompt", metavar="PROMPT", help="what each fork should do")
+        parser.add_argument("--count", type=int, default=1, metavar="N", help="forks (1-5; 1)")
+        parser.add_argument(
+            "--worktree",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="own worktree and branch per fork (default: as the source task)",
+        )
+        parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    elif command == "review":
+        parser.add_argument("task_id", metavar="ID")
+        parser.add_argument("--instructions", metavar="TEXT", help="what to focus on")
+        parser.add_argument("--json", action="store_true", help="JSON for scripts")
     elif command == "board":
         parser.add_argument("--host", default="127.0.0.1", help="bind address (127.0.0.1)")
         parser.add_argument("--port", type=int, default=8766, help="port (8766)")
@@ -273,6 +300,35 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
     for flag in _SETTINGS_FLAGS:
         group.add_argument(*flag.names, **flag.options)
     return parser
+
+
+def _branch_flags(command: str, parser: argparse.ArgumentParser) -> None:
+    """Flags of ``land``, ``merge`` and ``cleanup``."""
+    strategies = ["merge", "squash", "rebase"]
+    if command == "land":
+        parser.add_argument(
+            "task_ids", nargs="*", metavar="ID", help="tasks in this order (default: all finished)"
+        )
+        parser.add_argument("--check", metavar="CMD", help="shell command run on each candidate")
+        parser.add_argument(
+            "--check-timeout", type=float, default=900.0, metavar="S", help="seconds (900)"
+        )
+        parser.add_argument("--cwd", metavar="DIR", help="a directory in the repository (here)")
+        parser.add_argument(
+            "--resolve", action="store_true", help="start a task per conflict to resolve it"
+        )
+    elif command == "merge":
+        parser.add_argument("task_id", metavar="ID")
+    else:
+        parser.add_argument("task_id", nargs="?", metavar="ID")
+        parser.add_argument(
+            "--all-merged", action="store_true", help="every finished task whose work is merged"
+        )
+        parser.add_argument("--force", action="store_true", help="also delete unmerged work")
+    if command != "cleanup":
+        parser.add_argument("--strategy", choices=strategies, default="merge")
+        parser.add_argument("--target", metavar="BRANCH", help="default: the task's base branch")
+    parser.add_argument("--json", action="store_true", help="JSON for scripts")
 
 
 def split_command(argv: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -363,11 +419,17 @@ def _serve(argv: Sequence[str] | None) -> int:
         server.run()
         return 0
     from .mcp.http import HttpConfigError, load_token, serve_http
+    from .web.access import Access
+    from .web.app import board_app
 
     try:
         token = load_token(args.auth_token_file)
         if not 0 < args.port < 65536:
             raise HttpConfigError("--port must be between 1 and 65535")
+
+        def board(hosts: list[str]) -> Any:  # the web board under / beside /mcp, same engine
+            return board_app(engine, Access(token=token, hosts=hosts))
+
         serve_http(
             server,
             host=args.host,
@@ -375,12 +437,39 @@ def _serve(argv: Sequence[str] | None) -> int:
             token=token,
             extra_hosts=args.allowed_host,
             log_level=settings.log_level,
-            board=engine,
+            board=board,
         )
     except HttpConfigError as exc:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _board(args: argparse.Namespace, settings: Settings) -> int:
+    """``board``: the web board alone, with the HTTP server's token and Host rules."""
+    from .mcp.http import HttpConfigError, allowed_names, is_loopback, load_token
+    from .web.serve import serve_board
+
+    try:
+        token = load_token(args.auth_token_file)
+        if token is None and not is_loopback(args.host):
+            raise HttpConfigError(
+                f"binding to {args.host} (not loopback) needs a token: pass --auth-token-file "
+                "FILE or set CODEX_SWARM_AUTH_TOKEN"
+            )
+        if not 0 < args.port < 65536:
+            raise HttpConfigError("--port must be between 1 and 65535")
+    except HttpConfigError as exc:
+        print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
+        return 2
+    return serve_board(
+        settings,
+        host=args.host,
+        port=args.port,
+        token=token,
+        hosts=allowed_names(args.host, args.allowed_host),
+        open_browser=args.open,
+    )
 
 
 def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
@@ -391,16 +480,7 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
 
         return doctor_command(settings, server_args=settings_argv(args), as_json=args.json)
     if command == "board":
-        from .console.board import board_command
-
-        return board_command(
-            settings,
-            host=args.host,
-            port=args.port,
-            open_browser=args.open,
-            token_file=args.auth_token_file,
-            extra_hosts=args.allowed_host,
-        )
+        return _board(args, settings)
     if command == "show":
         from .console.show import show_command
 
@@ -430,6 +510,29 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
             as_json=args.json,
         )
         return run_command(settings, request)
+    if command in ("land", "merge", "cleanup"):
+        return _branch_console(command, args, settings)
+    if command == "steer":
+        from .console.steer import steer_command
+
+        return steer_command(settings, args.task_id, args.message)
+    if command == "fork":
+        from .console.fork import fork_command
+
+        return fork_command(
+            settings,
+            args.task_id,
+            args.prompt,
+            count=args.count,
+            worktree=args.worktree,
+            as_json=args.json,
+        )
+    if command == "review":
+        from .console.review import review_command
+
+        return review_command(
+            settings, args.task_id, instructions=args.instructions, as_json=args.json
+        )
     if command == "watch" and args.task_id:
         from .console.follow import follow_command
 
@@ -447,6 +550,37 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
     return tasks_command(
         settings, statuses=statuses, repo=repo, limit=args.limit, as_json=args.json
     )
+
+
+def _branch_console(command: str, args: argparse.Namespace, settings: Settings) -> int:
+    if command == "merge":
+        from .console.merge import merge_command
+
+        return merge_command(
+            settings, args.task_id, strategy=args.strategy, target=args.target, as_json=args.json
+        )
+    if command == "cleanup":
+        from .console.cleanup import cleanup_command
+
+        return cleanup_command(
+            settings, args.task_id, all_merged=args.all_merged, force=args.force, as_json=args.json
+        )
+    from .console.land import land_command
+    from .engine.landing import LandRequest
+
+    if args.check_timeout <= 0:
+        raise ValueError("--check-timeout must be a positive number of seconds")
+    cwd = Path(args.cwd).expanduser().absolute() if args.cwd else Path.cwd()
+    request = LandRequest(
+        task_ids=list(args.task_ids) or None,
+        cwd=str(cwd),
+        target=args.target,
+        strategy=args.strategy,
+        check=args.check,
+        check_timeout=args.check_timeout,
+        resolve=args.resolve,
+    )
+    return land_command(settings, request, as_json=args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

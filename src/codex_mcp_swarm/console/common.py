@@ -23,9 +23,9 @@ from typing import Any
 from rich.console import Console, RenderableType
 from rich.text import Text
 
+from .. import git
 from ..engine.store import ACTIVE, PHASES, TERMINAL, Store, StoreError, TaskRow, valid_task_id
 from ..engine.tasks import Engine
-from ..git import worktrees as git
 from ..settings import Settings
 
 PLAIN_WIDTH = 200  # columns of piped output when COLUMNS does not say

@@ -2,11 +2,12 @@
 diffed, merged and cleaned up on request, and expired when old.
 
 Owns: how a task row records its worktree (``extra["worktree"]``, the git layer's
-:class:`~..git.worktrees.Worktree` as a dict) and its outcome (``extra["outcome"]``: files, counts,
-clean merge or conflicts), merge and cleanup records, and the expiry rule (old finished tasks'
-worktree directories go; branches with unmerged commits stay, since they hold the work).
+:class:`~..git.Worktree` as a dict) and its outcome (``extra["outcome"]``: files, counts,
+clean merge or conflicts), merge and cleanup records (``extra["merged"]``, also written by a
+landing), which finished tasks are merged (:func:`merged_tasks`), and the expiry rule (old
+finished tasks' worktree directories go; branches with unmerged commits stay: they hold the work).
 
-Must not: run git itself (``git.worktrees`` does) or talk MCP. The runner calls
+Must not: run git itself (the ``git`` package does) or talk MCP. The runner calls
 :func:`finish_worktree` before it records a task's end, so the commit happens even when no
 server is alive.
 """
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..git import worktrees as git
+from .. import git
 from .phases import Phase
 from .store import Store, TaskRow
 
@@ -156,6 +157,16 @@ def is_merged(row: TaskRow) -> bool:
         return git.is_merged(wt.repo, wt.branch, into)
     except git.GitError:
         return False
+
+
+def merged_tasks(store: Store) -> list[TaskRow]:
+    """Finished worktree tasks whose branch still exists and whose work is merged."""
+    rows = [
+        r
+        for r in store.list(phases=("completed", "failed", "cancelled", "lost"))
+        if "worktree" in r.extra and not r.extra.get("removed_branch")
+    ]
+    return [r for r in rows if is_merged(r)]
 
 
 def expire(store: Store, max_age: float, now: float | None = None) -> list[str]:

@@ -37,8 +37,8 @@ import anyio.abc
 import anyio.from_thread
 import anyio.lowlevel
 
+from .. import git
 from ..codex.command import TaskSpec, build_argv
-from ..git import worktrees as git
 from ..settings import ENV_DEPTH, Settings
 from . import branches
 from .admission import (
@@ -272,6 +272,14 @@ class Engine:
                 made = self.backend.make_worktree(Path(spec.cwd), task_id, worktree)
             except git.GitError as exc:
                 raise TaskError(str(exc)) from None
+            if worktree.fork_of:
+                source = worktree.fork_of
+                made = replace(
+                    made,
+                    base_ref=source["base_ref"],
+                    base_commit=source["base_commit"],
+                    base_branch=source.get("base_branch"),
+                )
             spec = replace(
                 spec, cwd=str(made.path / made.subdir) if made.subdir else str(made.path)
             )
@@ -329,6 +337,11 @@ class Engine:
     def reply_spec(self, thread_id: str, prompt: str) -> tuple[TaskSpec, TaskRow | None]:
         """The spec that continues ``thread_id`` in its original cwd and settings."""
         return reply_spec(self.settings, self.store, thread_id, prompt)
+
+    def start_queued_now(self) -> None:
+        """Start queued tasks up to the limit at once, for a caller without a running engine
+        (a console command that launched tasks); their runners own them from then on."""
+        self._start_queued()
 
     def _start_queued(self) -> None:
         """Claim what the limit allows and hand each task to the backend (a worker thread)."""

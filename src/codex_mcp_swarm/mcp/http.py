@@ -2,8 +2,9 @@
 
 Owns: the HTTP app around the MCP server (``/mcp``), who may talk to it (a bearer token, which
 is required for any bind address but loopback, compared in constant time; requests without it
-get 401) and the DNS-rebinding guard (Host and Origin checks, on for every bind). It mounts the
-web board (``web``) under ``/`` beside ``/mcp``, over the same engine, token and Host names.
+get 401) and the DNS-rebinding guard (Host and Origin checks, on for every bind). Beside
+``/mcp`` it mounts, under ``/``, the app a ``board`` factory makes from the allowed Host names
+(the web board; ``cli`` passes it in, so this face imports no other).
 
 Must not: know tools or tasks. It wraps the MCP server that ``server.build_server`` made.
 """
@@ -11,9 +12,12 @@ Must not: know tools or tasks. It wraps the MCP server that ``server.build_serve
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
-from collections.abc import AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio
 from mcp.server import MCPServer
@@ -22,18 +26,37 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..engine.tasks import Engine
-from ..web.access import (
-    ENV_AUTH_TOKEN,
-    Access,
-    HttpConfigError,
-    allowed_names,
-    is_loopback,
-    load_token,
-)
-from ..web.app import board_app
+ENV_AUTH_TOKEN = "CODEX_SWARM_AUTH_TOKEN"
 
-__all__ = ["ENV_AUTH_TOKEN", "HttpConfigError", "http_app", "is_loopback", "load_token"]
+
+class HttpConfigError(ValueError):
+    """The HTTP flags cannot make a safe server; the text says what to change."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_token(token_file: str | None, environ: dict[str, str] | None = None) -> str | None:
+    """The bearer token from ``--auth-token-file`` (first line) or ``CODEX_SWARM_AUTH_TOKEN``."""
+    env = os.environ if environ is None else environ
+    if token_file:
+        try:
+            token = Path(token_file).expanduser().read_text().strip().splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise HttpConfigError(
+                f"--auth-token-file {token_file!r} cannot be read: {exc}"
+            ) from exc
+    else:
+        token = (env.get(ENV_AUTH_TOKEN) or "").strip()
+    if token and len(token) < 16:
+        raise HttpConfigError("the auth token must be at least 16 characters")
+    return token or None
 
 
 class BearerAuth:
@@ -67,6 +90,18 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+def allowed_names(host: str, extra_hosts: Sequence[str] = ()) -> list[str]:
+    """Host names a request may carry: loopback names, the bound host, and any named extra."""
+    names = ["127.0.0.1", "localhost", "[::1]"]
+    if host not in ("0.0.0.0", "::", "") and host not in names:
+        names.append(f"[{host}]" if ":" in host else host)
+    return names + [n for n in extra_hosts if n not in names]
+
+
+#: Makes the app served under ``/`` beside ``/mcp`` (the web board) from the allowed Host names.
+BoardFactory = Callable[[list[str]], ASGIApp]
+
+
 def security_for(host: str, extra_hosts: Sequence[str] = ()) -> TransportSecuritySettings:
     """Host and Origin allow-lists: loopback names, the bound host, and any named extra."""
     names = allowed_names(host, extra_hosts)
@@ -83,9 +118,10 @@ def http_app(
     host: str,
     token: str | None,
     extra_hosts: Sequence[str] = (),
-    board: Engine | None = None,
+    board: BoardFactory | None = None,
 ) -> ASGIApp:
-    """``/mcp``, and with ``board`` (the server's engine) the web board under ``/``."""
+    """``/mcp``, and with ``board`` the app it makes under ``/`` (which applies the same token
+    and Host names itself)."""
     if token is None and not is_loopback(host):
         raise HttpConfigError(
             f"binding to {host} (not loopback) needs a bearer token: pass --auth-token-file "
@@ -104,9 +140,12 @@ def http_app(
         async with mcp_app.router.lifespan_context(mcp_app):  # type: ignore[attr-defined]
             yield
 
-    web = board_app(board, Access(token=token, hosts=allowed_names(host, extra_hosts)))
     return Starlette(
-        routes=[Route("/mcp", endpoint=guarded), Mount("/", app=web)], lifespan=lifespan
+        routes=[
+            Route("/mcp", endpoint=guarded),
+            Mount("/", app=board(allowed_names(host, extra_hosts))),
+        ],
+        lifespan=lifespan,
     )
 
 
@@ -118,13 +157,13 @@ def serve_http(
     token: str | None,
     extra_hosts: Sequence[str] = (),
     log_level: str = "warning",
-    board: Engine | None = None,
+    board: BoardFactory | None = None,
 ) -> None:
     """Serve until interrupted."""
     import uvicorn
 
     app = http_app(mcp, host, token, extra_hosts, board)
-    # Open event streams (the board's, and /mcp's) must not hold a stop up for long.
+    # Open event streams (the board's, /mcp's) must not hold a stop up for long.
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=3
     )

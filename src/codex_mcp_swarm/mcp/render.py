@@ -9,6 +9,7 @@ Must not: read the store or decide anything. Input is the dict views of ``engine
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -143,6 +144,10 @@ def status_text(view: dict[str, Any]) -> str:
         wt = view["worktree"]
         lines.append(f"  branch: {wt['branch']} in {wt['path']}")
     lines.append(f"  tool calls: {view.get('tool_calls', 0)}")
+    if view.get("steered"):
+        steered = view["steered"]
+        when = time.strftime("%H:%M:%S", time.localtime(steered["last_at"] or 0))
+        lines.append(f"  steered: {steered['count']} time(s), last at {when}")
     if view.get("todo"):
         lines.append(f"  plan: {view['todo']} done")
     if view.get("reasoning"):
@@ -237,3 +242,24 @@ def list_line(view: dict[str, Any]) -> str:
     if view.get("branch"):
         line += f"  [{view['branch']}]"
     return line
+
+
+def overlap_text(overlaps: list[dict[str, Any]]) -> str:
+    """One sentence naming the running tasks whose declared paths overlap a new task's."""
+    parts = [f"{o['task_id']} ({', '.join(o['paths'][:5])})" for o in overlaps]
+    return (
+        "its paths overlap those of running task(s) "
+        + "; ".join(parts)
+        + ": their edits may conflict (started anyway)."
+    )
+
+
+def conflict_lines(conflicts: list[dict[str, Any]]) -> list[str]:
+    """The conflict outlook as one line per pair of conflicting branches (none when empty)."""
+    if not conflicts:
+        return []
+    pairs = [f"{c['tasks'][0]} x {c['tasks'][1]} in {', '.join(c['paths'][:5])}" for c in conflicts]
+    return [
+        "Branches that conflict with each other (land one, then resolve the other): "
+        + "; ".join(pairs)
+    ]

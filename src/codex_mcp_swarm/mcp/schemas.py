@@ -47,10 +47,22 @@ class TaskResult(BaseModel):
         description="for worktree tasks: path, branch, base and head commits, files changed, "
         "merges_cleanly and conflicts",
     )
+    overlaps: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="at launch: running tasks whose declared paths overlap this task's paths",
+    )
+
+
+CONFLICTS: Any = Field(
+    default_factory=list,
+    description="pairs of these finished, unlanded worktree tasks whose branches conflict with "
+    "each other: tasks (two ids) and paths",
+)
 
 
 class StatusList(BaseModel):
     tasks: list[dict[str, Any]]
+    conflicts: list[dict[str, Any]] = CONFLICTS
 
 
 class TaskLine(BaseModel):
@@ -71,6 +83,7 @@ class WaitResult(BaseModel):
     done: bool = Field(description="true when the wait's condition (all or any) was met")
     still_running: list[str] = Field(description="ids of tasks that had not finished at timeout")
     tasks: list[TaskResult]
+    conflicts: list[dict[str, Any]] = CONFLICTS
 
 
 Prompt = Annotated[
@@ -206,6 +219,14 @@ TaskId = Annotated[str, Field(max_length=64, description="a task id")]
 Paths = Annotated[
     list[Annotated[str, Field(max_length=4096)]] | None,
     Field(max_length=200, description="only these paths (relative to the repository top)"),
+]
+TouchPaths = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=4096)]] | None,
+    Field(
+        max_length=200,
+        description="files or directories (relative to cwd) the task expects to touch; a "
+        "launch whose paths overlap a running task's gets a warning",
+    ),
 ]
 Strategy = Annotated[
     Literal["merge", "squash", "rebase"],

@@ -35,13 +35,17 @@ from pydantic.fields import FieldInfo
 
 from .. import __version__
 from ..codex.command import TaskSpec
-from ..engine import branches
+from ..engine import branches, outlook
 from ..engine.store import TaskRow
 from ..engine.tasks import Engine, Limits, TaskError, WorktreeRequest
 from ..engine.views import listing_view, result_view, status_view
-from ..git.worktrees import GitError
+from ..git import GitError
 from ..settings import Settings
+from . import fork as fork_tool
+from . import land as land_tool
 from . import render
+from . import review as review_tool
+from . import steer as steer_tool
 from .schemas import (
     DEFAULT_WAIT,
     ApprovalPolicy,
@@ -74,6 +78,7 @@ from .schemas import (
     TaskList,
     TaskResult,
     Timeout,
+    TouchPaths,
     UseWorktree,
     WaitMode,
     WaitResult,
@@ -95,6 +100,10 @@ TOOL_NAMES = (
     "codex_diff",
     "codex_merge",
     "codex_cleanup",
+    "codex_land",
+    "codex_steer",
+    "codex_fork",
+    "codex_review",
 )
 
 INSTRUCTIONS = """\
@@ -105,9 +114,13 @@ Runs OpenAI Codex CLI agents as parallel background tasks.
   by timeout; a task still running is reported, never killed; call again to keep waiting).
 - codex_reply: continue a finished session by its threadId. codex_cancel: stop a task.
 - codex_list: find tasks (and their ids) again.
+- codex_steer: redirect a running task (same task, thread and files). codex_fork: new tasks from
+  copies of a thread (best-of-N, or ask a running task a question). codex_review: a read-only
+  code review of a task's work, as a task of its own.
 - worktree: true gives a task its own git worktree and branch (parallel agents never edit over
   each other); its work is committed there when it ends. Then codex_diff shows it, codex_merge
-  brings it back (refusing on conflicts), codex_cleanup removes what is merged.
+  brings it back (refusing on conflicts), codex_cleanup removes what is merged. codex_land
+  lands many finished worktree tasks in one call, each checked (check) before the target moves.
 Every result carries threadId and content (the agent's final message). Long answers are cut;
 the cut says which codex-swarm:/// resource holds the whole text."""
 
@@ -264,6 +277,10 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             row = await anyio.to_thread.run_sync(start) if worktree else start()
         except TaskError as exc:
             return _error(str(exc))
+        overlaps = None
+        if args.get("paths"):  # a warning, never a refusal
+            record = functools.partial(outlook.record_paths, engine.store, row, args["paths"])
+            overlaps = await anyio.to_thread.run_sync(record)
         as_task = LAUNCH_AS_TASK.get()
         if as_task is not None:  # the Tasks layer answers with a task handle instead
             as_task.row = row
@@ -273,7 +290,11 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
                 f"Started task {row.id} ({row.phase}). Use codex_wait with task_ids "
                 f'["{row.id}"] for its result, or codex_status to see what it is doing.'
             )
-            return answer(text, result_view(row))
+            view = result_view(row)
+            if overlaps:
+                view["overlaps"] = overlaps
+                text += "\nWarning: " + render.overlap_text(overlaps)
+            return answer(text, view)
         rows, _done = await wait_with_progress([row.id], None, ctx)
         return await task_answer(rows[0])
 
@@ -300,6 +321,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         worktree: UseWorktree = False,
         base_ref: BaseRef = None,
         include_uncommitted: IncludeUncommitted = False,
+        paths: TouchPaths = None,
     ) -> Annotated[CallToolResult, TaskResult]:
         """Run one Codex session and return when it finishes."""
         args = dict(locals())
@@ -380,7 +402,9 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         now = time.time()
         views = [status_view(r, now, engine.store.queue_position(r)) for r in rows]
         views = render.fit_views(views, budget // 2)
-        return answer("\n\n".join(render.status_text(v) for v in views), {"tasks": views})
+        conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
+        lines = [render.status_text(v) for v in views] + render.conflict_lines(conflicts)
+        return answer("\n\n".join(lines), {"tasks": views, "conflicts": conflicts})
 
     @mcp.tool(
         name="codex_wait",
@@ -422,8 +446,11 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
                 f"{len(running)} of {len(rows)} task(s) still running after {timeout:g} s: "
                 f"{', '.join(running)}. Call codex_wait again to keep waiting."
             )
-        text = "\n\n".join([head, *(render.result_text(v) for v in views)])
-        return answer(text, {"done": done, "still_running": running, "tasks": views})
+        conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
+        parts = [head, *(render.result_text(v) for v in views), *render.conflict_lines(conflicts)]
+        text = "\n\n".join(parts)
+        data = {"done": done, "still_running": running, "tasks": views, "conflicts": conflicts}
+        return answer(text, data)
 
     @mcp.tool(
         name="codex_list",
@@ -468,6 +495,11 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         else:
             text = render.result_text(view)
         return answer(text, view)
+
+    # ---- steering, forks and reviews (engine.steering) -----------------------------------------
+    steer_tool.register(mcp, engine, answer)
+    fork_tool.register(mcp, engine, answer)
+    review_tool.register(mcp, engine, answer, task_answer, wait_with_progress)
 
     # ---- worktrees ---------------------------------------------------------------------------
 
@@ -607,6 +639,8 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             lines.append(line)
         text = "\n".join(lines) if lines else "Nothing to clean up: no merged task branches."
         return answer(text, {"cleaned": cleaned})
+
+    land_tool.register(mcp, engine, budget)
 
     # ---- resources ---------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Who may use the board, and which requests may change anything.
 
-Owns: the bearer token (read from ``--auth-token-file`` or ``CODEX_SWARM_AUTH_TOKEN``; the HTTP
-server's ``/mcp`` uses the same loader, so both faces have one token), the board's login cookie
+Owns: how the server's bearer token (the one ``/mcp`` takes; ``cli`` loads it and the allowed
+Host names and hands them over) is checked on the board, the board's login cookie
 (set once from a ``?token=`` link or the login form: ``HttpOnly; SameSite=Strict``, holding a
 digest of the token, never the token), the Host check (DNS-rebinding guard: loopback names, the
 bound host and any ``--allowed-host``), and the rules for state-changing requests: POST only, an
@@ -15,55 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from pathlib import Path
 
-ENV_AUTH_TOKEN = "CODEX_SWARM_AUTH_TOKEN"
 COOKIE = "codex_swarm_board"
 CSRF_HEADER = "x-csrf-token"
-
-
-class HttpConfigError(ValueError):
-    """The HTTP flags cannot make a safe server; the text says what to change."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def load_token(token_file: str | None, environ: Mapping[str, str] | None = None) -> str | None:
-    """The bearer token from ``--auth-token-file`` (first line) or ``CODEX_SWARM_AUTH_TOKEN``."""
-    env = os.environ if environ is None else environ
-    if token_file:
-        try:
-            token = Path(token_file).expanduser().read_text().strip().splitlines()[0].strip()
-        except (OSError, IndexError) as exc:
-            raise HttpConfigError(
-                f"--auth-token-file {token_file!r} cannot be read: {exc}"
-            ) from exc
-    else:
-        token = (env.get(ENV_AUTH_TOKEN) or "").strip()
-    if token and len(token) < 16:
-        raise HttpConfigError("the auth token must be at least 16 characters")
-    return token or None
-
-
-def allowed_names(host: str, extra_hosts: Sequence[str] = ()) -> list[str]:
-    """Host names a request may carry: loopback names, the bound host, and any named extra."""
-    names = ["127.0.0.1", "localhost", "[::1]"]
-    if host not in ("0.0.0.0", "::", "") and host not in names:
-        names.append(f"[{host}]" if ":" in host else host)
-    return names + [n for n in extra_hosts if n not in names]
 
 
 def _host_name(value: str) -> str:

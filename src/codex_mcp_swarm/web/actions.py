@@ -1,8 +1,9 @@
 """The board's buttons: cancel a task, clean up its worktree and branch, land its branch.
 
-Owns: turning a button into an engine or branch call and its outcome into one readable sentence
-(``{"ok": bool, "message": str, ...}``). Whether the request may change anything at all is
-decided before (``access``); here only what the engine and git say.
+Owns: turning a button into an engine call (``Engine.cancel``, ``branches.cleanup``,
+``landing.land``) and its outcome into one readable sentence (``{"ok": bool, "message": str,
+...}``). Whether the request may change anything at all is decided before (``access``); here
+only what the engine and git say.
 
 Must not: run git itself or know HTTP.
 """
@@ -12,9 +13,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..engine import branches
+from .. import git
+from ..engine import branches, landing
+from ..engine.landing import LandRequest
 from ..engine.tasks import Engine, TaskError
-from ..git import worktrees as git
 
 
 def _answer(ok: bool, message: str, **more: Any) -> dict[str, Any]:
@@ -67,61 +69,29 @@ async def cleanup(engine: Engine, task_id: str) -> dict[str, Any]:
     return _answer(bool(done) or not kept, message, result=result)
 
 
-CHECK_TIMEOUT = 900.0  # seconds a land's check command may run
-
-
-async def _run_check(check: str, cwd: str) -> tuple[bool, str]:
-    """Run ``check`` with the shell in ``cwd``; (passed, the end of its output)."""
-    proc = await asyncio.create_subprocess_shell(
-        check,
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), CHECK_TIMEOUT)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return False, f"the check ran longer than {CHECK_TIMEOUT:.0f} s and was stopped"
-    text = out.decode("utf-8", "replace")[-2000:]
-    return proc.returncode == 0, text
-
-
 async def land(engine: Engine, task_id: str, *, check: str | None) -> dict[str, Any]:
-    """Bring the task's branch into the branch it started from.
-
-    Uses the per-task merge (``engine.branches.merge``): built in memory, the target only
-    fast-forwarded, nothing changed on a conflict or a dirty checkout. With ``check``, the
-    command runs first in the task's worktree and a failure stops the land.
-    """
+    """Land the task's branch on its target through the merge queue (``engine.landing``): under
+    the repository's landing lock, with ``check`` (when given) run on the merged candidate in a
+    scratch worktree first; the target moves only if the merge is clean and the check passes,
+    and a refusal leaves everything as it was."""
     try:
         row = engine.get(task_id)
         wt = branches.require_worktree(row)
     except (TaskError, git.GitError) as exc:
         return _answer(False, str(exc))
-    if not row.terminal:
-        return _answer(False, f"task {task_id} is still {row.phase}; wait for it before landing")
-    if check:
-        if row.extra.get("removed_worktree"):
-            return _answer(False, f"task {task_id}'s worktree was removed, so the check cannot run")
-        passed, output = await _run_check(check, str(wt.path))
-        if not passed:
-            return _answer(False, f"the check failed, so nothing was landed:\n{output}")
+    request = LandRequest(task_ids=[task_id], cwd=str(wt.repo), check=check)
     try:
-        result = await asyncio.to_thread(
-            branches.merge, engine.store, row, strategy="merge", target=None
-        )
-    except git.GitError as exc:
+        out = await asyncio.to_thread(landing.land, engine, request)
+    except (TaskError, git.GitError) as exc:
         return _answer(False, str(exc))
-    if result.get("merged"):
-        return _answer(
-            True,
-            f"landed {wt.branch} on {result['target']} ({str(result.get('commit') or '')[:12]})",
-            result=result,
+    lines = [str(line) for line in out.get("lines") or []]
+    detail = "\n".join(lines[1:]) or (lines[0] if lines else "nothing happened")
+    if out["landed"]:
+        return _answer(True, detail, result=out)
+    failed = out["check_failed"]
+    if failed:
+        tail = str(failed[0].get("output_tail") or "").strip()
+        detail = (
+            "the check failed, so nothing was landed: " + detail + (f"\n{tail}" if tail else "")
         )
-    return _answer(
-        False, str(result.get("message") or "not landed; nothing changed"), result=result
-    )
+    return _answer(False, detail, result=out)

@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import git
 from ..engine import branches
 from ..engine.store import ACTIVE, PHASES, Store, TaskRow
 from ..engine.tasks import Engine
 from ..engine.views import elapsed, result_view, status_view, usage_view, worktree_view
-from ..git import worktrees as git
 from . import diffs, timeline
 
 DIFF_MAX_CHARS = 400_000  # characters of a patch the task page renders; the rest is listed

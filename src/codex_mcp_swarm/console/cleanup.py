@@ -1,0 +1,80 @@
+"""``codex-mcp-swarm cleanup ID`` or ``cleanup --all-merged``: remove what is merged.
+
+Owns: the command's lines (what was removed, what was kept and why, what was lost) and its exit
+code (0 unless a named task kept something or the input was wrong).
+
+Must not: decide what is merged or delete anything itself (``engine.branches`` does, as for
+``codex_cleanup``: unmerged work is kept unless ``--force`` names one task).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine import branches
+from ..engine.store import StoreError
+from ..git import GitError
+from ..settings import Settings
+from .common import clean, error, load_task, make_console, open_store, print_json
+
+
+def _line(item: dict[str, Any]) -> str:
+    done = []
+    if item["removed_worktree"]:
+        done.append("worktree removed")
+    if item["deleted_branch"]:
+        done.append(f"branch {item['branch']} deleted")
+    line = f"{item['task_id']}: " + (", ".join(done) or "nothing removed")
+    if item.get("kept_reason"):
+        line += f"; kept: {item['kept_reason']}"
+    if item.get("lost_commits"):
+        line += "; LOST commits: " + "; ".join(item["lost_commits"])
+    return line
+
+
+def cleanup_command(
+    settings: Settings,
+    task_id: str | None,
+    *,
+    all_merged: bool = False,
+    force: bool = False,
+    as_json: bool = False,
+) -> int:
+    if bool(task_id) == bool(all_merged):
+        raise ValueError("give either a task ID or --all-merged (not both)")
+    if all_merged and force:
+        raise ValueError("--force only applies to one task ID: name the task whose work may go")
+    if task_id:
+        loaded = load_task(settings, task_id)
+        if isinstance(loaded, int):
+            return loaded
+        store, row = loaded
+        rows = [row]
+    else:
+        try:
+            found = open_store(settings)
+        except StoreError as exc:
+            error(str(exc))
+            return 1
+        if found is None:
+            error(f"no tasks in {settings.task_dir} yet, so there is nothing to clean up")
+            return 1
+        store = found
+        rows = branches.merged_tasks(store)
+    cleaned = []
+    try:
+        for row in rows:
+            cleaned.append(branches.cleanup(store, row, force=force))
+    except GitError as exc:
+        error(str(exc))
+        return 1
+    if as_json:
+        print_json({"cleaned": cleaned})
+    else:
+        console = make_console()
+        for item in cleaned:
+            console.print(clean(_line(item), one_line=False), markup=False, highlight=False)
+        if not cleaned:
+            console.print("Nothing to clean up: no merged task branches.")
+    kept = task_id is not None and any(item.get("kept_reason") for item in cleaned)
+    return 1 if kept else 0

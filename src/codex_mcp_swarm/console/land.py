@@ -1,0 +1,48 @@
+"""``codex-mcp-swarm land [ID...] [--check CMD]``: land finished worktree tasks from the shell.
+
+Owns: the command's output (one line per task, the target's new tip, or ``--json``) and its exit
+code (0 when every chosen task landed or was already in, 1 when any conflicted, failed its check
+or was skipped, 2 for bad input).
+
+Must not: choose, merge or record anything itself (``engine.landing`` does, as for
+``codex_land``).
+"""
+
+from __future__ import annotations
+
+from ..engine.landing import LandRequest, land
+from ..engine.store import StoreError
+from ..engine.tasks import TaskError
+from ..git import GitError
+from ..settings import Settings
+from .common import clean, console_engine, error, make_console, open_store, print_json
+
+
+def land_command(settings: Settings, request: LandRequest, *, as_json: bool = False) -> int:
+    try:
+        store = open_store(settings)
+    except StoreError as exc:
+        error(str(exc))
+        return 1
+    if store is None:
+        error(f"no tasks in {settings.task_dir} yet, so there is nothing to land")
+        return 1
+    engine = console_engine(settings, store)
+    try:
+        out = land(engine, request)
+    except (TaskError, GitError) as exc:
+        error(str(exc))
+        return 2 if isinstance(exc, TaskError) else 1
+    except KeyboardInterrupt:
+        error("interrupted; what had landed stays landed, the rest is unchanged")
+        return 130
+    if out["resolving"]:
+        engine.start_queued_now()  # resolving tasks start under their own runners
+    if as_json:
+        print_json(out)
+    else:
+        console = make_console()
+        for line in out["lines"]:
+            console.print(clean(line, one_line=False), markup=False, highlight=False)
+    trouble = out["conflicted"] or out["check_failed"] or out["skipped"]
+    return 1 if trouble else 0

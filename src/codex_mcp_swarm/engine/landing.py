@@ -1,0 +1,373 @@
+"""Landing a swarm's branches: which tasks, in which order, and what landed.
+
+Owns: :func:`land` (choose the finished, unlanded worktree tasks of one repository in the order
+they finished, or the ones named; land each through :func:`..git.landing.land_branch` while
+holding the repository's landing lock; record each landed task as merged so cleanup and later
+landings count it; name the already-landed tasks a conflict collides with; start a resolving
+follow-up task per conflict when asked) and the plain-dict answer every face renders.
+
+A crash between two tasks leaves the target at a landed boundary (git moves it with a
+compare-and-swap); a task whose work reached the target before its landing was recorded is
+found there by the next landing ("already") and recorded then.
+
+Must not: run git itself (the ``git`` package does) or talk MCP; wording names no tool.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import git
+from ..codex.command import TaskSpec
+from ..git.landing import LandStep, Scratch, conflicted_merge, land_branch, markers_left
+from ..git.lock import landing_lock
+from ..git.run import common_dir
+from ..git.worktrees import repo_dir
+from . import branches
+from .admission import check_cwd
+from .store import TaskRow
+from .tasks import Engine, TaskError, WorktreeRequest
+
+log = logging.getLogger(__name__)
+
+FINISHED = ("completed", "failed", "cancelled", "lost")
+
+
+@dataclass(frozen=True)
+class LandRequest:
+    task_ids: list[str] | None = None  # default: every finished, unlanded task of the repository
+    cwd: str | None = None  # a directory inside the repository (default: the engine's cwd)
+    target: str | None = None  # default: each task's base branch
+    strategy: str = "merge"
+    check: str | None = None  # shell command run on each candidate
+    check_timeout: float = 900.0
+    resolve: bool = False  # start a resolving task per conflict
+
+
+def _common(path: Path, cache: dict[Path, Path | None]) -> Path | None:
+    if path not in cache:
+        try:
+            cache[path] = common_dir(git.repo_root(path))
+        except git.GitError:
+            cache[path] = None
+    return cache[path]
+
+
+def _landed_record(row: TaskRow) -> dict[str, Any] | None:
+    merged = row.extra.get("merged")
+    return merged if isinstance(merged, dict) else None
+
+
+def _target_of(row: TaskRow, wt: git.Worktree, request: LandRequest) -> str | None:
+    return request.target or row.extra.get("land_target") or wt.base_branch
+
+
+def _candidates(engine: Engine, common: Path, cache: dict[Path, Path | None]) -> list[TaskRow]:
+    rows = [
+        row
+        for row in engine.store.list(phases=("completed",))
+        if "worktree" in row.extra
+        and not row.extra.get("removed_branch")
+        and _landed_record(row) is None
+    ]
+    mine = []
+    for row in rows:
+        wt = branches.worktree_of(row)
+        if wt is not None and _common(Path(wt.repo), cache) == common:
+            mine.append(row)
+    mine.sort(key=lambda r: (r.ended_at or 0.0, r.seq))
+    return mine
+
+
+def _files_of(row: TaskRow) -> set[str]:
+    outcome = row.extra.get("outcome") or {}
+    files = outcome.get("files") or []
+    return {str(f["path"]) for f in files if isinstance(f, dict) and f.get("path")}
+
+
+def _resolver_prompt(row: TaskRow, target: str, paths: list[str], others: list[TaskRow]) -> str:
+    landed = "; ".join(f"task {o.id}: {o.title}" for o in others) or "earlier work on the branch"
+    return (
+        f"Resolve a merge conflict. This worktree holds '{target}' (which now has {landed}) "
+        f"merged with the branch of task {row.id}, whose goal was: {row.title}\n"
+        f"These files contain git conflict markers (<<<<<<<, =======, >>>>>>>): "
+        f"{', '.join(paths)}.\n"
+        f"Edit them so that BOTH intentions are kept: what '{target}' already has and what "
+        f"task {row.id} meant to do. Remove every conflict marker, keep everything else as it "
+        f"is, and make sure the result still works. Do not start unrelated changes."
+    )
+
+
+def _start_resolver(
+    engine: Engine, row: TaskRow, wt: git.Worktree, target: str, others: list[TaskRow]
+) -> str:
+    message = (
+        f"conflicted merge of {wt.branch} into {target} (markers present)\n\n"
+        f"Made by codex-swarm for a task that resolves the conflicts of task {row.id}."
+    )
+    commit, paths = conflicted_merge(wt.repo, wt.branch, target, message)
+    fields = dict(row.spec.get("task") or {})
+    fields.update(
+        prompt=_resolver_prompt(row, target, paths, others),
+        resume_thread_id=None,
+        cwd=str(Path(wt.repo) / wt.subdir) if wt.subdir else str(wt.repo),
+    )
+    spec = TaskSpec(**fields)
+    follow = engine.launch(spec, worktree=WorktreeRequest(base_ref=commit))
+    engine.store.set_extra(follow.id, land_target=target, resolves=row.id, resolves_paths=paths)
+    engine.store.set_extra(row.id, resolved_by=follow.id)
+    return follow.id
+
+
+def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
+    """Land the tasks' branches one by one; a dict with landed, conflicted, check_failed,
+    skipped, resolving, the target(s) and their new tips, and one line per task."""
+    if request.strategy not in git.STRATEGIES:
+        raise TaskError(
+            f"strategy {request.strategy!r} is unknown; use one of {', '.join(git.STRATEGIES)}"
+        )
+    if request.check is not None and not request.check.strip():
+        raise TaskError("check is empty: give a shell command, or leave check out")
+    cache: dict[Path, Path | None] = {}
+    cwd = Path(check_cwd(engine.settings, request.cwd))  # absolute, existing, allowed
+    rows: list[TaskRow]
+    if request.task_ids:
+        rows = []
+        for task_id in request.task_ids:
+            row = engine.store.get(task_id)
+            if row is None:
+                raise TaskError(f"unknown task id {task_id!r}; codex_list shows the known tasks")
+            rows.append(row)
+        first = branches.worktree_of(rows[0])
+        where = cwd if request.cwd or first is None else Path(first.repo)
+    else:
+        where = cwd
+    try:
+        top = git.repo_root(where)
+    except git.GitError as exc:
+        raise TaskError(str(exc)) from None
+    common = common_dir(top)
+    started = time.monotonic()
+    answer: dict[str, Any] = {
+        "landed": [],
+        "conflicted": [],
+        "check_failed": [],
+        "skipped": [],
+        "resolving": [],
+        "repository": str(top),
+        "strategy": request.strategy,
+        "check": request.check,
+    }
+    lines: list[str] = []
+    tips: dict[str, str] = {}
+    checkout_notes: list[str] = []
+    check_seconds = 0.0
+    landed_rows: list[TaskRow] = []
+    to_resolve: list[tuple[TaskRow, git.Worktree, str, list[TaskRow]]] = []
+
+    def skip(row_id: str, reason: str) -> None:
+        answer["skipped"].append({"task_id": row_id, "reason": reason})
+        lines.append(f"skipped {row_id}: {reason}")
+
+    scratch = Scratch(top, repo_dir(engine.settings.worktree_dir, top) / ".land-check")
+    with landing_lock(top):
+        # Chosen under the lock: a landing that just finished has recorded what it landed.
+        if not request.task_ids:
+            rows = _candidates(engine, common, cache)
+        else:
+            rows = [engine.store.get(r.id) or r for r in rows]
+        try:
+            for row in rows:
+                wt = branches.worktree_of(row)
+                if wt is None:
+                    skip(row.id, "it did not run in a worktree, so it has no branch to land")
+                    continue
+                if not row.terminal:
+                    skip(row.id, f"it is still {row.phase}; wait for it first")
+                    continue
+                if row.extra.get("removed_branch"):
+                    skip(row.id, f"its branch {wt.branch} was deleted")
+                    continue
+                if _common(Path(wt.repo), cache) != common:
+                    skip(row.id, f"its repository {wt.repo} is not the one at {top}")
+                    continue
+                record = _landed_record(row)
+                if record is not None:
+                    skip(row.id, f"already merged into {record.get('target')}")
+                    continue
+                resolver = row.extra.get("resolved_by")
+                if resolver:
+                    other = engine.store.get(str(resolver))
+                    if other is not None and _landed_record(other) is None:
+                        skip(row.id, f"task {resolver} is resolving its conflicts; land that one")
+                        continue
+                unresolved = _unresolved(engine, row, wt)
+                if unresolved:
+                    skip(
+                        row.id,
+                        f"it was to resolve conflicts but {', '.join(unresolved)} still hold "
+                        "conflict markers; continue it, or land its original task another way",
+                    )
+                    continue
+                target = _target_of(row, wt, request)
+                if target is None:
+                    skip(row.id, f"it started from {wt.base_ref!r}, not a branch: give a target")
+                    continue
+                try:
+                    step: LandStep = land_branch(
+                        top,
+                        wt.branch,
+                        target=target,
+                        strategy=request.strategy,
+                        message=branches.commit_message(row),
+                        check=request.check,
+                        check_timeout=request.check_timeout,
+                        scratch=scratch,
+                    )
+                except git.GitError as exc:
+                    skip(row.id, str(exc))
+                    continue
+                if step.check is not None:
+                    check_seconds += step.check.seconds
+                if step.commit:
+                    tips[step.target] = step.commit
+                if step.status in ("landed", "already"):
+                    _record(engine, row, step)
+                    landed_rows.append(row)
+                    item = {
+                        "task_id": row.id,
+                        "branch": step.branch,
+                        "target": step.target,
+                        "commit": step.commit,
+                        "already": step.status == "already",
+                    }
+                    answer["landed"].append(item)
+                    how = "was already in" if step.status == "already" else "landed on"
+                    lines.append(
+                        f"landed {row.id}: {how} {step.target} at {(step.commit or '')[:12]}"
+                    )
+                    if step.checkout:
+                        checkout_notes.append(step.checkout)
+                elif step.status == "conflicted":
+                    others = _colliding(engine, common, step, landed_rows, cache)
+                    answer["conflicted"].append(
+                        {
+                            "task_id": row.id,
+                            "paths": step.conflicts,
+                            "colliding_tasks": [o.id for o in others],
+                        }
+                    )
+                    with_whom = f" (collides with {', '.join(o.id for o in others)})"
+                    lines.append(
+                        f"conflicted {row.id}: {', '.join(step.conflicts) or 'some paths'}"
+                        + (with_whom if others else "")
+                    )
+                    if request.resolve:
+                        to_resolve.append((row, wt, step.target, others))
+                elif step.status == "check_failed":
+                    ran = step.check
+                    assert ran is not None
+                    answer["check_failed"].append(
+                        {
+                            "task_id": row.id,
+                            "exit_code": ran.exit_code,
+                            "timed_out": ran.timed_out,
+                            "seconds": ran.seconds,
+                            "output_tail": ran.output_tail,
+                        }
+                    )
+                    last = (ran.output_tail.strip().splitlines() or [""])[-1][:160]
+                    code = "timed out" if ran.timed_out else f"exit {ran.exit_code}"
+                    lines.append(f"check failed {row.id} ({code}): {last}")
+                else:
+                    skip(row.id, step.reason or "not landed")
+        finally:
+            scratch.close()
+        for row, wt, target, others in to_resolve:
+            try:
+                follow = _start_resolver(engine, row, wt, target, others)
+            except (TaskError, git.GitError) as exc:
+                lines.append(f"resolving {row.id} could not start: {exc}")
+                continue
+            answer["resolving"].append({"task_id": row.id, "follow_up": follow})
+            lines.append(f"resolving {row.id}: started task {follow} on the conflicted merge")
+    targets = sorted(tips) or ([request.target] if request.target else [])
+    answer["target"] = targets[0] if len(targets) == 1 else None
+    answer["new_tip"] = tips.get(answer["target"]) if answer["target"] else None
+    answer["tips"] = tips
+    answer["check_seconds"] = round(check_seconds, 3)
+    answer["seconds"] = round(time.monotonic() - started, 3)
+    answer["checkout"] = checkout_notes[-1] if checkout_notes else None
+    if not rows:
+        lines.append(f"nothing to land: no finished, unlanded worktree task of {top}")
+    summary = f"{len(answer['landed'])} of {len(rows)} landed"
+    for name, tip in sorted(tips.items()):
+        summary += f"; {name} is at {tip[:12]}"
+    if answer["checkout"]:
+        summary += f"; {answer['checkout']}"
+    answer["lines"] = [summary, *lines]
+    return answer
+
+
+def _unresolved(engine: Engine, row: TaskRow, wt: git.Worktree) -> list[str]:
+    """For a task started to resolve conflicts: the paths that still hold markers."""
+    resolves = row.extra.get("resolves")
+    if not resolves:
+        return []
+    paths = [str(p) for p in row.extra.get("resolves_paths") or []]
+    try:
+        return markers_left(wt.repo, wt.branch, paths)
+    except git.GitError:
+        return []
+
+
+def _record(engine: Engine, row: TaskRow, step: LandStep) -> None:
+    data: dict[str, Any] = {
+        "merged": True,
+        "commit": step.commit,
+        "strategy": "land",
+        "target": step.target,
+        "conflicts": [],
+        "message": f"landed on {step.target}",
+        "at": time.time(),
+        "landed": True,
+    }
+    engine.store.set_extra(row.id, merged=data)
+    row.extra["merged"] = data
+    resolves = row.extra.get("resolves")
+    if resolves:  # the conflicted task's work came home through this one
+        original = engine.store.get(str(resolves))
+        if original is not None and _landed_record(original) is None:
+            engine.store.set_extra(original.id, merged={**data, "via": row.id})
+
+
+def _colliding(
+    engine: Engine,
+    common: Path,
+    step: LandStep,
+    landed_now: list[TaskRow],
+    cache: dict[Path, Path | None],
+) -> list[TaskRow]:
+    """Landed tasks (this landing's, then earlier ones) that changed a conflicting path."""
+    paths = set(step.conflicts)
+    seen: set[str] = set()
+    found: list[TaskRow] = []
+    earlier = [
+        row
+        for row in engine.store.list(phases=FINISHED, limit=500)
+        if (_landed_record(row) or {}).get("target") == step.target
+    ]
+    for row in [*reversed(landed_now), *earlier]:
+        if row.id in seen:
+            continue
+        seen.add(row.id)
+        wt = branches.worktree_of(row)
+        if wt is None or _common(Path(wt.repo), cache) != common:
+            continue
+        if _files_of(row) & paths:
+            found.append(row)
+    return found

@@ -1,0 +1,122 @@
+"""Seeing conflicts before they happen: overlapping declared paths, and branches that conflict.
+
+Owns: the ``paths`` a task declares it will touch (``extra["paths"]``, repository-relative, with
+the repository they belong to in ``extra["paths_repo"]``), which running tasks a new task's paths
+overlap (a file and a directory holding it overlap), and the pairwise conflict outlook of the
+finished, unlanded worktree tasks of one repository (``git merge-tree`` of each pair of branch
+heads, remembered per pair of heads so a repeated question costs nothing).
+
+Must not: refuse anything (an overlap is a warning), run git itself beyond the ``git`` package's
+functions, or talk MCP.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import posixpath
+from pathlib import Path
+from typing import Any
+
+from .. import git
+from ..git.merging import merge_tree
+from ..git.run import common_dir
+from . import branches
+from .store import Store, TaskRow
+
+ACTIVE = ("queued", "starting", "running")
+MAX_TASKS = 24  # tasks considered for the pairwise outlook (at most 276 pairs)
+
+
+def _normalise(path: str, subdir: str) -> str | None:
+    if not path or "\0" in path:
+        return None
+    joined = posixpath.normpath(posixpath.join(subdir, path.strip()))
+    if joined.startswith("../") or joined == ".." or joined.startswith("/"):
+        return None
+    return "" if joined == "." else joined
+
+
+def declare_paths(cwd: str, paths: list[str]) -> tuple[str, list[str]]:
+    """(repository key, paths relative to its top) for paths given relative to ``cwd``."""
+    where = Path(cwd)
+    try:
+        top = git.repo_root(where)
+        key = str(common_dir(top))
+        subdir = os.path.relpath(os.path.realpath(where), os.path.realpath(top))
+        subdir = "" if subdir == "." else subdir.replace(os.sep, "/")
+    except git.GitError:
+        key, subdir = os.path.realpath(where), ""
+    clean = [p for p in (_normalise(p, subdir) for p in paths) if p is not None]
+    return key, sorted(set(clean))
+
+
+def _overlap(a: str, b: str) -> bool:
+    return a == b or not a or not b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def overlapping(store: Store, key: str, paths: list[str], besides: str) -> list[dict[str, Any]]:
+    """Active tasks of the same repository whose declared paths overlap ``paths``."""
+    found: list[dict[str, Any]] = []
+    for row in store.list(phases=ACTIVE):
+        if row.id == besides or row.extra.get("paths_repo") != key:
+            continue
+        theirs = [str(p) for p in row.extra.get("paths") or []]
+        shared = sorted({p for p in paths for q in theirs if _overlap(p, q)})
+        if shared:
+            found.append({"task_id": row.id, "paths": shared, "title": row.title})
+    return found
+
+
+def record_paths(store: Store, row: TaskRow, paths: list[str]) -> list[dict[str, Any]]:
+    """Store the task's declared paths; return the active tasks they overlap."""
+    key, clean = declare_paths(row.cwd, paths)
+    wt = branches.worktree_of(row)
+    if wt is not None:  # a worktree task's cwd is in its worktree: key on the real repository
+        key, clean = declare_paths(str(Path(wt.repo) / wt.subdir), paths)
+    store.set_extra(row.id, paths=clean, paths_repo=key)
+    return overlapping(store, key, clean, row.id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pair(repo: str, head_a: str, head_b: str) -> tuple[str, ...]:
+    """Conflicting paths between two commits (empty when they merge cleanly)."""
+    merged = merge_tree(Path(repo), head_a, head_b)
+    return () if merged.clean else tuple(merged.conflicts) or ("(unknown)",)
+
+
+def _head(row: TaskRow) -> str | None:
+    outcome = row.extra.get("outcome") or {}
+    head = outcome.get("head_commit")
+    return str(head) if head else None
+
+
+def conflicts_between(rows: list[TaskRow]) -> list[dict[str, Any]]:
+    """Pairs of the given finished, unlanded worktree tasks whose branches conflict."""
+    groups: dict[str, list[tuple[TaskRow, str]]] = {}
+    for row in rows:
+        wt = branches.worktree_of(row)
+        head = _head(row)
+        if (
+            wt is None
+            or head is None
+            or not row.terminal
+            or row.extra.get("removed_branch")
+            or row.extra.get("merged")
+        ):
+            continue
+        groups.setdefault(str(wt.repo), []).append((row, head))
+    pairs: list[dict[str, Any]] = []
+    for repo, members in groups.items():
+        members = members[:MAX_TASKS]
+        for i, (a, head_a) in enumerate(members):
+            for b, head_b in members[i + 1 :]:
+                if head_a == head_b:
+                    continue
+                try:
+                    paths = _pair(repo, *sorted((head_a, head_b)))
+                except git.GitError:
+                    continue
+                if paths:
+                    pairs.append({"tasks": [a.id, b.id], "paths": list(paths)})
+    return pairs

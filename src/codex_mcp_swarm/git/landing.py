@@ -1,0 +1,286 @@
+"""Landing branches one at a time: build the merge on the target's tip, check it, then move.
+
+Owns: :func:`land_branch` (one step of a merge queue: the candidate built in memory on the
+target's current tip, an optional check command run in a scratch worktree of that candidate,
+and the target moved to it with a compare-and-swap under the repository's merge lock, so a
+crash leaves the target at its old tip or the new one, never between); the :class:`Scratch`
+worktree checks run in; :func:`conflicted_merge` (a commit holding a conflicted merge with its
+markers, for someone to resolve); and :func:`touched_paths` (what a branch changed).
+
+The user's checkout follows the target only when it has the target checked out, is at the old
+tip and is clean; when a checkout holding the target has local changes the step is skipped
+(moving a checked-out branch under uncommitted changes would make them lie), and when no
+checkout holds the target only the branch moves.
+
+Must not: know about tasks or the store (the engine decides which branches, in which order,
+and records what landed), or leave a half-moved target or a changed checkout after a refusal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .lock import repository_lock
+from .merging import Candidate, build_candidate, fast_forward_checkout, merge_tree
+from .records import ToDict
+from .refs import branch_tip
+from .run import REPO_ENV_VARS, GitError, commit_of, identity_options, run_git
+from .worktrees import holders_of, mkdir_private
+
+CHECK_TIMEOUT = 900.0  # default seconds a check may run
+OUTPUT_TAIL = 2000  # characters of a check's output kept
+ATTEMPTS = 5  # rebuilds when another writer moved the target meanwhile
+
+
+@dataclass
+class CheckRun(ToDict):
+    command: str
+    exit_code: int | None  # None when it timed out (it was killed)
+    seconds: float
+    output_tail: str
+    timed_out: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+@dataclass
+class LandStep(ToDict):
+    """One branch's landing: status landed, already, conflicted, check_failed or skipped."""
+
+    branch: str
+    target: str
+    status: str
+    commit: str | None = None  # the target's tip after this step
+    conflicts: list[str] = field(default_factory=list)
+    check: CheckRun | None = None
+    reason: str | None = None
+    checkout: str | None = None  # what happened to the checkout holding the target
+    build_seconds: float = 0.0  # building the candidate and moving the target, check excluded
+
+
+# Kills the check's process group when its stdin reaches end of file: when the process that
+# landed (and holds the other end of the pipe) dies, however it dies, the check dies with it.
+_WATCHDOG = 'read _ignored; kill -9 "-$1" 2>/dev/null'
+
+
+def _watchdog(pgid: int) -> subprocess.Popen[bytes] | None:
+    try:
+        return subprocess.Popen(
+            ["/bin/sh", "-c", _WATCHDOG, "codex-swarm-check-watchdog", str(pgid)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        return None
+
+
+class Scratch:
+    """A detached worktree of the repository where checks run, reused from check to check."""
+
+    def __init__(self, top: Path, path: Path) -> None:
+        self.top = Path(top)
+        self.path = Path(path)
+        self._made = False
+
+    def checkout(self, commit: str) -> None:
+        if not self._made:
+            self._discard()
+            mkdir_private(self.path.parent)
+            run_git(
+                self.top, ["worktree", "add", "--detach", "--quiet", "--", str(self.path), commit]
+            )
+            self._made = True
+            return
+        run_git(self.path, ["checkout", "--detach", "--force", "--quiet", commit])
+        run_git(self.path, ["clean", "-ffdq"])
+
+    def run(self, command: str, commit: str, timeout: float) -> CheckRun:
+        """Run ``command`` with ``sh -c`` at the top of a checkout of ``commit``."""
+        self.checkout(commit)
+        env = {k: v for k, v in os.environ.items() if k not in REPO_ENV_VARS}
+        env["CODEX_SWARM_CANDIDATE"] = commit
+        started = time.monotonic()
+        with tempfile.TemporaryFile() as out:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                cwd=self.path,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            watchdog = _watchdog(proc.pid)
+            timed_out = False
+            try:
+                code: int | None = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                code = None
+            finally:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # whatever the check left running
+                proc.wait()
+                if watchdog is not None:  # its job is done: stop it before it could act
+                    watchdog.kill()
+                    watchdog.wait()
+                    if watchdog.stdin is not None:
+                        watchdog.stdin.close()
+            seconds = time.monotonic() - started
+            size = out.seek(0, os.SEEK_END)
+            out.seek(max(size - OUTPUT_TAIL * 4, 0))
+            tail = out.read().decode("utf-8", "replace")[-OUTPUT_TAIL:]
+        if timed_out:
+            tail += f"\n[check killed after {timeout:g} s]"
+        return CheckRun(command, code, round(seconds, 3), tail, timed_out)
+
+    def _discard(self) -> None:
+        if os.path.lexists(self.path):
+            with contextlib.suppress(GitError):
+                run_git(self.top, ["worktree", "remove", "--force", "--", str(self.path)])
+            shutil.rmtree(self.path, ignore_errors=True)
+        with contextlib.suppress(GitError):
+            run_git(self.top, ["worktree", "prune"])
+
+    def close(self) -> None:
+        if self._made or os.path.lexists(self.path):
+            self._discard()
+        self._made = False
+
+
+def _move_target(top: Path, target: str, old: str, new: str, action: str) -> tuple[bool, str]:
+    """(moved, what happened to the checkout). Call with the repository lock held."""
+    holders = holders_of(top, target)
+    if holders:
+        where = holders[0]
+        why = fast_forward_checkout(where, target, old, new, action)
+        if why:
+            return False, why
+        return True, f"the checkout at {where} was fast-forwarded"
+    run_git(top, ["update-ref", "-m", action, f"refs/heads/{target}", new, old])
+    return True, f"'{target}' is not checked out anywhere; only the branch moved"
+
+
+def land_branch(
+    repo: Path,
+    branch: str,
+    *,
+    target: str,
+    strategy: str,
+    message: str,
+    check: str | None = None,
+    check_timeout: float = CHECK_TIMEOUT,
+    scratch: Scratch | None = None,
+) -> LandStep:
+    """Land ``branch`` on ``target``: build, optionally check, then move the target atomically.
+
+    The target's tip is read, the candidate built on it and, after the check passed, the target
+    moved only if it still is at that tip (under the repository's merge lock); when another
+    writer moved it meanwhile the step starts over on the new tip.
+    """
+    top = Path(repo)
+    started = time.monotonic()
+    checked = 0.0
+    for _attempt in range(ATTEMPTS):
+        found, ran = _attempt_landing(
+            top, branch, target, strategy, message, check, check_timeout, scratch
+        )
+        checked += ran.seconds if ran is not None else 0.0
+        if found is not None:
+            found.build_seconds = round(time.monotonic() - started - checked, 4)
+            return found
+    raise GitError(
+        f"'{target}' kept moving while '{branch}' was being landed ({ATTEMPTS} attempts); "
+        f"land again when the other writers are done"
+    )
+
+
+def _attempt_landing(
+    top: Path,
+    branch: str,
+    target: str,
+    strategy: str,
+    message: str,
+    check: str | None,
+    check_timeout: float,
+    scratch: Scratch | None,
+) -> tuple[LandStep | None, CheckRun | None]:
+    """One try; (None, check) when the target moved meanwhile and the step must start over."""
+    branch, tip = branch_tip(top, branch, "branch")
+    target, target_tip = branch_tip(top, target, "target")
+    if branch == target:
+        raise GitError(f"cannot land branch '{branch}' on itself")
+    candidate: Candidate = build_candidate(
+        top, branch, tip, target, target_tip, strategy=strategy, message=message
+    )
+    if candidate.already:
+        return LandStep(branch, target, "already", target_tip, reason=candidate.reason), None
+    if candidate.commit is None:
+        stop = LandStep(
+            branch,
+            target,
+            "conflicted",
+            target_tip,
+            conflicts=candidate.conflicts,
+            reason=candidate.reason,
+        )
+        return stop, None
+    ran: CheckRun | None = None
+    if check:
+        if scratch is None:
+            raise GitError("a check needs a scratch worktree to run in")
+        ran = scratch.run(check, candidate.commit, check_timeout)
+        if not ran.passed:
+            return LandStep(branch, target, "check_failed", target_tip, check=ran), ran
+    action = f"codex-swarm land {strategy} {branch}"
+    with repository_lock(top):
+        if commit_of(top, f"refs/heads/{target}") != target_tip:
+            return None, ran  # someone else moved the target: build again on its new tip
+        moved, note = _move_target(top, target, target_tip, candidate.commit, action)
+    if not moved:
+        return LandStep(branch, target, "skipped", target_tip, check=ran, reason=note), ran
+    return LandStep(branch, target, "landed", candidate.commit, check=ran, checkout=note), ran
+
+
+def conflicted_merge(repo: Path, branch: str, target: str, message: str) -> tuple[str, list[str]]:
+    """(commit, conflicting paths): a commit whose parents are ``target``'s tip and ``branch``'s
+    and whose files hold the merge's conflict markers where the two disagree."""
+    top = Path(repo)
+    branch, tip = branch_tip(top, branch, "branch")
+    target, target_tip = branch_tip(top, target, "target")
+    merged = merge_tree(top, target_tip, tip)
+    args = ["commit-tree", merged.tree, "-p", target_tip, "-p", tip, "-F", "-"]
+    commit = run_git(top, args, stdin=message.encode(), config=identity_options(top)).line()
+    return commit, merged.conflicts
+
+
+def markers_left(repo: Path, commit: str, paths: list[str]) -> list[str]:
+    """Which of ``paths`` still hold a conflict marker line at ``commit``."""
+    if not paths:
+        return []
+    specs = [f":(top,literal){p}" for p in paths]
+    result = run_git(
+        Path(repo),
+        ["grep", "-l", "-I", "-E", "-e", "^(<<<<<<<|>>>>>>>) ", commit, "--", *specs],
+        ok=(0, 1),
+    )
+    prefix = f"{commit}:"
+    return [line.removeprefix(prefix) for line in result.text().splitlines() if line]
+
+
+def touched_paths(repo: Path, base: str, head: str) -> list[str]:
+    """Paths changed between two commits."""
+    out = run_git(Path(repo), ["diff", "--name-only", "-z", "--no-renames", base, head]).text()
+    return [path for path in out.split("\0") if path]

@@ -1,0 +1,118 @@
+"""The ``codex_land`` tool: bring many worktree tasks home in one call, checked, never half-merged.
+
+Owns: the tool's parameters, description, output schema and text (one line per task).
+
+Must not: hold landing logic (``engine.landing`` chooses and records, ``git.landing`` merges,
+checks and moves the target); anything they refuse becomes an ``isError`` result.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any
+
+import anyio
+from mcp.server import MCPServer
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from ..engine.landing import LandRequest, land
+from ..engine.tasks import Engine, TaskError
+from ..git import GitError
+from . import render
+from .schemas import MAX_IDS, Cwd, Strategy, Target
+
+DESCRIPTION = (
+    "Land finished worktree tasks' branches on their target one by one, like a merge queue: "
+    "each merge is built on the target's current tip in memory; with check, a shell command "
+    "runs on it in a scratch worktree first; only then does the target move. Conflicts and "
+    "failed checks are reported (with the landed tasks a conflict collides with) and the rest "
+    "go on. Default: every finished, unlanded worktree task of cwd's repository, in the order "
+    "they finished. The checkout follows only when it is on the target and clean. resolve: "
+    "true starts a task per conflict to resolve it; land again when it is done."
+)
+
+LandIds = Annotated[
+    list[Annotated[str, Field(max_length=64)]] | None,
+    Field(
+        max_length=MAX_IDS,
+        description="tasks to land, in this order (default: every finished, unlanded worktree "
+        "task of cwd's repository, in the order they finished)",
+    ),
+]
+Check = Annotated[
+    str | None,
+    Field(
+        max_length=4096,
+        description="shell command run at the top of a scratch checkout of each candidate "
+        "merge; a non-zero exit keeps that task out (e.g. 'pytest -q')",
+    ),
+]
+CheckTimeout = Annotated[
+    float, Field(gt=0, le=86400, description="seconds a check may run before it is killed")
+]
+Resolve = Annotated[
+    bool,
+    Field(
+        description="start a Codex task per conflicted task, in a worktree of the new target "
+        "with that branch merged in and the conflict markers present"
+    ),
+]
+
+
+class LandAnswer(BaseModel):
+    landed: list[dict[str, Any]] = Field(
+        description="task_id, branch, target, commit, already (it was in the target before)"
+    )
+    conflicted: list[dict[str, Any]] = Field(description="task_id, paths, colliding_tasks")
+    check_failed: list[dict[str, Any]] = Field(
+        description="task_id, exit_code, timed_out, seconds, output_tail"
+    )
+    skipped: list[dict[str, Any]] = Field(description="task_id, reason")
+    resolving: list[dict[str, Any]] = Field(description="task_id, follow_up (the resolving task)")
+    target: str | None = Field(description="the target branch (null when several)")
+    new_tip: str | None = Field(description="the target's tip after the landing")
+    tips: dict[str, str] = Field(description="each target branch's tip after the landing")
+    checkout: str | None = Field(description="what happened to the checkout holding the target")
+    repository: str
+    strategy: str
+    check: str | None
+    check_seconds: float = Field(description="time spent in checks")
+    seconds: float
+    lines: list[str]
+
+
+def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
+    """Add ``codex_land`` to ``mcp``."""
+
+    @mcp.tool(
+        name="codex_land",
+        description=DESCRIPTION,
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, open_world_hint=False
+        ),
+    )
+    async def codex_land(
+        task_ids: LandIds = None,
+        target: Target = None,
+        strategy: Strategy = "merge",
+        check: Check = None,
+        check_timeout: CheckTimeout = 900.0,
+        cwd: Cwd = None,
+        resolve: Resolve = False,
+    ) -> Annotated[CallToolResult, LandAnswer]:
+        request = LandRequest(
+            task_ids=list(task_ids) if task_ids else None,
+            cwd=cwd,
+            target=target,
+            strategy=strategy,
+            check=check,
+            check_timeout=check_timeout,
+            resolve=resolve,
+        )
+        try:
+            out = await anyio.to_thread.run_sync(functools.partial(land, engine, request))
+        except (TaskError, GitError) as exc:
+            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+        text = render.cap_text("\n".join(out["lines"]), budget, "structuredContent has all")
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=out)
