@@ -259,7 +259,7 @@ async def test_land_from_the_repository_page_and_clean_up_from_the_task_page(
     await expect(page.locator("#summary")).to_contain_text("2 would land cleanly now")
     await shot(page, "board-repo.png")
     await page.click(f"tr[data-task='{landed}'] button")
-    await expect(page.locator("#notice")).to_contain_text(f"landed codex-swarm/{landed} on main")
+    await expect(page.locator("#notice")).to_contain_text(f"landed {landed}: landed on main")
     assert git(repo, "show", "main:landed.txt") == "made by landed.txt"
     await expect(page.locator(f"tr[data-task='{landed}'] td").nth(5)).to_contain_text("landed")
     await expect(page.locator("#summary")).to_contain_text("1 would land cleanly now")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from codex_mcp_swarm.web import diffs, timeline
-from codex_mcp_swarm.web.access import COOKIE, Access, allowed_names
+from codex_mcp_swarm.web.access import COOKIE, Access
+
+LOOPBACK = ["127.0.0.1", "localhost", "[::1]"]
 
 DATA = Path(__file__).parent / "data"
 
@@ -82,7 +84,7 @@ def test_the_timeline_of_a_recorded_run() -> None:
 
 
 def test_access_rules() -> None:
-    open_board = Access(token=None, hosts=allowed_names("127.0.0.1"))
+    open_board = Access(token=None, hosts=LOOPBACK)
     assert open_board.host_ok({"host": "127.0.0.1:8766"})
     assert open_board.host_ok({"host": "localhost"})
     assert not open_board.host_ok({"host": "evil.example:8766"})
@@ -99,7 +101,7 @@ def test_access_rules() -> None:
     assert "CSRF" in (open_board.change_refusal("POST", own, "http") or "")
 
     token = "t" * 32
-    locked = Access(token=token, hosts=allowed_names("0.0.0.0", ["board.example"]))
+    locked = Access(token=token, hosts=[*LOOPBACK, "board.example"])
     assert locked.host_ok({"host": "board.example"})
     assert not locked.signed_in({})
     assert locked.signed_in({"authorization": f"Bearer {token}"})
