@@ -357,6 +357,19 @@ async def test_with_a_token_the_board_needs_it_once(
     assert api(server, "GET", "/api/tasks", params={"token": "wrong" * 8}).status_code == 401
     bearer = api(server, "GET", "/api/tasks", headers={"authorization": f"Bearer {TOKEN}"})
     assert bearer.status_code == 200
+    for target in ("//evil.example/", "/\\evil.example", "https://evil.example/"):
+        signed = api(
+            server,
+            "POST",
+            "/login",
+            data={"token": TOKEN, "next": target},
+            headers={"origin": base(server)},
+        )
+        assert signed.status_code == 303 and signed.headers["location"] == "/", target
+    foreign = api(
+        server, "POST", "/login", data={"token": TOKEN}, headers={"origin": "http://evil.example"}
+    )
+    assert foreign.status_code == 403 and "set-cookie" not in foreign.headers
     page = await browser.new_page()
     await page.goto(f"{base(server)}/")
     await expect(page).to_have_url(f"{base(server)}/login?next=%2F")

@@ -185,8 +185,8 @@ class Board:
         form = await request.form()
         token = str(form.get("token") or "")
         target = str(form.get("next") or "/")
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/"
+        if not target.startswith("/") or target.startswith("//") or "\\" in target:
+            target = "/"  # only the board's own paths: never another site
         if self.access.token is None or not self.access.token_ok(token):
             return RedirectResponse("/login?failed=1", 303)
         response = RedirectResponse(target, 303)

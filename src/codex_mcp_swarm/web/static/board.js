@@ -30,7 +30,7 @@
 
   function safeHref(value) {
     // Only the board's own paths are ever linked.
-    return typeof value === "string" && value.startsWith("/") && !value.startsWith("//") ? value : "#";
+    return typeof value === "string" && value.startsWith("/") && !value.startsWith("//") && !value.includes("\\") ? value : "#";
   }
 
   function clear(node) {
@@ -414,7 +414,7 @@
   function loginPage() {
     const params = new URLSearchParams(location.search);
     const next = params.get("next") || "/";
-    $("next").value = next.startsWith("/") && !next.startsWith("//") ? next : "/";
+    $("next").value = next.startsWith("/") && !next.startsWith("//") && !next.includes("\\") ? next : "/";
     $("failed").hidden = !params.get("failed");
     $("token").focus();
   }
