@@ -107,7 +107,7 @@ async def browser(chromium: Browser) -> AsyncIterator[BrowserContext]:
 async def mcp(server: HttpServer, token: str | None = None) -> AsyncIterator[Client]:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     http = httpx2.AsyncClient(headers=headers, timeout=60)
-    async with Client(streamable_http_client(server.url, http_client=http)) as client:  # type: ignore[arg-type]
+    async with Client(streamable_http_client(server.url, http_client=http)) as client:
         yield client
 
 
