@@ -18,11 +18,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .engine.store import StoreError, make_private_dir
 from .settings import ENV_CODEX_BIN, ENV_MAX_PARALLEL, ENV_TASK_DIR, Settings
+
+if TYPE_CHECKING:
+    from mcp.server import MCPServer
 
 COMMANDS = {
     "serve": "serve MCP over stdio (the default)",
@@ -332,6 +335,20 @@ def _serve(argv: Sequence[str] | None) -> int:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 2
     _setup_logging(settings)
+    if args.transport == "stdio":
+        from .mcp.stdio_front import serve_stdio  # answers the client before the SDK is loaded
+
+        def build() -> MCPServer:
+            from .mcp.server import build_server
+
+            return build_server(settings)
+
+        try:
+            serve_stdio(build)
+        except StoreError as exc:
+            print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
+            return 1
+        return 0
     from .mcp.server import build_server  # the SDK import is only paid when serving
 
     try:
@@ -339,9 +356,6 @@ def _serve(argv: Sequence[str] | None) -> int:
     except StoreError as exc:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 1
-    if args.transport == "stdio":
-        server.run()
-        return 0
     from .mcp.http import HttpConfigError, load_token, serve_http
 
     try:

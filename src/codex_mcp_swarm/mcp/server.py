@@ -42,6 +42,7 @@ from ..engine.views import listing_view, result_view, status_view
 from ..git.worktrees import GitError
 from ..settings import Settings
 from . import render
+from .handshake import INSTRUCTIONS, SERVER_NAME
 from .schemas import (
     DEFAULT_WAIT,
     ApprovalPolicy,
@@ -96,20 +97,6 @@ TOOL_NAMES = (
     "codex_merge",
     "codex_cleanup",
 )
-
-INSTRUCTIONS = """\
-Runs OpenAI Codex CLI agents as parallel background tasks.
-- codex: run one Codex session and wait for its answer (like the classic Codex MCP tool).
-- codex_async: start a session and get a task_id at once; start several to work in parallel.
-- codex_status: what each task is doing right now. codex_wait: block until tasks finish (bounded
-  by timeout; a task still running is reported, never killed; call again to keep waiting).
-- codex_reply: continue a finished session by its threadId. codex_cancel: stop a task.
-- codex_list: find tasks (and their ids) again.
-- worktree: true gives a task its own git worktree and branch (parallel agents never edit over
-  each other); its work is committed there when it ends. Then codex_diff shows it, codex_merge
-  brings it back (refusing on conflicts), codex_cleanup removes what is merged.
-Every result carries threadId and content (the agent's final message). Long answers are cut;
-the cut says which codex-swarm:/// resource holds the whole text."""
 
 
 def _alias_kwargs(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -191,7 +178,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
 
     tasks_extension = SwarmTasks(engine)
     mcp = MCPServer(
-        "codex-swarm",
+        SERVER_NAME,
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
