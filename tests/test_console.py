@@ -317,3 +317,49 @@ def test_doctor_reports_active_tasks_whose_runner_is_gone(tmp_path: Path) -> Non
         "Run `codex-mcp-swarm cancel deadbeef0001`: it records the task as lost and stops "
         "whatever it left running."
     )
+
+
+def _readme_codex_block() -> dict:
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    block = next(
+        b for b in re.findall(r"```toml\n(.*?)```", readme, re.DOTALL) if "mcp_servers" in b
+    )
+    return dict(tomllib.loads(block)["mcp_servers"]["codex-swarm"])
+
+
+def test_doctor_prints_the_codex_block_the_readme_and_the_e2e_test_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(doctor.ENV_ENTRY, str(REPO / "scripts" / "start"))  # as scripts/start does
+    printed = tomllib.loads(doctor.client_config(["-c", "model=gpt-5.5"], {})["codex_toml"])
+    entry = printed["mcp_servers"]["codex-swarm"]
+    readme = _readme_codex_block()
+    readme["command"] = readme["command"].replace("/path/to/codex-mcp-swarm", str(REPO))
+    assert entry == readme
+    assert doctor.client_block_problems(entry) == []
+
+
+def test_doctor_warns_about_a_codex_block_that_lacks_what_it_needs(tmp_path: Path) -> None:
+    env = {"CODEX_HOME": str(tmp_path)}
+    assert doctor.check_codex_client(env).status == doctor.OK  # no config at all
+    (tmp_path / "config.toml").write_text(
+        '[mcp_servers.swarm]\ncommand = "uvx"\n'
+        'args = ["--from", "/src/codex-mcp-swarm", "codex-mcp-swarm"]\ntool_timeout_sec = 1800\n'
+    )
+    old = doctor.check_codex_client(env)
+    assert old.status == doctor.WARN
+    assert "default_tools_approval_mode" in old.detail and "required = true" in old.detail
+    assert "[mcp_servers.swarm]" in old.detail
+    (tmp_path / "config.toml").write_text(
+        '[mcp_servers.codex-swarm]\ncommand = "/x/scripts/start"\nrequired = true\n'
+        "tool_timeout_sec = 1800\n"
+        + "".join(
+            f'[mcp_servers.codex-swarm.tools.{t}]\napproval_mode = "approve"\n'
+            for t in doctor.APPROVAL_TOOLS
+        )
+    )
+    assert doctor.check_codex_client(env).status == doctor.OK  # per-tool approval works too
+    (tmp_path / "config.toml").write_text('[mcp_servers.other]\ncommand = "npx"\n')
+    assert doctor.check_codex_client(env).status == doctor.OK
