@@ -8,9 +8,11 @@ Must not: read the store or decide anything. Input is the dict views of ``engine
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Sequence
 from typing import Any
+
+from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
 
 
 def duration(seconds: float) -> str:
@@ -172,56 +174,6 @@ def progress_line(views: Sequence[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-TEXT_FIELDS = ("content", "message", "reasoning", "error")
-
-
-def _cut_note(task_id: str, field: str, total: int) -> str:
-    where = (
-        f"codex-swarm:///tasks/{task_id}/result"
-        if field == "content"
-        else f"codex-swarm:///tasks/{task_id}"
-    )
-    return f"\n… [cut: {total} chars in all; read {where} for the whole text]"
-
-
-def fit_views(views: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
-    """Shorten the long text fields of ``views`` so their JSON fits in about ``budget`` chars.
-
-    Each task gets an equal share; within a task the longest field is cut first, and every cut
-    says how long the text was and which resource holds all of it. Views that fit are untouched.
-    """
-    if len(json.dumps(views)) <= budget or not views:
-        return views
-    share = max(600, budget // len(views))
-    fitted = []
-    for view in views:
-        view = dict(view)
-        size = len(json.dumps(view))
-        for field in sorted(TEXT_FIELDS, key=lambda f: -len(str(view.get(f) or ""))):
-            value = view.get(field)
-            if size <= share or not isinstance(value, str) or len(value) < 200:
-                continue
-            keep = max(150, len(value) - (size - share) - 120)
-            if keep >= len(value):
-                continue
-            view[field] = value[:keep] + _cut_note(view["task_id"], field, len(value))
-            view["truncated"] = True
-            size = len(json.dumps(view))
-        if size > share and view.get("warnings"):
-            view["warnings"] = view["warnings"][-2:]
-        fitted.append(view)
-    return fitted
-
-
-def cap_text(text: str, budget: int, more: str) -> str:
-    """Cut ``text`` at a line boundary near ``budget`` chars, saying where the rest is."""
-    if len(text) <= budget:
-        return text
-    cut = text.rfind("\n", 0, budget)
-    cut = cut if cut > budget // 2 else budget
-    return text[:cut] + f"\n… [answer cut at {cut} of {len(text)} chars; {more}]"
-
-
 def list_item(view: dict[str, Any]) -> dict[str, Any]:
     """The fields of one ``codex_list`` entry."""
     keys = ("task_id", "status", "elapsed_s", "title", "branch", "threadId")
@@ -237,3 +189,22 @@ def list_line(view: dict[str, Any]) -> str:
     if view.get("branch"):
         line += f"  [{view['branch']}]"
     return line
+
+
+def removed_worktree_reply(previous: Any, cwd: str) -> str | None:
+    """Why a thread whose worktree cleanup removed cannot continue, and what to do instead."""
+    if previous is None or "worktree" not in previous.extra or os.path.isdir(cwd):
+        return None
+    wt = previous.extra["worktree"]
+    branch = wt.get("branch") if isinstance(wt, dict) else None
+    text = f"Task {previous.id}'s worktree {cwd} was removed (codex_cleanup or expiry), so its "
+    text += "thread cannot continue there."
+    if branch and not previous.extra.get("removed_branch"):
+        text += (
+            f" Its work is on branch {branch}: start a new task on it with codex_async "
+            f'(worktree: true, base_ref: "{branch}") and a prompt that says what was done, or '
+            f"restore the worktree with `git worktree add {cwd} {branch}` and reply again."
+        )
+    else:
+        text += " Its branch was deleted too (merged or cleaned up): start a new task instead."
+    return text

@@ -20,35 +20,6 @@ DEFAULT_WAIT = 300.0
 PHASE_NAMES = ("queued", "starting", "running", "completed", "failed", "cancelled", "lost")
 
 
-class Usage(BaseModel):
-    turn: dict[str, int] = Field(default_factory=dict, description="tokens of this task's turn")
-    thread_total: dict[str, int] = Field(
-        default_factory=dict, description="cumulative tokens of the thread, as Codex reports them"
-    )
-
-
-class TaskResult(BaseModel):
-    """A task's outcome (or its state, when it has not finished)."""
-
-    task_id: str
-    status: str = Field(description="queued, starting, running, completed, failed, cancelled, lost")
-    threadId: str | None = Field(description="Codex thread id; pass it to codex_reply")
-    content: str = Field(description="the agent's final message ('' until the task ends)")
-    error: str | None = None
-    exit_code: int | None = None
-    exit_signal: int | None = None
-    elapsed_s: float
-    tool_calls: int = 0
-    usage: Usage | dict[str, Any] = Field(default_factory=dict)
-    warnings: list[str] = Field(default_factory=list)
-    cwd: str
-    worktree: dict[str, Any] | None = Field(
-        default=None,
-        description="for worktree tasks: path, branch, base and head commits, files changed, "
-        "merges_cleanly and conflicts",
-    )
-
-
 class StatusList(BaseModel):
     tasks: list[dict[str, Any]]
 
@@ -65,12 +36,6 @@ class TaskLine(BaseModel):
 class TaskList(BaseModel):
     tasks: list[TaskLine]
     total: int = Field(description="how many tasks matched (the list may be shorter)")
-
-
-class WaitResult(BaseModel):
-    done: bool = Field(description="true when the wait's condition (all or any) was met")
-    still_running: list[str] = Field(description="ids of tasks that had not finished at timeout")
-    tasks: list[TaskResult]
 
 
 Prompt = Annotated[

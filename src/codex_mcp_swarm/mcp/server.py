@@ -41,7 +41,9 @@ from ..engine.tasks import Engine, Limits, TaskError, WorktreeRequest
 from ..engine.views import listing_view, result_view, status_view
 from ..git.worktrees import GitError
 from ..settings import Settings
-from . import render
+from . import answers, render
+from .answers import TaskAnswer, WaitAnswer
+from .arguments import argument_errors
 from .handshake import INSTRUCTIONS, SERVER_NAME
 from .schemas import (
     DEFAULT_WAIT,
@@ -73,11 +75,9 @@ from .schemas import (
     TaskId,
     TaskIds,
     TaskList,
-    TaskResult,
     Timeout,
     UseWorktree,
     WaitMode,
-    WaitResult,
     WaitTimeout,
 )
 from .tasks import LAUNCH_AS_TASK, SwarmTasks
@@ -177,13 +177,18 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             await engine.stop()
 
     tasks_extension = SwarmTasks(engine)
+
+    def validator_of(name: str) -> Any:
+        tool = mcp._tool_manager.get_tool(name)
+        return tool.fn_metadata.validate_arguments if tool is not None else None
+
     mcp = MCPServer(
         SERVER_NAME,
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         extensions=[tasks_extension],
-        middleware=[tasks_extension.legacy_middleware],
+        middleware=[tasks_extension.legacy_middleware, argument_errors(validator_of)],
         subscriptions=updates.bus,
     )
     # The SDK serves subscriptions/listen (2026-07-28) from our bus but has no handler for the
@@ -199,7 +204,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
     def answer(text: str, data: dict[str, Any], *, is_error: bool = False) -> CallToolResult:
         more = "codex_status, codex_list or the codex-swarm:///tasks resources give the rest"
         return CallToolResult(
-            content=[TextContent(type="text", text=render.cap_text(text, budget, more))],
+            content=[TextContent(type="text", text=answers.cap_text(text, budget, more))],
             structured_content=data,
             is_error=is_error,
         )
@@ -213,8 +218,12 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
 
     async def task_answer(row: TaskRow) -> CallToolResult:
         await fresh([row])
-        view = render.fit_views([result_view(row)], budget // 2)[0]
-        return answer(render.result_text(view), view, is_error=row.phase in ("failed", "lost"))
+        view = answers.fit_views([result_view(row)], budget // 2)[0]
+        return answer(
+            render.result_text(view),
+            dict(answers.task_answer(view)),
+            is_error=row.phase in ("failed", "lost"),
+        )
 
     async def wait_with_progress(
         task_ids: list[str], timeout: float | None, ctx: Context | None, mode: str = "all"
@@ -254,13 +263,13 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         as_task = LAUNCH_AS_TASK.get()
         if as_task is not None:  # the Tasks layer answers with a task handle instead
             as_task.row = row
-            return answer(f"Started task {row.id}.", result_view(row))
+            return answer(f"Started task {row.id}.", dict(answers.task_answer(result_view(row))))
         if not blocking:
             text = (
                 f"Started task {row.id} ({row.phase}). Use codex_wait with task_ids "
                 f'["{row.id}"] for its result, or codex_status to see what it is doing.'
             )
-            return answer(text, result_view(row))
+            return answer(text, dict(answers.task_answer(result_view(row))))
         rows, _done = await wait_with_progress([row.id], None, ctx)
         return await task_answer(rows[0])
 
@@ -287,13 +296,13 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         worktree: UseWorktree = False,
         base_ref: BaseRef = None,
         include_uncommitted: IncludeUncommitted = False,
-    ) -> Annotated[CallToolResult, TaskResult]:
+    ) -> Annotated[CallToolResult, TaskAnswer]:
         """Run one Codex session and return when it finishes."""
         args = dict(locals())
         return await launch(args, args.pop("ctx"), blocking=True)
 
     @functools.wraps(codex)
-    async def codex_async(**kwargs: Any) -> Annotated[CallToolResult, TaskResult]:
+    async def codex_async(**kwargs: Any) -> Annotated[CallToolResult, TaskAnswer]:
         ctx = kwargs.pop("ctx", None)
         return await launch(kwargs, ctx, blocking=False)
 
@@ -303,9 +312,10 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         _alias_kwargs(codex),
         name="codex",
         description=(
-            "Run a Codex agent session on a prompt and return when it finishes, with its final "
-            "message (content), threadId (for codex_reply), status and token usage. Progress "
-            "is reported while it runs. For parallel work use codex_async instead."
+            "Run one OpenAI Codex CLI agent on a prompt and wait for its answer (optionally in "
+            "its own git worktree). Returns its final message (content), threadId (for "
+            "codex_reply), status and tokens; progress is reported while it runs. For parallel "
+            "agents use codex_async instead."
         ),
         annotations=task_tool,
     )
@@ -313,9 +323,10 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         _alias_kwargs(codex_async),
         name="codex_async",
         description=(
-            "Start a Codex agent session in the background and return its task_id at once. "
-            "Start several to run them in parallel; then use codex_wait (results), codex_status "
-            "(live view) or codex_cancel. Same parameters as codex."
+            "Start an OpenAI Codex CLI agent as a background task and get its task_id at once: "
+            "call it several times to run agents in parallel (worktree: true gives each its own "
+            "git worktree and branch). Then codex_wait (results), codex_status (live view) or "
+            "codex_cancel. Same parameters as codex."
         ),
         annotations=task_tool,
     )
@@ -323,8 +334,9 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
     @mcp.tool(
         name="codex_reply",
         description=(
-            "Continue a Codex session (thread) with a new prompt, in the session's original "
-            "working directory and settings. Waits for the answer unless async is true."
+            "Continue a Codex agent's session (thread) with a new prompt, in its original "
+            "working directory (or worktree) and settings. Waits for the answer unless async is "
+            "true (then it runs as a background task)."
         ),
         annotations=task_tool,
     )
@@ -336,9 +348,12 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         run_async: Annotated[
             bool, Field(alias="async", description="return a task_id at once instead of waiting")
         ] = False,
-    ) -> Annotated[CallToolResult, TaskResult]:
+    ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
             spec, previous = engine.reply_spec(threadId, prompt)
+            gone = render.removed_worktree_reply(previous, spec.cwd)
+            if gone:
+                return _error(gone)
             row = engine.launch(spec, parent=previous)
         except TaskError as exc:
             return _error(str(exc))
@@ -346,16 +361,19 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         if as_task is not None:
             as_task.row = row
         if run_async or as_task is not None:
-            return answer(f"Started task {row.id} continuing thread {threadId}.", result_view(row))
+            return answer(
+                f"Started task {row.id} continuing thread {threadId}.",
+                dict(answers.task_answer(result_view(row))),
+            )
         rows, _done = await wait_with_progress([row.id], None, ctx)
         return await task_answer(rows[0])
 
     @mcp.tool(
         name="codex_status",
         description=(
-            "What each task is doing right now: phase (and queue position), elapsed time, tool "
-            "calls, the last command or file change, latest reasoning and message, plan "
-            "progress, tokens."
+            "Live status of Codex agent background tasks: what each is doing right now. Per "
+            "task: phase (and queue position), elapsed time, tool calls, the last command or "
+            "file change, latest reasoning and message, plan progress, tokens."
         ),
         annotations=read_tool,
     )
@@ -366,16 +384,19 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
             return _error(str(exc))
         now = time.time()
         views = [status_view(r, now, engine.store.queue_position(r)) for r in rows]
-        views = render.fit_views(views, budget // 2)
+        for view in views:
+            view["warnings"] = answers.warnings_once(view.get("warnings"))
+        views = [answers.strip_empty(v) for v in answers.fit_views(views, budget // 2)]
         return answer("\n\n".join(render.status_text(v) for v in views), {"tasks": views})
 
     @mcp.tool(
         name="codex_wait",
         description=(
-            "Wait until the listed tasks have finished (mode all) or one of them has (mode any), "
-            "or timeout seconds pass; then return each task's result. Tasks still running are "
-            "listed in still_running (never killed): call codex_wait again to keep waiting. "
-            "Without task_ids, waits for every unfinished task this client started."
+            "Wait for Codex agent background tasks (parallel agents) to finish and get their "
+            "results: until all listed tasks have finished (mode all) or one has (mode any), or "
+            "timeout seconds pass. Tasks still running are listed in still_running (never "
+            "killed): call codex_wait again to keep waiting. Without task_ids, waits for every "
+            "unfinished task this client started."
         ),
         annotations=read_tool,
     )
@@ -384,18 +405,18 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         task_ids: OptionalTaskIds = None,
         timeout: WaitTimeout = DEFAULT_WAIT,
         mode: WaitMode = "all",
-    ) -> Annotated[CallToolResult, WaitResult]:
+    ) -> Annotated[CallToolResult, WaitAnswer]:
         ids = list(task_ids) if task_ids else engine.unfinished_of_this_server()
         if not ids:
             return answer(
                 "No unfinished tasks started by this client: nothing to wait for.",
-                {"done": True, "still_running": [], "tasks": []},
+                {"done": True, "tasks": []},
             )
         try:
             rows, done = await wait_with_progress(ids, timeout, ctx, mode)
         except TaskError as exc:
             return _error(str(exc))
-        views = render.fit_views([result_view(r) for r in await fresh(rows)], budget * 3 // 4)
+        views = answers.fit_views([result_view(r) for r in await fresh(rows)], budget * 3 // 4)
         running = [r.id for r in rows if not r.terminal]
         finished = len(rows) - len(running)
         if not running:
@@ -410,13 +431,13 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
                 f"{', '.join(running)}. Call codex_wait again to keep waiting."
             )
         text = "\n\n".join([head, *(render.result_text(v) for v in views)])
-        return answer(text, {"done": done, "still_running": running, "tasks": views})
+        return answer(text, dict(answers.wait_answer(views, done, running)))
 
     @mcp.tool(
         name="codex_list",
         description=(
-            "List tasks, newest first, one line each (id, phase, elapsed, first line of the "
-            "prompt, branch): find task ids again. Filter by status."
+            "List Codex agent background tasks, newest first, to find task ids again: id, "
+            "phase, elapsed, first line of the prompt, worktree branch. Filter by status."
         ),
         annotations=read_tool,
     )
@@ -427,15 +448,16 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         total = engine.store.count(phases=status or None)
         now = time.time()
         lines = [render.list_line(listing_view(r, now)) for r in rows]
-        items = [render.list_item(listing_view(r, now)) for r in rows]
+        items = [answers.strip_empty(render.list_item(listing_view(r, now))) for r in rows]
         head = f"{total} task(s)" + (f", newest {limit} shown" if total > limit else "")
         return answer("\n".join([head + ":", *lines]), {"tasks": items, "total": total})
 
     @mcp.tool(
         name="codex_cancel",
         description=(
-            "Stop a task and every process it started. Its output so far is kept; the task is "
-            "recorded as cancelled. A queued task is removed from the queue."
+            "Cancel a Codex agent background task: stop it and every process it started. Its "
+            "output so far is kept; the task is recorded as cancelled. A queued task is removed "
+            "from the queue."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
@@ -443,26 +465,27 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
     )
     async def codex_cancel(
         task_id: Annotated[str, Field(max_length=64, description="the task to stop")],
-    ) -> Annotated[CallToolResult, TaskResult]:
+    ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
             before = engine.get(task_id)
             row = await engine.cancel(task_id)
         except TaskError as exc:
             return _error(str(exc))
-        view = render.fit_views([result_view(row)], budget // 2)[0]
+        view = answers.fit_views([result_view(row)], budget // 2)[0]
         if before.terminal:
             text = f"Task {row.id} had already ended ({row.phase}); nothing to cancel."
         else:
             text = render.result_text(view)
-        return answer(text, view)
+        return answer(text, dict(answers.task_answer(view)))
 
     # ---- worktrees ---------------------------------------------------------------------------
 
     @mcp.tool(
         name="codex_diff",
         description=(
-            "A worktree task's changes against its base: the stat, and the patch cut to a size "
-            "a model can read (the answer says where it was cut; pass paths to see the rest)."
+            "Show the diff of a Codex agent's worktree branch against its base before a merge: "
+            "the stat, and the patch cut to a size a model can read (the answer says where it "
+            "was cut; pass paths to see the rest)."
         ),
         annotations=read_tool,
     )
@@ -493,15 +516,15 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
                 + (f", inside {out['cut_in_path']}" if out.get("cut_in_path") else "")
                 + f". Not shown: {omitted}. Call codex_diff with paths to see them.]"
             )
-        data["stat"] = render.cap_text(out["stat"], budget // 8, "stat cut")
+        data["stat"] = answers.cap_text(out["stat"], budget // 8, "stat cut")
         return answer("\n".join(parts), data)
 
     @mcp.tool(
         name="codex_merge",
         description=(
-            "Merge a finished worktree task's branch into the main checkout (strategy merge, "
-            "squash or rebase; target defaults to the branch the task started from). Only when "
-            "that checkout is on the target branch and clean; refuses with the conflicting "
+            "Merge a finished Codex agent's worktree branch into the main checkout (strategy "
+            "merge, squash or rebase; target defaults to the branch the task started from). "
+            "Only when that checkout is on the target branch and clean; refuses with the conflicting "
             "paths otherwise and changes nothing."
         ),
         annotations=ToolAnnotations(
@@ -535,9 +558,9 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
     @mcp.tool(
         name="codex_cleanup",
         description=(
-            "Remove a finished task's worktree and delete its branch when its work is merged "
-            "(task_id), or do that for every merged task (all_merged: true). Unmerged work is "
-            "kept unless force is true, and then the answer lists the commits that were lost."
+            "Clean up after Codex agents: remove a finished task's git worktree and delete its "
+            "branch when its work is merged (task_id), or do that for every merged task "
+            "(all_merged: true). Unmerged work is kept unless force is true, and then the answer lists the commits that were lost."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, open_world_hint=False
