@@ -524,8 +524,8 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         description=(
             "Merge a finished Codex agent's worktree branch into the main checkout (strategy "
             "merge, squash or rebase; target defaults to the branch the task started from). "
-            "Only when that checkout is on the target branch and clean; refuses with the conflicting "
-            "paths otherwise and changes nothing."
+            "Only when that checkout is on the target branch and clean; refuses with the "
+            "conflicting paths otherwise and changes nothing."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, open_world_hint=False
@@ -560,7 +560,8 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         description=(
             "Clean up after Codex agents: remove a finished task's git worktree and delete its "
             "branch when its work is merged (task_id), or do that for every merged task "
-            "(all_merged: true). Unmerged work is kept unless force is true, and then the answer lists the commits that were lost."
+            "(all_merged: true). Unmerged work is kept unless force is true, and then the "
+            "answer lists the commits that were lost."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, open_world_hint=False
