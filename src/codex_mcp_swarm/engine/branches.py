@@ -184,3 +184,20 @@ def expire(store: Store, max_age: float, now: float | None = None) -> list[str]:
         except git.GitError as exc:
             log.warning("pruning worktrees of %s: %s", repo, exc)
     return removed
+
+
+def refresh_outcomes(store: Store, rows: list[TaskRow]) -> list[TaskRow]:
+    """Finished worktree tasks' merge outlook against their base branch's tip as it is now."""
+    for row in rows:
+        if row.terminal and "worktree" in row.extra:
+            refresh_outcome(store, row)
+    return rows
+
+
+def merged_tasks(store: Store) -> list[TaskRow]:
+    """Finished worktree tasks whose branch still exists and is merged (what cleanup may take)."""
+    finished = store.list(phases=("completed", "failed", "cancelled", "lost"))
+    candidates = [
+        r for r in finished if "worktree" in r.extra and not r.extra.get("removed_branch")
+    ]
+    return [row for row in candidates if is_merged(row)]
