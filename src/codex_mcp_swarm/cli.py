@@ -393,15 +393,17 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
         return cancel_command(settings, args.task_ids)
     if command == "run":
         from .console.run import RunRequest, run_command
-        from .engine.tasks import WorktreeRequest
+        from .engine.requests import worktree_request
+        from .engine.tasks import TaskError
 
-        worktree = (
-            WorktreeRequest(base_ref=args.base_ref, include_uncommitted=args.include_uncommitted)
-            if args.worktree
-            else None
-        )
-        if worktree is None and (args.base_ref or args.include_uncommitted):
-            raise ValueError("--base-ref and --include-uncommitted only apply with --worktree")
+        flags = {"worktree": "--worktree", "base_ref": "--base-ref"}
+        flags["include_uncommitted"] = "--include-uncommitted"
+        try:
+            worktree = worktree_request(
+                args.worktree, args.base_ref, args.include_uncommitted, names=flags
+            )
+        except TaskError as exc:
+            raise ValueError(str(exc)) from None
         cwd = Path(args.cwd).expanduser() if args.cwd else Path.cwd()
         request = RunRequest(
             prompts=tuple(args.prompts),

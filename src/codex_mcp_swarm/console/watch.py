@@ -24,8 +24,8 @@ from rich.live import Live
 from rich.text import Text
 
 from ..engine.store import ACTIVE, Store, StoreError, TaskRow
-from ..mcp.render import duration
 from ..settings import Settings
+from ..wording import duration
 from .common import error, make_console, open_store, phase_text, task_filter, unique
 from .table import board, task_view
 
