@@ -363,3 +363,16 @@ def test_doctor_warns_about_a_codex_block_that_lacks_what_it_needs(tmp_path: Pat
     assert doctor.check_codex_client(env).status == doctor.OK  # per-tool approval works too
     (tmp_path / "config.toml").write_text('[mcp_servers.other]\ncommand = "npx"\n')
     assert doctor.check_codex_client(env).status == doctor.OK
+
+
+def test_worktrees_default_to_beside_the_task_dir(tmp_path: Path) -> None:
+    given = Settings.build(task_dir=str(tmp_path / "state" / "tasks"), environ={})
+    assert given.worktree_dir == (tmp_path / "state" / "worktrees").resolve()
+    from_env = Settings.build(environ={"CODEX_SWARM_TASK_DIR": str(tmp_path / "t" / "tasks")})
+    assert from_env.worktree_dir == (tmp_path / "t" / "worktrees").resolve()
+    default = Settings.build(environ={"XDG_STATE_HOME": str(tmp_path / "xdg")})
+    assert default.worktree_dir == default.task_dir.parent / "worktrees"
+    explicit = Settings.build(
+        task_dir=str(tmp_path / "tasks"), environ={"CODEX_SWARM_WORKTREE_DIR": str(tmp_path / "w")}
+    )
+    assert explicit.worktree_dir == (tmp_path / "w").resolve()
