@@ -376,3 +376,25 @@ def test_worktrees_default_to_beside_the_task_dir(tmp_path: Path) -> None:
         task_dir=str(tmp_path / "tasks"), environ={"CODEX_SWARM_WORKTREE_DIR": str(tmp_path / "w")}
     )
     assert explicit.worktree_dir == (tmp_path / "w").resolve()
+
+
+def test_piped_watch_prints_the_current_table_once_then_changes(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    store, made = _store_with_tasks(tmp_path)
+    store.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codex_mcp_swarm", "watch", "--task-dir", str(tmp_path / "tasks")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)  # ends like Ctrl-C
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    for task_id in made.values():  # finished ones too: the table, not only changes
+        assert out.count(task_id) == 1, out
+    assert "running" in out and "failed" in out

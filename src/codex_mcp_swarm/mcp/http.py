@@ -13,6 +13,7 @@ import hmac
 import ipaddress
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -126,5 +127,13 @@ def serve_http(
     import uvicorn
 
     app = http_app(mcp, host, token, extra_hosts)
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"codex-mcp-swarm: serving MCP at http://{shown}:{port}/mcp"
+        + (" (clients send the bearer token)" if token else "")
+        + "; Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower())
     anyio.run(uvicorn.Server(config).serve)
