@@ -558,7 +558,7 @@ async def status_latency(b: Bench) -> dict[str, Any]:
         with anyio.fail_after(180):
             while True:
                 views = (await srv.call("codex_status", {"task_ids": running}))["tasks"]
-                if all(v["status"] == "running" and v["last_tool"] for v in views):
+                if all(v["status"] == "running" and v.get("last_tool") for v in views):
                     break
                 await anyio.sleep(0.2)
 

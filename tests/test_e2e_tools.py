@@ -130,7 +130,7 @@ async def test_status_shows_the_running_command(swarm: SwarmFactory) -> None:
         view = await status_until(
             client,
             task_id,
-            lambda v: v["last_tool"] and v["last_tool"]["status"] == "in_progress",
+            lambda v: v.get("last_tool") and v["last_tool"]["status"] == "in_progress",
         )
         assert view["status"] == "running"
         assert view["last_tool"]["kind"] == "command"
@@ -185,7 +185,9 @@ async def test_cancel_stops_every_process(swarm: SwarmFactory, sandbox: str) -> 
     async with swarm() as client:
         task_id = await launch(client, script({"shell": command}), sandbox=sandbox)
         await status_until(
-            client, task_id, lambda v: v["last_tool"] and v["last_tool"]["status"] == "in_progress"
+            client,
+            task_id,
+            lambda v: v.get("last_tool") and v["last_tool"]["status"] == "in_progress",
         )
         assert processes_matching(f"sleep {marker}"), "the command should be running"
         result = await client.call_tool("codex_cancel", {"task_id": task_id})
