@@ -285,3 +285,17 @@ async def test_the_commit_happens_when_the_server_was_killed(
     async with swarm() as client:
         out = data(await client.call_tool("codex_wait", {"task_ids": [task_id]}))
     assert out["tasks"][0]["worktree"]["files"] == 1
+
+
+async def test_reply_after_cleanup_says_what_to_do_instead(swarm: SwarmFactory, repo: Path) -> None:
+    async with swarm() as client:
+        done = await run_in_worktree(client, script(write("kept.txt", "keep")), repo)
+        cleaned = data(await client.call_tool("codex_cleanup", {"task_id": done["task_id"]}))
+        assert cleaned["cleaned"][0]["removed_worktree"] is True  # the unmerged branch stays
+        reply = await client.call_tool(
+            "codex_reply", {"threadId": done["threadId"], "prompt": "carry on"}
+        )
+    said = text(reply)
+    assert reply.is_error
+    assert "was removed" in said and "does not exist" not in said
+    assert f'base_ref: "{done["worktree"]["branch"]}"' in said and "git worktree add" in said
