@@ -72,6 +72,58 @@ class WaitAnswer(TypedDict):
     next: NotRequired[str]
 
 
+class LastTool(TypedDict, total=False):
+    kind: str
+    summary: str
+    status: str
+    exit_code: int
+
+
+class StatusAnswer(TypedDict, total=False):
+    """One task in ``codex_status``: what it is doing now (empty facts left out)."""
+
+    task_id: Required[str]
+    status: Required[str]
+    threadId: str
+    title: str
+    cwd: str
+    elapsed_s: float
+    tool_calls: int
+    last_tool: LastTool
+    reasoning: str
+    message: str
+    todo: str
+    usage: dict[str, dict[str, int]]
+    warnings: list[str]
+    queue_position: int
+    worktree: dict[str, str]
+    exit_code: int
+    exit_signal: int
+    error: str
+    cancel_requested: bool
+    truncated: bool
+
+
+class StatusList(TypedDict):
+    tasks: list[StatusAnswer]
+
+
+class TaskLine(TypedDict, total=False):
+    """One task in ``codex_list``."""
+
+    task_id: Required[str]
+    status: Required[str]
+    elapsed_s: float
+    title: str
+    branch: str
+    threadId: str
+
+
+class TaskList(TypedDict):
+    tasks: list[TaskLine]
+    total: int
+
+
 def strip_empty(value: Any) -> Any:
     """``value`` without None, empty lists, empty dicts and empty strings, at every level."""
     if isinstance(value, dict):

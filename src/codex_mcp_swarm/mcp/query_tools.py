@@ -19,16 +19,14 @@ from mcp.types import CallToolResult
 from ..engine.tasks import TaskError
 from ..engine.views import listing_view, result_view, status_view
 from . import answers, render
-from .answers import WaitAnswer
+from .answers import StatusList, TaskList, WaitAnswer
 from .face import READ_TOOL, Face
 from .schemas import (
     DEFAULT_WAIT,
     ListLimit,
     OptionalTaskIds,
     StatusFilter,
-    StatusList,
     TaskIds,
-    TaskList,
     WaitMode,
     WaitTimeout,
 )

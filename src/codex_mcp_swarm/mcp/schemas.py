@@ -20,24 +20,6 @@ DEFAULT_WAIT = 300.0
 PHASE_NAMES = ("queued", "starting", "running", "completed", "failed", "cancelled", "lost")
 
 
-class StatusList(BaseModel):
-    tasks: list[dict[str, Any]]
-
-
-class TaskLine(BaseModel):
-    task_id: str
-    status: str
-    elapsed_s: float
-    title: str
-    branch: str | None = None
-    threadId: str | None = None
-
-
-class TaskList(BaseModel):
-    tasks: list[TaskLine]
-    total: int = Field(description="how many tasks matched (the list may be shorter)")
-
-
 Prompt = Annotated[
     str,
     Field(min_length=1, max_length=PROMPT_LIMIT, description="what the Codex agent should do"),
@@ -205,7 +187,17 @@ class MergeAnswer(BaseModel):
     message: str
 
 
+class CleanedTask(BaseModel):
+    task_id: str
+    branch: str | None = None
+    worktree: str | None = None
+    removed_worktree: bool
+    deleted_branch: bool
+    kept_reason: str | None = None
+    lost_commits: list[str] = Field(default_factory=list)
+
+
 class CleanupAnswer(BaseModel):
-    cleaned: list[dict[str, Any]] = Field(
+    cleaned: list[CleanedTask] = Field(
         description="per task: removed_worktree, deleted_branch, kept_reason, lost_commits"
     )
