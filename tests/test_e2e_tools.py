@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import (
+    CODEX_VERSION,
     RawServer,
     SwarmFactory,
     data,
@@ -308,7 +309,7 @@ async def test_resources_describe_server_config_and_tasks(
             return json.loads((await client.read_resource(uri)).contents[0].text)
 
         info = await read("codex-swarm:///server-info")
-        assert "0.169.0" in info["codex_version"]
+        assert CODEX_VERSION in info["codex_version"]
         assert info["task_dir"] == str(task_dir)
         assert set(info["tools"]) == TOOLS
         assert info["usage_totals"]["input_tokens"] >= 100

@@ -43,7 +43,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-TESTED_CODEX_VERSION = "0.169.0"  # the release the test suite pins (.codex-version in the repo)
+TESTED_CODEX_VERSION = "0.171.0"  # the release the test suite pins (.codex-version in the repo)
 MIN_GIT = (2, 38)  # `git merge-tree --write-tree`, which worktree tasks use to predict merges
 LOW_SPACE = 100 * 1024 * 1024  # bytes free in the task dir below which doctor warns
 STRAY_AFTER = 60.0  # seconds after a task's end from which a live process of it is a stray
@@ -433,7 +433,7 @@ def _is_this_server(name: str, entry: dict[str, Any]) -> bool:
 
 
 def client_block_problems(entry: dict[str, Any]) -> list[str]:
-    """What a Codex ``[mcp_servers.X]`` block for this server lacks (checked on Codex 0.169)."""
+    """What a Codex ``[mcp_servers.X]`` block for this server lacks (checked on 0.169 and 0.171)."""
     problems = []
     if entry.get("enabled") is False:
         problems.append("it is disabled (enabled = false)")
