@@ -80,7 +80,6 @@ def test_a_worktree_answer_keeps_branch_and_merge_outlook() -> None:
         "files": [{"path": "notes.txt", "insertions": 1, "deletions": 0}],
         "files_total": 1,
         "insertions": 1,
-        "deletions": 0,
         "merges_cleanly": False,
         "conflicts": ["notes.txt"],
     }
@@ -91,7 +90,6 @@ def test_a_worktree_answer_keeps_branch_and_merge_outlook() -> None:
         "base": "main",
         "files": 1,
         "insertions": 1,
-        "deletions": 0,
         "merges_cleanly": False,
         "conflicts": ["notes.txt"],
     }

@@ -55,7 +55,7 @@ async def test_parallel_tasks_then_merge_one_and_refuse_the_conflicting_one(
             changed = git(repo, "diff", "--name-only", f"main...{wt['branch']}").splitlines()
             assert changed == ["shared.txt"]
             assert wt["merges_cleanly"] is True
-            assert task["next"] == "codex_merge (codex_diff to review first)"
+            assert task["next"] == "codex_merge, or codex_diff first"
             assert git(repo, "log", "-1", "--format=%s", wt["branch"]).startswith("Edit as")
             assert not Path(wt["path"]).is_relative_to(repo), "worktrees live outside the repo"
 

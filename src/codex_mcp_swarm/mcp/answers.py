@@ -158,11 +158,9 @@ def worktree_answer(wt: dict[str, Any] | None) -> WorktreeAnswer | None:
         answer["path"] = wt.get("path")
     answer["base"] = wt.get("base_branch") or (wt.get("base_commit") or "")[:12]
     if "head_commit" in wt:
-        answer.update(
-            files=wt.get("files_total") or 0,
-            insertions=wt.get("insertions"),
-            deletions=wt.get("deletions"),
-        )
+        answer["files"] = wt.get("files_total") or 0
+        for key in ("insertions", "deletions"):  # lines added and removed; 0 goes unsaid
+            answer[key] = wt.get(key) or None
         if wt.get("merges_cleanly") is not None:
             answer["merges_cleanly"] = wt["merges_cleanly"]
         answer["conflicts"] = wt.get("conflicts")
@@ -186,7 +184,7 @@ def next_step(view: dict[str, Any], wt: WorktreeAnswer | None) -> str | None:
             return "codex_cleanup (nothing changed)"
         if wt.get("merges_cleanly") is False:
             return "codex_reply to resolve the conflicts, then codex_merge"
-        return "codex_merge (codex_diff to review first)"
+        return "codex_merge, or codex_diff first"
     if status in ("failed", "lost") and view.get("threadId"):
         return "codex_reply to continue the thread"
     return None
