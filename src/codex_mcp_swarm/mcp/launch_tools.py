@@ -12,6 +12,7 @@ A tool module is a ``register(face)`` function that adds its tools with ``face.m
 from __future__ import annotations
 
 import functools
+import os
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -43,6 +44,25 @@ from .schemas import (
     UseWorktree,
 )
 from .tasks import LAUNCH_AS_TASK
+
+
+def removed_worktree_reply(previous: Any, cwd: str) -> str | None:
+    """Why a thread whose worktree cleanup removed cannot continue, and what to do instead."""
+    if previous is None or "worktree" not in previous.extra or os.path.isdir(cwd):
+        return None
+    wt = previous.extra["worktree"]
+    branch = wt.get("branch") if isinstance(wt, dict) else None
+    text = f"Task {previous.id}'s worktree {cwd} was removed (codex_cleanup or expiry), so its "
+    text += "thread cannot continue there."
+    if branch and not previous.extra.get("removed_branch"):
+        text += (
+            f" Its work is on branch {branch}: start a new task on it with codex_async "
+            f'(worktree: true, base_ref: "{branch}") and a prompt that says what was done, or '
+            f"restore the worktree with `git worktree add {cwd} {branch}` and reply again."
+        )
+    else:
+        text += " Its branch was deleted too (merged or cleaned up): start a new task instead."
+    return text
 
 
 def register(face: Face) -> None:
@@ -118,7 +138,7 @@ def register(face: Face) -> None:
     ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
             spec, previous = face.engine.reply_spec(threadId, prompt)
-            gone = render.removed_worktree_reply(previous, spec.cwd)
+            gone = removed_worktree_reply(previous, spec.cwd)
             if gone:
                 return face.error(gone)
             row = face.engine.launch(spec, parent=previous)

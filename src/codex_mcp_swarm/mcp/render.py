@@ -8,7 +8,6 @@ Must not: read the store or decide anything. Input is the dict views of ``engine
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -151,22 +150,3 @@ def list_line(view: dict[str, Any]) -> str:
     if view.get("branch"):
         line += f"  [{view['branch']}]"
     return line
-
-
-def removed_worktree_reply(previous: Any, cwd: str) -> str | None:
-    """Why a thread whose worktree cleanup removed cannot continue, and what to do instead."""
-    if previous is None or "worktree" not in previous.extra or os.path.isdir(cwd):
-        return None
-    wt = previous.extra["worktree"]
-    branch = wt.get("branch") if isinstance(wt, dict) else None
-    text = f"Task {previous.id}'s worktree {cwd} was removed (codex_cleanup or expiry), so its "
-    text += "thread cannot continue there."
-    if branch and not previous.extra.get("removed_branch"):
-        text += (
-            f" Its work is on branch {branch}: start a new task on it with codex_async "
-            f'(worktree: true, base_ref: "{branch}") and a prompt that says what was done, or '
-            f"restore the worktree with `git worktree add {cwd} {branch}` and reply again."
-        )
-    else:
-        text += " Its branch was deleted too (merged or cleaned up): start a new task instead."
-    return text
