@@ -25,6 +25,11 @@ get an empty HOME (Codex's shell reads no user profile), so results do not depen
 8. landing: ``codex_land`` of N worktree branches (one file each) on the section-5 repository,
    time per branch (the check's own time reported apart) vs a bare ``git merge --no-ff`` of the
    same branches from the same tip.
+9. startup: process start -> the answer to ``initialize`` (2025-11-25) and to ``server/discover``
+   (2026-07-28), and -> the ``tools/list`` answer after ``initialize``, p50 over 10 starts;
+10. answer size: characters of a ``codex_wait`` answer's structuredContent (compact JSON, what a
+   model reads) per finished task, not counting the agent's own message, for a one-command task
+   and for a worktree task.
 
 Numbers are printed and written to JSON (default ``bench/results/latest.json``), never asserted.
 The exit code is 1 only if a section could not run. Every server, runner and Codex process the
@@ -559,7 +564,7 @@ async def status_latency(b: Bench) -> dict[str, Any]:
         with anyio.fail_after(180):
             while True:
                 views = (await srv.call("codex_status", {"task_ids": running}))["tasks"]
-                if all(v["status"] == "running" and v["last_tool"] for v in views):
+                if all(v["status"] == "running" and v.get("last_tool") for v in views):
                     break
                 await anyio.sleep(0.2)
 
@@ -871,6 +876,112 @@ async def runner_cost(b: Bench) -> dict[str, Any]:
     return {"params": {"tasks": n, "step": "sleep 3"}, "results": results}
 
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "bench", "version": "0"},
+    },
+}
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "0"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+DISCOVER = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "server/discover",
+    "params": {"_meta": MODERN_META},
+}
+
+
+def first_answers(env: dict[str, str], cwd: Path, opening: dict[str, Any]) -> tuple[float, float]:
+    """Seconds from process start to the opening answer, and to the tools/list answer after it."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codex_mcp_swarm", "--skip-git-repo-check"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=cwd,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        listing: dict[str, Any] = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        if opening["method"] == "initialize":
+            follow = [{"jsonrpc": "2.0", "method": "notifications/initialized"}, listing]
+        else:
+            follow = [{**listing, "params": {"_meta": MODERN_META}}]
+        proc.stdin.write((json.dumps(opening) + "\n").encode())
+        proc.stdin.flush()
+        answer = json.loads(proc.stdout.readline())
+        opened = time.perf_counter() - start
+        if "result" not in answer:
+            raise BenchError(f"no answer to {opening['method']}: {answer}")
+        for message in follow:
+            proc.stdin.write((json.dumps(message) + "\n").encode())
+        proc.stdin.flush()
+        answer = json.loads(proc.stdout.readline())
+        listed = time.perf_counter() - start
+        if "codex_async" not in json.dumps(answer):
+            raise BenchError(f"no tool list: {answer}")
+        return opened, listed
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def startup(b: Bench) -> dict[str, Any]:
+    starts = 10
+    env = {**b.base_env, "CODEX_SWARM_TASK_DIR": str(b.root / "startup" / "tasks")}
+    env["CODEX_SWARM_CODEX_BIN"] = b.codex
+    results: dict[str, Any] = {}
+    for label, opening in (("initialize", INITIALIZE), ("discover", DISCOVER)):
+        times = [first_answers(env, b.work, opening) for _ in range(starts)]
+        results[f"{label}_ms"] = stats([ms(t[0]) for t in times])
+        results[f"tools_list_after_{label}_ms"] = stats([ms(t[1]) for t in times])
+    return {"params": {"starts": starts}, "results": results}
+
+
+def chars_per_task(answer: dict[str, Any]) -> float:
+    """Compact-JSON characters of a wait answer per task, without the agents' own messages."""
+    whole = len(json.dumps(answer, separators=(",", ":"), ensure_ascii=False))
+    own = sum(
+        len(json.dumps(t.get("content", ""), ensure_ascii=False)) - 2 for t in answer["tasks"]
+    )
+    return round((whole - own) / max(1, len(answer["tasks"])), 1)
+
+
+async def answer_size(b: Bench) -> dict[str, Any]:
+    repo = b.root / "answer-repo"
+    make_repo(repo, 10)
+    results: dict[str, Any] = {}
+    async with b.server("answers") as srv:
+        plain = await srv.launch(b.prompt("plain", {"shell": "echo hi"}, {"message": "said hi"}))
+        out = await srv.call("codex_wait", {"task_ids": [plain], "timeout": 300})
+        results["one_command_task_chars"] = chars_per_task(out)
+        patch = "*** Add File: notes.txt\n+a note"
+        wt = await srv.launch(
+            b.prompt("worktree", {"patch": patch}, {"message": "added a note"}),
+            cwd=str(repo),
+            worktree=True,
+            sandbox="workspace-write",
+        )
+        out = await srv.call("codex_wait", {"task_ids": [wt], "timeout": 300})
+        results["worktree_task_chars"] = chars_per_task(out)
+        results["worktree_task_answer"] = out
+    return {"params": {}, "results": results}
+
+
 SECTIONS: dict[str, tuple[str, Callable[[Bench], Awaitable[dict[str, Any]]]]] = {
     "1": ("parallel_efficiency", parallel_efficiency),
     "2": ("wake_latency", wake_latency),
@@ -880,6 +991,8 @@ SECTIONS: dict[str, tuple[str, Callable[[Bench], Awaitable[dict[str, Any]]]]] = 
     "6": ("burst_fifo", burst),
     "7": ("runner_cost", runner_cost),
     "8": ("landing", landing),
+    "9": ("startup", startup),
+    "10": ("answer_size", answer_size),
 }
 
 
@@ -918,6 +1031,8 @@ TARGETS = {
     "memory": {"server_peak_before_mb": "< 150", "server_peak_after_mb": "< 150"},
     "launch_latency": {"codex_async_ms": "< 50", "worktree_ratio": "< 1.2"},
     "runner_cost": {"runner_start_cpu_ms": "< 10 (forked)", "runner_uss_mb": "< 4 (forked)"},
+    "startup": {"initialize_ms": "p50 < 300", "discover_ms": "p50 < 300"},
+    "answer_size": {"one_command_task_chars": "< 250", "worktree_task_chars": "< 450"},
 }
 
 
@@ -997,7 +1112,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="the small configuration (CI)")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "latest.json")
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="comma-separated, e.g. 1,3")
+    parser.add_argument(
+        "--sections", default="1,2,3,4,5,6,7,8,9,10", help="comma-separated, e.g. 1,3"
+    )
     parser.add_argument("--latency", type=float, help="fake model seconds per request")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (stores, logs)")
     args = parser.parse_args()

@@ -20,8 +20,12 @@ A step is an object with any of these keys (applied in this order):
     shell: a command for Codex's ``exec_command`` tool
     patch: a patch body for ``apply_patch`` (the lines between Begin and End Patch)
     message: the final assistant message (ends the turn)
+    mcp: a list of MCP tool calls made in one response (parallel tool calls), each
+        ``{"namespace": "mcp__codex_swarm", "name": "codex_async", "arguments": {...}}``; Codex
+        offers an MCP server's tools as one ``namespace`` tool and runs ``function_call`` items
+        that name it. Such a step is answered once all its calls have their outputs.
     truncate: true to close the stream before ``response.completed``
-A step with neither ``shell`` nor ``patch`` nor ``message`` ends the turn with message "done".
+A step with none of ``shell``, ``patch``, ``mcp`` or ``message`` ends the turn with message "done".
 
 A review request of ``codex exec review`` (its developer message holds Codex's review guidelines)
 without a script is answered like a reviewer: first the ``git diff <commit>`` its prompt asks for,
@@ -76,8 +80,12 @@ def choose_step(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         first = prompt.strip().splitlines()[0] if prompt.strip() else ""
         return {"message": f"ok: {first}"}, prompt
     done = sum(1 for item in items[anchor + 1 :] if item.get("type") == "function_call_output")
-    if done < len(steps):
-        return steps[done], prompt
+    for step in steps:
+        # A step is answered by one tool output, or one per call for a step of parallel calls.
+        cost = max(1, len(step.get("mcp") or ()))
+        if done < cost:
+            return step, prompt
+        done -= cost
     return {"message": "done"}, prompt
 
 
@@ -140,7 +148,19 @@ def _output_items(step: dict[str, Any]) -> list[dict[str, Any]]:
         cmd = step["shell"]
     elif "patch" in step:
         cmd = "apply_patch <<'EOF'\n*** Begin Patch\n" + step["patch"] + "\n*** End Patch\nEOF\n"
-    if cmd is not None:
+    if step.get("mcp"):
+        for i, call in enumerate(step["mcp"]):
+            out.append(
+                {
+                    "type": "function_call",
+                    "id": f"fc_{n}_{i}",
+                    "call_id": f"call_{n}_{i}",
+                    "namespace": call["namespace"],
+                    "name": call["name"],
+                    "arguments": json.dumps(call.get("arguments") or {}),
+                }
+            )
+    elif cmd is not None:
         out.append(
             {
                 "type": "function_call",

@@ -8,6 +8,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -319,3 +320,84 @@ def test_doctor_reports_active_tasks_whose_runner_is_gone(tmp_path: Path) -> Non
         "Run `codex-mcp-swarm cancel deadbeef0001`: it records the task as lost and stops "
         "whatever it left running."
     )
+
+
+def _readme_codex_block() -> dict[str, Any]:
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    block = next(
+        b for b in re.findall(r"```toml\n(.*?)```", readme, re.DOTALL) if "mcp_servers" in b
+    )
+    return dict(tomllib.loads(block)["mcp_servers"]["codex-swarm"])
+
+
+def test_doctor_prints_the_codex_block_the_readme_and_the_e2e_test_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(doctor.ENV_ENTRY, str(REPO / "scripts" / "start"))  # as scripts/start does
+    printed = tomllib.loads(doctor.client_config(["-c", "model=gpt-5.5"], {})["codex_toml"])
+    entry = printed["mcp_servers"]["codex-swarm"]
+    readme = _readme_codex_block()
+    readme["command"] = readme["command"].replace("/path/to/codex-mcp-swarm", str(REPO))
+    assert entry == readme
+    assert doctor.client_block_problems(entry) == []
+
+
+def test_doctor_warns_about_a_codex_block_that_lacks_what_it_needs(tmp_path: Path) -> None:
+    env = {"CODEX_HOME": str(tmp_path)}
+    assert doctor.check_codex_client(env).status == doctor.OK  # no config at all
+    (tmp_path / "config.toml").write_text(
+        '[mcp_servers.swarm]\ncommand = "uvx"\n'
+        'args = ["--from", "/src/codex-mcp-swarm", "codex-mcp-swarm"]\ntool_timeout_sec = 1800\n'
+    )
+    old = doctor.check_codex_client(env)
+    assert old.status == doctor.WARN
+    assert "default_tools_approval_mode" in old.detail and "required = true" in old.detail
+    assert "[mcp_servers.swarm]" in old.detail
+    (tmp_path / "config.toml").write_text(
+        '[mcp_servers.codex-swarm]\ncommand = "/x/scripts/start"\nrequired = true\n'
+        "tool_timeout_sec = 1800\n"
+        + "".join(
+            f'[mcp_servers.codex-swarm.tools.{t}]\napproval_mode = "approve"\n'
+            for t in doctor.APPROVAL_TOOLS
+        )
+    )
+    assert doctor.check_codex_client(env).status == doctor.OK  # per-tool approval works too
+    (tmp_path / "config.toml").write_text('[mcp_servers.other]\ncommand = "npx"\n')
+    assert doctor.check_codex_client(env).status == doctor.OK
+
+
+def test_worktrees_default_to_beside_the_task_dir(tmp_path: Path) -> None:
+    given = Settings.build(task_dir=str(tmp_path / "state" / "tasks"), environ={})
+    assert given.worktree_dir == (tmp_path / "state" / "worktrees").resolve()
+    from_env = Settings.build(environ={"CODEX_SWARM_TASK_DIR": str(tmp_path / "t" / "tasks")})
+    assert from_env.worktree_dir == (tmp_path / "t" / "worktrees").resolve()
+    default = Settings.build(environ={"XDG_STATE_HOME": str(tmp_path / "xdg")})
+    assert default.worktree_dir == default.task_dir.parent / "worktrees"
+    explicit = Settings.build(
+        task_dir=str(tmp_path / "tasks"), environ={"CODEX_SWARM_WORKTREE_DIR": str(tmp_path / "w")}
+    )
+    assert explicit.worktree_dir == (tmp_path / "w").resolve()
+
+
+def test_piped_watch_prints_the_current_table_once_then_changes(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    store, made = _store_with_tasks(tmp_path)
+    store.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codex_mcp_swarm", "watch", "--task-dir", str(tmp_path / "tasks")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)  # ends like Ctrl-C
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    for task_id in made.values():  # finished ones too: the table, not only changes
+        assert out.count(task_id) == 1, out
+    assert "running" in out and "failed" in out

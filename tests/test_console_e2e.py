@@ -19,7 +19,7 @@ from typing import Any
 import pexpect
 import psutil
 import pytest
-from conftest import git, processes_matching, server_env, wait_until
+from conftest import CODEX_VERSION, git, processes_matching, server_env, wait_until
 from fake_model import script
 
 from codex_mcp_swarm.engine.store import Store
@@ -177,6 +177,7 @@ def test_doctor_on_a_good_setup(env: dict[str, str], repo: Path, codex: str) -> 
     assert statuses == {
         "codex": "ok",
         "login": "ok",
+        "codex mcp": "ok",
         "git": "ok",
         "task dir": "ok",
         "store": "ok",
@@ -203,7 +204,8 @@ def test_doctor_on_a_broken_setup_says_how_to_fix_each_problem(
     assert "3 problem(s) found" in out.stdout
     fixes = [line.split("fix: ", 1)[1] for line in out.stdout.splitlines() if "fix: " in line]
     assert fixes == [
-        "Install it with `npm install -g @openai/codex@0.169.0`, or name it with --codex-bin "
+        f"Install it with `npm install -g @openai/codex@{CODEX_VERSION}`, or name it with "
+        "--codex-bin "
         "PATH (or CODEX_SWARM_CODEX_BIN).",
         "Set MOCK_API_KEY in the environment your MCP client starts the server with.",
         f"Move {task_dir / 'tasks.db'} (with any -wal and -shm files next to it) aside: the next "

@@ -45,6 +45,9 @@ async def test_both_eras_over_http(http_server: HttpServer, mode: str) -> None:
         assert "codex_async" in names
         out = data(await c.call_tool("codex", {"prompt": f"over http {mode}"}))
         assert out["content"] == f"ok: over http {mode}"
+    assert http_server.proc.stderr is not None
+    said = http_server.proc.stderr.readline().decode()
+    assert f"serving MCP at {http_server.url}" in said, said
 
 
 async def test_clients_share_one_server_and_one_limit(http_server: HttpServer) -> None:

@@ -60,9 +60,12 @@ async def test_parallel_tasks_then_merge_one_and_refuse_the_conflicting_one(
             wt = task["worktree"]
             assert task["status"] == "completed"
             assert wt["branch"] == f"codex-swarm/{task['task_id']}"
-            assert wt["head_commit"] != wt["base_commit"]
-            assert [f["path"] for f in wt["files"]] == ["shared.txt"]
+            assert git(repo, "rev-parse", wt["branch"]) != git(repo, "rev-parse", "main")
+            assert wt["files"] == 1 and wt["base"] == "main"
+            changed = git(repo, "diff", "--name-only", f"main...{wt['branch']}").splitlines()
+            assert changed == ["shared.txt"]
             assert wt["merges_cleanly"] is True
+            assert task["next"] == "codex_merge, or codex_diff first"
             assert git(repo, "log", "-1", "--format=%s", wt["branch"]).startswith("Edit as")
             assert not Path(wt["path"]).is_relative_to(repo), "worktrees live outside the repo"
 
@@ -125,7 +128,10 @@ async def test_include_uncommitted_carries_a_dirty_checkout_without_touching_it(
             repo,
             include_uncommitted=True,
         )
-    wt = out["worktree"]
+        full = json.loads(
+            resource_text(await client.read_resource(f"codex-swarm:///tasks/{out['task_id']}"))
+        )["result"]
+    wt = full["worktree"]
     assert wt["carried_commit"] == wt["base_commit"]
     assert git(repo, "show", f"{wt['branch']}:seen.txt") == "work in progress\nuntracked"
     assert [f["path"] for f in wt["files"]] == ["seen.txt"], "the diff is the agent's own work"
@@ -145,7 +151,7 @@ async def test_a_follow_up_task_builds_on_another_tasks_branch(
             base_ref=first["worktree"]["branch"],
         )
     assert git(repo, "show", f"{second['worktree']['branch']}:step2.txt") == "one"
-    assert second["worktree"]["base_branch"] == first["worktree"]["branch"]
+    assert second["worktree"]["base"] == first["worktree"]["branch"]
 
 
 async def test_subdirectory_cwd_and_reply_stay_in_the_worktree(
@@ -214,7 +220,7 @@ async def test_ten_tasks_at_once_on_one_repository(swarm: SwarmFactory, repo: Pa
     paths = {t["worktree"]["path"] for t in done["tasks"]}
     assert len(paths) == 10
     for task in done["tasks"]:
-        assert task["worktree"]["files_total"] == 1
+        assert task["worktree"]["files"] == 1
     assert len(git(repo, "worktree", "list").splitlines()) == 11
 
 
@@ -293,4 +299,18 @@ async def test_the_commit_happens_when_the_server_was_killed(
     assert git(repo, "show", f"{branch}:late.txt") == "after the crash"
     async with swarm() as client:
         out = data(await client.call_tool("codex_wait", {"task_ids": [task_id]}))
-    assert out["tasks"][0]["worktree"]["files_total"] == 1
+    assert out["tasks"][0]["worktree"]["files"] == 1
+
+
+async def test_reply_after_cleanup_says_what_to_do_instead(swarm: SwarmFactory, repo: Path) -> None:
+    async with swarm() as client:
+        done = await run_in_worktree(client, script(write("kept.txt", "keep")), repo)
+        cleaned = data(await client.call_tool("codex_cleanup", {"task_id": done["task_id"]}))
+        assert cleaned["cleaned"][0]["removed_worktree"] is True  # the unmerged branch stays
+        reply = await client.call_tool(
+            "codex_reply", {"threadId": done["threadId"], "prompt": "carry on"}
+        )
+    said = text(reply)
+    assert reply.is_error
+    assert "was removed" in said and "does not exist" not in said
+    assert f'base_ref: "{done["worktree"]["branch"]}"' in said and "git worktree add" in said

@@ -19,11 +19,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .engine.store import StoreError, make_private_dir
 from .settings import ENV_CODEX_BIN, ENV_MAX_PARALLEL, ENV_TASK_DIR, Settings
+
+if TYPE_CHECKING:
+    from mcp.server import MCPServer
 
 COMMANDS = {
     "serve": "serve MCP over stdio (the default)",
@@ -406,6 +409,20 @@ def _serve(argv: Sequence[str] | None) -> int:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 2
     _setup_logging(settings)
+    if args.transport == "stdio":
+        from .mcp.stdio_front import serve_stdio  # answers the client before the SDK is loaded
+
+        def build() -> MCPServer:
+            from .mcp.server import build_server
+
+            return build_server(settings)
+
+        try:
+            serve_stdio(build)
+        except StoreError as exc:
+            print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
+            return 1
+        return 0
     from .engine.tasks import Engine
     from .mcp.server import build_server  # the SDK import is only paid when serving
 
@@ -415,9 +432,6 @@ def _serve(argv: Sequence[str] | None) -> int:
     except StoreError as exc:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 1
-    if args.transport == "stdio":
-        server.run()
-        return 0
     from .mcp.http import HttpConfigError, load_token, serve_http
     from .web.access import Access
     from .web.app import board_app
@@ -491,15 +505,17 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
         return cancel_command(settings, args.task_ids)
     if command == "run":
         from .console.run import RunRequest, run_command
-        from .engine.tasks import WorktreeRequest
+        from .engine.requests import worktree_request
+        from .engine.tasks import TaskError
 
-        worktree = (
-            WorktreeRequest(base_ref=args.base_ref, include_uncommitted=args.include_uncommitted)
-            if args.worktree
-            else None
-        )
-        if worktree is None and (args.base_ref or args.include_uncommitted):
-            raise ValueError("--base-ref and --include-uncommitted only apply with --worktree")
+        flags = {"worktree": "--worktree", "base_ref": "--base-ref"}
+        flags["include_uncommitted"] = "--include-uncommitted"
+        try:
+            worktree = worktree_request(
+                args.worktree, args.base_ref, args.include_uncommitted, names=flags
+            )
+        except TaskError as exc:
+            raise ValueError(str(exc)) from None
         cwd = Path(args.cwd).expanduser() if args.cwd else Path.cwd()
         request = RunRequest(
             prompts=tuple(args.prompts),

@@ -134,10 +134,12 @@ class Settings:
         worktrees = env.get(ENV_WORKTREE_DIR)
         directory = task_dir or env.get(ENV_TASK_DIR)
         log = env.get(ENV_LOG)
+        tasks = Path(directory).expanduser().resolve() if directory else state_dir() / "tasks"
         return cls(
-            task_dir=Path(directory).expanduser().resolve() if directory else state_dir() / "tasks",
+            task_dir=tasks,
+            # Beside the task dir (for the default task dir: the state dir's "worktrees").
             worktree_dir=(
-                Path(worktrees).expanduser().resolve() if worktrees else state_dir() / "worktrees"
+                Path(worktrees).expanduser().resolve() if worktrees else tasks.parent / "worktrees"
             ),
             task_max_age=max_age,
             codex_bin=codex_bin or env.get(ENV_CODEX_BIN) or "codex",

@@ -41,13 +41,24 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-TESTED_CODEX_VERSION = "0.169.0"  # the release the test suite pins (.codex-version in the repo)
+TESTED_CODEX_VERSION = "0.171.0"  # the release the test suite pins (.codex-version in the repo)
 MIN_GIT = (2, 38)  # `git merge-tree --write-tree`, which worktree tasks use to predict merges
 LOW_SPACE = 100 * 1024 * 1024  # bytes free in the task dir below which doctor warns
 STRAY_AFTER = 60.0  # seconds after a task's end from which a live process of it is a stray
 SERVER_NAME = "codex-swarm"
 TOOL_TIMEOUT_SEC = 1800
-INTERNAL_ENV = frozenset({ENV_DEPTH, "CODEX_SWARM_TASK_ID"})
+STARTUP_TIMEOUT_SEC = 60
+ENV_ENTRY = "CODEX_SWARM_ENTRY"  # set by scripts/start: the command clients should run
+INTERNAL_ENV = frozenset({ENV_DEPTH, "CODEX_SWARM_TASK_ID", ENV_ENTRY})
+# Tools that are not annotated read-only: Codex asks before each call unless approved up front.
+APPROVAL_TOOLS = (
+    "codex",
+    "codex_async",
+    "codex_reply",
+    "codex_cancel",
+    "codex_merge",
+    "codex_cleanup",
+)
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 MARKS = {OK: ("✓", "green"), WARN: ("!", "yellow"), FAIL: ("✗", "bold red"), SKIP: ("-", "dim")}
@@ -350,6 +361,9 @@ def check_processes(settings: Settings) -> list[Check]:
 
 def current_command() -> list[str]:
     """How this program was started, as an absolute command for a client to run."""
+    entry = os.environ.get(ENV_ENTRY)
+    if entry and Path(entry).is_file():
+        return [entry]
     argv0 = Path(sys.argv[0])
     if argv0.name.startswith("codex-mcp-swarm") and argv0.exists():
         return [os.path.abspath(argv0)]
@@ -375,9 +389,12 @@ def client_config(server_args: Sequence[str], environ: Mapping[str, str]) -> dic
         server["env"] = env
     toml = [f"[mcp_servers.{SERVER_NAME}]", f"command = {toml_value(program)}"]
     toml.append(f"args = {toml_value(args)}")
+    toml.append("required = true")
+    toml.append(f"startup_timeout_sec = {STARTUP_TIMEOUT_SEC}")
+    toml.append(f"tool_timeout_sec = {TOOL_TIMEOUT_SEC}")
+    toml.append('default_tools_approval_mode = "approve"')
     if env:
         toml.append(f"env = {toml_value(env)}")
-    toml.append(f"tool_timeout_sec = {TOOL_TIMEOUT_SEC}")
     config: dict[str, Any] = {
         "claude_code_command": claude,
         "claude_code_json": {"mcpServers": {SERVER_NAME: server}},
@@ -391,11 +408,78 @@ def client_config(server_args: Sequence[str], environ: Mapping[str, str]) -> dic
     return config
 
 
+def _is_this_server(name: str, entry: dict[str, Any]) -> bool:
+    if name == SERVER_NAME:
+        return True
+    words = " ".join(str(w) for w in [entry.get("command", ""), *(entry.get("args") or [])])
+    return any(w in words for w in ("codex-mcp-swarm", "codex_mcp_swarm"))
+
+
+def client_block_problems(entry: dict[str, Any]) -> list[str]:
+    """What a Codex ``[mcp_servers.X]`` block for this server lacks (checked on 0.169 and 0.171)."""
+    problems = []
+    if entry.get("enabled") is False:
+        problems.append("it is disabled (enabled = false)")
+    if entry.get("default_tools_approval_mode") != "approve":
+        raw = entry.get("tools")
+        tools: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        unapproved = [
+            t
+            for t in APPROVAL_TOOLS
+            if not (isinstance(tools.get(t), dict) and tools[t].get("approval_mode") == "approve")
+        ]
+        if unapproved:
+            problems.append(
+                'it lacks default_tools_approval_mode = "approve", so `codex exec` refuses '
+                + ", ".join(unapproved)
+                + " (approval policy never) and the TUI asks before each call"
+            )
+    if entry.get("required") is not True:
+        problems.append(
+            "it lacks required = true, so Codex may start the first turn before the tools "
+            "are listed"
+        )
+    timeout = entry.get("tool_timeout_sec")
+    if not isinstance(timeout, (int, float)) or timeout < 600:
+        problems.append(
+            f"tool_timeout_sec is {timeout if timeout is not None else 'unset (60 s)'}: "
+            f"codex and codex_wait calls are cut there; use {TOOL_TIMEOUT_SEC}"
+        )
+    return problems
+
+
+def check_codex_client(environ: Mapping[str, str]) -> Check:
+    """Does an existing Codex config start this server in a way that works?"""
+    path = codex_home(environ) / "config.toml"
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return Check("codex mcp", SKIP, f"{path} cannot be read (see login above)")
+    servers = config.get("mcp_servers")
+    found = {
+        name: entry
+        for name, entry in (servers.items() if isinstance(servers, dict) else [])
+        if isinstance(entry, dict) and _is_this_server(name, entry)
+    }
+    if not found:
+        return Check(
+            "codex mcp", OK, f"no block for this server in {path} (Codex as a client: see below)"
+        )
+    bad = {name: client_block_problems(entry) for name, entry in found.items()}
+    bad = {name: problems for name, problems in bad.items() if problems}
+    if not bad:
+        names = ", ".join(f"[mcp_servers.{n}]" for n in found)
+        return Check("codex mcp", OK, f"{names} in {path} has what Codex needs")
+    detail = "; ".join(f"[mcp_servers.{n}] in {path}: " + "; ".join(p) for n, p in bad.items())
+    return Check("codex mcp", WARN, detail, "Replace the block with the Codex lines printed below.")
+
+
 # ---- the command ---------------------------------------------------------------------------------
 
 
 def run_checks(settings: Settings, environ: Mapping[str, str]) -> list[Check]:
-    checks = [check_codex(settings), check_login(settings, environ), check_git()]
+    checks = [check_codex(settings), check_login(settings, environ), check_codex_client(environ)]
+    checks.append(check_git())
     task_dir = check_task_dir(settings)  # before anything opens the store (which tightens it)
     if task_dir.status == FAIL and not (settings.task_dir / "tasks.db").is_file():
         store = Check("store", SKIP, "not checked: the task dir has a problem (above)")

@@ -19,8 +19,8 @@ from rich.text import Text
 from ..codex.events import CodexEvent, describe_tool, parse_line
 from ..engine.store import Store, TaskRow
 from ..engine.views import elapsed
-from ..mcp.render import duration
 from ..settings import Settings
+from ..wording import duration
 from .common import clean, command_text, first_line, load_task, make_console, phase_text
 from .table import task_view
 from .watch import sigterm_as_interrupt

@@ -23,8 +23,8 @@ from ..engine.store import Store, StoreError, TaskRow
 from ..engine.tasks import Engine, TaskError
 from ..engine.views import result_view, worktree_view
 from ..git import GitError
-from ..mcp.render import duration, tokens, worktree_outlook
 from ..settings import Settings
+from ..wording import duration, tokens, worktree_outlook
 from .common import (
     clean,
     console_engine,

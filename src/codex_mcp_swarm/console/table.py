@@ -23,8 +23,8 @@ from rich.text import Text
 
 from ..engine.store import Store, StoreError, TaskRow
 from ..engine.views import branch_of, status_view
-from ..mcp.render import duration
 from ..settings import Settings
+from ..wording import duration
 from .common import (
     clean,
     command_text,

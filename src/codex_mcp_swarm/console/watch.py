@@ -24,10 +24,10 @@ from rich.live import Live
 from rich.text import Text
 
 from ..engine.store import ACTIVE, Store, StoreError, TaskRow
-from ..mcp.render import duration
 from ..settings import Settings
+from ..wording import duration
 from .common import error, make_console, open_store, phase_text, task_filter, unique
-from .table import board, task_view
+from .table import board, summary_line, task_table, task_view
 
 REFRESH = 0.5  # seconds between redraws (and store reads)
 RECENT = 500  # newest tasks read per redraw besides every active one
@@ -75,6 +75,13 @@ class ChangeLog:
         self.first = True
 
     def update(self, views: Sequence[dict[str, Any]]) -> None:
+        if self.first and not self.history:
+            # A pipe first gets the current table once, then a line per change.
+            self.console.print(task_table(views, self.console.width))
+            self.console.print(summary_line(views))
+            self.seen = {v["task_id"]: (str(v["status"]), str(v["doing"])) for v in views}
+            self.first = False
+            return
         for view in reversed(views):  # oldest first, like a log
             state = (str(view["status"]), str(view["doing"]))
             if self.seen.get(view["task_id"]) == state:

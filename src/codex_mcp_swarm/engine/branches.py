@@ -196,3 +196,11 @@ def expire(store: Store, max_age: float, now: float | None = None) -> list[str]:
         except git.GitError as exc:
             log.warning("pruning worktrees of %s: %s", repo, exc)
     return removed
+
+
+def refresh_outcomes(store: Store, rows: list[TaskRow]) -> list[TaskRow]:
+    """Finished worktree tasks' merge outlook against their base branch's tip as it is now."""
+    for row in rows:
+        if row.terminal and "worktree" in row.extra:
+            refresh_outcome(store, row)
+    return rows

@@ -20,7 +20,9 @@ from pydantic import BaseModel, Field
 from ..engine import steering
 from ..engine.tasks import Engine, TaskError
 from ..engine.views import result_view
-from .schemas import PROMPT_LIMIT, TaskResult
+from . import answers
+from .answers import TaskAnswer
+from .schemas import PROMPT_LIMIT
 
 Answer = Callable[..., CallToolResult]
 
@@ -28,7 +30,7 @@ Answer = Callable[..., CallToolResult]
 class ForkResult(BaseModel):
     source_task_id: str | None = Field(description="the task whose thread was forked, if known")
     source_threadId: str
-    tasks: list[TaskResult] = Field(description="the new tasks, one per fork")
+    tasks: list[TaskAnswer] = Field(description="the new tasks, one per fork")
 
 
 def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
@@ -80,7 +82,7 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
         source = rows[0].parent_id
         thread = str(rows[0].spec["task"]["fork_thread_id"])
-        views = [result_view(r) for r in rows]
+        views: list[dict[str, Any]] = [dict(answers.task_answer(result_view(r))) for r in rows]
         lines = [f"Started {len(rows)} fork(s) of thread {thread}:"]
         for view in views:
             branch = (view.get("worktree") or {}).get("branch")

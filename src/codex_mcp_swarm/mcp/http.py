@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -163,6 +164,15 @@ def serve_http(
     import uvicorn
 
     app = http_app(mcp, host, token, extra_hosts, board)
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"codex-mcp-swarm: serving MCP at http://{shown}:{port}/mcp"
+        + (f" and the board at http://{shown}:{port}/" if board is not None else "")
+        + (" (clients send the bearer token)" if token else "")
+        + "; Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
     # Open event streams (the board's, /mcp's) must not hold a stop up for long.
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=3

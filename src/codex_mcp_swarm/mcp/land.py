@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from ..engine.landing import LandRequest, land
 from ..engine.tasks import Engine, TaskError
 from ..git import GitError
-from . import render
+from . import answers
 from .schemas import MAX_IDS, Cwd, Strategy, Target
 
 DESCRIPTION = (
@@ -114,5 +114,5 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
             out = await anyio.to_thread.run_sync(functools.partial(land, engine, request))
         except (TaskError, GitError) as exc:
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
-        text = render.cap_text("\n".join(out["lines"]), budget, "structuredContent has all")
+        text = answers.cap_text("\n".join(out["lines"]), budget, "structuredContent has all")
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=out)

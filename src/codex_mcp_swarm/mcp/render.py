@@ -8,31 +8,12 @@ Must not: read the store or decide anything. Input is the dict views of ``engine
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
-
-def duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def tokens(usage: dict[str, Any]) -> str:
-    turn = usage.get("turn") or {}
-    if not turn:
-        return ""
-    text = f"{turn.get('input_tokens', 0)} in"
-    if turn.get("cached_input_tokens"):
-        text += f" ({turn['cached_input_tokens']} cached)"
-    text += f", {turn.get('output_tokens', 0)} out"
-    return text
+from ..wording import duration, tokens, worktree_outlook
+from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
 
 
 def doing(view: dict[str, Any]) -> str:
@@ -81,24 +62,6 @@ def result_text(view: dict[str, Any]) -> str:
         facts.append(f"signal {view['exit_signal']}")
     lines += ["", " · ".join(facts)]
     return "\n".join(lines)
-
-
-def worktree_outlook(wt: dict[str, Any]) -> list[str]:
-    """Merged, merges cleanly, or conflicts; and any problem with the worktree."""
-    lines = []
-    if wt.get("merged"):
-        merged = wt["merged"]
-        lines.append(f"merged into {merged.get('target')} ({merged.get('strategy')})")
-    elif wt.get("merges_cleanly") is True:
-        lines.append(f"merges cleanly into {wt.get('base_branch')}")
-    elif wt.get("merges_cleanly") is False:
-        conflicts = ", ".join(wt.get("conflicts") or [])
-        lines.append(f"CONFLICTS with {wt.get('base_branch')}: {conflicts}")
-    if wt.get("error"):
-        lines.append(str(wt["error"]))
-    if wt.get("removed_worktree"):
-        lines.append("worktree removed" + (", branch deleted" if wt.get("removed_branch") else ""))
-    return lines
 
 
 def worktree_text(wt: dict[str, Any]) -> str:
@@ -175,56 +138,6 @@ def progress_line(views: Sequence[dict[str, Any]]) -> str:
     if len(live) > 3:
         parts.append(f"+{len(live) - 3} more running")
     return "; ".join(parts)
-
-
-TEXT_FIELDS = ("content", "message", "reasoning", "error")
-
-
-def _cut_note(task_id: str, field: str, total: int) -> str:
-    where = (
-        f"codex-swarm:///tasks/{task_id}/result"
-        if field == "content"
-        else f"codex-swarm:///tasks/{task_id}"
-    )
-    return f"\n… [cut: {total} chars in all; read {where} for the whole text]"
-
-
-def fit_views(views: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
-    """Shorten the long text fields of ``views`` so their JSON fits in about ``budget`` chars.
-
-    Each task gets an equal share; within a task the longest field is cut first, and every cut
-    says how long the text was and which resource holds all of it. Views that fit are untouched.
-    """
-    if len(json.dumps(views)) <= budget or not views:
-        return views
-    share = max(600, budget // len(views))
-    fitted = []
-    for view in views:
-        view = dict(view)
-        size = len(json.dumps(view))
-        for field in sorted(TEXT_FIELDS, key=lambda f: -len(str(view.get(f) or ""))):
-            value = view.get(field)
-            if size <= share or not isinstance(value, str) or len(value) < 200:
-                continue
-            keep = max(150, len(value) - (size - share) - 120)
-            if keep >= len(value):
-                continue
-            view[field] = value[:keep] + _cut_note(view["task_id"], field, len(value))
-            view["truncated"] = True
-            size = len(json.dumps(view))
-        if size > share and view.get("warnings"):
-            view["warnings"] = view["warnings"][-2:]
-        fitted.append(view)
-    return fitted
-
-
-def cap_text(text: str, budget: int, more: str) -> str:
-    """Cut ``text`` at a line boundary near ``budget`` chars, saying where the rest is."""
-    if len(text) <= budget:
-        return text
-    cut = text.rfind("\n", 0, budget)
-    cut = cut if cut > budget // 2 else budget
-    return text[:cut] + f"\n… [answer cut at {cut} of {len(text)} chars; {more}]"
 
 
 def list_item(view: dict[str, Any]) -> dict[str, Any]:

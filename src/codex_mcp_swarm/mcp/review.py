@@ -21,15 +21,17 @@ from ..engine import steering
 from ..engine.store import TaskRow
 from ..engine.tasks import Engine, TaskError
 from ..engine.views import result_view
-from .schemas import PROMPT_LIMIT, TaskResult
+from . import answers
+from .answers import TaskAnswer
+from .schemas import PROMPT_LIMIT
 
 Answer = Callable[..., CallToolResult]
-TaskAnswer = Callable[[TaskRow], Awaitable[CallToolResult]]
+AnswerOf = Callable[[TaskRow], Awaitable[CallToolResult]]
 Wait = Callable[..., Awaitable[tuple[list[TaskRow], bool]]]
 
 
 def register(
-    mcp: MCPServer, engine: Engine, answer: Answer, task_answer: TaskAnswer, wait: Wait
+    mcp: MCPServer, engine: Engine, answer: Answer, task_answer: AnswerOf, wait: Wait
 ) -> None:
     async def review_task(
         task_id: Annotated[str, Field(max_length=64, description="the task whose work to review")],
@@ -41,7 +43,7 @@ def register(
         run_async: Annotated[
             bool, Field(alias="async", description="return a task_id at once instead of waiting")
         ] = False,
-    ) -> Annotated[CallToolResult, TaskResult]:
+    ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
             row = steering.review(engine, task_id, instructions)
         except TaskError as exc:
@@ -51,7 +53,7 @@ def register(
                 f"Started review task {row.id} of task {task_id}. Use codex_wait with task_ids "
                 f'["{row.id}"] for its findings.'
             )
-            data: dict[str, Any] = result_view(row)
+            data: dict[str, Any] = dict(answers.task_answer(result_view(row)))
             return answer(text, data)
         rows, _done = await wait([row.id], None, ctx)
         return await task_answer(rows[0])

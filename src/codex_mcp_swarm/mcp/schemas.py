@@ -20,72 +20,6 @@ DEFAULT_WAIT = 300.0
 PHASE_NAMES = ("queued", "starting", "running", "completed", "failed", "cancelled", "lost")
 
 
-class Usage(BaseModel):
-    turn: dict[str, int] = Field(default_factory=dict, description="tokens of this task's turn")
-    thread_total: dict[str, int] = Field(
-        default_factory=dict, description="cumulative tokens of the thread, as Codex reports them"
-    )
-
-
-class TaskResult(BaseModel):
-    """A task's outcome (or its state, when it has not finished)."""
-
-    task_id: str
-    status: str = Field(description="queued, starting, running, completed, failed, cancelled, lost")
-    threadId: str | None = Field(description="Codex thread id; pass it to codex_reply")
-    content: str = Field(description="the agent's final message ('' until the task ends)")
-    error: str | None = None
-    exit_code: int | None = None
-    exit_signal: int | None = None
-    elapsed_s: float
-    tool_calls: int = 0
-    usage: Usage | dict[str, Any] = Field(default_factory=dict)
-    warnings: list[str] = Field(default_factory=list)
-    cwd: str
-    worktree: dict[str, Any] | None = Field(
-        default=None,
-        description="for worktree tasks: path, branch, base and head commits, files changed, "
-        "merges_cleanly and conflicts",
-    )
-    overlaps: list[dict[str, Any]] | None = Field(
-        default=None,
-        description="at launch: running tasks whose declared paths overlap this task's paths",
-    )
-
-
-CONFLICTS: Any = Field(
-    default_factory=list,
-    description="pairs of these finished, unlanded worktree tasks whose branches conflict with "
-    "each other: tasks (two ids) and paths",
-)
-
-
-class StatusList(BaseModel):
-    tasks: list[dict[str, Any]]
-    conflicts: list[dict[str, Any]] = CONFLICTS
-
-
-class TaskLine(BaseModel):
-    task_id: str
-    status: str
-    elapsed_s: float
-    title: str
-    branch: str | None = None
-    threadId: str | None = None
-
-
-class TaskList(BaseModel):
-    tasks: list[TaskLine]
-    total: int = Field(description="how many tasks matched (the list may be shorter)")
-
-
-class WaitResult(BaseModel):
-    done: bool = Field(description="true when the wait's condition (all or any) was met")
-    still_running: list[str] = Field(description="ids of tasks that had not finished at timeout")
-    tasks: list[TaskResult]
-    conflicts: list[dict[str, Any]] = CONFLICTS
-
-
 Prompt = Annotated[
     str,
     Field(min_length=1, max_length=PROMPT_LIMIT, description="what the Codex agent should do"),
@@ -261,7 +195,17 @@ class MergeAnswer(BaseModel):
     message: str
 
 
+class CleanedTask(BaseModel):
+    task_id: str
+    branch: str | None = None
+    worktree: str | None = None
+    removed_worktree: bool
+    deleted_branch: bool
+    kept_reason: str | None = None
+    lost_commits: list[str] = Field(default_factory=list)
+
+
 class CleanupAnswer(BaseModel):
-    cleaned: list[dict[str, Any]] = Field(
+    cleaned: list[CleanedTask] = Field(
         description="per task: removed_worktree, deleted_branch, kept_reason, lost_commits"
     )

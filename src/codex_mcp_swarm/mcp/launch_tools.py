@@ -1,0 +1,181 @@
+"""The tools that start, continue and stop Codex agents: codex, codex_async, codex_reply,
+codex_cancel.
+
+Owns: these tools' names, parameters and descriptions.
+Must not: hold task logic: arguments go to the engine through ``Face``.
+
+A tool module is a ``register(face)`` function that adds its tools with ``face.mcp.tool(...)``
+(or ``face.mcp.add_tool``) and answers through ``face`` (``face.answer``, ``face.error``,
+``face.task_answer``, ``face.engine``); it is listed once in ``server.TOOL_MODULES``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from ..engine.tasks import TaskError
+from ..engine.views import result_view
+from . import answers, render
+from .answers import TaskAnswer
+from .face import TASK_TOOL, Face, alias_kwargs
+from .schemas import (
+    ApprovalPolicy,
+    BaseInstructions,
+    BaseRef,
+    CompactPrompt,
+    Config,
+    Cwd,
+    DeveloperInstructions,
+    IdleTimeout,
+    IncludeUncommitted,
+    Model,
+    Priority,
+    Profile,
+    Prompt,
+    Retries,
+    Sandbox,
+    Timeout,
+    TouchPaths,
+    UseWorktree,
+)
+from .tasks import LAUNCH_AS_TASK
+
+
+def removed_worktree_reply(previous: Any, cwd: str) -> str | None:
+    """Why a thread whose worktree cleanup removed cannot continue, and what to do instead."""
+    if previous is None or "worktree" not in previous.extra or os.path.isdir(cwd):
+        return None
+    wt = previous.extra["worktree"]
+    branch = wt.get("branch") if isinstance(wt, dict) else None
+    text = f"Task {previous.id}'s worktree {cwd} was removed (codex_cleanup or expiry), so its "
+    text += "thread cannot continue there."
+    if branch and not previous.extra.get("removed_branch"):
+        text += (
+            f" Its work is on branch {branch}: start a new task on it with codex_async "
+            f'(worktree: true, base_ref: "{branch}") and a prompt that says what was done, or '
+            f"restore the worktree with `git worktree add {cwd} {branch}` and reply again."
+        )
+    else:
+        text += " Its branch was deleted too (merged or cleaned up): start a new task instead."
+    return text
+
+
+def register(face: Face) -> None:
+    async def codex(
+        prompt: Prompt,
+        ctx: Context,
+        model: Model = None,
+        sandbox: Sandbox = None,
+        approval_policy: ApprovalPolicy = None,
+        cwd: Cwd = None,
+        profile: Profile = None,
+        config: Config = None,
+        base_instructions: BaseInstructions = None,
+        developer_instructions: DeveloperInstructions = None,
+        compact_prompt: CompactPrompt = None,
+        timeout: Timeout = None,
+        idle_timeout: IdleTimeout = None,
+        retries: Retries = None,
+        priority: Priority = 0,
+        worktree: UseWorktree = False,
+        base_ref: BaseRef = None,
+        include_uncommitted: IncludeUncommitted = False,
+        paths: TouchPaths = None,
+    ) -> Annotated[CallToolResult, TaskAnswer]:
+        """Run one Codex session and return when it finishes."""
+        args = dict(locals())
+        return await face.launch(args, args.pop("ctx"), blocking=True)
+
+    @functools.wraps(codex)
+    async def codex_async(**kwargs: Any) -> Annotated[CallToolResult, TaskAnswer]:
+        ctx = kwargs.pop("ctx", None)
+        return await face.launch(kwargs, ctx, blocking=False)
+
+    face.mcp.add_tool(
+        alias_kwargs(codex),
+        name="codex",
+        description=(
+            "Run one OpenAI Codex CLI agent on a prompt and wait for its answer (optionally in "
+            "its own git worktree). Returns its final message (content), threadId (for "
+            "codex_reply), status and tokens; progress is reported while it runs. For parallel "
+            "agents use codex_async instead."
+        ),
+        annotations=TASK_TOOL,
+    )
+    face.mcp.add_tool(
+        alias_kwargs(codex_async),
+        name="codex_async",
+        description=(
+            "Start an OpenAI Codex CLI agent as a background task and get its task_id at once: "
+            "call it several times to run agents in parallel (worktree: true gives each its own "
+            "git worktree and branch). Then codex_wait (results), codex_status (live view) or "
+            "codex_cancel. Same parameters as codex."
+        ),
+        annotations=TASK_TOOL,
+    )
+
+    @face.mcp.tool(
+        name="codex_reply",
+        description=(
+            "Continue a Codex agent's session (thread) with a new prompt, in its original "
+            "working directory (or worktree) and settings. Waits for the answer unless async is "
+            "true (then it runs as a background task)."
+        ),
+        annotations=TASK_TOOL,
+    )
+    @alias_kwargs
+    async def codex_reply(
+        threadId: Annotated[str, Field(max_length=64, description="threadId of an earlier result")],
+        prompt: Prompt,
+        ctx: Context,
+        run_async: Annotated[
+            bool, Field(alias="async", description="return a task_id at once instead of waiting")
+        ] = False,
+    ) -> Annotated[CallToolResult, TaskAnswer]:
+        try:
+            spec, previous = face.engine.reply_spec(threadId, prompt)
+            gone = removed_worktree_reply(previous, spec.cwd)
+            if gone:
+                return face.error(gone)
+            row = face.engine.launch(spec, parent=previous)
+        except TaskError as exc:
+            return face.error(str(exc))
+        as_task = LAUNCH_AS_TASK.get()
+        if as_task is not None:
+            as_task.row = row
+        if run_async or as_task is not None:
+            return face.started(row, f"Started task {row.id} continuing thread {threadId}.")
+        rows, _done = await face.wait_with_progress([row.id], None, ctx)
+        return await face.task_answer(rows[0])
+
+    @face.mcp.tool(
+        name="codex_cancel",
+        description=(
+            "Cancel a Codex agent background task: stop it and every process it started. Its "
+            "output so far is kept; the task is recorded as cancelled. A queued task is removed "
+            "from the queue."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+        ),
+    )
+    async def codex_cancel(
+        task_id: Annotated[str, Field(max_length=64, description="the task to stop")],
+    ) -> Annotated[CallToolResult, TaskAnswer]:
+        try:
+            before = face.engine.get(task_id)
+            row = await face.engine.cancel(task_id)
+        except TaskError as exc:
+            return face.error(str(exc))
+        view = answers.fit_views([result_view(row)], face.budget // 2)[0]
+        if before.terminal:
+            text = f"Task {row.id} had already ended ({row.phase}); nothing to cancel."
+        else:
+            text = render.result_text(view)
+        return face.answer(text, dict(answers.task_answer(view)))

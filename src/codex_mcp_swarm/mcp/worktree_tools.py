@@ -1,0 +1,157 @@
+"""The tools for a worktree task's branch: codex_diff, codex_merge, codex_cleanup.
+
+Owns: these tools' names, parameters, descriptions and answers.
+Must not: touch git itself (``engine.branches`` does, off the event loop).
+
+A tool module is a ``register(face)`` function that adds its tools with ``face.mcp.tool(...)``
+(or ``face.mcp.add_tool``) and answers through ``face`` (``face.answer``, ``face.error``,
+``face.task_answer``, ``face.engine``); it is listed once in ``server.TOOL_MODULES``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated
+
+import anyio
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from ..engine import branches
+from ..engine.tasks import TaskError
+from ..git import GitError
+from . import answers
+from .face import READ_TOOL, Face
+from .schemas import CleanupAnswer, DiffResult, MergeAnswer, Paths, Strategy, Target, TaskId
+
+
+def register(face: Face) -> None:
+    @face.mcp.tool(
+        name="codex_diff",
+        description=(
+            "Show the diff of a Codex agent's worktree branch against its base before a merge: "
+            "the stat, and the patch cut to a size a model can read (the answer says where it "
+            "was cut; pass paths to see the rest)."
+        ),
+        annotations=READ_TOOL,
+    )
+    async def codex_diff(
+        task_id: TaskId, stat_only: bool = False, paths: Paths = None
+    ) -> Annotated[CallToolResult, DiffResult]:
+        try:
+            row = face.engine.get(task_id)
+            out = await anyio.to_thread.run_sync(
+                functools.partial(
+                    branches.diff,
+                    row,
+                    paths=list(paths) if paths else None,
+                    stat_only=stat_only,
+                    max_chars=face.budget * 3 // 4,
+                )
+            )
+        except (TaskError, GitError) as exc:
+            return face.error(str(exc))
+        data = {"task_id": row.id, **out}
+        parts = [f"Task {row.id}: {out['branch']} against {out['base_commit'][:10]}", out["stat"]]
+        if out.get("patch"):
+            parts.append(out["patch"])
+        if out.get("truncated"):
+            omitted = ", ".join(out.get("omitted_paths") or [])
+            parts.append(
+                f"[patch cut at {out['shown_chars']} of {out['total_chars']} chars"
+                + (f", inside {out['cut_in_path']}" if out.get("cut_in_path") else "")
+                + f". Not shown: {omitted}. Call codex_diff with paths to see them.]"
+            )
+        data["stat"] = answers.cap_text(out["stat"], face.budget // 8, "stat cut")
+        return face.answer("\n".join(parts), data)
+
+    @face.mcp.tool(
+        name="codex_merge",
+        description=(
+            "Merge a finished Codex agent's worktree branch into the main checkout (strategy "
+            "merge, squash or rebase; target defaults to the branch the task started from). "
+            "Only when that checkout is on the target branch and clean; refuses with the "
+            "conflicting paths otherwise and changes nothing."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, open_world_hint=False
+        ),
+    )
+    async def codex_merge(
+        task_id: TaskId, strategy: Strategy = "merge", target: Target = None
+    ) -> Annotated[CallToolResult, MergeAnswer]:
+        try:
+            row = face.engine.get(task_id)
+            out = await anyio.to_thread.run_sync(
+                functools.partial(
+                    branches.merge, face.engine.store, row, strategy=strategy, target=target
+                )
+            )
+        except (TaskError, GitError) as exc:
+            return face.error(str(exc))
+        data = {"task_id": row.id, **out}
+        if out["merged"]:
+            text = (
+                f"Merged {row.id} into {out['target']} ({out['strategy']}): now at "
+                f"{out['commit']}. {out['message']}"
+            )
+        else:
+            text = f"Not merged: {out['message']}"
+            if out["conflicts"]:
+                text += "\nConflicting paths: " + ", ".join(out["conflicts"])
+        return face.answer(text, data, is_error=not out["merged"])
+
+    @face.mcp.tool(
+        name="codex_cleanup",
+        description=(
+            "Clean up after Codex agents: remove a finished task's git worktree and delete its "
+            "branch when its work is merged (task_id), or do that for every merged task "
+            "(all_merged: true). Unmerged work is kept unless force is true, and then the "
+            "answer lists the commits that were lost."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, open_world_hint=False
+        ),
+    )
+    async def codex_cleanup(
+        task_id: Annotated[str | None, Field(max_length=64, description="the task")] = None,
+        all_merged: Annotated[
+            bool, Field(description="clean up every finished task whose branch is merged")
+        ] = False,
+        force: Annotated[
+            bool, Field(description="also delete unmerged work (only with task_id)")
+        ] = False,
+    ) -> Annotated[CallToolResult, CleanupAnswer]:
+        if bool(task_id) == bool(all_merged):
+            return face.error("give either task_id or all_merged: true (not both)")
+        if all_merged and force:
+            return face.error("force only applies to one task_id: name the task whose work may go")
+        try:
+            if task_id:
+                rows = [face.engine.get(task_id)]
+            else:
+                rows = await anyio.to_thread.run_sync(branches.merged_tasks, face.engine.store)
+            cleaned = []
+            for row in rows:
+                cleaned.append(
+                    await anyio.to_thread.run_sync(
+                        functools.partial(branches.cleanup, face.engine.store, row, force=force)
+                    )
+                )
+        except (TaskError, GitError) as exc:
+            return face.error(str(exc))
+        lines = []
+        for item in cleaned:
+            done = []
+            if item["removed_worktree"]:
+                done.append("worktree removed")
+            if item["deleted_branch"]:
+                done.append(f"branch {item['branch']} deleted")
+            line = f"{item['task_id']}: " + (", ".join(done) or "nothing removed")
+            if item.get("kept_reason"):
+                line += f"; kept: {item['kept_reason']}"
+            if item.get("lost_commits"):
+                line += "; LOST commits: " + "; ".join(item["lost_commits"])
+            lines.append(line)
+        text = "\n".join(lines) if lines else "Nothing to clean up: no merged task branches."
+        return face.answer(text, {"cleaned": cleaned})

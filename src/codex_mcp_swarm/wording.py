@@ -1,0 +1,48 @@
+"""Short wording of task facts that every face shares (MCP answers, the console).
+
+Owns: how a duration, a token count and a worktree task's merge outlook read.
+Must not: know any face (no MCP tool names, no terminal styles) or read the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def tokens(usage: dict[str, Any]) -> str:
+    turn = usage.get("turn") or {}
+    if not turn:
+        return ""
+    text = f"{turn.get('input_tokens', 0)} in"
+    if turn.get("cached_input_tokens"):
+        text += f" ({turn['cached_input_tokens']} cached)"
+    text += f", {turn.get('output_tokens', 0)} out"
+    return text
+
+
+def worktree_outlook(wt: dict[str, Any]) -> list[str]:
+    """Merged, merges cleanly, or conflicts; and any problem with the worktree."""
+    lines = []
+    if wt.get("merged"):
+        merged = wt["merged"]
+        lines.append(f"merged into {merged.get('target')} ({merged.get('strategy')})")
+    elif wt.get("merges_cleanly") is True:
+        lines.append(f"merges cleanly into {wt.get('base_branch')}")
+    elif wt.get("merges_cleanly") is False:
+        conflicts = ", ".join(wt.get("conflicts") or [])
+        lines.append(f"CONFLICTS with {wt.get('base_branch')}: {conflicts}")
+    if wt.get("error"):
+        lines.append(str(wt["error"]))
+    if wt.get("removed_worktree"):
+        lines.append("worktree removed" + (", branch deleted" if wt.get("removed_branch") else ""))
+    return lines

@@ -1,0 +1,152 @@
+"""Answers sized for a model: compact task answers, and argument errors as sentences.
+
+In-process (no Codex needed): the answers are built from views, and bad arguments never reach
+a tool.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from codex_mcp_swarm.mcp import answers
+from codex_mcp_swarm.mcp.server import build_server
+from codex_mcp_swarm.settings import Settings
+
+USAGE = {
+    "turn": {"input_tokens": 200, "cached_input_tokens": 40, "output_tokens": 20},
+    "thread_total": {"input_tokens": 900, "cached_input_tokens": 40, "output_tokens": 70},
+}
+pytestmark = pytest.mark.anyio
+NOISE = "Model metadata for `mock-model` not found. Defaulting to fallback metadata."
+
+
+def view(**extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "task_id": "a1b2c3d4e5f6",
+        "status": "completed",
+        "threadId": "01a22e80-0706-7b61-bc7b-a8bb6097e3b1",
+        "content": "said hi",
+        "error": None,
+        "exit_code": 0,
+        "exit_signal": None,
+        "elapsed_s": 2.7612,
+        "tool_calls": 1,
+        "usage": USAGE,
+        "warnings": [NOISE, "stream retried", "stream retried"],
+        "cwd": "/home/me/proj",
+        "worktree": None,
+    }
+    return {**base, **extra}
+
+
+def size(answer: Any) -> int:
+    return len(json.dumps(answer, separators=(",", ":"), ensure_ascii=False))
+
+
+def test_a_finished_task_answer_is_compact_and_complete() -> None:
+    out = answers.task_answer(view())
+    assert list(out)[:4] == ["task_id", "threadId", "content", "status"]
+    assert out["tokens"] == 220
+    assert out["warnings"] == ["stream retried"]  # once, and without Codex's model-metadata noise
+    assert "exit_code" not in out and "error" not in out and "worktree" not in out
+    assert out["elapsed_s"] == 2.8
+    assert size(out) - len("said hi") < 200
+
+
+def test_a_failed_task_says_why_and_what_next() -> None:
+    out = answers.task_answer(view(status="failed", error="model said no", exit_code=1))
+    assert out["error"] == "model said no" and out["exit_code"] == 1
+    assert out["next"] == "codex_reply to continue the thread"
+
+
+def test_a_running_task_has_no_content_yet() -> None:
+    out = answers.task_answer(view(status="running", content="", usage={}, warnings=[]))
+    assert "content" not in out and out["next"] == "codex_wait"
+
+
+def test_a_worktree_answer_keeps_branch_and_merge_outlook() -> None:
+    wt = {
+        "path": "/state/worktrees/proj-1/a1b2c3d4e5f6",
+        "branch": "codex-swarm/a1b2c3d4e5f6",
+        "base_ref": "HEAD",
+        "base_branch": "main",
+        "base_commit": "82c84a947b3f78adaa7fe619be50b52af4575c47",
+        "head_commit": "7d761b351e88249fd3bfe522438710ffa54d7ed0",
+        "files": [{"path": "notes.txt", "insertions": 1, "deletions": 0}],
+        "files_total": 1,
+        "insertions": 1,
+        "merges_cleanly": False,
+        "conflicts": ["notes.txt"],
+    }
+    out = answers.task_answer(view(worktree=wt, cwd=wt["path"]))
+    assert out["worktree"] == {
+        "branch": "codex-swarm/a1b2c3d4e5f6",
+        "path": wt["path"],
+        "base": "main",
+        "files": 1,
+        "insertions": 1,
+        "merges_cleanly": False,
+        "conflicts": ["notes.txt"],
+    }
+    assert "codex_merge" in out["next"] and "conflicts" in out["next"]
+    assert "cwd" not in out
+    assert size(out) - len("said hi") < 450
+
+
+def test_wait_answer_says_what_is_still_running() -> None:
+    done = answers.wait_answer([view()], True, [])
+    assert set(done) == {"done", "tasks"}
+    waiting = answers.wait_answer([view(status="running")], False, ["a1b2c3d4e5f6"])
+    assert waiting["still_running"] == ["a1b2c3d4e5f6"] and "codex_wait" in waiting["next"]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.build(task_dir=str(tmp_path / "tasks"))
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "expected"),
+    [
+        (
+            "codex_async",
+            {"prompt": "x", "timeout": -1},
+            "`timeout` must be greater than 0, not -1.",
+        ),
+        ("codex_async", {}, "`prompt` is required: add it."),
+        (
+            "codex_async",
+            {"prompt": "x", "sandbox": "bogus"},
+            "`sandbox` must be 'read-only', 'workspace-write' or 'danger-full-access', not "
+            "'bogus'.",
+        ),
+        ("codex_wait", {"task_ids": "abc"}, "`task_ids` must be a valid list, not 'abc'."),
+        ("codex_status", {"task_ids": ["a" * 65]}, "`task_ids[0]` must have at most 64 char"),
+    ],
+)
+async def test_argument_errors_are_sentences(
+    settings: Settings, tool: str, args: dict[str, Any], expected: str
+) -> None:
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool(tool, args)
+    said = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error
+    assert said.startswith(f"Invalid arguments for {tool}: ") and expected in said
+    assert "pydantic" not in said and "validation error" not in said
+
+
+async def test_every_tool_has_an_output_schema_and_a_searchable_first_sentence(
+    settings: Settings,
+) -> None:
+    async with Client(build_server(settings)) as client:
+        tools = (await client.list_tools()).tools
+    words = ("Codex", "agent", "parallel", "background", "worktree", "merge")
+    for tool in tools:
+        assert tool.output_schema, tool.name
+        first = (tool.description or "").split(". ")[0]
+        assert any(w.lower() in first.lower() for w in words), (tool.name, first)
