@@ -186,7 +186,7 @@ def cancel_command(settings: Settings, task_ids: Sequence[str]) -> int:
     try:
         before = engine.get_many(list(dict.fromkeys(task_ids)))
     except TaskError as exc:
-        error(str(exc).replace("codex-swarm:///tasks", "`codex-mcp-swarm tasks`"))
+        error(f"{exc} (`codex-mcp-swarm tasks` lists them)")
         return 1
     try:
         after = asyncio.run(_cancel_all(engine, before))
