@@ -168,3 +168,26 @@ async def test_a_claimed_task_whose_server_died_is_started_again(tmp_path: Path)
     async with Engine(settings, Store(settings.task_dir)) as engine:
         rows, done = await engine.wait([claimed.id], timeout=60)
     assert done and rows[0].phase == "completed", rows[0].error
+
+
+async def test_tasks_do_not_start_a_nested_swarm_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's Codex config lists this server (as the README says to): each task's Codex
+    would start one of its own, so tasks disable it (only servers the config defines: Codex
+    refuses to disable an unknown one)."""
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        '[mcp_servers.codex-swarm]\ncommand = "/opt/codex-mcp-swarm/scripts/start"\n'
+        "required = true\n\n"
+        '[mcp_servers.other]\ncommand = "npx"\nargs = ["some-server"]\n\n'
+        '[mcp_servers.swarm2]\ncommand = "uvx"\nargs = ["codex-mcp-swarm"]\nenabled = false\n'
+    )
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    async with Engine(settings_for(tmp_path)) as engine:
+        row = engine.launch(spec(tmp_path))
+        await engine.wait([row.id], timeout=60)
+    argv = row.plan.argv
+    assert "--config=mcp_servers.codex-swarm.enabled=false" in argv
+    assert not [a for a in argv if "mcp_servers.other" in a or "mcp_servers.swarm2" in a]

@@ -16,11 +16,17 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 
 from ..codex.command import SANDBOX_MODES, SpecError, TaskSpec, is_uuid
 from ..settings import ENV_DEPTH, MAX_DEPTH, Settings
@@ -171,6 +177,34 @@ def resolve_limits(settings: Settings, limits: Limits | None, parent: TaskRow | 
 
 def _codex_home() -> Path:
     return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+
+
+_SWARM_MARKS = ("codex-mcp-swarm", "codex_mcp_swarm")
+
+
+def nested_swarm_servers(config_path: Path | None = None) -> list[str]:
+    """Names of the MCP servers in the Codex config that start this server.
+
+    A task's Codex reads the same config as the user's, so each task would otherwise start a
+    swarm server of its own (slowing every task, and waited for when marked ``required``).
+    Tasks get ``mcp_servers.<name>.enabled=false`` for these. Only servers that exist are named:
+    Codex refuses a config that disables a server it does not define."""
+    path = config_path or _codex_home() / "config.toml"
+    try:
+        with open(path, "rb") as f:
+            servers = tomllib.load(f).get("mcp_servers")
+    except (OSError, ValueError):
+        return []
+    if not isinstance(servers, dict):
+        return []
+    names = []
+    for name, block in servers.items():
+        if not isinstance(block, dict) or block.get("enabled") is False:
+            continue
+        words = [str(block.get("command", "")), *map(str, block.get("args") or [])]
+        if any(mark in word for word in words for mark in _SWARM_MARKS):
+            names.append(str(name))
+    return names
 
 
 def find_session_cwd(thread_id: str) -> str | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import subprocess
 import time
 import uuid
@@ -46,6 +47,7 @@ from .admission import (
     admit_spec,
     check_depth,
     codex_path,
+    nested_swarm_servers,
     nesting_depth,
     reply_spec,
     resolve_limits,
@@ -62,6 +64,7 @@ from .store import Store, TaskRow, valid_task_id
 __all__ = ["Engine", "Limits", "TaskError", "WorktreeRequest", "nesting_depth", "new_task_id"]
 
 log = logging.getLogger(__name__)
+_BARE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 EXPIRE_INTERVAL = 600.0  # seconds between expiry passes over old finished tasks' worktrees
 ADOPT_INTERVAL = 2.0  # seconds between scans for active tasks this server does not watch yet
@@ -293,10 +296,16 @@ class Engine:
                     "branch as base_ref)."
                 )
             extra["worktree"] = parent.extra["worktree"]
+        nested = tuple(
+            (f"mcp_servers.{name}.enabled", "false")
+            for name in nested_swarm_servers()
+            if _BARE_NAME.fullmatch(name)
+            and not any(k.startswith("mcp_servers") for k in spec.config)
+        )
         argv = build_argv(
             codex,
             spec,
-            self.settings.overrides,
+            (*self.settings.overrides, *nested),
             skip_git_repo_check=self.settings.skip_git_repo_check,
             ephemeral=self.settings.ephemeral,
         )
