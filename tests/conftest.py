@@ -195,6 +195,13 @@ def resource_text(result: ReadResourceResult) -> str:
     return item.text
 
 
+async def full_result(client: Client, task_id: str) -> dict[str, Any]:
+    """A task's whole result view (the compact tool answers leave details out): from its
+    ``codex-swarm:///tasks/{id}`` resource."""
+    whole = json.loads(resource_text(await client.read_resource(f"codex-swarm:///tasks/{task_id}")))
+    return dict(whole["result"])
+
+
 def data(result: CallToolResult) -> dict[str, Any]:
     assert result.structured_content is not None, result.content
     return dict(result.structured_content)

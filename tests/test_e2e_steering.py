@@ -13,6 +13,7 @@ import pytest
 from conftest import (
     SwarmFactory,
     data,
+    full_result,
     git,
     launch,
     processes_matching,
@@ -40,7 +41,8 @@ def last_user_text(request: dict[str, Any]) -> str:
 
 async def wait_result(client: Client, task_id: str, timeout: float = 120) -> dict[str, Any]:
     done = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": timeout}))
-    return dict(done["tasks"][0])
+    assert done["done"], done
+    return await full_result(client, task_id)
 
 
 async def running_command(client: Client, task_id: str, command: str) -> dict[str, Any]:
@@ -48,7 +50,7 @@ async def running_command(client: Client, task_id: str, command: str) -> dict[st
         client,
         task_id,
         lambda v: (
-            v["last_tool"] is not None
+            v.get("last_tool") is not None
             and command in v["last_tool"]["summary"]
             and v["last_tool"]["status"] == "in_progress"
         ),
@@ -207,8 +209,8 @@ async def test_fork_continues_a_copy_on_its_own_branch_from_the_source_head(
                 "sandbox": "workspace-write",
             },
         )
-        source = data(result)
-        assert source["status"] == "completed", text(result)
+        assert data(result)["status"] == "completed", text(result)
+        source = await full_result(client, data(result)["task_id"])
         fork_prompt = script(
             {"shell": f"printf 'fork {marker}\\n' > fork.txt"}, text=f"fork prompt {marker}"
         )
@@ -221,8 +223,9 @@ async def test_fork_continues_a_copy_on_its_own_branch_from_the_source_head(
         ids = [t["task_id"] for t in out["tasks"]]
         assert len(ids) == 2
         done = data(await client.call_tool("codex_wait", {"task_ids": ids, "timeout": 120}))
+        assert done["done"], done
         branches = set()
-        for task in done["tasks"]:
+        for task in [await full_result(client, i) for i in ids]:
             assert task["status"] == "completed", task
             assert task["threadId"] and task["threadId"] != source["threadId"]
             wt = task["worktree"]
@@ -352,8 +355,8 @@ async def test_review_of_a_worktree_task_covers_its_diff_against_its_base(
                 "sandbox": "workspace-write",
             },
         )
-        source = data(result)
-        assert source["status"] == "completed", text(result)
+        assert data(result)["status"] == "completed", text(result)
+        source = await full_result(client, data(result)["task_id"])
         base = source["worktree"]["base_commit"]
         review = await client.call_tool("codex_review", {"task_id": source["task_id"]})
         assert not review.is_error, text(review)

@@ -37,8 +37,9 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
     @mcp.tool(
         name="codex_fork",
         description=(
-            "Start new tasks that continue COPIES of a task's (or thread's) history with a new "
-            "prompt: try another approach from the same understanding, or best-of-N with count. "
+            "Fork a Codex agent: start new background tasks that continue COPIES of a task's (or "
+            "thread's) history with a new prompt, in parallel: try another approach from the "
+            "same understanding, or best-of-N with count. "
             "With worktrees (default: as the source) each fork gets its own branch starting from "
             "the source's work so far (a running source is snapshotted, not disturbed). Without, "
             "a fork of a running task runs read-only: ask it a question without stopping it. "

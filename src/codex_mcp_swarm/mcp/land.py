@@ -23,7 +23,8 @@ from . import answers
 from .schemas import MAX_IDS, Cwd, Strategy, Target
 
 DESCRIPTION = (
-    "Land finished worktree tasks' branches on their target one by one, like a merge queue: "
+    "Merge (land) many finished Codex agents' worktree branches into their target one by "
+    "one, like a merge queue: "
     "each merge is built on the target's current tip in memory; with check, a shell command "
     "runs on it in a scratch worktree first; only then does the target move. Conflicts and "
     "failed checks are reported (with the landed tasks a conflict collides with) and the rest "

@@ -61,7 +61,8 @@ def register(
     @mcp.tool(
         name="codex_review",
         description=(
-            "Review a task's work with `codex exec review` in a read-only sandbox: a worktree "
+            "Code review of a Codex agent's work (a background task of its own) with `codex exec "
+            "review` in a read-only sandbox: a worktree "
             "task's changes against its base (what codex_merge would bring in), otherwise the "
             "uncommitted changes in its directory. Runs as a task of its own; the result "
             "(content) is the review's findings. Waits unless async is true."

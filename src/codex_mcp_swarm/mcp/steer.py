@@ -38,8 +38,9 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
     @mcp.tool(
         name="codex_steer",
         description=(
-            "Redirect a running task: its current turn is interrupted (Codex's graceful stop), "
-            "and the same task and thread continue at once with your message, in the same "
+            "Steer a running Codex agent (background task) with a new message, mid-flight: its "
+            "current turn is interrupted (Codex's graceful stop), and the same task and thread "
+            "continue at once with your message, in the same "
             "directory, worktree and settings; files and history are kept. A queued task gets "
             "the message added to its prompt. For a finished task use codex_reply."
         ),
