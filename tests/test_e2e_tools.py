@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import stat
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from conftest import (
     RawServer,
     SwarmFactory,
     data,
+    full_result,
     launch,
     processes_matching,
     requests_with,
@@ -118,18 +118,22 @@ async def test_codex_returns_thread_content_usage_and_progress(
     assert notes and any(out["task_id"] in (m or "") for m in notes)
 
 
-async def test_parallel_tasks_take_about_the_time_of_one(swarm: SwarmFactory) -> None:
-    # Each task waits 1.5 s for each of two model answers: 3 s alone, 12 s if run one by one.
+async def test_parallel_tasks_run_at_the_same_time(swarm: SwarmFactory) -> None:
+    # Each task waits 1.5 s for each of two model answers. Run in parallel, all four are
+    # running at one moment: the latest start comes before the earliest end. (Behaviour, not a
+    # wall-clock threshold: the benchmark measures the speed.)
     steps = ({"delay": 1.5, "shell": "true"}, {"delay": 1.5, "message": "done"})
     async with swarm() as client:
-        start = time.monotonic()
         ids = [await launch(client, script(*steps, text=f"parallel {i}")) for i in range(4)]
         result = await client.call_tool("codex_wait", {"task_ids": ids, "timeout": 120})
-        wall = time.monotonic() - start
+        records = [await full_result(client, i) for i in ids]
+        listing = json.loads(resource_text(await client.read_resource("codex-swarm:///tasks")))
     out = data(result)
     assert out["done"] is True
     assert [t["status"] for t in out["tasks"]] == ["completed"] * 4
-    assert wall < 8, f"4 parallel tasks took {wall:.1f} s; one alone takes about 3 s"
+    assert [r["status"] for r in records] == ["completed"] * 4
+    spans = {t["task_id"]: (t["started_at"], t["ended_at"]) for t in listing if t["task_id"] in ids}
+    assert max(s for s, _ in spans.values()) < min(e for _, e in spans.values()), spans
 
 
 async def test_status_shows_the_running_command(swarm: SwarmFactory) -> None:
