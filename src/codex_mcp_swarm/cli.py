@@ -148,6 +148,26 @@ _SETTINGS_FLAGS = (
             help="cap on one tool answer (default 20000); cuts say where the rest is",
         ),
     ),
+    _Flag(
+        ("--backend",),
+        dict(
+            choices=["local", "ray"],
+            help="where tasks run: local runner processes (default) or a Ray cluster "
+            "(needs codex-mcp-swarm[ray]; env CODEX_SWARM_BACKEND)",
+        ),
+    ),
+    _Flag(
+        ("--ray-address",),
+        dict(metavar="ADDR", help="the Ray cluster to join (env RAY_ADDRESS; default: auto)"),
+    ),
+    _Flag(
+        ("--git-remote",),
+        dict(
+            metavar="NAME|URL",
+            help="ray: the git remote worktree tasks travel through (default: the "
+            "repository's origin; env CODEX_SWARM_GIT_REMOTE)",
+        ),
+    ),
 )
 _VALUE_FLAGS = frozenset(
     name for flag in _SETTINGS_FLAGS if flag.takes_value for name in flag.names
@@ -346,6 +366,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         allowed_roots=args.allowed_root,
         sandbox_ceiling=args.sandbox_ceiling,
         max_output_chars=args.max_output_chars,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        git_remote=args.git_remote,
     )
 
 

@@ -51,6 +51,11 @@ class TaskResult(BaseModel):
         default=None,
         description="at launch: running tasks whose declared paths overlap this task's paths",
     )
+    node: dict[str, Any] | None = Field(
+        default=None,
+        description="with --backend ray: the worker node the task ran on (node_id, address, "
+        "hostname)",
+    )
 
 
 CONFLICTS: Any = Field(

@@ -1,0 +1,402 @@
+"""The Ray backend: each task runs under a detached, named actor on a Ray worker node.
+
+Owns the server's side of running tasks on a Ray cluster (``--backend ray``):
+
+* joining the cluster (``--ray-address`` / ``RAY_ADDRESS``; this server's host must be a node of
+  it, such as the head) in the swarm's own namespace;
+* launching: one actor per task (:class:`.ray_worker.TaskActor`), named
+  ``codex-swarm-<task_id>``, detached (it outlives this server), asking for one unit of the
+  custom resource ``codex`` and no CPU, so only nodes started with
+  ``--resources '{"codex": N}'`` take tasks, at most N at a time;
+* collecting: one thread per task keeps one ``poll`` call outstanding on the actor. The call
+  returns when the task ends or after :data:`PROGRESS_INTERVAL`, so progress and raw events are
+  copied into this server's store about every second and the end arrives the moment it happens
+  (no tight polling). At the end the collector fetches the task's branch from the git remote
+  (worktree tasks), records the end, releases and kills the actor, and calls ``ended``;
+* adoption: after a restart, active tasks are found again by their actor's name; a task whose
+  actor is gone (its node died) or dies while watched is recorded ``lost`` with the reason;
+* cancel: the actor's runner stops Codex's whole tree on the worker;
+* worktrees: made here from the user's repository as locally (same validation, base and
+  carried snapshot), then the base commit is pushed to a private ref on the git remote
+  (``git.remote``) and the local checkout is removed; the branch is fetched back at the end, so
+  diff, merge and land work on the user's machine unchanged.
+
+Ray is imported only here and in :mod:`.ray_worker` (at run time), never by the rest of the
+package: the local backend needs nothing of it.
+
+Must not: queue or admit tasks, or know MCP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ...git import remote as gitremote
+from ...git import worktrees as git
+from .. import branches
+from ..phases import Phase
+from ..plan import LaunchPlan, WorktreeRequest
+from ..store import TaskRow
+from .base import Backend, BackendError
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "codex-swarm"
+RESOURCE = "codex"
+PROGRESS_INTERVAL = 1.0  # seconds: a poll returns at least this often while a task runs
+STARTING_GRACE = 30.0  # a claimed task may be without an actor this long (being launched)
+CALL_TIMEOUT = 120.0  # seconds for one quick actor call before it is counted a failure
+UNAVAILABLE_FOR = 60.0  # seconds an actor may be unreachable before its task is lost
+
+
+def actor_name(task_id: str) -> str:
+    return f"codex-swarm-{task_id}"
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise BackendError(
+            "--backend ray needs Ray: install codex-mcp-swarm[ray] (pip install "
+            "'codex-mcp-swarm[ray]') on this host and on every worker node"
+        ) from exc
+    return ray
+
+
+class RayBackend(Backend):
+    name = "ray"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ray: Any = None
+        self._actor_class: Any = None
+        self._watched: set[str] = set()
+        self._guard = threading.Lock()
+        self._idle = threading.Condition(self._guard)
+        self._acting = 0
+        self._closed = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        import anyio
+
+        await anyio.to_thread.run_sync(self._connect)
+        with self._guard:
+            self._closed = False
+
+    def _connect(self) -> None:
+        ray = _import_ray()
+        if not ray.is_initialized():
+            address = self.settings.ray_address or os.environ.get("RAY_ADDRESS") or "auto"
+            try:
+                ray.init(
+                    address=address,
+                    namespace=NAMESPACE,
+                    logging_level=logging.WARNING,
+                    log_to_driver=False,
+                    include_dashboard=False,
+                )
+            except Exception as exc:
+                raise BackendError(
+                    f"could not join the Ray cluster at {address!r}: {exc}. Start one with "
+                    "`ray start --head` on this host (and `ray start --address HEAD:PORT "
+                    "--resources '{\"codex\": N}'` on each worker), then pass --ray-address."
+                ) from exc
+        from .ray_worker import TaskActor
+
+        self._ray = ray
+        self._actor_class = ray.remote(TaskActor)
+
+    async def stop(self) -> None:
+        """Abandon the collectors (the actors keep running; the next server adopts them)."""
+        import anyio
+
+        def close() -> None:
+            with self._guard:
+                self._closed = True
+                while self._acting:
+                    self._idle.wait()
+
+        await anyio.to_thread.run_sync(close)
+
+    # ---- worktrees ---------------------------------------------------------------------------
+
+    def _remote_url(self, repo: Path) -> str:
+        return gitremote.resolve_remote(repo, self.settings.git_remote)
+
+    def make_worktree(self, cwd: Path, task_id: str, request: WorktreeRequest) -> git.Worktree:
+        """As locally (the branch and its base here), then the base goes to the git remote for
+        the worker; the local checkout is not needed and is removed."""
+        wt = super().make_worktree(cwd, task_id, request)
+        try:
+            url = self._remote_url(wt.repo)
+            gitremote.push_base(wt.repo, url, wt.base_commit, task_id)
+            gitremote.remove_local_worktree(wt.repo, wt.path)
+        except git.GitError:
+            with contextlib.suppress(git.GitError):
+                super().discard_worktree(wt)
+            raise
+        return wt
+
+    def discard_worktree(self, wt: git.Worktree) -> None:
+        with contextlib.suppress(git.GitError):
+            gitremote.drop_base(wt.repo, self._remote_url(wt.repo), wt.path.name)
+        git.cleanup(wt.repo, None, wt.branch, into=None, force=True)
+
+    def finish_worktree(self, row: TaskRow, phase: Phase) -> None:
+        """The work of a lost task stays on the worker (nothing was pushed): record that."""
+        if "worktree" in row.extra:
+            self.store.set_extra(
+                row.id,
+                outcome_error="the task's worker is gone, so its work was not pushed; its "
+                "branch holds only its base",
+            )
+
+    # ---- launching ---------------------------------------------------------------------------
+
+    def _payload(self, row: TaskRow) -> dict[str, Any]:
+        payload: dict[str, Any] = {"task_id": row.id, "spec": row.spec, "title": row.title}
+        wt = row.extra.get("worktree")
+        if isinstance(wt, dict):
+            payload["worktree"] = {
+                "url": self._remote_url(Path(wt["repo"])),
+                "subdir": wt.get("subdir") or "",
+            }
+        return payload
+
+    def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
+        if self._actor_class is None:
+            raise BackendError("the Ray backend is not started")
+        try:
+            payload = self._payload(row)
+        except git.GitError as exc:
+            raise BackendError(str(exc)) from exc
+        try:
+            handle = self._actor_class.options(
+                name=actor_name(row.id),
+                namespace=NAMESPACE,
+                lifetime="detached",
+                num_cpus=0,
+                resources={RESOURCE: 1},
+                max_concurrency=8,
+                max_restarts=0,
+                max_task_retries=0,
+            ).remote(payload)
+        except Exception as exc:
+            raise BackendError(f"could not create the task's Ray actor: {exc}") from exc
+        self.store.set_extra(row.id, ray={"actor": actor_name(row.id)})
+        self._watch(row.id, handle)
+
+    # ---- watching ----------------------------------------------------------------------------
+
+    def adopt(self, rows: list[TaskRow]) -> None:
+        if self._ray is None:
+            return
+        for row in rows:
+            if row.terminal or row.id in self._watched:
+                continue
+            try:
+                handle = self._ray.get_actor(actor_name(row.id), namespace=NAMESPACE)
+            except ValueError:
+                handle = None
+            except Exception:
+                log.exception("looking up the actor of %s failed", row.id)
+                continue
+            if handle is not None:
+                self._watch(row.id, handle)
+            elif time.time() - (row.started_at or row.created_at) > STARTING_GRACE:
+                self._lost(
+                    row.id,
+                    "no Ray actor of this task is alive on the cluster (its node died, or the "
+                    "cluster was restarted)",
+                )
+                self.ended(row.id)
+
+    def _watch(self, task_id: str, handle: Any) -> None:
+        with self._guard:
+            if self._closed or task_id in self._watched:
+                return
+            self._watched.add(task_id)
+        threading.Thread(
+            target=self._collect, args=(task_id, handle), daemon=True, name=f"ray-{task_id}"
+        ).start()
+
+    def _collect(self, task_id: str, handle: Any) -> None:
+        ray = self._ray
+        try:
+            offset = self.store.events_path(task_id).stat().st_size
+        except OSError:
+            offset = 0
+        seen_running = False
+        node_recorded = False
+        last_progress: Any = None
+        unreachable_since: float | None = None
+        ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
+        while True:
+            with self._guard:
+                if self._closed:
+                    self._watched.discard(task_id)
+                    return
+            ready, _ = ray.wait([ref], timeout=PROGRESS_INTERVAL + 1.0)
+            if not ready:
+                continue  # the actor is not placed yet (no free codex slot) or busy: wait on
+            try:
+                snap = ray.get(ref)
+                unreachable_since = None
+            except ray.exceptions.ActorUnavailableError as exc:
+                unreachable_since = unreachable_since or time.monotonic()
+                if time.monotonic() - unreachable_since < UNAVAILABLE_FOR:
+                    time.sleep(PROGRESS_INTERVAL)
+                    ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
+                    continue
+                self._finally(task_id, functools.partial(self._lost, task_id, _why(exc)), None)
+                return
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+                self._finally(task_id, functools.partial(self._lost, task_id, _why(exc)), None)
+                return
+            offset = self._apply(task_id, snap, offset)
+            row = snap.get("row") or {}
+            if not node_recorded and snap.get("node"):
+                self.store.set_extra(task_id, node=_node_view(snap["node"]))
+                node_recorded = True
+            if not seen_running and row.get("codex_pid"):
+                # The pid is the worker's: a start time of 0 never matches a process of this host.
+                self.store.set_running(task_id, int(row["codex_pid"]), 0.0)
+                seen_running = True
+            if row.get("progress") and row["progress"] != last_progress and not snap["done"]:
+                last_progress = row["progress"]
+                self.store.set_progress(task_id, row["progress"])
+            if snap["done"] and not snap["events"]:  # every event is copied: record the end
+                self._finally(task_id, functools.partial(self._record_end, task_id, snap), handle)
+                return
+            ref = handle.poll.remote(offset, 0.0 if snap["events"] else PROGRESS_INTERVAL)
+
+    def _finally(self, task_id: str, action: Any, handle: Any) -> None:
+        """Run the end's consequence (unless the backend stopped), free the actor, wake."""
+        with self._guard:
+            self._watched.discard(task_id)
+            if self._closed:
+                return
+            self._acting += 1
+        try:
+            action()
+            if handle is not None:
+                with contextlib.suppress(Exception):
+                    self._ray.get(handle.release.remote(), timeout=CALL_TIMEOUT)
+                with contextlib.suppress(Exception):
+                    self._ray.kill(handle, no_restart=True)
+        except Exception:
+            log.exception("recording the end of %s failed", task_id)
+        finally:
+            with self._guard:
+                self._acting -= 1
+                self._idle.notify_all()
+        self.ended(task_id)
+
+    def _apply(self, task_id: str, snap: dict[str, Any], offset: int) -> int:
+        data: bytes = snap.get("events") or b""
+        if data:
+            path = self.store.events_path(task_id)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+        return int(snap.get("offset", offset + len(data)))
+
+    def _record_end(self, task_id: str, snap: dict[str, Any]) -> None:
+        row = self.store.get(task_id)
+        if row is None or row.terminal:
+            return
+        end = snap.get("row") or {}
+        if snap.get("stderr"):
+            with contextlib.suppress(OSError):
+                fd = os.open(
+                    self.store.stderr_path(task_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+                )
+                try:
+                    os.write(fd, snap["stderr"])
+                finally:
+                    os.close(fd)
+        wt = branches.worktree_of(row)
+        if wt is not None:
+            self._fetch_work(row, wt, snap, end)
+        phase = end.get("phase")
+        if phase not in ("completed", "failed", "cancelled", "lost"):
+            phase = "lost"
+            end = {**end, "error": "the worker ended without recording an end"}
+        self.store.finish(
+            task_id,
+            phase=phase,
+            exit_code=end.get("exit_code"),
+            exit_signal=end.get("exit_signal"),
+            error=end.get("error"),
+            progress=end.get("progress") or None,
+            result=end.get("result"),
+            usage=end.get("usage") or None,
+        )
+
+    def _fetch_work(
+        self, row: TaskRow, wt: git.Worktree, snap: dict[str, Any], end: dict[str, Any]
+    ) -> None:
+        worker = end.get("extra") or {}
+        if not snap.get("pushed"):
+            why = snap.get("push_error") or worker.get("outcome_error") or "nothing was pushed"
+            self.store.set_extra(row.id, outcome_error=why)
+            return
+        try:
+            gitremote.fetch_branch(wt.repo, self._remote_url(wt.repo), row.id)
+            outcome = branches.outcome_of(wt)
+            self.store.set_extra(
+                row.id,
+                outcome=outcome,
+                commit=worker.get("commit"),
+                outcome_error=worker.get("outcome_error"),
+            )
+        except git.GitError as exc:
+            self.store.set_extra(
+                row.id,
+                outcome_error=f"the task's branch could not be fetched from the git remote: "
+                f"{exc}. It is on the remote as {git.BRANCH_PREFIX}{row.id}.",
+            )
+
+    def _lost(self, task_id: str, why: str) -> None:
+        row = self.store.get(task_id)
+        if row is None or row.terminal:
+            return
+        self.finish_worktree(row, "lost")
+        self.store.finish(task_id, phase="lost", error=f"{why}. Its events so far are kept.")
+
+    # ---- stopping ----------------------------------------------------------------------------
+
+    def cancel(self, row: TaskRow) -> None:
+        if self._ray is None:
+            return
+        try:
+            handle = self._ray.get_actor(actor_name(row.id), namespace=NAMESPACE)
+        except Exception:
+            return  # no actor (yet): adoption or the launch sees the store's cancel flag
+        handle.cancel.remote()
+
+
+def _node_view(node: dict[str, Any]) -> dict[str, Any]:
+    return {k: node[k] for k in ("node_id", "address", "hostname") if k in node}
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    detail = next((line for line in text if "died" in line or "node" in line.lower()), "")
+    return "the task's Ray worker is gone (its node died or its actor was killed)" + (
+        f": {detail.strip()[:300]}" if detail else ""
+    )
