@@ -180,21 +180,62 @@ class RayBackend(Backend):
             payload = self._payload(row)
         except git.GitError as exc:
             raise BackendError(str(exc)) from exc
-        try:
-            handle = self._actor_class.options(
-                name=actor_name(row.id),
-                namespace=NAMESPACE,
-                lifetime="detached",
-                num_cpus=0,
-                resources={RESOURCE: 1},
-                max_concurrency=8,
-                max_restarts=0,
-                max_task_retries=0,
-            ).remote(payload)
-        except Exception as exc:
-            raise BackendError(f"could not create the task's Ray actor: {exc}") from exc
-        self.store.set_extra(row.id, ray={"actor": actor_name(row.id)})
+        handle = self._create_actor(row, payload)
         self._watch(row.id, handle)
+
+    def _create_actor(self, row: TaskRow, payload: dict[str, Any], relaunches: int = 0) -> Any:
+        """The task's actor, and its record: the name, and where its events start in this
+        server's copy (a relaunched actor's own events start at 0 again)."""
+        base = self._events_size(row.id)
+        self.store.set_extra(
+            row.id,
+            ray={"actor": actor_name(row.id), "events_base": base, "relaunches": relaunches},
+        )
+        last: Exception | None = None
+        for _ in range(20):  # a dead actor's name is released shortly after its death
+            try:
+                return self._actor_class.options(
+                    name=actor_name(row.id),
+                    namespace=NAMESPACE,
+                    lifetime="detached",
+                    num_cpus=0,
+                    resources={RESOURCE: 1},
+                    max_concurrency=8,
+                    max_restarts=0,
+                    max_task_retries=0,
+                ).remote(payload)
+            except ValueError as exc:  # the name is still taken
+                last = exc
+                time.sleep(0.5)
+            except Exception as exc:
+                raise BackendError(f"could not create the task's Ray actor: {exc}") from exc
+        raise BackendError(f"could not create the task's Ray actor: {last}")
+
+    def _events_size(self, task_id: str) -> int:
+        try:
+            return self.store.events_path(task_id).stat().st_size
+        except OSError:
+            return 0
+
+    def _relaunch(self, task_id: str, exc: BaseException) -> Any:
+        """After the task's node died: a new actor, when the task's ``retries`` allow one more
+        attempt (and no cancel was asked for). None when the task is to be recorded lost."""
+        row = self.store.get(task_id)
+        if row is None or row.terminal or row.cancel_requested:
+            return None
+        done = int((row.extra.get("ray") or {}).get("relaunches") or 0)
+        if done >= row.plan.retries:
+            return None
+        note = f"{_why(exc)}; started again on another node (attempt {done + 2})"
+        progress = dict(row.progress)
+        progress["warnings"] = [*(progress.get("warnings") or []), note][-10:]
+        self.store.set_progress(task_id, progress)
+        self.store.set_extra(task_id, node=None)
+        try:
+            return self._create_actor(row, self._payload(row), done + 1)
+        except (BackendError, git.GitError):
+            log.exception("relaunching %s failed", task_id)
+            return None
 
     # ---- watching ----------------------------------------------------------------------------
 
@@ -232,10 +273,9 @@ class RayBackend(Backend):
 
     def _collect(self, task_id: str, handle: Any) -> None:
         ray = self._ray
-        try:
-            offset = self.store.events_path(task_id).stat().st_size
-        except OSError:
-            offset = 0
+        stored = self.store.get(task_id)
+        base = int(((stored.extra.get("ray") or {}) if stored else {}).get("events_base") or 0)
+        offset = max(0, self._events_size(task_id) - base)  # what this actor already gave
         seen_running = False
         node_recorded = False
         last_progress: Any = None
@@ -261,6 +301,11 @@ class RayBackend(Backend):
                 self._finally(task_id, functools.partial(self._lost, task_id, _why(exc)), None)
                 return
             except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+                fresh = self._relaunch(task_id, exc)
+                if fresh is not None:
+                    handle, offset, node_recorded = fresh, 0, False
+                    ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
+                    continue
                 self._finally(task_id, functools.partial(self._lost, task_id, _why(exc)), None)
                 return
             offset = self._apply(task_id, snap, offset)
