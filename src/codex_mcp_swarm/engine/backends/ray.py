@@ -111,6 +111,7 @@ class RayBackend(Backend):
                     "`ray start --head` on this host (and `ray start --address HEAD:PORT "
                     "--resources '{\"codex\": N}'` on each worker), then pass --ray-address."
                 ) from exc
+        _keep_stdout_clean()
         from .ray_worker import TaskActor
 
         self._ray = ray
@@ -227,10 +228,9 @@ class RayBackend(Backend):
         if done >= row.plan.retries:
             return None
         note = f"{_why(exc)}; started again on another node (attempt {done + 2})"
-        progress = dict(row.progress)
-        progress["warnings"] = [*(progress.get("warnings") or []), note][-10:]
-        self.store.set_progress(task_id, progress)
-        self.store.set_extra(task_id, node=None)
+        notes = [*(row.extra.get("ray_notes") or []), note]
+        self.store.set_extra(task_id, node=None, ray_notes=notes)
+        self.store.set_progress(task_id, _noted(row.progress, notes))
         try:
             return self._create_actor(row, self._payload(row), done + 1)
         except (BackendError, git.GitError):
@@ -304,6 +304,7 @@ class RayBackend(Backend):
                 fresh = self._relaunch(task_id, exc)
                 if fresh is not None:
                     handle, offset, node_recorded = fresh, 0, False
+                    stored = self.store.get(task_id)
                     ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
                     continue
                 self._finally(task_id, functools.partial(self._lost, task_id, _why(exc)), None)
@@ -319,7 +320,8 @@ class RayBackend(Backend):
                 seen_running = True
             if row.get("progress") and row["progress"] != last_progress and not snap["done"]:
                 last_progress = row["progress"]
-                self.store.set_progress(task_id, row["progress"])
+                notes = (stored.extra.get("ray_notes") if stored else None) or []
+                self.store.set_progress(task_id, _noted(row["progress"], notes))
             if snap["done"] and not snap["events"]:  # every event is copied: record the end
                 self._finally(task_id, functools.partial(self._record_end, task_id, snap), handle)
                 return
@@ -387,7 +389,7 @@ class RayBackend(Backend):
             exit_code=end.get("exit_code"),
             exit_signal=end.get("exit_signal"),
             error=end.get("error"),
-            progress=end.get("progress") or None,
+            progress=_noted(end.get("progress") or {}, row.extra.get("ray_notes") or []) or None,
             result=end.get("result"),
             usage=end.get("usage") or None,
         )
@@ -433,6 +435,33 @@ class RayBackend(Backend):
         except Exception:
             return  # no actor (yet): adoption or the launch sees the store's cancel flag
         handle.cancel.remote()
+
+
+def _noted(progress: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """The worker's progress with this server's notes (an earlier attempt's node died) first."""
+    if not notes or not progress:
+        return progress
+    warnings = [w for w in progress.get("warnings") or [] if w not in notes]
+    return {**progress, "warnings": [*notes, *warnings][-10:]}
+
+
+def _keep_stdout_clean() -> None:
+    """Ray's driver prints cluster errors (a raylet died, ...) to ``sys.stdout``; under the stdio
+    transport stdout is the MCP channel and a stray line breaks the client. Send them to stderr.
+    (A narrow patch of one Ray function; if a Ray version lacks it, nothing is patched.)"""
+    try:
+        from ray._private import worker as ray_driver
+    except ImportError:
+        return
+    original = getattr(ray_driver, "print_to_stdstream", None)
+    if original is None or getattr(original, "codex_swarm_patched", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.codex_swarm_patched = True  # type: ignore[attr-defined]
+    ray_driver.print_to_stdstream = to_stderr
 
 
 def _node_view(node: dict[str, Any]) -> dict[str, Any]:
