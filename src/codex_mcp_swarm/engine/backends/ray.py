@@ -30,6 +30,7 @@ Must not: queue or admit tasks, or know MCP.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import logging
 import os
@@ -254,7 +255,11 @@ class RayBackend(Backend):
                 continue
             if handle is not None:
                 self._watch(row.id, handle)
-            elif time.time() - (row.started_at or row.created_at) > STARTING_GRACE:
+            elif time.time() - (row.started_at or row.created_at) <= STARTING_GRACE:
+                continue  # being launched (by this or another server)
+            elif self.store.requeue_unstarted(row.id):
+                self.ended(row.id)  # claimed, but its actor never came: nothing ran, queue it
+            else:
                 self._lost(
                     row.id,
                     "no Ray actor of this task is alive on the cluster (its node died, or the "
@@ -272,6 +277,31 @@ class RayBackend(Backend):
         ).start()
 
     def _collect(self, task_id: str, handle: Any) -> None:
+        """One collector per task across every server sharing the task dir: it holds the task's
+        ``collector.lock``. A second server's collector waits on that lock, then finds the end
+        recorded (and wakes its own waiters) or takes over if the first server died."""
+        try:
+            fd = os.open(
+                self.store.task_path(task_id) / "collector.lock", os.O_RDWR | os.O_CREAT, 0o600
+            )
+        except OSError:
+            log.exception("the collector lock of %s cannot be opened", task_id)
+            with self._guard:
+                self._watched.discard(task_id)
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # returns at once unless another server collects
+            row = self.store.get(task_id)
+            if row is None or row.terminal:
+                with self._guard:
+                    self._watched.discard(task_id)
+                self.ended(task_id)
+                return
+            self._collect_locked(task_id, handle)
+        finally:
+            os.close(fd)
+
+    def _collect_locked(self, task_id: str, handle: Any) -> None:
         ray = self._ray
         stored = self.store.get(task_id)
         base = int(((stored.extra.get("ray") or {}) if stored else {}).get("events_base") or 0)
