@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import free_port, git, start_refused
 
 from codex_mcp_swarm.engine.backends.base import BackendError
 from codex_mcp_swarm.git import remote
@@ -106,3 +106,12 @@ def test_a_missing_remote_says_what_to_do(tmp_path: Path) -> None:
         remote.resolve_remote(repo, "nosuch")
     with pytest.raises(gw.GitError, match="invalid task id"):
         remote.base_ref("../x")
+
+
+def test_an_unreachable_cluster_stops_the_server_with_a_sentence(tmp_path: Path) -> None:
+    refused = start_refused(
+        tmp_path / "tasks", "--backend", "ray", "--ray-address", f"127.0.0.1:{free_port()}"
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "no Ray cluster answers at 127.0.0.1:" in refused.stderr
+    assert "Traceback" not in refused.stderr

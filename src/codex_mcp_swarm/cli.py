@@ -404,6 +404,19 @@ def _setup_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
 
 
+def _backend_error(exc: BaseException) -> str | None:
+    """The sentence of a BackendError in ``exc`` (or in the exception group it is), if any."""
+    from .engine.backends.base import BackendError
+
+    if isinstance(exc, BackendError):
+        return str(exc)
+    for inner in getattr(exc, "exceptions", None) or ():
+        found = _backend_error(inner)
+        if found is not None:
+            return found
+    return None
+
+
 def _serve(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -420,7 +433,14 @@ def _serve(argv: Sequence[str] | None) -> int:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 1
     if args.transport == "stdio":
-        server.run()
+        try:
+            server.run()
+        except Exception as exc:  # a backend that cannot start says why in one sentence
+            why = _backend_error(exc)
+            if why is None:
+                raise
+            print(f"codex-mcp-swarm: {why}", file=sys.stderr)
+            return 1
         return 0
     from .mcp.http import HttpConfigError, load_token, serve_http
 

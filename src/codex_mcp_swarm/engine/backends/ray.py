@@ -34,6 +34,7 @@ import fcntl
 import functools
 import logging
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -54,6 +55,7 @@ RESOURCE = "codex"
 PROGRESS_INTERVAL = 1.0  # seconds: a poll returns at least this often while a task runs
 STARTING_GRACE = 30.0  # a claimed task may be without an actor this long (being launched)
 CALL_TIMEOUT = 120.0  # seconds for one quick actor call before it is counted a failure
+CONNECT_TIMEOUT = 10.0  # seconds to reach the cluster's head before giving up at start
 UNAVAILABLE_FOR = 60.0  # seconds an actor may be unreachable before its task is lost
 
 
@@ -98,6 +100,7 @@ class RayBackend(Backend):
         ray = _import_ray()
         if not ray.is_initialized():
             address = self.settings.ray_address or os.environ.get("RAY_ADDRESS") or "auto"
+            _check_reachable(address)
             try:
                 ray.init(
                     address=address,
@@ -465,6 +468,20 @@ class RayBackend(Backend):
         except Exception:
             return  # no actor (yet): adoption or the launch sees the store's cancel flag
         handle.cancel.remote()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast (Ray itself retries for minutes) when nothing listens at ``host:port``."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", or a form this check does not know: let Ray decide
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise BackendError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}). Start its head with "
+            "`ray start --head --port PORT` (on this host), or fix --ray-address / RAY_ADDRESS."
+        ) from None
 
 
 def _noted(progress: dict[str, Any], notes: list[str]) -> dict[str, Any]:
