@@ -203,6 +203,9 @@ async def test_worktree_tasks_spread_over_both_workers_and_merge(
             assert not merged.is_error, text(merged)
         for i in range(8):
             assert (repo / f"file{i}.txt").read_text() == f"work {i}\n"
+        cleaned = await client.call_tool("codex_cleanup", {"task_id": ids[0]})
+        assert not cleaned.is_error, text(cleaned)
+        assert data(cleaned)["cleaned"][0]["deleted_branch"] is True, data(cleaned)
     # The private base refs are gone from the remote once the branches were fetched.
     assert git(bare, "for-each-ref", "refs/codex-swarm/") == ""
 
@@ -215,6 +218,10 @@ async def test_cancel_stops_codex_on_the_worker(ray_env: RayEnv, tmp_path: Path)
         task_id = await start(client, script({"shell": f"sleep 300 # {marker}"}), workdir)
         await until_running(client, task_id)
         wait_until(lambda: processes_matching(marker), timeout=120)
+        # Progress reaches this server while the task runs on the worker.
+        with anyio.fail_after(30):
+            while marker not in json.dumps((await status(client, task_id))["last_tool"]):
+                await anyio.sleep(0.3)
         result = await client.call_tool("codex_cancel", {"task_id": task_id})
         assert not result.is_error, text(result)
         done = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 60}))
