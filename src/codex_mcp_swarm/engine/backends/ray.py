@@ -325,15 +325,23 @@ class RayBackend(Backend):
             try:
                 snap = ray.get(ref)
                 unreachable_since = None
-            except ray.exceptions.ActorUnavailableError as exc:
+            except (ray.exceptions.ActorUnavailableError, ray.exceptions.RayTaskError) as exc:
+                # Unreachable for now, or the call itself failed (the actor lives on): try
+                # again for a while; then stop the actor, so nothing of the task keeps running.
                 unreachable_since = unreachable_since or time.monotonic()
                 if time.monotonic() - unreachable_since < UNAVAILABLE_FOR:
+                    log.warning("task %s: its actor did not answer (%s); retrying", task_id, exc)
                     time.sleep(PROGRESS_INTERVAL)
                     ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
                     continue
-                self._finally(task_id, functools.partial(self._lost, task_id, _why(exc)), None)
+                with contextlib.suppress(Exception):
+                    ray.kill(handle, no_restart=True)
+                why = (
+                    f"the task's Ray actor did not answer for {UNAVAILABLE_FOR:g} s and was stopped"
+                )
+                self._finally(task_id, functools.partial(self._lost, task_id, why), None)
                 return
-            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+            except ray.exceptions.RayActorError as exc:  # the actor died (with its node)
                 fresh = self._relaunch(task_id, exc)
                 if fresh is not None:
                     handle, offset, node_recorded = fresh, 0, False
