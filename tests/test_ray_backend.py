@@ -303,6 +303,31 @@ async def test_server_killed_mid_task_then_adopted(ray_env: RayEnv, tmp_path: Pa
     assert "turn.completed" in events, events
 
 
+async def test_a_reply_runs_on_the_node_that_holds_the_thread(
+    ray_env: RayEnv, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "shared"
+    workdir.mkdir()
+    async with ray_swarm(ray_env, tmp_path / "state" / "tasks", workdir) as client:
+        first = await start(client, script({"message": "first answer"}), workdir)
+        done = data(await client.call_tool("codex_wait", {"task_ids": [first], "timeout": 120}))
+        task = done["tasks"][0]
+        assert task["status"] == "completed", task
+        thread, node = task["threadId"], task["node"]["node_id"]
+        for i in range(2):  # Codex resumes from session files only that node has
+            reply = await client.call_tool(
+                "codex_reply", {"threadId": thread, "prompt": f"again {i}", "async": True}
+            )
+            assert not reply.is_error, text(reply)
+            task_id = data(reply)["task_id"]
+            done = data(
+                await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 120})
+            )
+            task = done["tasks"][0]
+            assert task["status"] == "completed", task
+            assert task["threadId"] == thread and task["node"]["node_id"] == node
+
+
 async def test_a_killed_worker_node_loses_its_task_or_retries_it(
     ray_env: RayEnv, tmp_path: Path
 ) -> None:

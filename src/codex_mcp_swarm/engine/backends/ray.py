@@ -196,25 +196,41 @@ class RayBackend(Backend):
             row.id,
             ray={"actor": actor_name(row.id), "events_base": base, "relaunches": relaunches},
         )
+        options: dict[str, Any] = {
+            "name": actor_name(row.id),
+            "namespace": NAMESPACE,
+            "lifetime": "detached",
+            "num_cpus": 0,
+            "resources": {RESOURCE: 1},
+            "max_concurrency": 8,
+            "max_restarts": 0,
+            "max_task_retries": 0,
+        }
+        node_id = self._thread_node(row)
+        if node_id is not None:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
         last: Exception | None = None
         for _ in range(20):  # a dead actor's name is released shortly after its death
             try:
-                return self._actor_class.options(
-                    name=actor_name(row.id),
-                    namespace=NAMESPACE,
-                    lifetime="detached",
-                    num_cpus=0,
-                    resources={RESOURCE: 1},
-                    max_concurrency=8,
-                    max_restarts=0,
-                    max_task_retries=0,
-                ).remote(payload)
+                return self._actor_class.options(**options).remote(payload)
             except ValueError as exc:  # the name is still taken
                 last = exc
                 time.sleep(0.5)
             except Exception as exc:
                 raise BackendError(f"could not create the task's Ray actor: {exc}") from exc
         raise BackendError(f"could not create the task's Ray actor: {last}")
+
+    def _thread_node(self, row: TaskRow) -> str | None:
+        """A reply continues a Codex thread whose session files are on the node that ran the
+        thread's last task: it must run there too (it cannot while that node is gone)."""
+        if not row.spec.get("task", {}).get("resume_thread_id") or not row.parent_id:
+            return None
+        parent = self.store.get(row.parent_id)
+        node = (parent.extra.get("node") or {}) if parent is not None else {}
+        node_id = node.get("node_id")
+        return str(node_id) if node_id else None
 
     def _events_size(self, task_id: str) -> int:
         try:
