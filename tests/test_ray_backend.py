@@ -211,22 +211,40 @@ async def test_worktree_tasks_spread_over_both_workers_and_merge(
 
 
 async def test_cancel_stops_codex_on_the_worker(ray_env: RayEnv, tmp_path: Path) -> None:
-    marker = f"ray-cancel-{uuid.uuid4().hex[:8]}"
+    """One task cancelled through the server (codex_cancel), one through the store's flag alone
+    (the console's cancel, another process): both stop their whole tree on the worker."""
+    markers = [f"ray-cancel-{uuid.uuid4().hex[:8]}" for _ in range(2)]
     workdir = tmp_path / "shared"
     workdir.mkdir()
-    async with ray_swarm(ray_env, tmp_path / "state" / "tasks", workdir) as client:
-        task_id = await start(client, script({"shell": f"sleep 300 # {marker}"}), workdir)
-        await until_running(client, task_id)
-        wait_until(lambda: processes_matching(marker), timeout=120)
-        # Progress reaches this server while the task runs on the worker.
-        with anyio.fail_after(30):
-            while marker not in json.dumps((await status(client, task_id))["last_tool"]):
-                await anyio.sleep(0.3)
-        result = await client.call_tool("codex_cancel", {"task_id": task_id})
+    task_dir = tmp_path / "state" / "tasks"
+    async with ray_swarm(ray_env, task_dir, workdir) as client:
+        ids = [
+            await start(client, script({"shell": f"sleep 300 # {marker}"}), workdir)
+            for marker in markers
+        ]
+        for task_id, marker in zip(ids, markers, strict=True):
+            await until_running(client, task_id)
+            wait_until(lambda m=marker: processes_matching(m), timeout=120)
+            # Progress reaches this server while the task runs on the worker.
+            with anyio.fail_after(30):
+                while marker not in json.dumps((await status(client, task_id))["last_tool"]):
+                    await anyio.sleep(0.3)
+        result = await client.call_tool("codex_cancel", {"task_id": ids[0]})
         assert not result.is_error, text(result)
-        done = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 60}))
-        assert done["tasks"][0]["status"] == "cancelled", done
-    wait_until(lambda: not processes_matching(marker), timeout=30)
+        console = await anyio.to_thread.run_sync(
+            lambda: subprocess.run(
+                [sys.executable, "-m", "codex_mcp_swarm", "cancel", ids[1]],
+                env={**os.environ, **swarm_env(ray_env, task_dir)},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        )
+        assert console.returncode == 0, console.stdout + console.stderr
+        done = data(await client.call_tool("codex_wait", {"task_ids": ids, "timeout": 60}))
+        assert [t["status"] for t in done["tasks"]] == ["cancelled", "cancelled"], done
+    for marker in markers:
+        wait_until(lambda m=marker: not processes_matching(m), timeout=30)
 
 
 async def test_a_cwd_missing_on_the_workers_fails_with_the_reason(

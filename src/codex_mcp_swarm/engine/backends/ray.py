@@ -329,6 +329,7 @@ class RayBackend(Backend):
         node_recorded = False
         last_progress: Any = None
         unreachable_since: float | None = None
+        cancel_sent = False
         ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
         while True:
             with self._guard:
@@ -360,7 +361,7 @@ class RayBackend(Backend):
             except ray.exceptions.RayActorError as exc:  # the actor died (with its node)
                 fresh = self._relaunch(task_id, exc)
                 if fresh is not None:
-                    handle, offset, node_recorded = fresh, 0, False
+                    handle, offset, node_recorded, cancel_sent = fresh, 0, False, False
                     stored = self.store.get(task_id)
                     ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
                     continue
@@ -368,6 +369,11 @@ class RayBackend(Backend):
                 return
             offset = self._apply(task_id, snap, offset)
             row = snap.get("row") or {}
+            if not cancel_sent and not snap["done"] and self.store.cancel_requested(task_id):
+                # Whoever set the store's flag (this server, the console, another server
+                # sharing the task dir), the actor hears of it within a poll.
+                handle.cancel.remote()
+                cancel_sent = True
             if not node_recorded and snap.get("node"):
                 self.store.set_extra(task_id, node=_node_view(snap["node"]))
                 node_recorded = True
