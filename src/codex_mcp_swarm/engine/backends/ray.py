@@ -57,6 +57,7 @@ STARTING_GRACE = 30.0  # a claimed task may be without an actor this long (being
 CALL_TIMEOUT = 120.0  # seconds for one quick actor call before it is counted a failure
 CONNECT_TIMEOUT = 10.0  # seconds to reach the cluster's head before giving up at start
 UNAVAILABLE_FOR = 60.0  # seconds an actor may be unreachable before its task is lost
+NODE_DEATH_WAIT = 60.0  # seconds a relaunch waits for the cluster to see a dead node as dead
 
 
 def actor_name(task_id: str) -> str:
@@ -222,6 +223,19 @@ class RayBackend(Backend):
                 raise BackendError(f"could not create the task's Ray actor: {exc}") from exc
         raise BackendError(f"could not create the task's Ray actor: {last}")
 
+    def _wait_node_gone(self, node_id: str) -> None:
+        """Until the cluster knows the node is dead (a new actor could be placed there before),
+        or :data:`NODE_DEATH_WAIT` passes (then it was the actor alone that died)."""
+        deadline = time.monotonic() + NODE_DEATH_WAIT
+        while time.monotonic() < deadline:
+            try:
+                alive = any(n["NodeID"] == node_id and n["Alive"] for n in self._ray.nodes())
+            except Exception:
+                return
+            if not alive:
+                return
+            time.sleep(PROGRESS_INTERVAL)
+
     def _thread_node(self, row: TaskRow) -> str | None:
         """A reply continues a Codex thread whose session files are on the node that ran the
         thread's last task: it must run there too (it cannot while that node is gone)."""
@@ -247,6 +261,9 @@ class RayBackend(Backend):
         done = int((row.extra.get("ray") or {}).get("relaunches") or 0)
         if done >= row.plan.retries:
             return None
+        old_node = (row.extra.get("node") or {}).get("node_id")
+        if old_node:
+            self._wait_node_gone(str(old_node))
         note = f"{_why(exc)}; started again on another node (attempt {done + 2})"
         notes = [*(row.extra.get("ray_notes") or []), note]
         self.store.set_extra(task_id, node=None, ray_notes=notes)
@@ -263,7 +280,7 @@ class RayBackend(Backend):
         if self._ray is None:
             return
         for row in rows:
-            if row.terminal or row.id in self._watched:
+            if row.terminal or row.id in self._watched or not self.supervises(row):
                 continue
             try:
                 handle = self._ray.get_actor(actor_name(row.id), namespace=NAMESPACE)
