@@ -75,7 +75,7 @@ async def server(
         *flags,
     ]
     params = StdioServerParameters(command=argv[0], args=argv[1:], env=env, cwd=str(root))
-    async with Client(params, mode="auto") as client:  # type: ignore[arg-type]
+    async with Client(params, mode="auto") as client:
         yield client
 
 
@@ -98,14 +98,14 @@ async def tasks(client: Client, n: int, text: str, cwd: Path) -> list[str]:
             {"prompt": script({"message": f"ok {i}"}, text=f"{text} {i}"), "cwd": str(cwd)},
         )
         assert not result.is_error, result.content
-        ids.append(str(result.structured_content["task_id"]))  # type: ignore[index]
+        ids.append(str(result.structured_content["task_id"]))
     return ids
 
 
 async def wait(client: Client, ids: list[str]) -> list[dict[str, Any]]:
     result = await client.call_tool("codex_wait", {"task_ids": ids, "timeout": 1800})
     assert not result.is_error, result.content
-    return list(result.structured_content["tasks"])  # type: ignore[index]
+    return list(result.structured_content["tasks"])
 
 
 def summary(values: list[float]) -> dict[str, float]:

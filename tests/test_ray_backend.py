@@ -11,6 +11,7 @@ The node-kill test comes last: it takes a worker away from the module's cluster.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -136,7 +137,7 @@ async def ray_swarm(env: RayEnv, task_dir: Path, cwd: Path) -> AsyncIterator[Cli
     params = StdioServerParameters(
         command=argv[0], args=argv[1:], env=swarm_env(env, task_dir), cwd=str(cwd)
     )
-    async with Client(params, mode="auto") as client:  # type: ignore[arg-type]
+    async with Client(params, mode="auto") as client:
         yield client
 
 
@@ -161,6 +162,10 @@ async def until_running(client: Client, task_id: str, timeout: float = 180) -> d
             if view["status"] == "running" and view.get("node"):
                 return view
             await anyio.sleep(0.3)
+
+
+def gone(marker: str) -> bool:
+    return not processes_matching(marker)
 
 
 def write(path: str, content: str) -> dict[str, Any]:
@@ -224,7 +229,7 @@ async def test_cancel_stops_codex_on_the_worker(ray_env: RayEnv, tmp_path: Path)
         ]
         for task_id, marker in zip(ids, markers, strict=True):
             await until_running(client, task_id)
-            wait_until(lambda m=marker: processes_matching(m), timeout=120)
+            wait_until(functools.partial(processes_matching, marker), timeout=120)
             # Progress reaches this server while the task runs on the worker.
             with anyio.fail_after(30):
                 while marker not in json.dumps((await status(client, task_id))["last_tool"]):
@@ -244,7 +249,7 @@ async def test_cancel_stops_codex_on_the_worker(ray_env: RayEnv, tmp_path: Path)
         done = data(await client.call_tool("codex_wait", {"task_ids": ids, "timeout": 60}))
         assert [t["status"] for t in done["tasks"]] == ["cancelled", "cancelled"], done
     for marker in markers:
-        wait_until(lambda m=marker: not processes_matching(m), timeout=30)
+        wait_until(functools.partial(gone, marker), timeout=30)
 
 
 async def test_a_cwd_missing_on_the_workers_fails_with_the_reason(

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import free_port, git, start_refused
 
+from codex_mcp_swarm import git as gw
 from codex_mcp_swarm.engine.backends.base import BackendError
 from codex_mcp_swarm.git import remote
-from codex_mcp_swarm.git import worktrees as gw
 from codex_mcp_swarm.settings import Settings
 
 

@@ -10,7 +10,7 @@ Owns the git commands of that round trip, on both sides:
   branch when the task has ended, and remove the worktree again.
 
 Must not: know about tasks, the store, Ray or MCP. Plain functions over paths, URLs and task
-ids; every failure is a :class:`~.worktrees.GitError` whose message says what to do. Safety as
+ids; every failure is a :class:`~.run.GitError` whose message says what to do. Safety as
 in :mod:`.worktrees`: task ids are checked before they name a ref or a path, remotes and refs
 follow ``--end-of-options``, and git never prompts.
 """
@@ -26,7 +26,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from .worktrees import BRANCH_PREFIX, GitError
+from .refs import BRANCH_PREFIX
+from .run import GitError
 
 BASE_PREFIX = "refs/codex-swarm/base/"
 GIT_TIMEOUT = 600.0

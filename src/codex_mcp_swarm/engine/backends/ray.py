@@ -40,8 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ... import git
 from ...git import remote as gitremote
-from ...git import worktrees as git
 from .. import branches
 from ..phases import Phase
 from ..plan import LaunchPlan, WorktreeRequest

@@ -37,8 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ... import git
 from ...git import remote as gitremote
-from ...git import worktrees as git
 from .. import procs
 from ..store import Store
 
