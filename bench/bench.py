@@ -1117,7 +1117,18 @@ def main() -> int:
     )
     parser.add_argument("--latency", type=float, help="fake model seconds per request")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (stores, logs)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--ray",
+        action="store_true",
+        help="instead: the Ray backend on a local cluster vs the local one (bench_ray.py; root)",
+    )
+    args, rest = parser.parse_known_args()
+    if args.ray:
+        sys.path.insert(0, str(Path(__file__).parent))
+        bench_ray: Any = importlib.import_module("bench_ray")
+        return int(bench_ray.main(rest))
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     config = SMALL if args.small else FULL
     if args.latency is not None:
         config = Config(**{**asdict(config), "latency": args.latency})

@@ -151,6 +151,26 @@ _SETTINGS_FLAGS = (
             help="cap on one tool answer (default 20000); cuts say where the rest is",
         ),
     ),
+    _Flag(
+        ("--backend",),
+        dict(
+            choices=["local", "ray"],
+            help="where tasks run: local runner processes (default) or a Ray cluster "
+            "(needs codex-mcp-swarm[ray]; env CODEX_SWARM_BACKEND)",
+        ),
+    ),
+    _Flag(
+        ("--ray-address",),
+        dict(metavar="ADDR", help="the Ray cluster to join (env RAY_ADDRESS; default: auto)"),
+    ),
+    _Flag(
+        ("--git-remote",),
+        dict(
+            metavar="NAME|URL",
+            help="ray: the git remote worktree tasks travel through (default: the "
+            "repository's origin; env CODEX_SWARM_GIT_REMOTE)",
+        ),
+    ),
 )
 _VALUE_FLAGS = frozenset(
     name for flag in _SETTINGS_FLAGS if flag.takes_value for name in flag.names
@@ -366,6 +386,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         allowed_roots=args.allowed_root,
         sandbox_ceiling=args.sandbox_ceiling,
         max_output_chars=args.max_output_chars,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        git_remote=args.git_remote,
     )
 
 
@@ -401,6 +424,19 @@ def _setup_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
 
 
+def _backend_error(exc: BaseException) -> str | None:
+    """The sentence of a BackendError in ``exc`` (or in the exception group it is), if any."""
+    from .engine.backends.base import BackendError
+
+    if isinstance(exc, BackendError):
+        return str(exc)
+    for inner in getattr(exc, "exceptions", None) or ():
+        found = _backend_error(inner)
+        if found is not None:
+            return found
+    return None
+
+
 def _serve(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -421,6 +457,12 @@ def _serve(argv: Sequence[str] | None) -> int:
             serve_stdio(build)
         except StoreError as exc:
             print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
+            return 1
+        except Exception as exc:  # a backend that cannot start says why in one sentence
+            why = _backend_error(exc)
+            if why is None:
+                raise
+            print(f"codex-mcp-swarm: {why}", file=sys.stderr)
             return 1
         return 0
     from .engine.tasks import Engine

@@ -23,6 +23,10 @@ ENV_MAX_PARALLEL = "CODEX_SWARM_MAX_PARALLEL"
 ENV_DEPTH = "CODEX_SWARM_DEPTH"
 ENV_WORKTREE_DIR = "CODEX_SWARM_WORKTREE_DIR"
 ENV_TASK_MAX_AGE = "CODEX_SWARM_TASK_MAX_AGE"
+ENV_BACKEND = "CODEX_SWARM_BACKEND"
+ENV_RAY_ADDRESS = "RAY_ADDRESS"
+ENV_GIT_REMOTE = "CODEX_SWARM_GIT_REMOTE"
+BACKENDS = ("local", "ray")
 MAX_DEPTH = 2  # a task's Codex may start this server again at most this many levels deep
 
 
@@ -74,6 +78,9 @@ class Settings:
     max_output_chars: int = 20_000  # cap on one tool answer's text (and its structured twin)
     log_file: Path | None = None
     log_level: str = "WARNING"
+    backend: str = "local"  # where tasks run: "local" (runner processes) or "ray" (a cluster)
+    ray_address: str | None = None  # the Ray cluster to join (None: RAY_ADDRESS, else "auto")
+    git_remote: str | None = None  # ray: the remote (name or URL) code travels through
 
     @classmethod
     def build(
@@ -92,6 +99,9 @@ class Settings:
         allowed_roots: list[str] | None = None,
         sandbox_ceiling: str | None = None,
         max_output_chars: int | None = None,
+        backend: str | None = None,
+        ray_address: str | None = None,
+        git_remote: str | None = None,
         environ: dict[str, str] | None = None,
     ) -> Settings:
         """Flags win over environment variables, which win over defaults. ValueError if bad."""
@@ -117,6 +127,13 @@ class Settings:
             raise ValueError(f"--sandbox-ceiling must be one of {', '.join(SANDBOX_MODES)}")
         if max_output_chars is not None and not 2_000 <= max_output_chars <= 10_000_000:
             raise ValueError("--max-output-chars must be between 2000 and 10000000")
+        backend = backend or env.get(ENV_BACKEND) or "local"
+        if backend not in BACKENDS:
+            raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}")
+        if backend != "ray" and (ray_address or git_remote):
+            raise ValueError("--ray-address and --git-remote need --backend ray")
+        if git_remote is not None and (not git_remote or git_remote.startswith("-")):
+            raise ValueError("--git-remote must name a remote or be a URL (not an option)")
         roots = []
         for root in allowed_roots or []:
             path = Path(root).expanduser()
@@ -157,4 +174,7 @@ class Settings:
             max_output_chars=max_output_chars or 20_000,
             log_file=Path(log).expanduser() if log else None,
             log_level=level,
+            backend=backend,
+            ray_address=ray_address or env.get(ENV_RAY_ADDRESS) or None,
+            git_remote=git_remote or env.get(ENV_GIT_REMOTE) or None,
         )

@@ -268,7 +268,7 @@ class Engine:
         limits = resolve_limits(self.settings, limits, parent)
         codex = self.codex_path()
         task_id = new_task_id()
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"backend": self.backend.name}  # only it supervises the task
         made: git.Worktree | None = None
         if worktree is not None:
             try:

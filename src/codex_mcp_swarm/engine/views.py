@@ -116,6 +116,8 @@ def status_view(
         view["cancel_requested"] = True
     if row.steer_count:
         view["steered"] = steered_view(row)
+    if row.extra.get("node"):  # the Ray backend: the worker node it runs on
+        view["node"] = row.extra["node"]
     return view
 
 
@@ -128,7 +130,7 @@ def result_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
     """The outcome: like the removed official tool ({threadId, content}) plus status and usage."""
     progress = TaskProgress.from_dict(row.progress) if row.progress else TaskProgress()
     content = row.result if row.terminal else None
-    return {
+    view: dict[str, Any] = {
         "task_id": row.id,
         "status": row.phase,
         "threadId": row.thread_id,
@@ -144,6 +146,9 @@ def result_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
         "worktree": worktree_view(row),
         **({"steered": steered_view(row)} if row.steer_count else {}),
     }
+    if row.extra.get("node"):  # the Ray backend: the worker node it ran on
+        view["node"] = row.extra["node"]
+    return view
 
 
 def listing_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:

@@ -60,6 +60,7 @@ class TaskAnswer(TypedDict, total=False):
     worktree: WorktreeAnswer
     cwd: str
     steered: dict[str, Any]
+    node: dict[str, Any]
     overlaps: list[dict[str, Any]]
     truncated: bool
     next: str
@@ -105,6 +106,7 @@ class StatusAnswer(TypedDict, total=False):
     error: str
     cancel_requested: bool
     steered: dict[str, Any]
+    node: dict[str, Any]
     truncated: bool
 
 
@@ -216,6 +218,7 @@ def task_answer(view: dict[str, Any]) -> TaskAnswer:
     if wt and view.get("cwd") and view["cwd"] != wt.get("path"):
         answer["cwd"] = view["cwd"]  # a subdirectory of the worktree
     answer["steered"] = view.get("steered")
+    answer["node"] = view.get("node")
     answer["truncated"] = view.get("truncated") or None
     answer["next"] = next_step(view, wt)
     return strip_empty(answer)  # type: ignore[no-any-return]

@@ -36,6 +36,16 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def node_text(node: dict[str, Any]) -> str:
+    """A Ray worker node in a few characters: host, address and a short node id."""
+    parts = [str(node.get("hostname") or "?")]
+    if node.get("address"):
+        parts.append(str(node["address"]))
+    if node.get("node_id"):
+        parts.append(str(node["node_id"])[:8])
+    return " ".join(parts)
+
+
 def result_text(view: dict[str, Any]) -> str:
     """A finished (or still running) task's result, for a person."""
     head = f"Task {view['task_id']} {view['status']}"
@@ -60,6 +70,8 @@ def result_text(view: dict[str, Any]) -> str:
         facts.append(f"exit code {view['exit_code']}")
     if view.get("exit_signal") is not None:
         facts.append(f"signal {view['exit_signal']}")
+    if view.get("node"):
+        facts.append(f"node {node_text(view['node'])}")
     lines += ["", " · ".join(facts)]
     return "\n".join(lines)
 
@@ -111,6 +123,8 @@ def status_text(view: dict[str, Any]) -> str:
         steered = view["steered"]
         when = time.strftime("%H:%M:%S", time.localtime(steered["last_at"] or 0))
         lines.append(f"  steered: {steered['count']} time(s), last at {when}")
+    if view.get("node"):
+        lines.append(f"  node: {node_text(view['node'])}")
     if view.get("todo"):
         lines.append(f"  plan: {view['todo']} done")
     if view.get("reasoning"):

@@ -1,6 +1,8 @@
 """Where a task's supervisor runs. See :mod:`.base` for the interface every backend implements.
 
 ``local`` (the default): one runner process per task on this machine (:mod:`.local`).
+``ray``: one detached actor per task on a Ray cluster's worker nodes (:mod:`.ray`); Ray is
+imported only when this backend is chosen.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
     from ..store import Store
     from .base import Backend
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "ray")
 
 
 def make_backend(settings: Settings, store: Store, ended: Callable[[str], None]) -> Backend:
@@ -23,4 +25,8 @@ def make_backend(settings: Settings, store: Store, ended: Callable[[str], None])
         from .local import LocalBackend
 
         return LocalBackend(store, settings, ended)
+    if name == "ray":
+        from .ray import RayBackend
+
+        return RayBackend(store, settings, ended)
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

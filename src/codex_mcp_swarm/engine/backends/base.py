@@ -64,6 +64,13 @@ class Backend(ABC):
         blocking). Nothing by default."""
         return None
 
+    def supervises(self, row: TaskRow) -> bool:
+        """Whether ``row`` runs under this kind of backend (the engine records it in
+        ``extra["backend"]``; rows from before that are local). A server of one backend must
+        never judge another's tasks lost: several may share a task dir (a console command
+        is a local engine)."""
+        return bool(row.extra.get("backend", "local") == self.name)
+
     @abstractmethod
     def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
         """Start the supervisor of ``row`` (claimed: phase ``starting``) to run ``plan``.

@@ -179,7 +179,7 @@ class LocalBackend(Backend):
 
     def adopt(self, rows: list[TaskRow]) -> None:
         for row in rows:
-            if row.terminal or row.id in self._watched:
+            if row.terminal or row.id in self._watched or not self.supervises(row):
                 continue
             if row.runner_pid is not None:
                 self._watch(row.id, RunnerIdentity.of(row))

@@ -1,0 +1,570 @@
+"""The Ray backend: each task runs under a detached, named actor on a Ray worker node.
+
+Owns the server's side of running tasks on a Ray cluster (``--backend ray``):
+
+* joining the cluster (``--ray-address`` / ``RAY_ADDRESS``; this server's host must be a node of
+  it, such as the head) in the swarm's own namespace;
+* launching: one actor per task (:class:`.ray_worker.TaskActor`), named
+  ``codex-swarm-<task_id>``, detached (it outlives this server), asking for one unit of the
+  custom resource ``codex`` and no CPU, so only nodes started with
+  ``--resources '{"codex": N}'`` take tasks, at most N at a time;
+* collecting: one thread per task keeps one ``poll`` call outstanding on the actor. The call
+  returns when the task ends or after :data:`PROGRESS_INTERVAL`, so progress and raw events are
+  copied into this server's store about every second and the end arrives the moment it happens
+  (no tight polling). At the end the collector fetches the task's branch from the git remote
+  (worktree tasks), records the end, releases and kills the actor, and calls ``ended``;
+* adoption: after a restart, active tasks are found again by their actor's name; a task whose
+  actor is gone (its node died) or dies while watched is recorded ``lost`` with the reason;
+* cancel: the actor's runner stops Codex's whole tree on the worker;
+* worktrees: made here from the user's repository as locally (same validation, base and
+  carried snapshot), then the base commit is pushed to a private ref on the git remote
+  (``git.remote``) and the local checkout is removed; the branch is fetched back at the end, so
+  diff, merge and land work on the user's machine unchanged.
+
+Ray is imported only here and in :mod:`.ray_worker` (at run time), never by the rest of the
+package: the local backend needs nothing of it.
+
+Must not: queue or admit tasks, or know MCP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ... import git
+from ...git import remote as gitremote
+from .. import branches
+from ..phases import Phase
+from ..plan import LaunchPlan, WorktreeRequest
+from ..store import TaskRow
+from .base import Backend, BackendError
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "codex-swarm"
+RESOURCE = "codex"
+PROGRESS_INTERVAL = 1.0  # seconds: a poll returns at least this often while a task runs
+STARTING_GRACE = 30.0  # a claimed task may be without an actor this long (being launched)
+CALL_TIMEOUT = 120.0  # seconds for one quick actor call before it is counted a failure
+CONNECT_TIMEOUT = 10.0  # seconds to reach the cluster's head before giving up at start
+UNAVAILABLE_FOR = 60.0  # seconds an actor may be unreachable before its task is lost
+NODE_DEATH_WAIT = 60.0  # seconds a relaunch waits for the cluster to see a dead node as dead
+
+
+def actor_name(task_id: str) -> str:
+    return f"codex-swarm-{task_id}"
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise BackendError(
+            "--backend ray needs Ray: install codex-mcp-swarm[ray] (pip install "
+            "'codex-mcp-swarm[ray]') on this host and on every worker node"
+        ) from exc
+    return ray
+
+
+class RayBackend(Backend):
+    name = "ray"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ray: Any = None
+        self._actor_class: Any = None
+        self._watched: set[str] = set()
+        self._guard = threading.Lock()
+        self._idle = threading.Condition(self._guard)
+        self._acting = 0
+        self._closed = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        import anyio
+
+        await anyio.to_thread.run_sync(self._connect)
+        with self._guard:
+            self._closed = False
+
+    def _connect(self) -> None:
+        ray = _import_ray()
+        if not ray.is_initialized():
+            address = self.settings.ray_address or os.environ.get("RAY_ADDRESS") or "auto"
+            _check_reachable(address)
+            try:
+                ray.init(
+                    address=address,
+                    namespace=NAMESPACE,
+                    logging_level=logging.WARNING,
+                    log_to_driver=False,
+                    include_dashboard=False,
+                )
+            except Exception as exc:
+                raise BackendError(
+                    f"could not join the Ray cluster at {address!r}: {exc}. Start one with "
+                    "`ray start --head` on this host (and `ray start --address HEAD:PORT "
+                    "--resources '{\"codex\": N}'` on each worker), then pass --ray-address."
+                ) from exc
+        _keep_stdout_clean()
+        from .ray_worker import TaskActor
+
+        self._ray = ray
+        self._actor_class = ray.remote(TaskActor)
+
+    async def stop(self) -> None:
+        """Abandon the collectors (the actors keep running; the next server adopts them)."""
+        import anyio
+
+        def close() -> None:
+            with self._guard:
+                self._closed = True
+                while self._acting:
+                    self._idle.wait()
+
+        await anyio.to_thread.run_sync(close)
+
+    # ---- worktrees ---------------------------------------------------------------------------
+
+    def _remote_url(self, repo: Path) -> str:
+        return gitremote.resolve_remote(repo, self.settings.git_remote)
+
+    def make_worktree(self, cwd: Path, task_id: str, request: WorktreeRequest) -> git.Worktree:
+        """As locally (the branch and its base here), then the base goes to the git remote for
+        the worker; the local checkout is not needed and is removed."""
+        wt = super().make_worktree(cwd, task_id, request)
+        try:
+            url = self._remote_url(wt.repo)
+            gitremote.push_base(wt.repo, url, wt.base_commit, task_id)
+            gitremote.remove_local_worktree(wt.repo, wt.path)
+        except git.GitError:
+            with contextlib.suppress(git.GitError):
+                super().discard_worktree(wt)
+            raise
+        return wt
+
+    def discard_worktree(self, wt: git.Worktree) -> None:
+        with contextlib.suppress(git.GitError):
+            gitremote.drop_base(wt.repo, self._remote_url(wt.repo), wt.path.name)
+        git.cleanup(wt.repo, None, wt.branch, into=None, force=True)
+
+    def finish_worktree(self, row: TaskRow, phase: Phase) -> None:
+        """The work of a lost task stays on the worker (nothing was pushed): record that."""
+        if "worktree" in row.extra:
+            self.store.set_extra(
+                row.id,
+                outcome_error="the task's worker is gone, so its work was not pushed; its "
+                "branch holds only its base",
+            )
+
+    # ---- launching ---------------------------------------------------------------------------
+
+    def _payload(self, row: TaskRow) -> dict[str, Any]:
+        payload: dict[str, Any] = {"task_id": row.id, "spec": row.spec, "title": row.title}
+        wt = row.extra.get("worktree")
+        if isinstance(wt, dict):
+            payload["worktree"] = {
+                "url": self._remote_url(Path(wt["repo"])),
+                "subdir": wt.get("subdir") or "",
+            }
+        return payload
+
+    def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
+        if self._actor_class is None:
+            raise BackendError("the Ray backend is not started")
+        try:
+            payload = self._payload(row)
+        except git.GitError as exc:
+            raise BackendError(str(exc)) from exc
+        handle = self._create_actor(row, payload)
+        self._watch(row.id, handle)
+
+    def _create_actor(self, row: TaskRow, payload: dict[str, Any], relaunches: int = 0) -> Any:
+        """The task's actor, and its record: the name, and where its events start in this
+        server's copy (a relaunched actor's own events start at 0 again)."""
+        base = self._events_size(row.id)
+        self.store.set_extra(
+            row.id,
+            ray={"actor": actor_name(row.id), "events_base": base, "relaunches": relaunches},
+        )
+        options: dict[str, Any] = {
+            "name": actor_name(row.id),
+            "namespace": NAMESPACE,
+            "lifetime": "detached",
+            "num_cpus": 0,
+            "resources": {RESOURCE: 1},
+            "max_concurrency": 8,
+            "max_restarts": 0,
+            "max_task_retries": 0,
+        }
+        node_id = self._thread_node(row)
+        if node_id is not None:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
+        last: Exception | None = None
+        for _ in range(20):  # a dead actor's name is released shortly after its death
+            try:
+                return self._actor_class.options(**options).remote(payload)
+            except ValueError as exc:  # the name is still taken
+                last = exc
+                time.sleep(0.5)
+            except Exception as exc:
+                raise BackendError(f"could not create the task's Ray actor: {exc}") from exc
+        raise BackendError(f"could not create the task's Ray actor: {last}")
+
+    def _wait_node_gone(self, node_id: str) -> None:
+        """Until the cluster knows the node is dead (a new actor could be placed there before),
+        or :data:`NODE_DEATH_WAIT` passes (then it was the actor alone that died)."""
+        deadline = time.monotonic() + NODE_DEATH_WAIT
+        while time.monotonic() < deadline:
+            try:
+                alive = any(n["NodeID"] == node_id and n["Alive"] for n in self._ray.nodes())
+            except Exception:
+                return
+            if not alive:
+                return
+            time.sleep(PROGRESS_INTERVAL)
+
+    def _thread_node(self, row: TaskRow) -> str | None:
+        """A reply continues a Codex thread whose session files are on the node that ran the
+        thread's last task: it must run there too (it cannot while that node is gone)."""
+        if not row.spec.get("task", {}).get("resume_thread_id") or not row.parent_id:
+            return None
+        parent = self.store.get(row.parent_id)
+        node = (parent.extra.get("node") or {}) if parent is not None else {}
+        node_id = node.get("node_id")
+        return str(node_id) if node_id else None
+
+    def _events_size(self, task_id: str) -> int:
+        try:
+            return self.store.events_path(task_id).stat().st_size
+        except OSError:
+            return 0
+
+    def _relaunch(self, task_id: str, exc: BaseException) -> Any:
+        """After the task's node died: a new actor, when the task's ``retries`` allow one more
+        attempt (and no cancel was asked for). None when the task is to be recorded lost."""
+        row = self.store.get(task_id)
+        if row is None or row.terminal or row.cancel_requested:
+            return None
+        done = int((row.extra.get("ray") or {}).get("relaunches") or 0)
+        if done >= row.plan.retries:
+            return None
+        old_node = (row.extra.get("node") or {}).get("node_id")
+        if old_node:
+            self._wait_node_gone(str(old_node))
+        note = f"{_why(exc)}; started again on another node (attempt {done + 2})"
+        notes = [*(row.extra.get("ray_notes") or []), note]
+        self.store.set_extra(task_id, node=None, ray_notes=notes)
+        self.store.set_progress(task_id, _noted(row.progress, notes))
+        try:
+            return self._create_actor(row, self._payload(row), done + 1)
+        except (BackendError, git.GitError):
+            log.exception("relaunching %s failed", task_id)
+            return None
+
+    # ---- watching ----------------------------------------------------------------------------
+
+    def adopt(self, rows: list[TaskRow]) -> None:
+        if self._ray is None:
+            return
+        for row in rows:
+            if row.terminal or row.id in self._watched or not self.supervises(row):
+                continue
+            try:
+                handle = self._ray.get_actor(actor_name(row.id), namespace=NAMESPACE)
+            except ValueError:
+                handle = None
+            except Exception:
+                log.exception("looking up the actor of %s failed", row.id)
+                continue
+            if handle is not None:
+                self._watch(row.id, handle)
+            elif time.time() - (row.started_at or row.created_at) <= STARTING_GRACE:
+                continue  # being launched (by this or another server)
+            elif self.store.requeue_unstarted(row.id):
+                self.ended(row.id)  # claimed, but its actor never came: nothing ran, queue it
+            else:
+                self._lost(
+                    row.id,
+                    "no Ray actor of this task is alive on the cluster (its node died, or the "
+                    "cluster was restarted)",
+                )
+                self.ended(row.id)
+
+    def _watch(self, task_id: str, handle: Any) -> None:
+        with self._guard:
+            if self._closed or task_id in self._watched:
+                return
+            self._watched.add(task_id)
+        threading.Thread(
+            target=self._collect, args=(task_id, handle), daemon=True, name=f"ray-{task_id}"
+        ).start()
+
+    def _collect(self, task_id: str, handle: Any) -> None:
+        """One collector per task across every server sharing the task dir: it holds the task's
+        ``collector.lock``. A second server's collector waits on that lock, then finds the end
+        recorded (and wakes its own waiters) or takes over if the first server died."""
+        try:
+            fd = os.open(
+                self.store.task_path(task_id) / "collector.lock", os.O_RDWR | os.O_CREAT, 0o600
+            )
+        except OSError:
+            log.exception("the collector lock of %s cannot be opened", task_id)
+            with self._guard:
+                self._watched.discard(task_id)
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # returns at once unless another server collects
+            row = self.store.get(task_id)
+            if row is None or row.terminal:
+                with self._guard:
+                    self._watched.discard(task_id)
+                self.ended(task_id)
+                return
+            self._collect_locked(task_id, handle)
+        finally:
+            os.close(fd)
+
+    def _collect_locked(self, task_id: str, handle: Any) -> None:
+        ray = self._ray
+        stored = self.store.get(task_id)
+        base = int(((stored.extra.get("ray") or {}) if stored else {}).get("events_base") or 0)
+        offset = max(0, self._events_size(task_id) - base)  # what this actor already gave
+        seen_running = False
+        node_recorded = False
+        last_progress: Any = None
+        unreachable_since: float | None = None
+        cancel_sent = False
+        ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
+        while True:
+            with self._guard:
+                if self._closed:
+                    self._watched.discard(task_id)
+                    return
+            ready, _ = ray.wait([ref], timeout=PROGRESS_INTERVAL + 1.0)
+            if not ready:
+                continue  # the actor is not placed yet (no free codex slot) or busy: wait on
+            try:
+                snap = ray.get(ref)
+                unreachable_since = None
+            except (ray.exceptions.ActorUnavailableError, ray.exceptions.RayTaskError) as exc:
+                # Unreachable for now, or the call itself failed (the actor lives on): try
+                # again for a while; then stop the actor, so nothing of the task keeps running.
+                unreachable_since = unreachable_since or time.monotonic()
+                if time.monotonic() - unreachable_since < UNAVAILABLE_FOR:
+                    log.warning("task %s: its actor did not answer (%s); retrying", task_id, exc)
+                    time.sleep(PROGRESS_INTERVAL)
+                    ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
+                    continue
+                with contextlib.suppress(Exception):
+                    ray.kill(handle, no_restart=True)
+                why = (
+                    f"the task's Ray actor did not answer for {UNAVAILABLE_FOR:g} s and was stopped"
+                )
+                self._finally(task_id, functools.partial(self._lost, task_id, why), None)
+                return
+            except ray.exceptions.RayActorError as exc:  # the actor died (with its node)
+                fresh = self._relaunch(task_id, exc)
+                if fresh is not None:
+                    handle, offset, node_recorded, cancel_sent = fresh, 0, False, False
+                    stored = self.store.get(task_id)
+                    ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
+                    continue
+                self._finally(task_id, functools.partial(self._lost, task_id, _why(exc)), None)
+                return
+            offset = self._apply(task_id, snap, offset)
+            row = snap.get("row") or {}
+            if not cancel_sent and not snap["done"] and self.store.cancel_requested(task_id):
+                # Whoever set the store's flag (this server, the console, another server
+                # sharing the task dir), the actor hears of it within a poll.
+                handle.cancel.remote()
+                cancel_sent = True
+            if not node_recorded and snap.get("node"):
+                self.store.set_extra(task_id, node=_node_view(snap["node"]))
+                node_recorded = True
+            if not seen_running and row.get("codex_pid"):
+                # The pid is the worker's: a start time of 0 never matches a process of this host.
+                self.store.set_running(task_id, int(row["codex_pid"]), 0.0)
+                seen_running = True
+            if row.get("progress") and row["progress"] != last_progress and not snap["done"]:
+                last_progress = row["progress"]
+                notes = (stored.extra.get("ray_notes") if stored else None) or []
+                self.store.set_progress(task_id, _noted(row["progress"], notes))
+            if snap["done"] and not snap["events"]:  # every event is copied: record the end
+                self._finally(task_id, functools.partial(self._record_end, task_id, snap), handle)
+                return
+            ref = handle.poll.remote(offset, 0.0 if snap["events"] else PROGRESS_INTERVAL)
+
+    def _finally(self, task_id: str, action: Any, handle: Any) -> None:
+        """Run the end's consequence (unless the backend stopped), free the actor, wake."""
+        with self._guard:
+            self._watched.discard(task_id)
+            if self._closed:
+                return
+            self._acting += 1
+        try:
+            action()
+            if handle is not None:
+                with contextlib.suppress(Exception):
+                    self._ray.get(handle.release.remote(), timeout=CALL_TIMEOUT)
+                with contextlib.suppress(Exception):
+                    self._ray.kill(handle, no_restart=True)
+        except Exception:
+            log.exception("recording the end of %s failed", task_id)
+        finally:
+            with self._guard:
+                self._acting -= 1
+                self._idle.notify_all()
+        self.ended(task_id)
+
+    def _apply(self, task_id: str, snap: dict[str, Any], offset: int) -> int:
+        data: bytes = snap.get("events") or b""
+        if data:
+            path = self.store.events_path(task_id)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+        return int(snap.get("offset", offset + len(data)))
+
+    def _record_end(self, task_id: str, snap: dict[str, Any]) -> None:
+        row = self.store.get(task_id)
+        if row is None or row.terminal:
+            return
+        end = snap.get("row") or {}
+        if snap.get("stderr"):
+            with contextlib.suppress(OSError):
+                fd = os.open(
+                    self.store.stderr_path(task_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+                )
+                try:
+                    os.write(fd, snap["stderr"])
+                finally:
+                    os.close(fd)
+        wt = branches.worktree_of(row)
+        if wt is not None:
+            self._fetch_work(row, wt, snap, end)
+        phase = end.get("phase")
+        if phase not in ("completed", "failed", "cancelled", "lost"):
+            phase = "lost"
+            end = {**end, "error": "the worker ended without recording an end"}
+        self.store.finish(
+            task_id,
+            phase=phase,
+            exit_code=end.get("exit_code"),
+            exit_signal=end.get("exit_signal"),
+            error=end.get("error"),
+            progress=_noted(end.get("progress") or {}, row.extra.get("ray_notes") or []) or None,
+            result=end.get("result"),
+            usage=end.get("usage") or None,
+        )
+
+    def _fetch_work(
+        self, row: TaskRow, wt: git.Worktree, snap: dict[str, Any], end: dict[str, Any]
+    ) -> None:
+        worker = end.get("extra") or {}
+        if not snap.get("pushed"):
+            why = snap.get("push_error") or worker.get("outcome_error") or "nothing was pushed"
+            self.store.set_extra(row.id, outcome_error=why)
+            return
+        try:
+            gitremote.fetch_branch(wt.repo, self._remote_url(wt.repo), row.id)
+            outcome = branches.outcome_of(wt)
+            self.store.set_extra(
+                row.id,
+                outcome=outcome,
+                commit=worker.get("commit"),
+                outcome_error=worker.get("outcome_error"),
+            )
+        except git.GitError as exc:
+            self.store.set_extra(
+                row.id,
+                outcome_error=f"the task's branch could not be fetched from the git remote: "
+                f"{exc}. It is on the remote as {git.BRANCH_PREFIX}{row.id}.",
+            )
+
+    def _lost(self, task_id: str, why: str) -> None:
+        row = self.store.get(task_id)
+        if row is None or row.terminal:
+            return
+        self.finish_worktree(row, "lost")
+        self.store.finish(task_id, phase="lost", error=f"{why}. Its events so far are kept.")
+
+    # ---- stopping ----------------------------------------------------------------------------
+
+    def cancel(self, row: TaskRow) -> None:
+        if self._ray is None:
+            return
+        try:
+            handle = self._ray.get_actor(actor_name(row.id), namespace=NAMESPACE)
+        except Exception:
+            return  # no actor (yet): adoption or the launch sees the store's cancel flag
+        handle.cancel.remote()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast (Ray itself retries for minutes) when nothing listens at ``host:port``."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", or a form this check does not know: let Ray decide
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise BackendError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}). Start its head with "
+            "`ray start --head --port PORT` (on this host), or fix --ray-address / RAY_ADDRESS."
+        ) from None
+
+
+def _noted(progress: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """The worker's progress with this server's notes (an earlier attempt's node died) first."""
+    if not notes or not progress:
+        return progress
+    warnings = [w for w in progress.get("warnings") or [] if w not in notes]
+    return {**progress, "warnings": [*notes, *warnings][-10:]}
+
+
+def _keep_stdout_clean() -> None:
+    """Ray's driver prints cluster errors (a raylet died, ...) to ``sys.stdout``; under the stdio
+    transport stdout is the MCP channel and a stray line breaks the client. Send them to stderr.
+    (A narrow patch of one Ray function; if a Ray version lacks it, nothing is patched.)"""
+    try:
+        from ray._private import worker as ray_driver
+    except ImportError:
+        return
+    original = getattr(ray_driver, "print_to_stdstream", None)
+    if original is None or getattr(original, "codex_swarm_patched", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.codex_swarm_patched = True  # type: ignore[attr-defined]
+    ray_driver.print_to_stdstream = to_stderr
+
+
+def _node_view(node: dict[str, Any]) -> dict[str, Any]:
+    return {k: node[k] for k in ("node_id", "address", "hostname") if k in node}
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    detail = next((line for line in text if "died" in line or "node" in line.lower()), "")
+    return "the task's Ray worker is gone (its node died or its actor was killed)" + (
+        f": {detail.strip()[:300]}" if detail else ""
+    )

@@ -1,0 +1,393 @@
+"""End to end: the swarm's tasks on a real local Ray cluster (``--backend ray``).
+
+One cluster per module (see ``ray_cluster``): a head without CPUs or ``codex``, two worker
+nodes offering ``codex: 2`` each (their own Codex home, Codex binary and node-local swarm
+directory), and a node without the ``codex`` resource, all in a network namespace with only
+loopback, together with the fake model and the server under test. A bare repository is the only
+way code travels between the server's checkout and the workers.
+
+The node-kill test comes last: it takes a worker away from the module's cluster.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from conftest import (
+    RawServer,
+    data,
+    git,
+    processes_matching,
+    server_env,
+    text,
+    wait_until,
+    write_codex_home,
+)
+from fake_model import script
+from mcp import Client, StdioServerParameters
+from ray_cluster import RayCluster
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600)]
+
+WORKERS = ("w1", "w2")
+
+
+class RayEnv:
+    def __init__(self, root: Path, cluster: RayCluster, codex: str) -> None:
+        self.root = root
+        self.cluster = cluster
+        self.codex = codex
+        self.worker_dirs = {name: root / f"{name}-swarm" for name in (*WORKERS, "plain")}
+
+    def tasks_on(self, name: str) -> set[str]:
+        tasks = self.worker_dirs[name] / "tasks" / "tasks"
+        return {p.name for p in tasks.iterdir()} if tasks.is_dir() else set()
+
+    def node_of(self, task_id: str) -> str | None:
+        return next((n for n in self.worker_dirs if task_id in self.tasks_on(n)), None)
+
+
+@pytest.fixture(scope="module")
+def ray_env(tmp_path_factory: pytest.TempPathFactory, codex: str) -> Iterator[RayEnv]:
+    if os.geteuid() != 0:
+        pytest.fail("the Ray tests run their cluster in a network namespace: run them as root")
+    root = tmp_path_factory.mktemp("ray")
+    cluster = RayCluster(root)
+    env = RayEnv(root, cluster, codex)
+    try:
+        cluster.start_namespace()
+        model_url = cluster.start_model()
+        cluster.start_head()
+        for name, slots in (("w1", 2), ("w2", 2), ("plain", None)):
+            home = root / f"{name}-home"
+            home.mkdir()
+            cluster.add_worker(
+                name,
+                codex=slots,
+                env={
+                    "HOME": str(home),
+                    "CODEX_HOME": str(write_codex_home(root / f"{name}-codex-home", model_url)),
+                    "CODEX_SWARM_CODEX_BIN": codex,
+                    "CODEX_SWARM_WORKER_DIR": str(env.worker_dirs[name]),
+                    "MOCK_API_KEY": "test-key",
+                },
+            )
+        yield env
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def origin_repo(tmp_path: Path) -> tuple[Path, Path]:
+    """The user's checkout and the bare repository that is its ``origin``."""
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.name", "Test")
+    git(path, "config", "user.email", "test@example.com")
+    (path / "shared.txt").write_text("line one\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "initial")
+    git(path, "remote", "add", "origin", str(bare))
+    git(path, "push", "-q", "origin", "main")
+    return path, bare
+
+
+def server_argv(env: RayEnv, *flags: str) -> list[str]:
+    return [
+        *env.cluster.prefix(),
+        sys.executable,
+        "-m",
+        "codex_mcp_swarm",
+        "--skip-git-repo-check",
+        "--backend",
+        "ray",
+        "--ray-address",
+        env.cluster.address,
+        "--max-parallel",
+        "4",
+        *flags,
+    ]
+
+
+def swarm_env(env: RayEnv, task_dir: Path) -> dict[str, str]:
+    return {
+        **server_env(env.codex, env.root / "w1-codex-home", task_dir),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+
+
+@asynccontextmanager
+async def ray_swarm(env: RayEnv, task_dir: Path, cwd: Path) -> AsyncIterator[Client]:
+    argv = server_argv(env)
+    params = StdioServerParameters(
+        command=argv[0], args=argv[1:], env=swarm_env(env, task_dir), cwd=str(cwd)
+    )
+    async with Client(params, mode="auto") as client:
+        yield client
+
+
+async def start(client: Client, prompt: str, cwd: Path, **args: Any) -> str:
+    result = await client.call_tool(
+        "codex_async", {"prompt": prompt, "cwd": str(cwd), "sandbox": "workspace-write", **args}
+    )
+    assert not result.is_error, text(result)
+    return str(data(result)["task_id"])
+
+
+async def status(client: Client, task_id: str) -> dict[str, Any]:
+    answer = data(await client.call_tool("codex_status", {"task_ids": [task_id]}))
+    return dict(answer["tasks"][0])
+
+
+async def until_running(client: Client, task_id: str, timeout: float = 180) -> dict[str, Any]:
+    with anyio.fail_after(timeout):
+        while True:
+            view = await status(client, task_id)
+            assert view["status"] in ("queued", "starting", "running"), view
+            if view["status"] == "running" and view.get("node"):
+                return view
+            await anyio.sleep(0.3)
+
+
+def gone(marker: str) -> bool:
+    return not processes_matching(marker)
+
+
+def write(path: str, content: str) -> dict[str, Any]:
+    return {"shell": f"printf '%s\\n' '{content}' > {path}"}
+
+
+async def test_worktree_tasks_spread_over_both_workers_and_merge(
+    ray_env: RayEnv, origin_repo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    repo, bare = origin_repo
+    async with ray_swarm(ray_env, tmp_path / "state" / "tasks", repo) as client:
+        ids = [
+            await start(
+                client,
+                script(write(f"file{i}.txt", f"work {i}"), {"message": f"done {i}"}, text=f"T{i}"),
+                repo,
+                worktree=True,
+            )
+            for i in range(8)
+        ]
+        done = data(await client.call_tool("codex_wait", {"task_ids": ids, "timeout": 400}))
+        for i, task in enumerate(done["tasks"]):
+            assert task["status"] == "completed", task
+            assert task["content"] == f"done {i}"
+            assert task["node"]["node_id"], task
+            wt = task["worktree"]
+            assert [f["path"] for f in wt["files"]] == [f"file{i}.txt"], wt
+            assert wt["merges_cleanly"] is True
+        # Spread over both codex workers; never on the node without the resource.
+        assert ray_env.tasks_on("w1") & set(ids) and ray_env.tasks_on("w2") & set(ids)
+        assert not ray_env.tasks_on("plain")
+        assert len({t["node"]["node_id"] for t in done["tasks"]}) == 2
+        result = await client.call_tool("codex_status", {"task_ids": ids[:1]})
+        assert "node:" in text(result)
+        # The work is on the user's machine: diff and merge work as locally.
+        diff = data(await client.call_tool("codex_diff", {"task_id": ids[0]}))
+        assert "work 0" in json.dumps(diff)
+        for task_id in ids:
+            merged = await client.call_tool("codex_merge", {"task_id": task_id})
+            assert not merged.is_error, text(merged)
+        for i in range(8):
+            assert (repo / f"file{i}.txt").read_text() == f"work {i}\n"
+        cleaned = await client.call_tool("codex_cleanup", {"task_id": ids[0]})
+        assert not cleaned.is_error, text(cleaned)
+        assert data(cleaned)["cleaned"][0]["deleted_branch"] is True, data(cleaned)
+    # The private base refs are gone from the remote once the branches were fetched.
+    assert git(bare, "for-each-ref", "refs/codex-swarm/") == ""
+
+
+async def test_cancel_stops_codex_on_the_worker(ray_env: RayEnv, tmp_path: Path) -> None:
+    """One task cancelled through the server (codex_cancel), one through the store's flag alone
+    (the console's cancel, another process): both stop their whole tree on the worker."""
+    markers = [f"ray-cancel-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    workdir = tmp_path / "shared"
+    workdir.mkdir()
+    task_dir = tmp_path / "state" / "tasks"
+    async with ray_swarm(ray_env, task_dir, workdir) as client:
+        ids = [
+            await start(client, script({"shell": f"sleep 300 # {marker}"}), workdir)
+            for marker in markers
+        ]
+        for task_id, marker in zip(ids, markers, strict=True):
+            await until_running(client, task_id)
+            wait_until(functools.partial(processes_matching, marker), timeout=120)
+            # Progress reaches this server while the task runs on the worker.
+            with anyio.fail_after(30):
+                while marker not in json.dumps((await status(client, task_id))["last_tool"]):
+                    await anyio.sleep(0.3)
+        result = await client.call_tool("codex_cancel", {"task_id": ids[0]})
+        assert not result.is_error, text(result)
+        console = await anyio.to_thread.run_sync(
+            lambda: subprocess.run(
+                [sys.executable, "-m", "codex_mcp_swarm", "cancel", ids[1]],
+                env={**os.environ, **swarm_env(ray_env, task_dir)},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        )
+        assert console.returncode == 0, console.stdout + console.stderr
+        done = data(await client.call_tool("codex_wait", {"task_ids": ids, "timeout": 60}))
+        assert [t["status"] for t in done["tasks"]] == ["cancelled", "cancelled"], done
+    for marker in markers:
+        wait_until(functools.partial(gone, marker), timeout=30)
+
+
+async def test_a_cwd_missing_on_the_workers_fails_with_the_reason(
+    ray_env: RayEnv, tmp_path: Path
+) -> None:
+    here = tmp_path / "only-here"
+    here.mkdir()
+    async with ray_swarm(ray_env, tmp_path / "state" / "tasks", here) as client:
+        task_id = await start(client, "hello", here)
+        # The workers share this machine's filesystem: remove the directory to play a worker
+        # that does not have it.
+        here.rmdir()
+        done = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 120}))
+        task = done["tasks"][0]
+        assert task["status"] == "failed", task
+        assert "does not exist on worker" in task["error"]
+
+
+class NsRawServer(RawServer):
+    """RawServer, started inside the cluster's network namespace with the Ray backend."""
+
+    def __init__(self, env: RayEnv, task_dir: Path, cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            server_argv(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **swarm_env(env, task_dir)},
+            cwd=cwd,
+        )
+        self.era = "2025-11-25"
+        self.extensions = {}
+        self.next_id = 1
+        self.notifications = []
+        self.initialize = self.request(
+            "initialize",
+            {
+                "protocolVersion": self.era,
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        )
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+
+async def test_server_killed_mid_task_then_adopted(ray_env: RayEnv, tmp_path: Path) -> None:
+    workdir = tmp_path / "shared"
+    workdir.mkdir()
+    task_dir = tmp_path / "state" / "tasks"
+    with NsRawServer(ray_env, task_dir, workdir) as server:
+        answer = server.call(
+            "codex_async",
+            {
+                "prompt": script({"shell": "sleep 4"}, {"message": "finished while away"}),
+                "cwd": str(workdir),
+            },
+        )
+        task_id = answer["task_id"]
+        with anyio.fail_after(180):
+            while (
+                server.call("codex_status", {"task_ids": [task_id]})["tasks"][0]["status"]
+                != "running"
+            ):
+                await anyio.sleep(0.3)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+    async with ray_swarm(ray_env, task_dir, workdir) as client:
+        done = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 120}))
+        task = done["tasks"][0]
+        assert task["status"] == "completed", task
+        assert task["content"] == "finished while away"
+    # Every raw event reached this server's store.
+    events = (task_dir / "tasks" / task_id / "events.jsonl").read_text()
+    assert "turn.completed" in events, events
+
+
+async def test_a_reply_runs_on_the_node_that_holds_the_thread(
+    ray_env: RayEnv, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "shared"
+    workdir.mkdir()
+    async with ray_swarm(ray_env, tmp_path / "state" / "tasks", workdir) as client:
+        first = await start(client, script({"message": "first answer"}), workdir)
+        done = data(await client.call_tool("codex_wait", {"task_ids": [first], "timeout": 120}))
+        task = done["tasks"][0]
+        assert task["status"] == "completed", task
+        thread, node = task["threadId"], task["node"]["node_id"]
+        for i in range(2):  # Codex resumes from session files only that node has
+            reply = await client.call_tool(
+                "codex_reply", {"threadId": thread, "prompt": f"again {i}", "async": True}
+            )
+            assert not reply.is_error, text(reply)
+            task_id = data(reply)["task_id"]
+            done = data(
+                await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 120})
+            )
+            task = done["tasks"][0]
+            assert task["status"] == "completed", task
+            assert task["threadId"] == thread and task["node"]["node_id"] == node
+
+
+async def test_a_killed_worker_node_loses_its_task_or_retries_it(
+    ray_env: RayEnv, tmp_path: Path
+) -> None:
+    """Four tasks fill the four codex slots (two per node). Killing the node of the one without
+    retries makes it lost, and the other task on that node (retries: 1) starts again on the
+    surviving node once a slot is free there, and completes."""
+    marker = f"ray-node-kill-{uuid.uuid4().hex[:8]}"
+    workdir = tmp_path / "shared"
+    workdir.mkdir()
+    async with ray_swarm(ray_env, tmp_path / "state" / "tasks", workdir) as client:
+        doomed = await start(client, script({"shell": f"sleep 300 # {marker}"}), workdir)
+        others = [
+            await start(
+                client,
+                script({"shell": "sleep 20"}, {"message": f"survived {i}"}, text=f"R{i}"),
+                workdir,
+                retries=1,
+            )
+            for i in range(3)
+        ]
+        for task_id in (doomed, *others):
+            await until_running(client, task_id)
+        wait_until(lambda: processes_matching(marker), timeout=120)
+        node = ray_env.node_of(doomed)
+        assert node in WORKERS, node
+        neighbour = next(t for t in others if ray_env.node_of(t) == node)
+        ray_env.cluster.kill_node(node)
+        done = data(await client.call_tool("codex_wait", {"task_ids": [doomed], "timeout": 180}))
+        task = done["tasks"][0]
+        assert task["status"] == "lost", task
+        assert "Ray worker" in task["error"]
+        wait_until(lambda: not processes_matching(marker), timeout=30)
+        done = data(await client.call_tool("codex_wait", {"task_ids": others, "timeout": 300}))
+        for i, task in enumerate(done["tasks"]):
+            assert task["status"] == "completed", task
+            assert task["content"] == f"survived {i}"
+        moved = next(t for t in done["tasks"] if t["task_id"] == neighbour)
+        assert any("started again on another node" in w for w in moved["warnings"]), moved
+        survivor = next(n for n in WORKERS if n != node)
+        assert neighbour in ray_env.tasks_on(survivor)

@@ -1,0 +1,117 @@
+"""The Ray backend's parts that need no cluster: settings, import isolation, and the git round
+trip of a worktree task through a remote (server side and worker side, on one machine)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import free_port, git, start_refused
+
+from codex_mcp_swarm import git as gw
+from codex_mcp_swarm.engine.backends.base import BackendError
+from codex_mcp_swarm.git import remote
+from codex_mcp_swarm.settings import Settings
+
+
+def test_backend_settings() -> None:
+    assert Settings.build(environ={}).backend == "local"
+    ray = Settings.build(
+        backend="ray", ray_address="10.0.0.1:6379", git_remote="upstream", environ={}
+    )
+    assert (ray.backend, ray.ray_address, ray.git_remote) == ("ray", "10.0.0.1:6379", "upstream")
+    from_env = Settings.build(environ={"CODEX_SWARM_BACKEND": "ray", "RAY_ADDRESS": "head:6379"})
+    assert (from_env.backend, from_env.ray_address) == ("ray", "head:6379")
+    with pytest.raises(ValueError, match="--backend must be one of"):
+        Settings.build(backend="k8s", environ={})
+    with pytest.raises(ValueError, match="need --backend ray"):
+        Settings.build(ray_address="head:6379", environ={})
+    with pytest.raises(ValueError, match="not an option"):
+        Settings.build(backend="ray", git_remote="--upload-pack=x", environ={})
+
+
+def test_the_package_never_imports_ray_for_the_local_backend() -> None:
+    code = (
+        "import sys\n"
+        "import codex_mcp_swarm.cli, codex_mcp_swarm.engine.tasks, codex_mcp_swarm.mcp.server\n"
+        "from codex_mcp_swarm.engine.backends import make_backend\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_missing_ray_is_a_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codex_mcp_swarm.engine.backends import ray as backend
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(BackendError, match=r"codex-mcp-swarm\[ray\]"):
+        backend._import_ray()
+
+
+def _repo_with_remote(tmp_path: Path) -> tuple[Path, Path]:
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "Test")
+    git(repo, "config", "user.email", "test@example.com")
+    (repo / "a.txt").write_text("a\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "initial")
+    git(repo, "remote", "add", "origin", str(bare))
+    return repo, bare
+
+
+def test_a_task_round_trip_through_the_remote(tmp_path: Path) -> None:
+    repo, bare = _repo_with_remote(tmp_path)
+    url = remote.resolve_remote(repo, None)
+    assert url == str(bare)
+    assert remote.resolve_remote(repo, "file:///x.git") == "file:///x.git"
+    base = git(repo, "rev-parse", "HEAD")
+    task = "abc123def456"
+    remote.push_base(repo, url, base, task)
+    assert git(bare, "for-each-ref", "--format=%(refname)") == f"refs/codex-swarm/base/{task}"
+    # The worker: fetch into its cache, work in the worktree, commit, push the branch.
+    cache, trees = tmp_path / "node" / "git", tmp_path / "node" / "worktrees"
+    path, commit = remote.checkout_task(cache, url, task, trees)
+    assert commit == base and (path / "a.txt").read_text() == "a\n"
+    (path / "b.txt").write_text("b\n")
+    wt = gw.Worktree(
+        path=path,
+        branch=f"codex-swarm/{task}",
+        repo=remote.cache_repo(cache, url),
+        base_ref=base,
+        base_commit=base,
+        base_branch=None,
+        carried_commit=None,
+        subdir="",
+    )
+    made = gw.commit_all(wt, "work")
+    assert made is not None
+    assert remote.push_task_branch(cache, url, task) == made
+    remote.remove_task(cache, url, task, trees)
+    assert not path.exists()
+    # The server: fetch the branch; the private ref is dropped.
+    assert remote.fetch_branch(repo, url, task) == made
+    assert git(repo, "show", f"codex-swarm/{task}:b.txt") == "b"
+    assert git(bare, "for-each-ref", "refs/codex-swarm/") == ""
+
+
+def test_a_missing_remote_says_what_to_do(tmp_path: Path) -> None:
+    repo, _bare = _repo_with_remote(tmp_path)
+    with pytest.raises(gw.GitError, match="--git-remote"):
+        remote.resolve_remote(repo, "nosuch")
+    with pytest.raises(gw.GitError, match="invalid task id"):
+        remote.base_ref("../x")
+
+
+def test_an_unreachable_cluster_stops_the_server_with_a_sentence(tmp_path: Path) -> None:
+    refused = start_refused(
+        tmp_path / "tasks", "--backend", "ray", "--ray-address", f"127.0.0.1:{free_port()}"
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "no Ray cluster answers at 127.0.0.1:" in refused.stderr
+    assert "Traceback" not in refused.stderr
