@@ -23,7 +23,7 @@ import anyio
 import psutil
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, ReadResourceResult, TextResourceContents
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_model import FakeModel
@@ -146,7 +146,7 @@ def swarm(codex: str, codex_home: Path, task_dir: Path, workdir: Path) -> SwarmF
             env={**server_env(codex, codex_home, task_dir), **(env or {})},
             cwd=str(cwd or workdir),
         )
-        async with Client(params, mode=mode, message_handler=message_handler) as client:  # type: ignore[arg-type]
+        async with Client(params, mode=mode, message_handler=message_handler) as client:
             yield client
 
     return start
@@ -188,9 +188,16 @@ def wait_for_phase(task_dir: Path, task_id: str, *phases: str, timeout: float = 
         store.close()
 
 
+def resource_text(result: ReadResourceResult) -> str:
+    """The text of a resource read that returned one text item."""
+    item = result.contents[0]
+    assert isinstance(item, TextResourceContents), item
+    return item.text
+
+
 def data(result: CallToolResult) -> dict[str, Any]:
     assert result.structured_content is not None, result.content
-    return result.structured_content
+    return dict(result.structured_content)
 
 
 def text(result: CallToolResult) -> str:
@@ -203,12 +210,14 @@ async def launch(client: Client, prompt: str, **args: Any) -> str:
     return str(data(result)["task_id"])
 
 
-async def status_until(client: Client, task_id: str, check: Any, timeout: float = 30) -> dict:
+async def status_until(
+    client: Client, task_id: str, check: Any, timeout: float = 30
+) -> dict[str, Any]:
     with anyio.fail_after(timeout):
         while True:
             view = data(await client.call_tool("codex_status", {"task_ids": [task_id]}))["tasks"][0]
             if check(view):
-                return view
+                return dict(view)
             await anyio.sleep(0.1)
 
 

@@ -23,6 +23,10 @@ A step is an object with any of these keys (applied in this order):
     truncate: true to close the stream before ``response.completed``
 A step with neither ``shell`` nor ``patch`` nor ``message`` ends the turn with message "done".
 
+A review request of ``codex exec review`` (its developer message holds Codex's review guidelines)
+without a script is answered like a reviewer: first the ``git diff <commit>`` its prompt asks for,
+then findings in Codex's review JSON, one per file that diff showed (title ``[P2] Check <path>``).
+
 Run standalone with ``python tests/fake_model.py --port 0`` (prints the port).
 """
 
@@ -38,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _SCRIPT_RE = re.compile(r"^SCRIPT:\s*(\[.*\])\s*$", re.MULTILINE)
+_REVIEW_DIFF_RE = re.compile(r"Run `(git diff [0-9a-f]{7,64})`")
+_DIFF_FILE_RE = re.compile(r"^diff --git a/(\S+) b/", re.MULTILINE)
 _ids = itertools.count(1)
 
 
@@ -64,6 +70,8 @@ def choose_step(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
             anchor, prompt = i, text
             match = _SCRIPT_RE.search(text)
             steps = json.loads(match.group(1)) if match else None
+    if steps is None and _is_review(items):
+        return _review_step(items, anchor, prompt), prompt
     if steps is None:
         first = prompt.strip().splitlines()[0] if prompt.strip() else ""
         return {"message": f"ok: {first}"}, prompt
@@ -71,6 +79,44 @@ def choose_step(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     if done < len(steps):
         return steps[done], prompt
     return {"message": "done"}, prompt
+
+
+def _is_review(items: list[dict[str, Any]]) -> bool:
+    return any(
+        item.get("type") == "message"
+        and item.get("role") == "developer"
+        and _message_text(item).startswith("# Review guidelines")
+        for item in items
+    )
+
+
+def _review_step(items: list[dict[str, Any]], anchor: int, prompt: str) -> dict[str, Any]:
+    outputs = [
+        str(item.get("output", ""))
+        for item in items[anchor + 1 :]
+        if item.get("type") == "function_call_output"
+    ]
+    match = _REVIEW_DIFF_RE.search(prompt)
+    if match and not outputs:
+        return {"shell": match.group(1)}
+    files = _DIFF_FILE_RE.findall("\n".join(outputs))
+    findings = [
+        {
+            "title": f"[P2] Check {path}",
+            "body": f"The change to `{path}` needs a second look.",
+            "confidence_score": 0.5,
+            "priority": 2,
+            "code_location": {"absolute_file_path": path, "line_range": {"start": 1, "end": 1}},
+        }
+        for path in files
+    ]
+    verdict = {
+        "findings": findings,
+        "overall_correctness": "patch is correct",
+        "overall_explanation": f"fake review of {len(files)} file(s)",
+        "overall_confidence_score": 0.5,
+    }
+    return {"message": json.dumps(verdict)}
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:

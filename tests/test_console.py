@@ -92,8 +92,10 @@ def test_server_flags_given_to_doctor_are_repeated_in_client_config() -> None:
 
 def test_status_words() -> None:
     assert parse_statuses([]) is None
-    assert parse_statuses(["active"]) == {"queued", "starting", "running"}
-    assert parse_statuses(["failed,lost", "completed"]) == {"failed", "lost", "completed"}
+    assert parse_statuses(["active"]) == frozenset({"queued", "starting", "running"})
+    assert parse_statuses(["failed,lost", "completed"]) == frozenset(
+        {"failed", "lost", "completed"}
+    )
 
 
 def test_text_from_models_and_commands_is_made_safe_and_short() -> None:

@@ -56,7 +56,7 @@ def screen(text: str) -> str:
     return ANSI.sub("", text)
 
 
-def expect_screen(child: pexpect.spawn, pattern: str, timeout: float = 30) -> str:
+def expect_screen(child: pexpect.spawn[str], pattern: str, timeout: float = 30) -> str:
     """Read the terminal until ``pattern`` shows (escape codes removed); the text so far."""
     seen = ""
     deadline = time.monotonic() + timeout
@@ -242,7 +242,7 @@ def test_doctor_finds_a_task_without_its_runner_and_cancel_records_it_lost(
     assert report["ok"] is True
 
 
-def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> pexpect.spawn:
+def _spawn(args: list[str], env: dict[str, str], cwd: Path) -> pexpect.spawn[str]:
     return pexpect.spawn(
         sys.executable,
         ["-m", "codex_mcp_swarm", *args],
@@ -309,7 +309,7 @@ def test_ctrl_c_in_run_asks_whether_to_cancel_or_leave_the_tasks(
     child.expect(pexpect.EOF, timeout=60)
     child.close()
     assert child.exitstatus == 130
-    output = screen(child.before)
+    output = screen(str(child.before))
     status = tasks_json(env, repo)[0]
     if answer == "leave":
         assert f"Left running: {task_id}." in output

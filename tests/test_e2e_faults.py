@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import psutil
@@ -29,6 +30,7 @@ from conftest import (
     wait_until,
 )
 from fake_model import script
+from mcp import Client
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +44,7 @@ def task_row(task_dir: Path, task_id: str) -> sqlite3.Row:
     db.row_factory = sqlite3.Row
     row = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
     db.close()
-    assert row is not None
+    assert isinstance(row, sqlite3.Row)
     return row
 
 
@@ -65,7 +67,7 @@ def assert_nothing_left(task_id: str, *markers: str) -> None:
         assert processes_matching(mark) == [], f"a process with {mark!r} is still running"
 
 
-async def wait_result(client, task_id: str, timeout: float = 90) -> dict:  # type: ignore[no-untyped-def]
+async def wait_result(client: Client, task_id: str, timeout: float = 90) -> dict[str, Any]:
     out = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": timeout}))
     assert out["done"], out
     return dict(out["tasks"][0])
@@ -80,7 +82,7 @@ async def wait_result(client, task_id: str, timeout: float = 90) -> dict:  # typ
     ],
 )
 async def test_model_faults_fail_the_task_with_codexs_reason(
-    swarm: SwarmFactory, step: dict, expected: str
+    swarm: SwarmFactory, step: dict[str, Any], expected: str
 ) -> None:
     async with swarm() as client:
         task_id = await launch(client, script(step))
@@ -238,7 +240,7 @@ async def test_allowed_roots_and_sandbox_ceiling(
     async with swarm(
         "--allowed-root", str(workdir), "--sandbox-ceiling", "workspace-write"
     ) as client:
-        for args, expected in [
+        cases: list[tuple[dict[str, Any], str]] = [
             ({"cwd": str(outside)}, "outside the directories"),
             ({"cwd": str(sneaky)}, "outside the directories"),
             ({"sandbox": "danger-full-access"}, "stronger than this server allows"),
@@ -247,7 +249,8 @@ async def test_allowed_roots_and_sandbox_ceiling(
                 {"config": {"sandbox_workspace_write.writable_roots": ["/"]}},
                 "writable_roots",
             ),
-        ]:
+        ]
+        for args, expected in cases:
             result = await client.call_tool("codex_async", {"prompt": "x", **args})
             assert result.is_error, args
             assert expected in text(result), (args, text(result))

@@ -35,7 +35,7 @@ def http_server(http_env: dict[str, str], workdir: Path) -> Iterator[HttpServer]
 
 def client(url: str, mode: str = "auto", headers: dict[str, str] | None = None) -> Client:
     http = httpx2.AsyncClient(headers=headers or {}, timeout=60)
-    return Client(streamable_http_client(url, http_client=http), mode=mode)  # type: ignore[arg-type]
+    return Client(streamable_http_client(url, http_client=http), mode=mode)
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SwarmFactory, data, launch, text
+from conftest import SwarmFactory, data, launch, resource_text, text
 from fake_model import script
 from mcp import Client
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def read_json(client: Client, uri: str) -> Any:
-    return json.loads((await client.read_resource(uri)).contents[0].text)
+    return json.loads(resource_text(await client.read_resource(uri)))
 
 
 async def test_priority_then_fifo_under_a_parallel_limit(swarm: SwarmFactory) -> None:
@@ -96,8 +96,8 @@ async def test_long_answers_are_cut_and_the_whole_is_a_resource_away(
         assert len(json.dumps(out)) < 3200
         assert out["truncated"] is True
         assert f"codex-swarm:///tasks/{task_id}/result" in out["content"]
-        whole = (await client.read_resource(f"codex-swarm:///tasks/{task_id}/result")).contents
-        assert whole[0].text == long_message
+        whole = await client.read_resource(f"codex-swarm:///tasks/{task_id}/result")
+        assert resource_text(whole) == long_message
         state = await read_json(client, f"codex-swarm:///tasks/{task_id}")
         assert state["result"]["content"] == long_message
         assert state["spec"]["prompt"].startswith("task")

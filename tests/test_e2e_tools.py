@@ -17,6 +17,7 @@ from conftest import (
     launch,
     processes_matching,
     requests_with,
+    resource_text,
     server_env,
     start_refused,
     status_until,
@@ -39,6 +40,9 @@ TOOLS = {
     "codex_merge",
     "codex_cleanup",
     "codex_land",
+    "codex_steer",
+    "codex_fork",
+    "codex_review",
 }
 CODEX_PARAMS = {
     "prompt",
@@ -75,7 +79,8 @@ async def test_tools_and_parameters_in_both_eras(swarm: SwarmFactory, mode: str)
             "prompt",
             "async",
         }
-        assert tools["codex_status"].annotations.read_only_hint is True
+        annotations = tools["codex_status"].annotations
+        assert annotations is not None and annotations.read_only_hint is True
         result = await client.call_tool("codex", {"prompt": f"hello {mode}"})
         assert not result.is_error, text(result)
         assert data(result)["content"] == f"ok: hello {mode}"
@@ -84,10 +89,10 @@ async def test_tools_and_parameters_in_both_eras(swarm: SwarmFactory, mode: str)
 async def test_codex_returns_thread_content_usage_and_progress(
     swarm: SwarmFactory, workdir: Path
 ) -> None:
-    progress: list[str | None] = []
+    notes: list[str | None] = []
 
-    async def on_progress(_p: float, _t: float | None, message: str | None) -> None:
-        progress.append(message)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append(message)
 
     prompt = script(
         {"reasoning": "looking around", "shell": "echo hi", "delay": 0.6},
@@ -108,7 +113,7 @@ async def test_codex_returns_thread_content_usage_and_progress(
     assert out["usage"]["turn"]["input_tokens"] > 0
     assert out["cwd"] == str(workdir.resolve())
     assert "the final answer" in text(result) and out["task_id"] in text(result)
-    assert progress and any(out["task_id"] in (m or "") for m in progress)
+    assert notes and any(out["task_id"] in (m or "") for m in notes)
 
 
 async def test_parallel_tasks_take_about_the_time_of_one(swarm: SwarmFactory) -> None:
@@ -224,7 +229,7 @@ async def test_wait_timeout_reports_running_tasks_without_killing_them(
 async def test_wait_sends_progress_notifications(swarm: SwarmFactory) -> None:
     messages: list[str | None] = []
 
-    async def on_progress(_p: float, _t: float | None, message: str | None) -> None:
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         messages.append(message)
 
     async with swarm() as client:
@@ -288,9 +293,7 @@ async def test_missing_codex_binary_is_a_clear_error(swarm: SwarmFactory) -> Non
         result = await client.call_tool("codex_async", {"prompt": "x"})
         assert result.is_error
         assert "Codex CLI was not found" in text(result)
-        info = json.loads(
-            (await client.read_resource("codex-swarm:///server-info")).contents[0].text
-        )
+        info = json.loads(resource_text(await client.read_resource("codex-swarm:///server-info")))
         assert info["codex_bin"] is None
 
 
@@ -301,7 +304,7 @@ async def test_resources_describe_server_config_and_tasks(
         task = data(await client.call_tool("codex", {"prompt": "resource check"}))
 
         async def read(uri: str) -> Any:
-            return json.loads((await client.read_resource(uri)).contents[0].text)
+            return json.loads(resource_text(await client.read_resource(uri)))
 
         info = await read("codex-swarm:///server-info")
         assert "0.169.0" in info["codex_version"]

@@ -15,6 +15,7 @@ from conftest import (
     data,
     git,
     launch,
+    resource_text,
     server_env,
     text,
     wait_for_phase,
@@ -228,7 +229,12 @@ async def test_ten_tasks_at_once_on_one_repository(swarm: SwarmFactory, repo: Pa
     ],
 )
 async def test_worktree_errors_are_clear(
-    swarm: SwarmFactory, repo: Path, tmp_path: Path, setup: str, args: dict, expected: str
+    swarm: SwarmFactory,
+    repo: Path,
+    tmp_path: Path,
+    setup: str,
+    args: dict[str, Any],
+    expected: str,
 ) -> None:
     cwd = repo
     use_worktree = True
@@ -259,7 +265,7 @@ async def test_old_worktrees_expire_but_unmerged_branches_stay(
         uri = f"codex-swarm:///tasks/{out['task_id']}"
         with anyio.fail_after(30):
             while True:  # the expiry timer runs while the server idles
-                state = json.loads((await client.read_resource(uri)).contents[0].text)
+                state = json.loads(resource_text(await client.read_resource(uri)))
                 if state["extra"].get("removed_worktree"):
                     break
                 await anyio.sleep(0.2)

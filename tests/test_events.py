@@ -133,7 +133,7 @@ def test_failed_run() -> None:
     (error,) = of_type("failed", "error")
     progress = fold_lines(lines("failed"))
     assert progress.failure == failed["error"]["message"]
-    assert "fake model error 400" in progress.failure
+    assert progress.failure is not None and "fake model error 400" in progress.failure
     assert error["message"] in progress.warnings
     assert progress.turns_started == 1
     assert progress.turns_completed == 0

@@ -2,8 +2,9 @@
 
 ``codex-mcp-swarm [serve] [flags]`` serves MCP over stdio (the default when no command is named).
 The other commands are for people at a shell: ``tasks``, ``watch [ID]``, ``show ID``,
-``cancel ID...``, ``run PROMPT...``, ``land [ID...]``, ``merge ID``, ``cleanup`` and ``doctor``
-(their code is in ``console``). Every command
+``cancel ID...``, ``run PROMPT...``, ``land [ID...]``, ``merge ID``, ``cleanup``, ``steer ID
+MESSAGE``, ``fork ID PROMPT``, ``review ID`` and ``doctor`` (their code is in ``console``). Every
+command
 takes the server's flags, so ``--task-dir`` or ``CODEX_SWARM_TASK_DIR`` points them all at the same
 store. Flags keep Codex's names and meanings (``-c key=value``, ``--skip-git-repo-check``,
 ``--ephemeral``). A bad flag stops the command at start with a sentence on stderr and exit code 2,
@@ -36,6 +37,9 @@ COMMANDS = {
     "land": "land finished worktree tasks on their target, checked, one by one",
     "merge": "merge one worktree task's branch into its target",
     "cleanup": "remove merged tasks' worktrees and branches",
+    "steer": "redirect a running task with a message (same task, thread and files)",
+    "fork": "new tasks that continue copies of a task's thread with a prompt",
+    "review": "a read-only code review of a task's work, and its findings",
 }
 
 
@@ -257,6 +261,24 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
     elif command in ("land", "merge", "cleanup"):
         _branch_flags(command, parser)
+    elif command == "steer":
+        parser.add_argument("task_id", metavar="ID")
+        parser.add_argument("message", metavar="MESSAGE", help="what the agent should do now")
+    elif command == "fork":
+        parser.add_argument("task_id", metavar="ID")
+        parser.add_argument("prompt", metavar="PROMPT", help="what each fork should do")
+        parser.add_argument("--count", type=int, default=1, metavar="N", help="forks (1-5; 1)")
+        parser.add_argument(
+            "--worktree",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="own worktree and branch per fork (default: as the source task)",
+        )
+        parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    elif command == "review":
+        parser.add_argument("task_id", metavar="ID")
+        parser.add_argument("--instructions", metavar="TEXT", help="what to focus on")
+        parser.add_argument("--json", action="store_true", help="JSON for scripts")
     group = parser.add_argument_group("server settings (as for serve)")
     for flag in _SETTINGS_FLAGS:
         group.add_argument(*flag.names, **flag.options)
@@ -435,6 +457,27 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
         return run_command(settings, request)
     if command in ("land", "merge", "cleanup"):
         return _branch_console(command, args, settings)
+    if command == "steer":
+        from .console.steer import steer_command
+
+        return steer_command(settings, args.task_id, args.message)
+    if command == "fork":
+        from .console.fork import fork_command
+
+        return fork_command(
+            settings,
+            args.task_id,
+            args.prompt,
+            count=args.count,
+            worktree=args.worktree,
+            as_json=args.json,
+        )
+    if command == "review":
+        from .console.review import review_command
+
+        return review_command(
+            settings, args.task_id, instructions=args.instructions, as_json=args.json
+        )
     if command == "watch" and args.task_id:
         from .console.follow import follow_command
 

@@ -1,4 +1,4 @@
-"""A :class:`TaskSpec` -> the argv of ``codex exec`` / ``codex exec resume``.
+"""A :class:`TaskSpec` -> the argv of ``codex exec`` / ``resume`` / ``fork`` / ``review``.
 
 Owns: what one Codex run is asked to do (the spec), how each setting reaches Codex (always as a
 single ``--config=key=<TOML>`` token, so no caller text can ever be read as a flag), and the TOML
@@ -136,6 +136,39 @@ def parse_override(text: str) -> tuple[str, str]:
     return key, toml_value(value)
 
 
+_SHA_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
+@dataclass(frozen=True)
+class ReviewTarget:
+    """What ``codex exec review`` looks at: the changes since ``base`` (a full commit id, so no
+    caller text ever reaches argv) or the uncommitted changes. ``custom`` means the run's prompt
+    is a whole review request of ours (Codex refuses ``--base`` together with a prompt)."""
+
+    base: str | None = None
+    uncommitted: bool = False
+    custom: bool = False
+
+    def check(self) -> ReviewTarget:
+        if self.custom:
+            if self.base is not None or self.uncommitted:
+                raise SpecError("a custom review request names its target in its prompt")
+            return self
+        if (self.base is None) == (not self.uncommitted):
+            raise SpecError("a review needs exactly one target: a base commit or uncommitted")
+        if self.base is not None and not _SHA_RE.fullmatch(self.base):
+            raise SpecError(f"review base {self.base!r} is not a full commit id")
+        return self
+
+    def args(self) -> list[str]:
+        self.check()
+        if self.custom:
+            return ["-"]
+        if self.base is not None:
+            return [f"--base={self.base}"]
+        return ["--uncommitted"]
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """Everything one Codex run is asked to do. :meth:`check` validates it (the engine calls
@@ -152,6 +185,9 @@ class TaskSpec:
     developer_instructions: str | None = None
     compact_prompt: str | None = None
     resume_thread_id: str | None = None
+    fork_thread_id: str | None = None  # ``exec fork``: a new thread from a copy of this one
+    review: ReviewTarget | None = None  # ``exec review``: what to review (the prompt is ignored
+    # unless ``review.instructions`` is set: then the prompt is the whole review request)
 
     def check(self) -> TaskSpec:
         if not isinstance(self.prompt, str) or not self.prompt.strip():
@@ -166,6 +202,15 @@ class TaskSpec:
             check_profile(self.profile)
         if self.resume_thread_id is not None and not is_uuid(self.resume_thread_id):
             raise SpecError(f"threadId {self.resume_thread_id!r} is not a UUID")
+        if self.fork_thread_id is not None and not is_uuid(self.fork_thread_id):
+            raise SpecError(f"threadId {self.fork_thread_id!r} is not a UUID")
+        if (
+            sum(x is not None for x in (self.resume_thread_id, self.fork_thread_id, self.review))
+            > 1
+        ):
+            raise SpecError("a run resumes, forks or reviews: at most one of them")
+        if self.review is not None:
+            self.review.check()
         for key, value in self.config.items():
             check_config_key(key)
             toml_value(value)
@@ -206,9 +251,34 @@ def build_argv(
         argv.append(f"--profile={check_profile(spec.profile)}")
     for key, value in [*defaults, *spec.overrides()]:
         argv.append(f"--config={check_config_key(key)}={value}")
+    if spec.review is not None:
+        if spec.resume_thread_id is not None or spec.fork_thread_id is not None:
+            raise SpecError("a review cannot also resume or fork a thread")
+        return [*argv, "review", *spec.review.args()]  # its prompt (if any) comes on stdin
+    if spec.resume_thread_id is not None and spec.fork_thread_id is not None:
+        raise SpecError("a run resumes or forks a thread, not both")
     if spec.resume_thread_id is not None:
-        if not is_uuid(spec.resume_thread_id):
-            raise SpecError(f"threadId {spec.resume_thread_id!r} is not a UUID")
-        argv += ["resume", spec.resume_thread_id]
+        return continue_argv(argv, spec.resume_thread_id)
+    if spec.fork_thread_id is not None:
+        if not is_uuid(spec.fork_thread_id):
+            raise SpecError(f"threadId {spec.fork_thread_id!r} is not a UUID")
+        return [*argv, "fork", spec.fork_thread_id, "-"]
     argv.append("-")  # the prompt comes on stdin
     return argv
+
+
+def continue_argv(prefix: Sequence[str], thread_id: str) -> list[str]:
+    """``prefix`` (a :func:`build_argv` result without its subcommand and prompt, as
+    :func:`exec_prefix` gives it) continuing ``thread_id``, the prompt on stdin."""
+    if not is_uuid(thread_id):
+        raise SpecError(f"threadId {thread_id!r} is not a UUID")
+    return [*prefix, "resume", thread_id, "-"]
+
+
+def exec_prefix(argv: Sequence[str]) -> list[str]:
+    """The part of a :func:`build_argv` result before its subcommand and prompt: the binary,
+    ``exec --json`` and every setting. A steered task continues its thread with these."""
+    for i, token in enumerate(argv):
+        if i > 1 and (token in ("resume", "fork", "review", "-")):
+            return list(argv[:i])
+    raise SpecError("not an argv of build_argv")

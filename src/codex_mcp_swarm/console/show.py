@@ -100,6 +100,9 @@ def result_block(row: TaskRow, store: Store | None = None) -> Group:
     if row.exit_signal is not None:
         facts.append(f"signal {row.exit_signal}")
     parts.append(_fact("activity", " · ".join(facts)))
+    if row.steer_count:
+        when = time.strftime("%H:%M:%S", time.localtime(row.steered_at or 0))
+        parts.append(_fact("steered", f"{row.steer_count} time(s), last at {when}"))
     if not row.terminal:
         parts.append(_fact("now", status["doing"], "cyan"))
     if row.error:

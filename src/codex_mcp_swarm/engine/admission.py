@@ -209,7 +209,8 @@ def reply_spec(
     previous = store.latest_for_thread(thread_id)
     if previous is not None:
         fields = dict(previous.spec["task"])
-        fields.update(prompt=prompt, resume_thread_id=thread_id)
+        fields.pop("review", None)  # a review's thread goes on as an ordinary one
+        fields.update(prompt=prompt, resume_thread_id=thread_id, fork_thread_id=None)
         return TaskSpec(**fields), previous
     cwd = find_session_cwd(thread_id)
     if cwd is None:

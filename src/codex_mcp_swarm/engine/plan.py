@@ -67,3 +67,6 @@ class WorktreeRequest:
 
     base_ref: str | None = None  # branch, tag or commit to start from (default HEAD)
     include_uncommitted: bool = False  # carry the caller's uncommitted and untracked changes
+    # A fork: the source task's worktree record. The fork's branch starts at base_ref (the
+    # source's work so far) but is measured, diffed and merged from the source's own base.
+    fork_of: dict[str, Any] | None = None

@@ -14,6 +14,9 @@ is not available, as ``python -m codex_mcp_swarm.engine.runner --task-dir D --ta
   progress and writes that to the store at most every :data:`FLUSH_INTERVAL` seconds;
 * on SIGTERM (cancel) or a timeout sends Codex SIGINT (its graceful stop), waits a grace period,
   then kills Codex and every descendant;
+* on a steer (a message waiting in the store's ``steers`` table; SIGUSR1 says "look now")
+  interrupts the turn the same way and continues the thread at once with ``codex exec resume``
+  and the waiting message(s), under the same lock, limits and task record;
 * when Codex has exited, stops whatever it left behind and records phase, exit code or signal,
   error, final message and usage in one transaction. Exit codes are read, never guessed.
 
@@ -35,6 +38,7 @@ from typing import IO, Any
 
 import psutil
 
+from ..codex.command import SpecError, continue_argv, exec_prefix
 from ..codex.events import TaskProgress, cap, fold, parse_line
 from . import procs
 from .phases import Phase
@@ -198,6 +202,13 @@ class Runner:
         self.seen: dict[int, psutil.Process] = {}  # every descendant seen (macOS fallback)
         self.subreaper = False
         self.proc: subprocess.Popen[bytes] | None = None
+        # Steering: the argv a continued thread runs with (None: this task cannot be steered).
+        self.prefix: list[str] | None = None
+        if not row.spec["task"].get("review"):
+            with contextlib.suppress(SpecError):
+                self.prefix = exec_prefix(self.argv)
+        self.steer_signal = threading.Event()
+        self.interrupting = False  # a steer's SIGINT is out; later steers wait for its end
 
     # ---- stopping ----------------------------------------------------------------------------
 
@@ -226,6 +237,59 @@ class Runner:
 
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
         self.request_stop("cancelled by request", cancelled=True)
+
+    # ---- steering ----------------------------------------------------------------------------
+
+    def _on_sigusr1(self, _signum: int, _frame: object) -> None:
+        self.steer_signal.set()  # the ticker looks at the store (no store work in a handler)
+
+    def _check_steer(self) -> None:
+        """Interrupt the running turn (SIGINT, Codex's graceful stop) if a steer waits."""
+        self.steer_signal.clear()
+        proc = self.proc
+        if self.interrupting or self.stopping.is_set() or self.prefix is None:
+            return
+        if proc is None or proc.poll() is not None or not self.progress.thread_id:
+            return  # between runs the loop takes the steer; before thread.started it waits
+        if not self.store.has_pending_steer(self.task_id):
+            return
+        self.interrupting = True
+        with contextlib.suppress(OSError):
+            proc.send_signal(signal.SIGINT)
+        timer = threading.Timer(self.grace, self._hard_kill, args=(proc,))
+        timer.daemon = True
+        timer.start()
+
+    def _continue_steered(self) -> bool:
+        """After a run ended: if steers wait, set up the run that continues the thread with
+        them (True). The interrupted turn stays in the thread; its open items are closed."""
+        thread_id = self.progress.thread_id
+        if self.stopping.is_set() or self.prefix is None or not thread_id:
+            return False
+        try:
+            messages = self.store.take_steers(self.task_id)
+        except (sqlite3.Error, OSError) as exc:
+            print(f"runner: steers not read: {exc}", file=sys.stderr)
+            return False
+        if not messages:
+            return False
+        self.argv = continue_argv(self.prefix, thread_id)
+        self.prompt = "\n\n".join(messages)
+        with self.progress_lock:
+            last = self.progress.last_tool
+            if last is not None and last.status == "in_progress":
+                last.status = "interrupted"
+            self.progress._open_items.clear()
+            self.progress.failure = None  # an interrupted turn is not a failed task
+            self.dirty = True
+        self.interrupting = False
+        self.last_event = time.monotonic()
+        return True
+
+    def _can_continue(self) -> bool:
+        return (
+            not self.stopping.is_set() and self.prefix is not None and bool(self.progress.thread_id)
+        )
 
     def _sweep(self, grace: float) -> list[psutil.Process]:
         """Stop every descendant, walking again for any started meanwhile; the survivors."""
@@ -294,6 +358,8 @@ class Runner:
                 # SIGTERM is the fast path; the flag catches a cancel sent before we listened.
                 if slow and self.store.cancel_requested(self.task_id):
                     self.request_stop("cancelled by request", cancelled=True)
+                if slow or self.steer_signal.is_set():  # SIGUSR1 is the fast path here too
+                    self._check_steer()
             except Exception as exc:  # keep ticking whatever one tick hit
                 print(f"runner tick: {exc!r}", file=sys.stderr)
 
@@ -398,6 +464,7 @@ class Runner:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR1, self._on_sigusr1)
         stderr_path = self.store.stderr_path(self.task_id)
         ticker = threading.Thread(target=self._tick, daemon=True)
         ticker.start()
@@ -411,6 +478,9 @@ class Runner:
                 # Whatever Codex left running (a server an agent started, a command that
                 # outlived the turn) is part of this task: stop it before going on.
                 leftovers = self._sweep(grace=1.0)
+                if self._continue_steered():  # the same thread goes on with the steer
+                    attempt = 0
+                    continue
                 failure = self.progress.failure
                 if (
                     isinstance(outcome, int)
@@ -430,14 +500,16 @@ class Runner:
                         self.dirty = True
                     if not self.stopping.wait(delay):
                         continue
-                break
+                # Recorded unless a steer came in meanwhile: then the thread goes on with it.
+                if self._record(outcome, stderr_path, leftovers) or not self._continue_steered():
+                    break
+                attempt = 0
         except BaseException:
             self._sweep(grace=1.0)  # an internal error must not leave the task's tree running
             raise
         finally:
             self.done.set()
             events.close()
-        self._record(outcome, stderr_path, leftovers)
 
     def _commit_worktree(self, phase: Phase) -> None:
         if "worktree" in self.row.extra:  # git code is only loaded for worktree tasks
@@ -445,13 +517,16 @@ class Runner:
 
             branches.finish_worktree(self.store, self.row, phase)
 
-    def _finish(self, **end: Any) -> None:
-        """Record the end; on a full or busy disk keep trying for a while before giving up."""
+    def _finish(self, **end: Any) -> bool:
+        """Record the end; on a full or busy disk keep trying for a while before giving up.
+        False when a steer waits (and the thread can go on with it): nothing was recorded."""
         deadline = time.monotonic() + FINISH_RETRY_FOR
         while True:
             try:
-                self.store.finish(self.task_id, **end)
-                return
+                recorded = self.store.finish(
+                    self.task_id, unless_steered=self._can_continue(), **end
+                )
+                return recorded or not self._can_continue()
             except (sqlite3.Error, OSError) as exc:
                 if time.monotonic() > deadline:
                     raise
@@ -463,16 +538,22 @@ class Runner:
         outcome: int | str,
         stderr_path: Path,
         leftovers: list[psutil.Process],
-    ) -> None:
+    ) -> bool:
+        """Record the end (True), or False when a steer came in first and nothing was written."""
         progress = self.progress
+        if not self._can_continue():
+            with contextlib.suppress(sqlite3.Error, OSError):
+                if waiting := self.store.pending_steers(self.task_id):
+                    progress.warnings.append(
+                        f"{waiting} steer message(s) were not delivered: the task ended first"
+                    )
         if leftovers:
             progress.warnings.append(
                 "processes that could not be stopped: " + ", ".join(str(p.pid) for p in leftovers)
             )
         if isinstance(outcome, str):
             self._commit_worktree("failed")
-            self._finish(phase="failed", error=outcome, progress=progress.to_dict())
-            return
+            return self._finish(phase="failed", error=outcome, progress=progress.to_dict())
         returncode = outcome
         exit_code = returncode if returncode >= 0 else None
         exit_signal = -returncode if returncode < 0 else None
@@ -492,7 +573,7 @@ class Runner:
             phase = "failed"
         # The work is committed on the task's branch before anyone hears the task has ended.
         self._commit_worktree(phase)
-        self._finish(
+        return self._finish(
             phase=phase,
             exit_code=exit_code,
             exit_signal=exit_signal,

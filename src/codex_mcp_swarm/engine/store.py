@@ -12,6 +12,7 @@ single short transaction. A terminal state is only written once: later writers c
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -79,11 +80,22 @@ CREATE INDEX IF NOT EXISTS tasks_thread ON tasks(thread_id);
 CREATE INDEX IF NOT EXISTS tasks_seq ON tasks(seq);
 CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, phase);
 CREATE INDEX IF NOT EXISTS tasks_updated ON tasks(updated_at);
+CREATE TABLE IF NOT EXISTS steers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    message TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS steers_task ON steers(task_id, state, id);
 """
 # Columns added after the first schema: (name, declaration). Added in place when missing.
 _ADDED_COLUMNS = (
     ("priority", "INTEGER NOT NULL DEFAULT 0"),
     ("extra", "TEXT"),
+    ("steer_count", "INTEGER NOT NULL DEFAULT 0"),
+    ("steered_at", "REAL"),
 )
 
 
@@ -138,6 +150,8 @@ class TaskRow:
     usage_baseline: dict[str, int]
     priority: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the worktree and its outcome
+    steer_count: int = 0  # codex_steer requests accepted (queued ones joined the prompt)
+    steered_at: float | None = None  # when the latest was accepted
 
     @property
     def terminal(self) -> bool:
@@ -365,7 +379,7 @@ class Store:
         with self._tx() as db:
             db.execute(
                 "UPDATE tasks SET phase = 'running', codex_pid = ?, codex_ctime = ?, updated_at = ?"
-                " WHERE id = ? AND phase IN ('queued', 'starting')",
+                " WHERE id = ? AND phase IN ('queued', 'starting', 'running')",
                 (codex_pid, codex_ctime, time.time(), task_id),
             )
 
@@ -427,11 +441,15 @@ class Store:
         progress: dict[str, Any] | None = None,
         result: str | None = None,
         usage: dict[str, int] | None = None,
+        unless_steered: bool = False,
     ) -> bool:
-        """Record the end of a task atomically. Only the first terminal write wins."""
+        """Record the end of a task atomically. Only the first terminal write wins. With
+        ``unless_steered`` nothing is written while a steer waits (the runner goes on)."""
         assert phase in TERMINAL
         now = time.time()
         with self._tx() as db:
+            if unless_steered and self._pending_steer(db, task_id):
+                return False
             cur = db.execute(
                 "UPDATE tasks SET phase = ?, ended_at = ?, updated_at = ?, exit_code = ?,"
                 " exit_signal = ?, error = ?, progress = COALESCE(?, progress),"
@@ -552,3 +570,67 @@ class Store:
             for key, value in usage.items():
                 totals[key] = totals.get(key, 0) + max(0, int(value) - int(base.get(key, 0)))
         return totals
+
+    # ---- steering ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _pending_steer(db: sqlite3.Connection, task_id: str) -> bool:
+        row = db.execute(
+            "SELECT 1 FROM steers WHERE task_id = ? AND state = 'pending' LIMIT 1", (task_id,)
+        ).fetchone()
+        return row is not None
+
+    def add_steer(self, task_id: str, message: str) -> str | None:
+        """Steer a task in one transaction: a queued task gets ``message`` added to its prompt;
+        a starting or running one gets it queued for its runner. Returns the phase the task
+        was in (a terminal phase means nothing changed), or None for an unknown task."""
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT phase, spec FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if row is None:
+                return None
+            phase = str(row[0])
+            if phase == "queued":
+                spec = json.loads(row[1])
+                spec["task"]["prompt"] = f"{spec['task']['prompt'].rstrip()}\n\n{message}"
+                db.execute("UPDATE tasks SET spec = ? WHERE id = ?", (json.dumps(spec), task_id))
+            elif phase in ("starting", "running"):
+                db.execute(
+                    "INSERT INTO steers(task_id, created_at, message) VALUES (?, ?, ?)",
+                    (task_id, now, message),
+                )
+            else:
+                return phase
+            db.execute(
+                "UPDATE tasks SET steer_count = steer_count + 1, steered_at = ?, updated_at = ?"
+                " WHERE id = ?",
+                (now, now, task_id),
+            )
+            return phase
+
+    def has_pending_steer(self, task_id: str) -> bool:
+        """Whether a steer waits for the runner: its frequent, cheap check."""
+        with self._lock:
+            return self._pending_steer(self._db, task_id)
+
+    def pending_steers(self, task_id: str) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM steers WHERE task_id = ? AND state = 'pending'", (task_id,)
+            ).fetchone()
+        return int(row[0])
+
+    def take_steers(self, task_id: str) -> builtins.list[str]:
+        """The waiting steer messages, oldest first, marked delivered in the same transaction."""
+        now = time.time()
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id, message FROM steers WHERE task_id = ? AND state = 'pending'"
+                " ORDER BY id",
+                (task_id,),
+            ).fetchall()
+            db.executemany(
+                "UPDATE steers SET state = 'delivered', delivered_at = ? WHERE id = ?",
+                [(now, r[0]) for r in rows],
+            )
+        return [str(r[1]) for r in rows]

@@ -272,6 +272,14 @@ class Engine:
                 made = self.backend.make_worktree(Path(spec.cwd), task_id, worktree)
             except git.GitError as exc:
                 raise TaskError(str(exc)) from None
+            if worktree.fork_of:
+                source = worktree.fork_of
+                made = replace(
+                    made,
+                    base_ref=source["base_ref"],
+                    base_commit=source["base_commit"],
+                    base_branch=source.get("base_branch"),
+                )
             spec = replace(
                 spec, cwd=str(made.path / made.subdir) if made.subdir else str(made.path)
             )

@@ -114,7 +114,14 @@ def status_view(
         view.update(exit_code=row.exit_code, exit_signal=row.exit_signal, error=row.error)
     if row.cancel_requested and not row.terminal:
         view["cancel_requested"] = True
+    if row.steer_count:
+        view["steered"] = steered_view(row)
     return view
+
+
+def steered_view(row: TaskRow) -> dict[str, Any]:
+    """How often codex_steer redirected the task, and when last."""
+    return {"count": row.steer_count, "last_at": row.steered_at}
 
 
 def result_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
@@ -135,6 +142,7 @@ def result_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
         "warnings": progress.warnings,
         "cwd": row.cwd,
         "worktree": worktree_view(row),
+        **({"steered": steered_view(row)} if row.steer_count else {}),
     }
 
 

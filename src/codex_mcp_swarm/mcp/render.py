@@ -9,6 +9,7 @@ Must not: read the store or decide anything. Input is the dict views of ``engine
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -143,6 +144,10 @@ def status_text(view: dict[str, Any]) -> str:
         wt = view["worktree"]
         lines.append(f"  branch: {wt['branch']} in {wt['path']}")
     lines.append(f"  tool calls: {view.get('tool_calls', 0)}")
+    if view.get("steered"):
+        steered = view["steered"]
+        when = time.strftime("%H:%M:%S", time.localtime(steered["last_at"] or 0))
+        lines.append(f"  steered: {steered['count']} time(s), last at {when}")
     if view.get("todo"):
         lines.append(f"  plan: {view['todo']} done")
     if view.get("reasoning"):

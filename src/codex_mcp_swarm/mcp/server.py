@@ -41,8 +41,11 @@ from ..engine.tasks import Engine, Limits, TaskError, WorktreeRequest
 from ..engine.views import listing_view, result_view, status_view
 from ..git import GitError
 from ..settings import Settings
+from . import fork as fork_tool
 from . import land as land_tool
 from . import render
+from . import review as review_tool
+from . import steer as steer_tool
 from .schemas import (
     DEFAULT_WAIT,
     ApprovalPolicy,
@@ -98,6 +101,9 @@ TOOL_NAMES = (
     "codex_merge",
     "codex_cleanup",
     "codex_land",
+    "codex_steer",
+    "codex_fork",
+    "codex_review",
 )
 
 INSTRUCTIONS = """\
@@ -108,6 +114,9 @@ Runs OpenAI Codex CLI agents as parallel background tasks.
   by timeout; a task still running is reported, never killed; call again to keep waiting).
 - codex_reply: continue a finished session by its threadId. codex_cancel: stop a task.
 - codex_list: find tasks (and their ids) again.
+- codex_steer: redirect a running task (same task, thread and files). codex_fork: new tasks from
+  copies of a thread (best-of-N, or ask a running task a question). codex_review: a read-only
+  code review of a task's work, as a task of its own.
 - worktree: true gives a task its own git worktree and branch (parallel agents never edit over
   each other); its work is committed there when it ends. Then codex_diff shows it, codex_merge
   brings it back (refusing on conflicts), codex_cleanup removes what is merged. codex_land
@@ -486,6 +495,11 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         else:
             text = render.result_text(view)
         return answer(text, view)
+
+    # ---- steering, forks and reviews (engine.steering) -----------------------------------------
+    steer_tool.register(mcp, engine, answer)
+    fork_tool.register(mcp, engine, answer)
+    review_tool.register(mcp, engine, answer, task_answer, wait_with_progress)
 
     # ---- worktrees ---------------------------------------------------------------------------
 

@@ -79,6 +79,11 @@ class Backend(ABC):
     def cancel(self, row: TaskRow) -> None:
         """Make the task's supervisor stop soon (it also reads the store's cancel flag)."""
 
+    def steer(self, row: TaskRow) -> None:
+        """A steer for ``row`` waits in the store: make its supervisor look now. The default
+        does nothing (a supervisor also looks on its own about once a second)."""
+        return None
+
     def make_worktree(self, cwd: Path, task_id: str, request: WorktreeRequest) -> git.Worktree:
         """Make the task's worktree and branch where its supervisor will run it."""
         return git.create_worktree(

@@ -273,6 +273,14 @@ class LocalBackend(Backend):
 
     # ---- stopping ----------------------------------------------------------------------------
 
+    def steer(self, row: TaskRow) -> None:
+        # As for cancel: only a runner in 'running' has its SIGUSR1 handler installed (the
+        # default action of SIGUSR1 would kill it).
+        runner = procs.same_process(row.runner_pid, row.runner_ctime)
+        if runner is not None and row.phase == "running":
+            with contextlib.suppress(OSError, psutil.Error):
+                runner.send_signal(signal.SIGUSR1)
+
     def cancel(self, row: TaskRow) -> None:
         # A runner in 'running' has its SIGTERM handler installed: signal it for a fast stop.
         # Before that the store's cancel flag, which the runner reads at start and on every

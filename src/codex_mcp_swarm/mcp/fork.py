@@ -1,0 +1,91 @@
+"""The ``codex_fork`` tool: new tasks that continue copies of a thread.
+
+Owns: the tool's name, description, parameters and answer. The rules are the engine's
+(``engine.steering``).
+
+Must not: hold task logic.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import anyio
+from mcp.server import MCPServer
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from ..engine import steering
+from ..engine.tasks import Engine, TaskError
+from ..engine.views import result_view
+from .schemas import PROMPT_LIMIT, TaskResult
+
+Answer = Callable[..., CallToolResult]
+
+
+class ForkResult(BaseModel):
+    source_task_id: str | None = Field(description="the task whose thread was forked, if known")
+    source_threadId: str
+    tasks: list[TaskResult] = Field(description="the new tasks, one per fork")
+
+
+def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
+    @mcp.tool(
+        name="codex_fork",
+        description=(
+            "Start new tasks that continue COPIES of a task's (or thread's) history with a new "
+            "prompt: try another approach from the same understanding, or best-of-N with count. "
+            "With worktrees (default: as the source) each fork gets its own branch starting from "
+            "the source's work so far (a running source is snapshotted, not disturbed). Without, "
+            "a fork of a running task runs read-only: ask it a question without stopping it. "
+            "Returns the new task ids at once; use codex_wait for their results."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, open_world_hint=True
+        ),
+    )
+    async def codex_fork(
+        prompt: Annotated[
+            str,
+            Field(min_length=1, max_length=PROMPT_LIMIT, description="what each fork should do"),
+        ],
+        task_id: Annotated[
+            str | None, Field(max_length=64, description="the source task (or give threadId)")
+        ] = None,
+        threadId: Annotated[
+            str | None, Field(max_length=64, description="the source thread (or give task_id)")
+        ] = None,
+        count: Annotated[
+            int, Field(ge=1, le=steering.MAX_FORKS, description="how many forks to start")
+        ] = 1,
+        worktree: Annotated[
+            bool | None,
+            Field(description="own worktree and branch per fork (default: as the source task)"),
+        ] = None,
+    ) -> Annotated[CallToolResult, ForkResult]:
+        start = functools.partial(
+            steering.fork,
+            engine,
+            prompt,
+            task_id=task_id,
+            thread_id=threadId,
+            count=count,
+            worktree=worktree,
+        )
+        try:
+            rows = await anyio.to_thread.run_sync(start)  # worktrees are git work
+        except TaskError as exc:
+            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+        source = rows[0].parent_id
+        thread = str(rows[0].spec["task"]["fork_thread_id"])
+        views = [result_view(r) for r in rows]
+        lines = [f"Started {len(rows)} fork(s) of thread {thread}:"]
+        for view in views:
+            branch = (view.get("worktree") or {}).get("branch")
+            lines.append(f"- task {view['task_id']}" + (f" on branch {branch}" if branch else ""))
+        ids = ", ".join(f'"{r.id}"' for r in rows)
+        lines.append(f"Use codex_wait with task_ids [{ids}] for their results.")
+        data: dict[str, Any] = {"source_task_id": source, "source_threadId": thread, "tasks": views}
+        return answer("\n".join(lines), data)

@@ -1,0 +1,76 @@
+"""The ``codex_review`` tool: a read-only code review of a task's work, as a task of its own.
+
+Owns: the tool's name, description, parameters and answer. The rules are the engine's
+(``engine.steering``).
+
+Must not: hold task logic.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from ..engine import steering
+from ..engine.store import TaskRow
+from ..engine.tasks import Engine, TaskError
+from ..engine.views import result_view
+from .schemas import PROMPT_LIMIT, TaskResult
+
+Answer = Callable[..., CallToolResult]
+TaskAnswer = Callable[[TaskRow], Awaitable[CallToolResult]]
+Wait = Callable[..., Awaitable[tuple[list[TaskRow], bool]]]
+
+
+def register(
+    mcp: MCPServer, engine: Engine, answer: Answer, task_answer: TaskAnswer, wait: Wait
+) -> None:
+    async def review_task(
+        task_id: Annotated[str, Field(max_length=64, description="the task whose work to review")],
+        ctx: Context,
+        instructions: Annotated[
+            str | None,
+            Field(max_length=PROMPT_LIMIT, description="what to focus on (optional)"),
+        ] = None,
+        run_async: Annotated[
+            bool, Field(alias="async", description="return a task_id at once instead of waiting")
+        ] = False,
+    ) -> Annotated[CallToolResult, TaskResult]:
+        try:
+            row = steering.review(engine, task_id, instructions)
+        except TaskError as exc:
+            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+        if run_async:
+            text = (
+                f"Started review task {row.id} of task {task_id}. Use codex_wait with task_ids "
+                f'["{row.id}"] for its findings.'
+            )
+            data: dict[str, Any] = result_view(row)
+            return answer(text, data)
+        rows, _done = await wait([row.id], None, ctx)
+        return await task_answer(rows[0])
+
+    @mcp.tool(
+        name="codex_review",
+        description=(
+            "Review a task's work with `codex exec review` in a read-only sandbox: a worktree "
+            "task's changes against its base (what codex_merge would bring in), otherwise the "
+            "uncommitted changes in its directory. Runs as a task of its own; the result "
+            "(content) is the review's findings. Waits unless async is true."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, open_world_hint=True
+        ),
+    )
+    @functools.wraps(review_task)
+    async def codex_review(**kwargs: Any) -> Any:
+        # The SDK passes the parameter by its alias ("async", a Python keyword).
+        if "async" in kwargs:
+            kwargs["run_async"] = kwargs.pop("async")
+        return await review_task(**kwargs)
