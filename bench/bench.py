@@ -810,11 +810,14 @@ async def landing(b: Bench) -> dict[str, Any]:
         if len(out["landed"]) != n:
             raise BenchError(f"landed {len(out['landed'])} of {n}: {out['lines']}")
         check_s = float(out["check_seconds"])
+        prepare_s = float(out["check_prepare_seconds"])
         results["bare_git_merge_ms_per_branch"] = ms(statistics.fmean(bare))
-        results["land_ms_per_branch_excluding_check"] = ms((wall - check_s) / n)
+        results["land_ms_per_branch_excluding_check"] = ms((wall - check_s - prepare_s) / n)
         results["check_ms_per_branch"] = ms(check_s / n)
+        results["check_checkout_ms_per_branch"] = ms(prepare_s / n)
         results["land_wall_s"] = round(wall, 2)
-        results["land_vs_bare_ratio"] = round(((wall - check_s) / n) / statistics.fmean(bare), 2)
+        per_branch = (wall - check_s - prepare_s) / n
+        results["land_vs_bare_ratio"] = round(per_branch / statistics.fmean(bare), 2)
         results["checkout_clean"] = (
             subprocess.run(
                 ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True

@@ -166,6 +166,7 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
     tips: dict[str, str] = {}
     checkout_notes: list[str] = []
     check_seconds = 0.0
+    prepare_seconds = 0.0  # checking candidates out in the scratch worktree
     landed_rows: list[TaskRow] = []
     to_resolve: list[tuple[TaskRow, git.Worktree, str, list[TaskRow]]] = []
 
@@ -233,6 +234,7 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
                     continue
                 if step.check is not None:
                     check_seconds += step.check.seconds
+                    prepare_seconds += step.check.prepare_seconds
                 if step.commit:
                     tips[step.target] = step.commit
                 if step.status in ("landed", "already"):
@@ -300,6 +302,7 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
     answer["new_tip"] = tips.get(answer["target"]) if answer["target"] else None
     answer["tips"] = tips
     answer["check_seconds"] = round(check_seconds, 3)
+    answer["check_prepare_seconds"] = round(prepare_seconds, 3)
     answer["seconds"] = round(time.monotonic() - started, 3)
     answer["checkout"] = checkout_notes[-1] if checkout_notes else None
     if not rows:

@@ -47,6 +47,7 @@ class CheckRun(ToDict):
     seconds: float
     output_tail: str
     timed_out: bool = False
+    prepare_seconds: float = 0.0  # putting the candidate into the scratch worktree
 
     @property
     def passed(self) -> bool:
@@ -108,7 +109,9 @@ class Scratch:
 
     def run(self, command: str, commit: str, timeout: float) -> CheckRun:
         """Run ``command`` with ``sh -c`` at the top of a checkout of ``commit``."""
+        preparing = time.monotonic()
         self.checkout(commit)
+        prepared = round(time.monotonic() - preparing, 3)
         env = {k: v for k, v in os.environ.items() if k not in REPO_ENV_VARS}
         env["CODEX_SWARM_CANDIDATE"] = commit
         started = time.monotonic()
@@ -144,7 +147,7 @@ class Scratch:
             tail = out.read().decode("utf-8", "replace")[-OUTPUT_TAIL:]
         if timed_out:
             tail += f"\n[check killed after {timeout:g} s]"
-        return CheckRun(command, code, round(seconds, 3), tail, timed_out)
+        return CheckRun(command, code, round(seconds, 3), tail, timed_out, prepared)
 
     def _discard(self) -> None:
         if os.path.lexists(self.path):
@@ -197,7 +200,7 @@ def land_branch(
         found, ran = _attempt_landing(
             top, branch, target, strategy, message, check, check_timeout, scratch
         )
-        checked += ran.seconds if ran is not None else 0.0
+        checked += (ran.seconds + ran.prepare_seconds) if ran is not None else 0.0
         if found is not None:
             found.build_seconds = round(time.monotonic() - started - checked, 4)
             return found

@@ -78,7 +78,10 @@ class LandAnswer(BaseModel):
     repository: str
     strategy: str
     check: str | None
-    check_seconds: float = Field(description="time spent in checks")
+    check_seconds: float = Field(description="time the check commands ran")
+    check_prepare_seconds: float = Field(
+        description="time spent checking candidates out in the scratch worktree"
+    )
     seconds: float
     lines: list[str]
 
