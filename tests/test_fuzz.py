@@ -82,6 +82,7 @@ TOOL_PARAMS = {
         "worktree",
         "base_ref",
         "include_uncommitted",
+        "paths",
     ],
     "codex_reply": ["threadId", "prompt", "async"],
     "codex_status": ["task_ids"],
@@ -91,6 +92,11 @@ TOOL_PARAMS = {
     "codex_diff": ["task_id", "stat_only", "paths"],
     "codex_merge": ["task_id", "strategy", "target"],
     "codex_cleanup": ["task_id", "all_merged", "force"],
+    # ``check`` is a shell command by design (like a prompt), so it is not fuzzed here.
+    "codex_land": ["task_ids", "target", "strategy", "cwd", "resolve", "check_timeout"],
+    "codex_steer": ["task_id", "message"],
+    "codex_fork": ["task_id", "threadId", "prompt", "count", "worktree"],
+    "codex_review": ["task_id", "instructions", "async"],
 }
 
 

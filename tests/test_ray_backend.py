@@ -28,6 +28,7 @@ import pytest
 from conftest import (
     RawServer,
     data,
+    full_result,
     git,
     processes_matching,
     server_env,
@@ -149,6 +150,12 @@ async def start(client: Client, prompt: str, cwd: Path, **args: Any) -> str:
     return str(data(result)["task_id"])
 
 
+async def wait_full(client: Client, ids: list[str], timeout: float) -> dict[str, Any]:
+    """codex_wait, then every task's whole record (the compact answer leaves details out)."""
+    done = data(await client.call_tool("codex_wait", {"task_ids": ids, "timeout": timeout}))
+    return {"done": done["done"], "tasks": [await full_result(client, i) for i in ids]}
+
+
 async def status(client: Client, task_id: str) -> dict[str, Any]:
     answer = data(await client.call_tool("codex_status", {"task_ids": [task_id]}))
     return dict(answer["tasks"][0])
@@ -186,7 +193,7 @@ async def test_worktree_tasks_spread_over_both_workers_and_merge(
             )
             for i in range(8)
         ]
-        done = data(await client.call_tool("codex_wait", {"task_ids": ids, "timeout": 400}))
+        done = await wait_full(client, ids, 400)
         for i, task in enumerate(done["tasks"]):
             assert task["status"] == "completed", task
             assert task["content"] == f"done {i}"
@@ -232,7 +239,7 @@ async def test_cancel_stops_codex_on_the_worker(ray_env: RayEnv, tmp_path: Path)
             wait_until(functools.partial(processes_matching, marker), timeout=120)
             # Progress reaches this server while the task runs on the worker.
             with anyio.fail_after(30):
-                while marker not in json.dumps((await status(client, task_id))["last_tool"]):
+                while marker not in json.dumps((await status(client, task_id)).get("last_tool")):
                     await anyio.sleep(0.3)
         result = await client.call_tool("codex_cancel", {"task_id": ids[0]})
         assert not result.is_error, text(result)
@@ -246,7 +253,7 @@ async def test_cancel_stops_codex_on_the_worker(ray_env: RayEnv, tmp_path: Path)
             )
         )
         assert console.returncode == 0, console.stdout + console.stderr
-        done = data(await client.call_tool("codex_wait", {"task_ids": ids, "timeout": 60}))
+        done = await wait_full(client, ids, 60)
         assert [t["status"] for t in done["tasks"]] == ["cancelled", "cancelled"], done
     for marker in markers:
         wait_until(functools.partial(gone, marker), timeout=30)
@@ -262,7 +269,7 @@ async def test_a_cwd_missing_on_the_workers_fails_with_the_reason(
         # The workers share this machine's filesystem: remove the directory to play a worker
         # that does not have it.
         here.rmdir()
-        done = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 120}))
+        done = await wait_full(client, [task_id], 120)
         task = done["tasks"][0]
         assert task["status"] == "failed", task
         assert "does not exist on worker" in task["error"]
@@ -317,7 +324,7 @@ async def test_server_killed_mid_task_then_adopted(ray_env: RayEnv, tmp_path: Pa
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait()
     async with ray_swarm(ray_env, task_dir, workdir) as client:
-        done = data(await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 120}))
+        done = await wait_full(client, [task_id], 120)
         task = done["tasks"][0]
         assert task["status"] == "completed", task
         assert task["content"] == "finished while away"
@@ -333,7 +340,7 @@ async def test_a_reply_runs_on_the_node_that_holds_the_thread(
     workdir.mkdir()
     async with ray_swarm(ray_env, tmp_path / "state" / "tasks", workdir) as client:
         first = await start(client, script({"message": "first answer"}), workdir)
-        done = data(await client.call_tool("codex_wait", {"task_ids": [first], "timeout": 120}))
+        done = await wait_full(client, [first], 120)
         task = done["tasks"][0]
         assert task["status"] == "completed", task
         thread, node = task["threadId"], task["node"]["node_id"]
@@ -343,9 +350,7 @@ async def test_a_reply_runs_on_the_node_that_holds_the_thread(
             )
             assert not reply.is_error, text(reply)
             task_id = data(reply)["task_id"]
-            done = data(
-                await client.call_tool("codex_wait", {"task_ids": [task_id], "timeout": 120})
-            )
+            done = await wait_full(client, [task_id], 120)
             task = done["tasks"][0]
             assert task["status"] == "completed", task
             assert task["threadId"] == thread and task["node"]["node_id"] == node
@@ -378,12 +383,12 @@ async def test_a_killed_worker_node_loses_its_task_or_retries_it(
         assert node in WORKERS, node
         neighbour = next(t for t in others if ray_env.node_of(t) == node)
         ray_env.cluster.kill_node(node)
-        done = data(await client.call_tool("codex_wait", {"task_ids": [doomed], "timeout": 180}))
+        done = await wait_full(client, [doomed], 180)
         task = done["tasks"][0]
         assert task["status"] == "lost", task
         assert "Ray worker" in task["error"]
         wait_until(lambda: not processes_matching(marker), timeout=30)
-        done = data(await client.call_tool("codex_wait", {"task_ids": others, "timeout": 300}))
+        done = await wait_full(client, others, 300)
         for i, task in enumerate(done["tasks"]):
             assert task["status"] == "completed", task
             assert task["content"] == f"survived {i}"
