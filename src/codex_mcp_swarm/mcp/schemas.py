@@ -13,11 +13,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..engine.phases import PHASES, Phase
+
 PROMPT_LIMIT = 1_000_000  # characters
 MAX_IDS = 200
 MAX_WAIT = 3600.0  # seconds one codex_wait call may block
 DEFAULT_WAIT = 300.0
-PHASE_NAMES = ("queued", "starting", "running", "completed", "failed", "cancelled", "lost")
+PHASE_NAMES = PHASES  # named once, in engine.phases
 
 
 Prompt = Annotated[
@@ -121,8 +123,7 @@ WaitTimeout = Annotated[
     Field(ge=0, le=MAX_WAIT, description=f"seconds to wait (max {MAX_WAIT:g})"),
 ]
 StatusFilter = Annotated[
-    list[Literal["queued", "starting", "running", "completed", "failed", "cancelled", "lost"]]
-    | None,
+    list[Phase] | None,
     Field(description="only tasks in these phases"),
 ]
 ListLimit = Annotated[int, Field(ge=1, le=500, description="at most this many tasks")]
