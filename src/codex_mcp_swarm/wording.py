@@ -1,6 +1,6 @@
 """Short wording of task facts that every face shares (MCP answers, the console).
 
-Owns: how a duration, a token count and a worktree task's merge outlook read.
+Owns: how a duration, a token count, a worktree task's merge outlook and a cleanup read.
 Must not: know any face (no MCP tool names, no terminal styles) or read the store.
 """
 
@@ -46,3 +46,18 @@ def worktree_outlook(wt: dict[str, Any]) -> list[str]:
     if wt.get("removed_worktree"):
         lines.append("worktree removed" + (", branch deleted" if wt.get("removed_branch") else ""))
     return lines
+
+
+def cleanup_line(item: dict[str, Any]) -> str:
+    """One cleaned-up task: what was removed, what was kept and why, what was lost."""
+    done = []
+    if item["removed_worktree"]:
+        done.append("worktree removed")
+    if item["deleted_branch"]:
+        done.append(f"branch {item['branch']} deleted")
+    line = f"{item['task_id']}: " + (", ".join(done) or "nothing removed")
+    if item.get("kept_reason"):
+        line += f"; kept: {item['kept_reason']}"
+    if item.get("lost_commits"):
+        line += "; LOST commits: " + "; ".join(item["lost_commits"])
+    return line

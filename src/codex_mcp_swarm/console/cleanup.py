@@ -9,27 +9,12 @@ Must not: decide what is merged or delete anything itself (``engine.branches`` d
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..engine import branches
 from ..engine.store import StoreError
 from ..git import GitError
 from ..settings import Settings
+from ..wording import cleanup_line
 from .common import clean, error, load_task, make_console, open_store, print_json
-
-
-def _line(item: dict[str, Any]) -> str:
-    done = []
-    if item["removed_worktree"]:
-        done.append("worktree removed")
-    if item["deleted_branch"]:
-        done.append(f"branch {item['branch']} deleted")
-    line = f"{item['task_id']}: " + (", ".join(done) or "nothing removed")
-    if item.get("kept_reason"):
-        line += f"; kept: {item['kept_reason']}"
-    if item.get("lost_commits"):
-        line += "; LOST commits: " + "; ".join(item["lost_commits"])
-    return line
 
 
 def cleanup_command(
@@ -73,7 +58,7 @@ def cleanup_command(
     else:
         console = make_console()
         for item in cleaned:
-            console.print(clean(_line(item), one_line=False), markup=False, highlight=False)
+            console.print(clean(cleanup_line(item), one_line=False), markup=False, highlight=False)
         if not cleaned:
             console.print("Nothing to clean up: no merged task branches.")
     kept = task_id is not None and any(item.get("kept_reason") for item in cleaned)

@@ -20,6 +20,7 @@ from pydantic import Field
 from ..engine import branches
 from ..engine.tasks import TaskError
 from ..git import GitError
+from ..wording import cleanup_line
 from . import answers
 from .face import READ_TOOL, Face
 from .schemas import CleanupAnswer, DiffResult, MergeAnswer, Paths, Strategy, Target, TaskId
@@ -140,18 +141,6 @@ def register(face: Face) -> None:
                 )
         except (TaskError, GitError) as exc:
             return face.error(str(exc))
-        lines = []
-        for item in cleaned:
-            done = []
-            if item["removed_worktree"]:
-                done.append("worktree removed")
-            if item["deleted_branch"]:
-                done.append(f"branch {item['branch']} deleted")
-            line = f"{item['task_id']}: " + (", ".join(done) or "nothing removed")
-            if item.get("kept_reason"):
-                line += f"; kept: {item['kept_reason']}"
-            if item.get("lost_commits"):
-                line += "; LOST commits: " + "; ".join(item["lost_commits"])
-            lines.append(line)
+        lines = [cleanup_line(item) for item in cleaned]
         text = "\n".join(lines) if lines else "Nothing to clean up: no merged task branches."
         return face.answer(text, {"cleaned": cleaned})
