@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import anyio
 import psutil
@@ -191,3 +192,31 @@ async def test_tasks_do_not_start_a_nested_swarm_server(
     argv = row.plan.argv
     assert "--config=mcp_servers.codex-swarm.enabled=false" in argv
     assert not [a for a in argv if "mcp_servers.other" in a or "mcp_servers.swarm2" in a]
+
+
+async def test_a_lost_fork_server_answer_never_starts_a_second_runner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fork server forked the runner but its answer never came: the task must not get a
+    second runner (it would run twice). Adoption finds the runner by its lock and reports
+    its real end."""
+    from codex_mcp_swarm.engine.backends import local
+    from codex_mcp_swarm.engine.forkserver import ForkServer, ForkServerError
+
+    real_spawn = ForkServer.spawn
+
+    def spawn_then_lose_the_answer(self: ForkServer, *args: Any) -> int:
+        real_spawn(self, *args)
+        raise ForkServerError("no answer", maybe_started=True)
+
+    monkeypatch.setattr(ForkServer, "spawn", spawn_then_lose_the_answer)
+    monkeypatch.setattr(local, "STARTING_GRACE", 0.5)
+    settings = settings_for(tmp_path)
+    async with Engine(settings) as engine:
+        if not isinstance(engine.backend, local.LocalBackend) or engine.backend._forks is None:
+            pytest.skip("runners are spawned, not forked, on this platform")
+        row = engine.launch(spec(tmp_path, "once\nSTUB: sleep 1"))
+        rows, done = await engine.wait([row.id], timeout=60)
+    assert done and rows[0].phase == "completed", rows[0].error
+    events = Store(settings.task_dir).events_path(row.id).read_text()
+    assert events.count('"turn.completed"') == 1, "one runner ran the task"

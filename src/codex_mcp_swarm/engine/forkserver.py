@@ -33,7 +33,13 @@ MAX_MESSAGE = 8192
 
 
 class ForkServerError(Exception):
-    """The fork server could not start a runner; spawn it the plain way instead."""
+    """The fork server could not start a runner. ``maybe_started``: the request had been sent
+    when it failed, so a runner holding the task's lock may exist: starting another would run
+    the task twice (the caller leaves it to adoption, which judges by the lock)."""
+
+    def __init__(self, message: str, *, maybe_started: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_started = maybe_started
 
 
 def _read_line(sock: socket.socket) -> bytes:
@@ -109,15 +115,17 @@ class ForkServer:
         with self._lock:
             if self._broken:
                 raise ForkServerError("the fork server failed before")
+            sent = False
             try:
                 sock = self._ensure()
                 message = json.dumps({"task_dir": str(task_dir), "task_id": task_id}).encode()
                 socket.send_fds(sock, [message + b"\n"], [lock_fd])
+                sent = True
                 answer = json.loads(_read_line(sock))
             except (OSError, ValueError, ForkServerError) as exc:
                 self._broken = True  # do not pay the timeout again: spawn plainly from now on
                 self._close_locked()
-                raise ForkServerError(f"the fork server failed: {exc}") from exc
+                raise ForkServerError(f"the fork server failed: {exc}", maybe_started=sent) from exc
             pid = answer.get("pid")
             if not isinstance(pid, int) or pid <= 0:
                 raise ForkServerError(f"the fork server could not fork: {answer.get('error')}")

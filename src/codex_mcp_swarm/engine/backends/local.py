@@ -122,12 +122,15 @@ class LocalBackend(Backend):
                     ) from None
                 time.sleep(0.01)
 
-    def _spawn(self, task_id: str, fd: int) -> int:
+    def _spawn(self, task_id: str, fd: int) -> int | None:
+        """The new runner's pid; None when it is unknown whether one started."""
         if self._forks is not None:
             try:
                 return self._forks.spawn(self.store.task_dir, task_id, fd)
             except ForkServerError as exc:
                 log.warning("%s; starting runners as new processes", exc)
+                if exc.maybe_started:
+                    return None
         log_fd = os.open(
             self.store.runner_log(task_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
         )
@@ -167,6 +170,10 @@ class LocalBackend(Backend):
                 raise BackendError(f"could not start the task runner: {exc}") from exc
         finally:
             os.close(fd)  # the runner's copy keeps the lock held
+        if pid is None:
+            # A runner may hold the lock: adoption watches it if so (its end is recorded as
+            # usual), or puts the task back in the queue once nobody holds the lock.
+            return
         # The runner owns the task now: nothing below may report it failed.
         identity = RunnerIdentity(pid, procs.create_time(pid) or time.time())
         try:
