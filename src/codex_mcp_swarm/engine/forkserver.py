@@ -177,7 +177,9 @@ def serve(fd: int) -> int:
     """The fork server's loop: one request at a time until the engine closes the socket."""
     import gc
 
-    from . import branches, runner  # noqa: F401  (imported once here, shared by every fork)
+    from . import branches, procs, runner  # noqa: F401  (imported once here, shared by every fork)
+
+    procs.preload()  # libc and setpriv found once here, not in every runner
 
     sock = socket.socket(fileno=fd)
     gc.freeze()  # objects imported so far stay out of the collector: fewer copied pages per fork

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -72,7 +74,10 @@ class EventLog:
         self.failure: str | None = None
         try:
             with _open_private(reserve, "wb") as f:
-                f.write(b"\0" * RESERVE_BYTES)
+                try:  # blocks reserved without writing them (Linux); else written
+                    os.posix_fallocate(f.fileno(), 0, RESERVE_BYTES)
+                except (AttributeError, OSError):
+                    f.write(b"\0" * RESERVE_BYTES)
         except OSError:
             self.release()
 
@@ -106,26 +111,73 @@ class EventLog:
         self.release()
 
 
-def _drain_stderr(pipe: IO[bytes], path: Path) -> None:
-    """Copy Codex's stderr into the task's stderr.log, up to STDERR_CAP. Codex must never see a
-    failed write on stderr (it panics): read everything, whatever happens to the file."""
-    kept = 0
-    try:
-        log_file: IO[bytes] | None = _open_private(path, "ab")
-    except OSError:
-        log_file = None
-    with contextlib.suppress(OSError, ValueError):
-        while chunk := pipe.read1(65536):  # type: ignore[attr-defined]
-            if log_file is not None and kept < STDERR_CAP:
-                try:
-                    log_file.write(chunk[: STDERR_CAP - kept])
-                    log_file.flush()
-                    kept += len(chunk)
-                except OSError:
-                    log_file = None
-    if log_file is not None:
-        with contextlib.suppress(OSError):
-            log_file.close()
+class StderrLog:
+    """Codex's stderr, copied into the task's stderr.log up to STDERR_CAP. Codex must never see
+    a failed write on stderr (it panics): the caller reads everything, whatever the file does."""
+
+    def __init__(self, path: Path) -> None:
+        self.kept = 0
+        try:
+            self.fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError:
+            self.fd = None
+
+    def write(self, chunk: bytes) -> None:
+        if self.fd is None or self.kept >= STDERR_CAP:
+            return
+        view = memoryview(chunk)[: STDERR_CAP - self.kept]
+        self.kept += len(view)
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+
+class Lines:
+    """Splits Codex's stdout into JSONL lines. :meth:`feed` and :meth:`end` give pieces to
+    store, each with a size: 0 for a whole line to parse; -1 for the start of a line longer
+    than ``cap`` (stored, never parsed); n > 0 for the last piece of such a line of n bytes."""
+
+    def __init__(self, cap: int = LINE_CAP) -> None:
+        self.cap = cap
+        self.buf = bytearray()
+        self.long = 0  # bytes so far of an over-long line being passed through
+
+    def feed(self, chunk: bytes) -> list[tuple[bytes, int]]:
+        pieces: list[tuple[bytes, int]] = []
+        buf = self.buf
+        start, scan = 0, len(buf)  # only the new bytes can hold a newline not seen yet
+        buf += chunk
+        while (newline := buf.find(b"\n", scan)) >= 0:
+            pieces.append(self._piece(bytes(buf[start : newline + 1])))
+            start = scan = newline + 1
+        del buf[:start]
+        if len(buf) >= self.cap:  # no newline within cap bytes: store it, never parse it
+            self.long += len(buf)
+            pieces.append((bytes(buf), -1))
+            buf.clear()
+        return pieces
+
+    def end(self) -> list[tuple[bytes, int]]:
+        """What is left at the end of the stream (a last line without its newline)."""
+        if not self.buf and not self.long:
+            return []
+        piece = bytes(self.buf)
+        self.buf.clear()
+        return [self._piece(piece)]
+
+    def _piece(self, piece: bytes) -> tuple[bytes, int]:
+        if not self.long:
+            return piece, 0
+        size, self.long = self.long + len(piece), 0
+        return piece, size
 
 
 def _stderr_tail(path: Path, limit: int = 1500) -> str:
@@ -186,8 +238,9 @@ class Runner:
         self.retries: int = plan.retries
         self.backoff: float = plan.retry_backoff
         self.prompt: str = plan.prompt
-        # Bound now, before any thread starts: the child between fork and exec only calls it.
-        self.preexec = procs.parent_death_signal(signal.SIGINT)
+        # Codex gets SIGINT if this runner dies. Bound now, before any thread starts: the child
+        # between fork and exec only makes the call (or ``setpriv`` does it, see procs).
+        self.launch_prefix, self.preexec = procs.parent_death_launch(signal.SIGINT)
         self.progress = TaskProgress()
         self.progress_lock = threading.Lock()
         self.dirty = False
@@ -198,7 +251,8 @@ class Runner:
         self.cancelled = False
         self.stopping = threading.Event()
         self.done = threading.Event()
-        self.eof = threading.Event()
+        self.eof = threading.Event()  # the current Codex's stdout reached its end
+        self.exited_at: float | None = None  # when the ticker first saw Codex gone, stdout open
         self.seen: dict[int, psutil.Process] = {}  # every descendant seen (macOS fallback)
         self.subreaper = False
         self.proc: subprocess.Popen[bytes] | None = None
@@ -355,6 +409,8 @@ class Runner:
                         "no command was running (the model may have stopped answering)",
                         cancelled=False,
                     )
+                if (codex := self.proc) is not None:
+                    self._watch_exit(codex)
                 # SIGTERM is the fast path; the flag catches a cancel sent before we listened.
                 if slow and self.store.cancel_requested(self.task_id):
                     self.request_stop("cancelled by request", cancelled=True)
@@ -365,60 +421,101 @@ class Runner:
 
     # ---- one Codex process -------------------------------------------------------------------
 
-    def _feed_prompt(self, proc: subprocess.Popen[bytes]) -> None:
+    def _feed_prompt(self, proc: subprocess.Popen[bytes], data: bytes) -> None:
         assert proc.stdin is not None
         try:
-            proc.stdin.write(self.prompt.encode("utf-8"))
+            proc.stdin.write(data)
         except OSError:
             pass
         finally:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
 
-    def _after_exit(self, proc: subprocess.Popen[bytes], eof: threading.Event) -> None:
-        """If something Codex started still holds our stdout after Codex exits, stop it."""
-        proc.wait()
-        if not eof.wait(STDIO_DRAIN):
+    def _watch_exit(self, proc: subprocess.Popen[bytes]) -> None:
+        """(From the ticker.) If something Codex started still holds our stdout STDIO_DRAIN
+        seconds after Codex exited, stop it, so the event reader sees EOF."""
+        if self.eof.is_set() or proc.poll() is None:
+            self.exited_at = None
+            return
+        now = time.monotonic()
+        if self.exited_at is None:
+            self.exited_at = now
+        elif now - self.exited_at >= STDIO_DRAIN:
+            self.exited_at = None
             self._sweep(grace=0.5)
 
-    def _read_events(self, proc: subprocess.Popen[bytes], events: EventLog) -> None:
-        assert proc.stdout is not None
-        out = proc.stdout
-        while True:
-            line = out.readline(LINE_CAP)
-            if not line:
-                break
-            events.write(line)
-            self.last_event = time.monotonic()
-            if len(line) == LINE_CAP and not line.endswith(b"\n"):
-                size = len(line)
-                while line and not line.endswith(b"\n"):
-                    line = out.readline(LINE_CAP)
-                    events.write(line)
-                    size += len(line)
-                with self.progress_lock:
-                    note = f"an event of {size} bytes was stored, not parsed"
-                    self.progress.warnings.append(note)
-                    self.dirty = True
-                continue
-            event = parse_line(line)
-            if event is None:
-                continue
+    def _pump(self, proc: subprocess.Popen[bytes], events: EventLog, stderr_path: Path) -> None:
+        """Read Codex's events (stdout) and its stderr in this one thread until both end.
+        Once stdout has ended, stderr gets STDIO_DRAIN seconds more (a leftover may hold it)."""
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = proc.stdout.fileno(), proc.stderr.fileno()
+        stderr_log = StderrLog(stderr_path)
+        lines = Lines()
+        poller = select.poll()
+        for fd in (out, err):
+            poller.register(fd, select.POLLIN)
+        reading = {out, err}
+        give_up: float | None = None
+        try:
+            while reading:
+                timeout: float | None = None
+                if out not in reading:
+                    give_up = give_up or time.monotonic() + STDIO_DRAIN
+                    timeout = max(0.0, give_up - time.monotonic()) * 1000
+                ready = poller.poll(timeout)
+                if not ready and timeout is not None:
+                    break
+                for fd, _mask in ready:
+                    try:
+                        chunk = os.read(fd, 65536)
+                    except OSError:
+                        chunk = b""
+                    if not chunk:
+                        poller.unregister(fd)
+                        reading.discard(fd)
+                        if fd == out:
+                            for piece, size in lines.end():
+                                self._on_output(piece, size, events)
+                            self.eof.set()
+                    elif fd == err:
+                        stderr_log.write(chunk)
+                    else:
+                        self.last_event = time.monotonic()
+                        for piece, size in lines.feed(chunk):
+                            self._on_output(piece, size, events)
+        finally:
+            stderr_log.close()
+            events.flush()
+
+    def _on_output(self, piece: bytes, size: int, events: EventLog) -> None:
+        """One piece of stdout (see :class:`Lines`): stored raw, folded into the progress."""
+        events.write(piece)
+        if size < 0:
+            return
+        if size > 0:
             with self.progress_lock:
-                fold(self.progress, event)
+                self.progress.warnings.append(f"an event of {size} bytes was stored, not parsed")
                 self.dirty = True
-                if events.failure and events.failure not in self.progress.warnings:
-                    self.progress.warnings.append(events.failure)
-            if event.type in ("thread.started", "turn.completed", "turn.failed"):
-                events.flush()
-                self._flush()
-        events.flush()
+            return
+        event = parse_line(piece)
+        if event is None:
+            return
+        with self.progress_lock:
+            fold(self.progress, event)
+            self.dirty = True
+            if events.failure and events.failure not in self.progress.warnings:
+                self.progress.warnings.append(events.failure)
+        if event.type in ("thread.started", "turn.completed", "turn.failed"):
+            events.flush()
+            self._flush()
 
     def _attempt(self, events: EventLog, stderr_path: Path) -> int | str:
         """Run Codex once; return its return code, or a sentence if it could not start."""
+        if self.launch_prefix and not shutil.which(self.argv[0], path=self.env.get("PATH")):
+            return f"could not start Codex ({self.argv[0]}): No such file or directory"
         try:
             proc = subprocess.Popen(
-                self.argv,
+                [*self.launch_prefix, *self.argv],
                 cwd=self.cwd,
                 env=self.env,
                 stdin=subprocess.PIPE,
@@ -440,18 +537,14 @@ class Runner:
                 self.request_stop(
                     self.stop_reason or "cancelled by request", cancelled=self.cancelled
                 )
-            eof = threading.Event()
-            drain = threading.Thread(
-                target=_drain_stderr, args=(proc.stderr, stderr_path), daemon=True
-            )
-            drain.start()
-            threading.Thread(target=self._feed_prompt, args=(proc,), daemon=True).start()
-            threading.Thread(target=self._after_exit, args=(proc, eof), daemon=True).start()
-            self._read_events(proc, events)
-            eof.set()
-            code = proc.wait()
-            drain.join(timeout=STDIO_DRAIN)
-            return code
+            self.eof.clear()
+            prompt = self.prompt.encode("utf-8")
+            if len(prompt) <= select.PIPE_BUF:  # an empty pipe takes it at once: no thread
+                self._feed_prompt(proc, prompt)
+            else:
+                threading.Thread(target=self._feed_prompt, args=(proc, prompt), daemon=True).start()
+            self._pump(proc, events, stderr_path)
+            return proc.wait()
         finally:
             if proc.poll() is None:
                 self._hard_kill(proc)

@@ -181,7 +181,7 @@ class Store:
         self.path = Path(task_dir) / "tasks.db"
         self.readonly = role == "readonly"
         try:
-            if self.readonly:
+            if self.readonly or role == "runner":  # the server made (and guards) both dirs
                 self.task_dir = Path(task_dir)
                 self.tasks_dir = self.task_dir / "tasks"
             else:
