@@ -20,6 +20,10 @@ is not available, as ``python -m codex_mcp_swarm.engine.runner --task-dir D --ta
 * when Codex has exited, stops whatever it left behind and records phase, exit code or signal,
   error, final message and usage in one transaction. Exit codes are read, never guessed.
 
+One thread does it all (cheap to start, nothing to lock): it reads Codex's stdout and stderr
+and, between reads, every :data:`TICK`, flushes progress and checks limits, the cancel flag and
+steers. Only a stop's hard-kill timer is a thread of its own.
+
 Must not: talk MCP, or decide anything about other tasks.
 """
 
@@ -231,7 +235,8 @@ class Runner:
         self.plan = plan
         self.argv: list[str] = list(plan.argv)
         self.cwd: str = plan.cwd
-        self.env: dict[str, str] = {**os.environ, **plan.env}
+        # This process is the task's own: its environment becomes Codex's (no copy per start).
+        os.environ.update(plan.env)
         self.grace: float = plan.grace
         self.timeout: float | None = plan.timeout
         self.idle_timeout: float | None = plan.idle_timeout
@@ -242,7 +247,6 @@ class Runner:
         # between fork and exec only makes the call (or ``setpriv`` does it, see procs).
         self.launch_prefix, self.preexec = procs.parent_death_launch(signal.SIGINT)
         self.progress = TaskProgress()
-        self.progress_lock = threading.Lock()
         self.dirty = False
         self.last_flush = 0.0
         self.last_event = time.monotonic()
@@ -250,9 +254,10 @@ class Runner:
         self.stop_reason: str | None = None  # why we are stopping Codex (cancel or a limit)
         self.cancelled = False
         self.stopping = threading.Event()
-        self.done = threading.Event()
-        self.eof = threading.Event()  # the current Codex's stdout reached its end
-        self.exited_at: float | None = None  # when the ticker first saw Codex gone, stdout open
+        self.next_tick = 0.0  # monotonic time of the next round of periodic duties
+        self.ticks = 0
+        self.eof = False  # the current Codex's stdout reached its end
+        self.exited_at: float | None = None  # when a tick first saw Codex gone, stdout open
         self.seen: dict[int, psutil.Process] = {}  # every descendant seen (macOS fallback)
         self.subreaper = False
         self.proc: subprocess.Popen[bytes] | None = None
@@ -261,7 +266,7 @@ class Runner:
         if not row.spec["task"].get("review"):
             with contextlib.suppress(SpecError):
                 self.prefix = exec_prefix(self.argv)
-        self.steer_signal = threading.Event()
+        self.steer_signal = False  # SIGUSR1 came: a steer may wait
         self.interrupting = False  # a steer's SIGINT is out; later steers wait for its end
 
     # ---- stopping ----------------------------------------------------------------------------
@@ -295,11 +300,11 @@ class Runner:
     # ---- steering ----------------------------------------------------------------------------
 
     def _on_sigusr1(self, _signum: int, _frame: object) -> None:
-        self.steer_signal.set()  # the ticker looks at the store (no store work in a handler)
+        self.steer_signal = True  # the next tick looks at the store (no store work in a handler)
 
     def _check_steer(self) -> None:
         """Interrupt the running turn (SIGINT, Codex's graceful stop) if a steer waits."""
-        self.steer_signal.clear()
+        self.steer_signal = False
         proc = self.proc
         if self.interrupting or self.stopping.is_set() or self.prefix is None:
             return
@@ -329,13 +334,12 @@ class Runner:
             return False
         self.argv = continue_argv(self.prefix, thread_id)
         self.prompt = "\n\n".join(messages)
-        with self.progress_lock:
-            last = self.progress.last_tool
-            if last is not None and last.status == "in_progress":
-                last.status = "interrupted"
-            self.progress._open_items.clear()
-            self.progress.failure = None  # an interrupted turn is not a failed task
-            self.dirty = True
+        last = self.progress.last_tool
+        if last is not None and last.status == "in_progress":
+            last.status = "interrupted"
+        self.progress._open_items.clear()
+        self.progress.failure = None  # an interrupted turn is not a failed task
+        self.dirty = True
         self.interrupting = False
         self.last_event = time.monotonic()
         return True
@@ -366,12 +370,11 @@ class Runner:
     # ---- progress ----------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        with self.progress_lock:
-            if not self.dirty:
-                return
-            data = self.progress.to_dict()
-            self.dirty = False
-            self.last_flush = time.monotonic()
+        if not self.dirty:
+            return
+        data = self.progress.to_dict()
+        self.dirty = False
+        self.last_flush = time.monotonic()
         try:
             self.store.set_progress(self.task_id, data)
         except (sqlite3.Error, OSError) as exc:  # best effort: the next flush tries again
@@ -383,43 +386,63 @@ class Runner:
         return last is not None and last.status == "in_progress"
 
     def _tick(self) -> None:
-        """Background duties for the whole run: flush progress, watch limits and cancel flags."""
-        ticks = 0
-        while not self.done.wait(TICK):
-            ticks += 1
-            slow = ticks % SLOW_TICKS == 0
-            try:
-                if self.dirty and time.monotonic() - self.last_flush >= FLUSH_INTERVAL:
-                    self._flush()
-                if slow and not self.subreaper:
-                    # Without a subreaper (macOS) orphans escape the tree: remember them now.
-                    for proc in procs.descendants():
-                        self.seen.setdefault(proc.pid, proc)
-                now = time.monotonic()
-                if self.timeout and now - self.started > self.timeout:
-                    self.request_stop(
-                        f"timed out: ran longer than the task's timeout of {self.timeout:g} s",
-                        cancelled=False,
-                    )
-                elif self._tool_running():
-                    self.last_event = now  # a long command is work, not a silent model
-                elif self.idle_timeout and now - self.last_event > self.idle_timeout:
-                    self.request_stop(
-                        f"idle timeout: no event from Codex for {self.idle_timeout:g} s while "
-                        "no command was running (the model may have stopped answering)",
-                        cancelled=False,
-                    )
-                if (codex := self.proc) is not None:
-                    self._watch_exit(codex)
-                # SIGTERM is the fast path; the flag catches a cancel sent before we listened.
-                if slow and self.store.cancel_requested(self.task_id):
-                    self.request_stop("cancelled by request", cancelled=True)
-                if slow or self.steer_signal.is_set():  # SIGUSR1 is the fast path here too
-                    self._check_steer()
-            except Exception as exc:  # keep ticking whatever one tick hit
-                print(f"runner tick: {exc!r}", file=sys.stderr)
+        """The periodic duties, when due (every TICK seconds; the reading loop, the waits
+        between attempts and the wait for Codex's exit call it): flush progress, watch the
+        limits, the cancel flag and steers. One thread does everything: no ticker thread."""
+        now = time.monotonic()
+        if now < self.next_tick:
+            return
+        self.next_tick = now + TICK
+        self.ticks += 1
+        slow = self.ticks % SLOW_TICKS == 0
+        try:
+            if self.dirty and now - self.last_flush >= FLUSH_INTERVAL:
+                self._flush()
+            if slow and not self.subreaper:
+                # Without a subreaper (macOS) orphans escape the tree: remember them now.
+                for proc in procs.descendants():
+                    self.seen.setdefault(proc.pid, proc)
+            now = time.monotonic()
+            if self.timeout and now - self.started > self.timeout:
+                self.request_stop(
+                    f"timed out: ran longer than the task's timeout of {self.timeout:g} s",
+                    cancelled=False,
+                )
+            elif self._tool_running():
+                self.last_event = now  # a long command is work, not a silent model
+            elif self.idle_timeout and now - self.last_event > self.idle_timeout:
+                self.request_stop(
+                    f"idle timeout: no event from Codex for {self.idle_timeout:g} s while "
+                    "no command was running (the model may have stopped answering)",
+                    cancelled=False,
+                )
+            if (codex := self.proc) is not None:
+                self._watch_exit(codex)
+            # SIGTERM is the fast path; the flag catches a cancel sent before we listened.
+            if slow and self.store.cancel_requested(self.task_id):
+                self.request_stop("cancelled by request", cancelled=True)
+            if slow or self.steer_signal:  # SIGUSR1 is the fast path here too
+                self._check_steer()
+        except Exception as exc:  # keep ticking whatever one tick hit
+            print(f"runner tick: {exc!r}", file=sys.stderr)
 
     # ---- one Codex process -------------------------------------------------------------------
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait between attempts with the periodic duties going on; True if a stop came."""
+        end = time.monotonic() + seconds
+        while not self.stopping.is_set() and (left := end - time.monotonic()) > 0:
+            self.stopping.wait(min(left, max(0.0, self.next_tick - time.monotonic())))
+            self._tick()
+        return self.stopping.is_set()
+
+    def _wait_exit(self, proc: subprocess.Popen[bytes]) -> int:
+        """Codex's return code, the periodic duties going on meanwhile (limits still apply)."""
+        while True:
+            try:
+                return proc.wait(timeout=max(0.0, self.next_tick - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._tick()
 
     def _feed_prompt(self, proc: subprocess.Popen[bytes], data: bytes) -> None:
         assert proc.stdin is not None
@@ -432,9 +455,9 @@ class Runner:
                 proc.stdin.close()
 
     def _watch_exit(self, proc: subprocess.Popen[bytes]) -> None:
-        """(From the ticker.) If something Codex started still holds our stdout STDIO_DRAIN
+        """(From a tick.) If something Codex started still holds our stdout STDIO_DRAIN
         seconds after Codex exited, stop it, so the event reader sees EOF."""
-        if self.eof.is_set() or proc.poll() is None:
+        if self.eof or proc.poll() is None:
             self.exited_at = None
             return
         now = time.monotonic()
@@ -458,13 +481,15 @@ class Runner:
         give_up: float | None = None
         try:
             while reading:
-                timeout: float | None = None
+                self._tick()
+                now = time.monotonic()
+                timeout = max(0.0, self.next_tick - now)
                 if out not in reading:
-                    give_up = give_up or time.monotonic() + STDIO_DRAIN
-                    timeout = max(0.0, give_up - time.monotonic()) * 1000
-                ready = poller.poll(timeout)
-                if not ready and timeout is not None:
-                    break
+                    give_up = give_up or now + STDIO_DRAIN
+                    if give_up <= now:
+                        break
+                    timeout = min(timeout, give_up - now)
+                ready = poller.poll(timeout * 1000)
                 for fd, _mask in ready:
                     try:
                         chunk = os.read(fd, 65536)
@@ -476,7 +501,7 @@ class Runner:
                         if fd == out:
                             for piece, size in lines.end():
                                 self._on_output(piece, size, events)
-                            self.eof.set()
+                            self.eof = True
                     elif fd == err:
                         stderr_log.write(chunk)
                     else:
@@ -493,31 +518,28 @@ class Runner:
         if size < 0:
             return
         if size > 0:
-            with self.progress_lock:
-                self.progress.warnings.append(f"an event of {size} bytes was stored, not parsed")
-                self.dirty = True
+            self.progress.warnings.append(f"an event of {size} bytes was stored, not parsed")
+            self.dirty = True
             return
         event = parse_line(piece)
         if event is None:
             return
-        with self.progress_lock:
-            fold(self.progress, event)
-            self.dirty = True
-            if events.failure and events.failure not in self.progress.warnings:
-                self.progress.warnings.append(events.failure)
+        fold(self.progress, event)
+        self.dirty = True
+        if events.failure and events.failure not in self.progress.warnings:
+            self.progress.warnings.append(events.failure)
         if event.type in ("thread.started", "turn.completed", "turn.failed"):
             events.flush()
             self._flush()
 
     def _attempt(self, events: EventLog, stderr_path: Path) -> int | str:
         """Run Codex once; return its return code, or a sentence if it could not start."""
-        if self.launch_prefix and not shutil.which(self.argv[0], path=self.env.get("PATH")):
+        if self.launch_prefix and not shutil.which(self.argv[0]):
             return f"could not start Codex ({self.argv[0]}): No such file or directory"
         try:
             proc = subprocess.Popen(
                 [*self.launch_prefix, *self.argv],
                 cwd=self.cwd,
-                env=self.env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -537,14 +559,14 @@ class Runner:
                 self.request_stop(
                     self.stop_reason or "cancelled by request", cancelled=self.cancelled
                 )
-            self.eof.clear()
+            self.eof = False
             prompt = self.prompt.encode("utf-8")
             if len(prompt) <= select.PIPE_BUF:  # an empty pipe takes it at once: no thread
                 self._feed_prompt(proc, prompt)
             else:
                 threading.Thread(target=self._feed_prompt, args=(proc, prompt), daemon=True).start()
             self._pump(proc, events, stderr_path)
-            return proc.wait()
+            return self._wait_exit(proc)
         finally:
             if proc.poll() is None:
                 self._hard_kill(proc)
@@ -559,8 +581,6 @@ class Runner:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGUSR1, self._on_sigusr1)
         stderr_path = self.store.stderr_path(self.task_id)
-        ticker = threading.Thread(target=self._tick, daemon=True)
-        ticker.start()
         attempt = 0
         task_path = self.store.task_path(self.task_id)
         events = EventLog(self.store.events_path(self.task_id), task_path / ".reserve")
@@ -588,10 +608,9 @@ class Runner:
                         *self.progress.warnings,
                         f"attempt {attempt} failed ({cap(failure, 200)}); retrying in {delay:g} s",
                     ]
-                    with self.progress_lock:
-                        self.progress = TaskProgress(warnings=warnings[-10:])
-                        self.dirty = True
-                    if not self.stopping.wait(delay):
+                    self.progress = TaskProgress(warnings=warnings[-10:])
+                    self.dirty = True
+                    if not self._pause(delay):
                         continue
                 # Recorded unless a steer came in meanwhile: then the thread goes on with it.
                 if self._record(outcome, stderr_path, leftovers) or not self._continue_steered():
@@ -601,7 +620,6 @@ class Runner:
             self._sweep(grace=1.0)  # an internal error must not leave the task's tree running
             raise
         finally:
-            self.done.set()
             events.close()
 
     def _commit_worktree(self, phase: Phase) -> None:
