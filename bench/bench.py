@@ -840,43 +840,75 @@ def cpu_ms(proc: psutil.Process) -> float:
 async def runner_cost(b: Bench) -> dict[str, Any]:
     """What one task's supervisor costs: CPU to start (from fork to Codex running) and unique
     memory (USS) while its task runs, for runners forked from the fork server and, for
-    comparison, spawned as new Python processes (CODEX_SWARM_FORKSERVER=0)."""
+    comparison, spawned as new Python processes (CODEX_SWARM_FORKSERVER=0).
+
+    Tasks are launched one at a time, each once the one before is running, so a runner's start
+    CPU is its own work rather than the contention of eight Codex processes booting at once on
+    the machine's cores (which inflates every process's CPU time); USS is read once all of them
+    are running. The same runners launched all at once are reported as ``*_burst``."""
     n = 8
-    prompt = b.prompt("runner cost", {"shell": "sleep 3"}, {"message": "done"})
+    prompt = b.prompt("runner cost", {"shell": "sleep 6"}, {"message": "done"})
     results: dict[str, Any] = {}
     for label, env in (("forked", "1"), ("spawned", "0")):
         b.base_env["CODEX_SWARM_FORKSERVER"] = env
         try:
             async with b.server(f"runners-{label}", "--max-parallel", str(n)) as srv:
-                ids = [await srv.launch(prompt, cwd=str(b.work)) for _ in range(n)]
-                cpu: list[float] = []
-                uss: list[float] = []
-                seen: set[str] = set()
-                deadline = time.monotonic() + 120
+                one_by_one = [await srv.launch(prompt, cwd=str(b.work))]  # the store exists now
                 with srv.db() as conn:
-                    while len(seen) < n and time.monotonic() < deadline:
-                        rows = conn.execute(
-                            "SELECT id, runner_pid FROM tasks WHERE phase = 'running'"
-                        ).fetchall()
-                        for task_id, pid in rows:
-                            if task_id in seen or not pid:
-                                continue
-                            seen.add(task_id)
-                            try:
-                                proc = psutil.Process(pid)
-                                cpu.append(cpu_ms(proc))
-                                uss.append(proc.memory_full_info().uss / MB)
-                            except psutil.Error:
-                                pass
-                        await anyio.sleep(0.05)
-                await srv.wait_all(ids)
+                    cpu, _ = await runner_sample(conn, one_by_one)
+                    for _ in range(n - 1):
+                        one_by_one.append(await srv.launch(prompt, cwd=str(b.work)))
+                        cpu.extend((await runner_sample(conn, one_by_one[-1:]))[0])
+                    uss = await runner_uss(conn, one_by_one)
+                    await srv.wait_all(one_by_one)
+                    burst = [await srv.launch(prompt, cwd=str(b.work)) for _ in range(n)]
+                    burst_cpu, _ = await runner_sample(conn, burst)
+                    await srv.wait_all(burst)
         finally:
             b.base_env.pop("CODEX_SWARM_FORKSERVER", None)
         results[label] = {
             "runner_start_cpu_ms": stats(cpu),
             "runner_uss_mb": stats(uss),
+            "runner_start_cpu_ms_burst": stats(burst_cpu),
         }
-    return {"params": {"tasks": n, "step": "sleep 3"}, "results": results}
+    return {"params": {"tasks": n, "step": "sleep 6"}, "results": results}
+
+
+async def runner_sample(
+    conn: sqlite3.Connection, ids: list[str], timeout: float = 120
+) -> tuple[list[float], list[int]]:
+    """Each task's runner CPU (ms) as soon as the task is seen running, polled every 10 ms."""
+    cpu: list[float] = []
+    pids: list[int] = []
+    seen: set[str] = set()
+    marks = ",".join("?" * len(ids))
+    deadline = time.monotonic() + timeout
+    while len(seen) < len(ids) and time.monotonic() < deadline:
+        rows = conn.execute(
+            f"SELECT id, runner_pid FROM tasks WHERE phase = 'running' AND id IN ({marks})", ids
+        ).fetchall()
+        for task_id, pid in rows:
+            if task_id in seen or not pid:
+                continue
+            seen.add(task_id)
+            with contextlib.suppress(psutil.Error):
+                cpu.append(cpu_ms(psutil.Process(pid)))
+                pids.append(pid)
+        await anyio.sleep(0.01)
+    return cpu, pids
+
+
+async def runner_uss(conn: sqlite3.Connection, ids: list[str]) -> list[float]:
+    """Unique memory (MB) of the runners of ``ids`` that are still running."""
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        f"SELECT runner_pid FROM tasks WHERE phase = 'running' AND id IN ({marks})", ids
+    ).fetchall()
+    uss: list[float] = []
+    for (pid,) in rows:
+        with contextlib.suppress(psutil.Error):
+            uss.append(psutil.Process(pid).memory_full_info().uss / MB)
+    return uss
 
 
 INITIALIZE = {

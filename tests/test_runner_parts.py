@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from codex_mcp_swarm.engine.runner import STDERR_CAP, Lines, StderrLog
+from codex_mcp_swarm.engine.runner import STDERR_CAP, Lines, StderrLog, rehearsal
 
 
 def test_lines_join_chunks_and_split_at_newlines() -> None:
@@ -57,6 +57,15 @@ def test_a_stderr_log_that_cannot_be_opened_still_takes_writes(tmp_path: Path) -
     log = StderrLog(tmp_path / "missing" / "stderr.log")
     log.write(b"dropped")
     log.close()
+
+
+def test_the_fork_servers_rehearsal_runs_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    rehearsal()  # raises if a step of a runner's start broke
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")

@@ -180,6 +180,7 @@ def serve(fd: int) -> int:
     from . import branches, procs, runner  # noqa: F401  (imported once here, shared by every fork)
 
     procs.preload()  # libc and setpriv found once here, not in every runner
+    runner.rehearse()  # and the runner's first steps run once, so forks start with warm code
 
     sock = socket.socket(fileno=fd)
     gc.freeze()  # objects imported so far stay out of the collector: fewer copied pages per fork

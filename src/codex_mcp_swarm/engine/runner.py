@@ -48,6 +48,7 @@ from ..codex.command import SpecError, continue_argv, exec_prefix
 from ..codex.events import TaskProgress, cap, fold, parse_line
 from . import procs
 from .phases import Phase
+from .plan import LaunchPlan
 from .store import Store, TaskRow
 
 FLUSH_INTERVAL = 0.25  # seconds between progress writes while events stream in
@@ -693,6 +694,44 @@ class Runner:
             result=progress.final_message,
             usage=progress.usage or None,
         )
+
+
+def rehearse() -> None:
+    """Walk a runner's first steps a few times on a scratch store (the fork server does, once,
+    before it forks any runner). CPython specializes bytecode and fills caches as code first
+    runs; done in the parent, every forked runner starts with that work done instead of
+    copying the pages it would write. Best effort: never raises."""
+    with contextlib.suppress(Exception):
+        rehearsal()
+
+
+def rehearsal() -> None:
+    """What :func:`rehearse` does; raises what goes wrong."""
+    import tempfile
+
+    task_id = "rehearsal000"
+    with tempfile.TemporaryDirectory(prefix="codex-swarm-rehearsal-") as scratch:
+        plan = LaunchPlan(argv=("true", "exec", "--json", "-"), cwd=scratch, prompt="")
+        server = Store(Path(scratch))
+        server.create(
+            task_id,
+            spec={"task": {"prompt": ""}, "launch": plan.to_dict()},
+            cwd=scratch,
+            title="",
+            owner="",
+        )
+        server.close()
+        store = Store(Path(scratch), role="runner")
+        try:
+            for _ in range(4):
+                row = store.get(task_id)
+                assert row is not None
+                Runner(store, row)
+                ctime = procs.create_time(os.getpid()) or 0.0
+                store.set_running(task_id, os.getpid(), ctime)
+                store.set_progress(task_id, TaskProgress().to_dict())
+        finally:
+            store.close()
 
 
 def _arguments(argv: list[str]) -> dict[str, str]:
