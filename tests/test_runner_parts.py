@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from codex_mcp_swarm.engine import procs
 from codex_mcp_swarm.engine.runner import STDERR_CAP, Lines, StderrLog, rehearsal
 
 
@@ -107,3 +108,28 @@ def test_a_child_gets_sigint_when_its_parent_dies(tmp_path: Path, preloaded: boo
     finally:
         if child.is_running():
             child.kill()
+
+
+def test_descendants_read_from_proc_match_psutils_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The /proc/PID/task/*/children reading (Linux) and psutil's whole-table walk (elsewhere,
+    or a kernel without those files) find the same tree."""
+    shells = [
+        subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30"], start_new_session=True)
+        for _ in range(2)
+    ]
+    try:
+        expected = {p.pid for p in psutil.Process().children(recursive=True)}
+        deadline = time.monotonic() + 10
+        while len(expected) < 6 and time.monotonic() < deadline:  # two sh, four sleep
+            time.sleep(0.02)
+            expected = {p.pid for p in psutil.Process().children(recursive=True)}
+        assert {p.pid for p in procs.descendants()} == expected
+        monkeypatch.setattr(procs, "_child_pids", lambda _pid: None)
+        assert {p.pid for p in procs.descendants()} == expected
+        assert procs.descendants(2**22 + 1) == []  # no such process
+    finally:
+        for shell in shells:
+            for proc in psutil.Process(shell.pid).children(recursive=True):
+                proc.kill()
+            shell.kill()
+            shell.wait()

@@ -326,8 +326,12 @@ class Runner:
         thread_id = self.progress.thread_id
         if self.stopping.is_set() or self.prefix is None or not thread_id:
             return False
-        try:
-            messages = self.store.take_steers(self.task_id)
+        try:  # a read first: most runs end with no steer waiting (no write lock taken then)
+            messages = (
+                self.store.take_steers(self.task_id)
+                if self.store.has_pending_steer(self.task_id)
+                else []
+            )
         except (sqlite3.Error, OSError) as exc:
             print(f"runner: steers not read: {exc}", file=sys.stderr)
             return False
