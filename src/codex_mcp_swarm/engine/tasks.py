@@ -354,7 +354,7 @@ class Engine:
 
     def _start_queued(self) -> None:
         """Claim what the limit allows and hand each task to the backend (a worker thread)."""
-        for task_id in self.store.claim_queued(self.settings.max_parallel):
+        for task_id in self.store.claim_queued(self.settings.max_parallel, self.backend.name):
             row = self.store.get(task_id)
             if row is None:
                 continue

@@ -27,7 +27,7 @@ from ... import git
 from .. import branches
 from ..phases import Phase
 from ..plan import LaunchPlan, WorktreeRequest
-from ..store import Store, TaskRow
+from ..store import Store, TaskRow, backend_of
 
 if TYPE_CHECKING:
     from ...settings import Settings
@@ -69,7 +69,7 @@ class Backend(ABC):
         ``extra["backend"]``; rows from before that are local). A server of one backend must
         never judge another's tasks lost: several may share a task dir (a console command
         is a local engine)."""
-        return bool(row.extra.get("backend", "local") == self.name)
+        return backend_of(row) == self.name
 
     @abstractmethod
     def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
