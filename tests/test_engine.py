@@ -252,7 +252,8 @@ async def test_an_engine_claims_only_the_queued_tasks_of_its_own_backend(tmp_pat
     backend = RecordingClusterBackend(store, settings)
     cluster = Engine(settings, store, backend)
     remote = [cluster.launch(spec(tmp_path, f"cluster {i}")).id for i in range(3)]
-    assert [store.queue_position(r) for r in store.get_many(remote).values()] == [1, 2, 3]
+    queued = store.get_many(remote)
+    assert [store.queue_position(queued[r]) for r in remote] == [1, 2, 3]
     async with Engine(settings, Store(settings.task_dir)) as local:
         mine = [local.launch(spec(tmp_path, f"here {i}")).id for i in range(3)]
         assert store.queue_position(local.get(mine[2])) in (1, 2, 3)  # its own queue
