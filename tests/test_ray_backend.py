@@ -356,6 +356,89 @@ async def test_a_reply_runs_on_the_node_that_holds_the_thread(
             assert task["threadId"] == thread and task["node"]["node_id"] == node
 
 
+async def test_uncommitted_changes_travel_and_a_reply_continues_the_branch(
+    ray_env: RayEnv, origin_repo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """include_uncommitted: the snapshot of this checkout's uncommitted changes reaches the
+    worker's worktree and the task's branch (the diff shows only the agent's work; the checkout
+    is untouched). Then, as locally, a reply continues the thread in the same worktree directory
+    (on the node that holds the thread) and on the same branch, starting from the branch as it
+    is here (with a commit added meanwhile), and its work comes back on that branch."""
+    repo, bare = origin_repo
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "keep.txt").write_text("keep\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "pkg")
+    (repo / "pkg" / "keep.txt").write_text("keep\nedited, not committed\n")
+    (repo / "pkg" / "new.txt").write_text("untracked\n")
+    async with ray_swarm(ray_env, tmp_path / "state" / "tasks", repo) as client:
+        first_id = await start(
+            client,
+            script(
+                {"shell": "pwd > where1.txt; cat keep.txt new.txt > seen1.txt"},
+                {"message": "first"},
+                text="F",
+            ),
+            repo / "pkg",
+            worktree=True,
+            include_uncommitted=True,
+        )
+        first = (await wait_full(client, [first_id], 120))["tasks"][0]
+        assert first["status"] == "completed", first
+        wt = first["worktree"]
+        branch = wt["branch"]
+        assert wt["carried_commit"] and wt["base_commit"] == wt["carried_commit"], wt
+        assert {f["path"] for f in wt["files"]} == {"pkg/where1.txt", "pkg/seen1.txt"}, wt
+        seen = "keep\nedited, not committed\nuntracked"
+        assert git(repo, "show", f"{branch}:pkg/seen1.txt") == seen
+        assert git(repo, "status", "--porcelain") == "M pkg/keep.txt\n?? pkg/new.txt"
+        # Meanwhile someone adds a commit to the task's branch on this machine.
+        side = tmp_path / "side"
+        git(repo, "worktree", "add", "-q", str(side), branch)
+        (side / "pkg" / "mine.txt").write_text("mine\n")
+        git(side, "add", "-A")
+        git(side, "commit", "-qm", "mine")
+        git(repo, "worktree", "remove", str(side))
+        mine = git(repo, "rev-parse", branch)
+        reply = await client.call_tool(
+            "codex_reply",
+            {
+                "threadId": first["threadId"],
+                "prompt": script(
+                    {"shell": "pwd > where2.txt; cat mine.txt > seen2.txt"},
+                    {"message": "second"},
+                    text="S",
+                ),
+                "async": True,
+            },
+        )
+        assert not reply.is_error, text(reply)
+        reply_id = data(reply)["task_id"]
+        second = (await wait_full(client, [reply_id], 120))["tasks"][0]
+        assert second["status"] == "completed", second
+        assert second["content"] == "second"
+        assert second["threadId"] == first["threadId"]
+        assert second["node"]["node_id"] == first["node"]["node_id"]
+        assert second["worktree"]["branch"] == branch
+        files = {f["path"] for f in second["worktree"]["files"]}
+        assert files == {f"pkg/{n}.txt" for n in ("where1", "seen1", "mine", "where2", "seen2")}
+        # The branch here moved forward: the commit added meanwhile is kept, under the reply's.
+        git(repo, "merge-base", "--is-ancestor", mine, branch)
+        assert git(repo, "show", f"{branch}:pkg/seen2.txt") == "mine"
+        where = git(repo, "show", f"{branch}:pkg/where1.txt")
+        assert git(repo, "show", f"{branch}:pkg/where2.txt") == where
+        node = ray_env.node_of(first_id)
+        assert node is not None and where.startswith(str(ray_env.worker_dirs[node]))
+        assert reply_id in ray_env.tasks_on(node)
+        diff = data(await client.call_tool("codex_diff", {"task_id": reply_id}))
+        assert "pkg/seen2.txt" in json.dumps(diff)
+        git(repo, "stash", "-u", "-q")  # a clean checkout to merge into
+        merged = await client.call_tool("codex_merge", {"task_id": reply_id})
+        assert not merged.is_error, text(merged)
+    assert (repo / "pkg" / "seen2.txt").read_text() == "mine\n"
+    assert git(bare, "for-each-ref", "refs/codex-swarm/base/") == ""
+
+
 async def test_a_killed_worker_node_loses_its_task_or_retries_it(
     ray_env: RayEnv, tmp_path: Path
 ) -> None:

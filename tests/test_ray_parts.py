@@ -100,6 +100,72 @@ def test_a_task_round_trip_through_the_remote(tmp_path: Path) -> None:
     assert git(bare, "for-each-ref", "refs/codex-swarm/") == ""
 
 
+def _worker_commit(cache: Path, url: str, path: Path, branch_id: str, name: str) -> str:
+    (path / name).write_text(f"{name}\n")
+    wt = gw.Worktree(
+        path=path,
+        branch=f"codex-swarm/{branch_id}",
+        repo=remote.cache_repo(cache, url),
+        base_ref="x",
+        base_commit="x",
+        base_branch=None,
+        carried_commit=None,
+        subdir="",
+    )
+    made = gw.commit_all(wt, name)
+    assert made is not None
+    return made
+
+
+def test_a_reply_continues_the_branch_through_the_remote(tmp_path: Path) -> None:
+    """A reply works on its thread's branch, in the same worker directory; the branch comes back
+    as a fast-forward only; a leftover checkout is replaced only when it holds nothing new."""
+    repo, bare = _repo_with_remote(tmp_path)
+    url = remote.resolve_remote(repo, None)
+    cache, trees = tmp_path / "node" / "git", tmp_path / "node" / "worktrees"
+    first, reply, again = "aaaa11112222", "bbbb11112222", "cccc11112222"
+    git(repo, "branch", f"codex-swarm/{first}")
+    remote.push_base(repo, url, git(repo, "rev-parse", "HEAD"), first)
+    path, _ = remote.checkout_task(cache, url, first, trees)
+    _worker_commit(cache, url, path, first, "one.txt")
+    remote.push_task_branch(cache, url, first)
+    # The release failed: the first task's clean checkout is still on the node.
+    assert remote.fetch_branch(repo, url, first) == git(repo, "rev-parse", f"codex-swarm/{first}")
+    # The reply: the branch's tip here goes to the reply's private ref; same directory, branch.
+    tip = remote.branch_commit(repo, first)
+    remote.push_base(repo, url, tip, reply)
+    again_path, base = remote.checkout_task(cache, url, reply, trees, first)
+    assert again_path == path and base == tip and (path / "one.txt").exists()
+    made = _worker_commit(cache, url, path, first, "two.txt")
+    remote.push_task_branch(cache, url, first)
+    remote.remove_task(cache, url, reply, trees, first)
+    assert not path.exists()
+    assert remote.fetch_branch(repo, url, reply, first) == made
+    assert git(repo, "show", f"codex-swarm/{first}:two.txt") == "two.txt"
+    assert git(bare, "for-each-ref", "refs/codex-swarm/") == ""
+    # Work added to the branch here meanwhile is never overwritten by a reply's push.
+    remote.push_base(repo, url, made, again)
+    path, _ = remote.checkout_task(cache, url, again, trees, first)
+    _worker_commit(cache, url, path, first, "three.txt")
+    remote.push_task_branch(cache, url, first)
+    (tmp_path / "side").mkdir()
+    git(repo, "worktree", "add", "-q", str(tmp_path / "side"), f"codex-swarm/{first}")
+    (tmp_path / "side" / "mine.txt").write_text("mine\n")
+    git(tmp_path / "side", "add", "-A")
+    git(tmp_path / "side", "commit", "-qm", "mine")
+    git(repo, "worktree", "remove", str(tmp_path / "side"))
+    mine = git(repo, "rev-parse", f"codex-swarm/{first}")
+    with pytest.raises(gw.GitError):
+        remote.fetch_branch(repo, url, again, first)
+    assert git(repo, "rev-parse", f"codex-swarm/{first}") == mine
+    # A leftover checkout holding uncommitted work is never replaced.
+    (path / "unsaved.txt").write_text("unsaved\n")
+    remote.push_base(repo, url, mine, "dddd11112222")
+    with pytest.raises(gw.GitError, match="holds work that is not on the task's branch"):
+        remote.checkout_task(cache, url, "dddd11112222", trees, first)
+    assert (path / "unsaved.txt").exists()
+
+
 def test_a_missing_remote_says_what_to_do(tmp_path: Path) -> None:
     repo, _bare = _repo_with_remote(tmp_path)
     with pytest.raises(gw.GitError, match="--git-remote"):

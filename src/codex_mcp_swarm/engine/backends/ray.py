@@ -19,7 +19,12 @@ Owns the server's side of running tasks on a Ray cluster (``--backend ray``):
 * worktrees: made here from the user's repository as locally (same validation, base and
   carried snapshot), then the base commit is pushed to a private ref on the git remote
   (``git.remote``) and the local checkout is removed; the branch is fetched back at the end, so
-  diff, merge and land work on the user's machine unchanged.
+  diff, merge and land work on the user's machine unchanged;
+* replies to a worktree task: as locally, the reply works on that task's branch in the
+  worktree its thread ran in. When it starts, the branch's tip here is pushed to the reply's
+  private ref; the worker makes the worktree again at the thread's path from it (on the node
+  that holds the thread's session files) and pushes the branch back; the server takes it only
+  as a fast-forward of the branch here.
 
 Ray is imported only here and in :mod:`.ray_worker` (at run time), never by the rest of the
 package: the local backend needs nothing of it.
@@ -75,8 +80,14 @@ def _import_ray() -> Any:
     return ray
 
 
+def branch_id(worktree: dict[str, Any]) -> str:
+    """The task whose branch (``codex-swarm/<id>``) a worktree record names."""
+    return str(worktree["branch"]).removeprefix(git.BRANCH_PREFIX)
+
+
 class RayBackend(Backend):
     name = "ray"
+    remote_worktrees = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -153,6 +164,26 @@ class RayBackend(Backend):
             raise
         return wt
 
+    def continue_worktree(self, parent: TaskRow) -> dict[str, Any]:
+        """The parent's worktree record, once its branch is known to be here and reachable: the
+        worker makes the checkout again from the branch when the reply starts."""
+        record = super().continue_worktree(parent)
+        if parent.extra.get("removed_branch"):
+            raise git.GitError(
+                f"the branch {record['branch']} of task {parent.id} was deleted (merged or "
+                "cleaned up), so its thread has no work to continue on. Start a new task instead."
+            )
+        repo = Path(record["repo"])
+        try:
+            gitremote.branch_commit(repo, branch_id(record))
+        except git.GitError:
+            raise git.GitError(
+                f"the branch {record['branch']} of task {parent.id} is no longer in {repo}, so "
+                "its thread cannot continue on it. Start a new task instead (worktree: true)."
+            ) from None
+        self._remote_url(repo)  # a sentence now, not a failed task later
+        return record
+
     def discard_worktree(self, wt: git.Worktree) -> None:
         with contextlib.suppress(git.GitError):
             gitremote.drop_base(wt.repo, self._remote_url(wt.repo), wt.path.name)
@@ -176,6 +207,7 @@ class RayBackend(Backend):
             payload["worktree"] = {
                 "url": self._remote_url(Path(wt["repo"])),
                 "subdir": wt.get("subdir") or "",
+                "branch_id": branch_id(wt),
             }
         return payload
 
@@ -184,6 +216,13 @@ class RayBackend(Backend):
             raise BackendError("the Ray backend is not started")
         try:
             payload = self._payload(row)
+            wt = payload.get("worktree")
+            if wt and wt["branch_id"] != row.id:
+                # A reply: it continues the branch as it is here now (as a local reply works in
+                # the worktree as it is when it starts).
+                repo = Path(row.extra["worktree"]["repo"])
+                tip = gitremote.branch_commit(repo, wt["branch_id"])
+                gitremote.push_base(repo, wt["url"], tip, row.id)
         except git.GitError as exc:
             raise BackendError(str(exc)) from exc
         handle = self._create_actor(row, payload)
@@ -403,12 +442,13 @@ class RayBackend(Backend):
                 notes = (stored.extra.get("ray_notes") if stored else None) or []
                 self.store.set_progress(task_id, _noted(row["progress"], notes))
             if snap["done"] and not snap["events"]:  # every event is copied: record the end
-                self._finally(task_id, functools.partial(self._record_end, task_id, snap), handle)
+                end = functools.partial(self._record_end, task_id, snap, handle)
+                self._finally(task_id, end, handle)
                 return
             ref = handle.poll.remote(offset, 0.0 if snap["events"] else PROGRESS_INTERVAL)
 
     def _finally(self, task_id: str, action: Any, handle: Any) -> None:
-        """Run the end's consequence (unless the backend stopped), free the actor, wake."""
+        """Run the end's consequence (unless the backend stopped), stop the actor, wake."""
         with self._guard:
             self._watched.discard(task_id)
             if self._closed:
@@ -417,8 +457,6 @@ class RayBackend(Backend):
         try:
             action()
             if handle is not None:
-                with contextlib.suppress(Exception):
-                    self._ray.get(handle.release.remote(), timeout=CALL_TIMEOUT)
                 with contextlib.suppress(Exception):
                     self._ray.kill(handle, no_restart=True)
         except Exception:
@@ -442,7 +480,7 @@ class RayBackend(Backend):
                 os.close(fd)
         return int(snap.get("offset", offset + len(data)))
 
-    def _record_end(self, task_id: str, snap: dict[str, Any]) -> None:
+    def _record_end(self, task_id: str, snap: dict[str, Any], handle: Any) -> None:
         row = self.store.get(task_id)
         if row is None or row.terminal:
             return
@@ -459,6 +497,10 @@ class RayBackend(Backend):
         wt = branches.worktree_of(row)
         if wt is not None:
             self._fetch_work(row, wt, snap, end)
+        # The worker drops its checkout before the end is recorded: a reply (possible from
+        # then on) makes it again in the same place, and must not lose it to this release.
+        with contextlib.suppress(Exception):
+            self._ray.get(handle.release.remote(), timeout=CALL_TIMEOUT)
         phase = end.get("phase")
         if phase not in ("completed", "failed", "cancelled", "lost"):
             phase = "lost"
@@ -483,7 +525,9 @@ class RayBackend(Backend):
             self.store.set_extra(row.id, outcome_error=why)
             return
         try:
-            gitremote.fetch_branch(wt.repo, self._remote_url(wt.repo), row.id)
+            gitremote.fetch_branch(
+                wt.repo, self._remote_url(wt.repo), row.id, branch_id(row.extra["worktree"])
+            )
             outcome = branches.outcome_of(wt)
             self.store.set_extra(
                 row.id,
@@ -495,7 +539,7 @@ class RayBackend(Backend):
             self.store.set_extra(
                 row.id,
                 outcome_error=f"the task's branch could not be fetched from the git remote: "
-                f"{exc}. It is on the remote as {git.BRANCH_PREFIX}{row.id}.",
+                f"{exc}. It is on the remote as {wt.branch}.",
             )
 
     def _lost(self, task_id: str, why: str) -> None:
