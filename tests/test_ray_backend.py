@@ -133,8 +133,8 @@ def swarm_env(env: RayEnv, task_dir: Path) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def ray_swarm(env: RayEnv, task_dir: Path, cwd: Path) -> AsyncIterator[Client]:
-    argv = server_argv(env)
+async def ray_swarm(env: RayEnv, task_dir: Path, cwd: Path, *flags: str) -> AsyncIterator[Client]:
+    argv = server_argv(env, *flags)
     params = StdioServerParameters(
         command=argv[0], args=argv[1:], env=swarm_env(env, task_dir), cwd=str(cwd)
     )
@@ -437,6 +437,50 @@ async def test_uncommitted_changes_travel_and_a_reply_continues_the_branch(
         assert not merged.is_error, text(merged)
     assert (repo / "pkg" / "seen2.txt").read_text() == "mine\n"
     assert git(bare, "for-each-ref", "refs/codex-swarm/base/") == ""
+
+
+async def test_a_task_waiting_for_a_codex_slot_says_so_and_is_cancelled_at_once(
+    ray_env: RayEnv, tmp_path: Path
+) -> None:
+    """Five tasks for the cluster's four codex slots: the fifth's actor waits to be placed. Its
+    status says what it waits for; a cancel removes it at once, and it never runs, not even
+    once the slots are free again."""
+    marker = f"ray-slots-{uuid.uuid4().hex[:8]}"
+    workdir = tmp_path / "shared"
+    workdir.mkdir()
+    async with ray_swarm(
+        ray_env, tmp_path / "state" / "tasks", workdir, "--max-parallel", "5"
+    ) as client:
+        busy = [
+            await start(client, script({"shell": f"sleep 300 # {marker}"}), workdir)
+            for _ in range(4)
+        ]
+        for task_id in busy:
+            await until_running(client, task_id)
+        pending = await start(client, script({"message": "never"}), workdir)
+        with anyio.fail_after(30):
+            while not (view := await status(client, pending)).get("waiting_for"):
+                assert view["status"] in ("queued", "starting"), view
+                await anyio.sleep(0.3)
+        assert view["status"] == "starting"
+        assert view["waiting_for"] == "a free codex slot on the Ray cluster (all 4 are in use)"
+        shown = await client.call_tool("codex_status", {"task_ids": [pending]})
+        assert "starting (waiting for a free codex slot" in text(shown)
+        with anyio.fail_after(5):  # at once: not when a slot frees up
+            cancelled = await client.call_tool("codex_cancel", {"task_id": pending})
+        assert not cancelled.is_error, text(cancelled)
+        assert data(cancelled)["status"] == "cancelled", data(cancelled)
+        async with anyio.create_task_group() as group:
+            for task_id in busy:
+                group.start_soon(client.call_tool, "codex_cancel", {"task_id": task_id})
+        done = await wait_full(client, busy, 60)
+        assert {t["status"] for t in done["tasks"]} == {"cancelled"}, done
+        await anyio.sleep(3)  # free slots now: an actor still waiting would be placed
+        view = await status(client, pending)
+        assert view["status"] == "cancelled" and "waiting_for" not in view, view
+        assert "before it started" in view["error"]
+    assert ray_env.node_of(pending) is None  # no worker ever saw it
+    wait_until(functools.partial(gone, marker), timeout=30)
 
 
 async def test_a_killed_worker_node_loses_its_task_or_retries_it(

@@ -12,6 +12,7 @@ from conftest import free_port, git, start_refused
 
 from codex_mcp_swarm import git as gw
 from codex_mcp_swarm.engine.backends.base import BackendError
+from codex_mcp_swarm.engine.store import Store
 from codex_mcp_swarm.git import remote
 from codex_mcp_swarm.settings import Settings
 
@@ -181,3 +182,89 @@ def test_an_unreachable_cluster_stops_the_server_with_a_sentence(tmp_path: Path)
     assert refused.returncode == 1, refused.stderr
     assert "no Ray cluster answers at 127.0.0.1:" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+class _StubRay:
+    """The few calls of the ``ray`` module the backend makes about slots and stopping."""
+
+    def __init__(self, total: float, free: float) -> None:
+        self.total, self.free = total, free
+        self.killed: list[object] = []
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"codex": self.total} if self.total else {}
+
+    def available_resources(self) -> dict[str, float]:
+        return {"codex": self.free} if self.free else {}
+
+    def kill(self, handle: object, no_restart: bool = False) -> None:
+        self.killed.append(handle)
+
+
+def _ray_backend(tmp_path: Path, stub: _StubRay) -> tuple[object, Store]:
+    from codex_mcp_swarm.engine.backends.ray import RayBackend
+
+    settings = Settings.build(task_dir=str(tmp_path / "tasks"), backend="ray", environ={})
+    store = Store(settings.task_dir)
+    backend = RayBackend(store, settings, lambda _task_id: None)
+    backend._ray = stub
+    return backend, store
+
+
+def test_what_an_unplaced_task_waits_for(tmp_path: Path) -> None:
+    stub = _StubRay(total=4, free=0)
+    backend, store = _ray_backend(tmp_path, stub)
+    store.create("eeee11112222", spec={"task": {}}, cwd="/tmp", title="t", owner="o")
+    waiting_for = backend._waiting_for  # type: ignore[attr-defined]
+    assert waiting_for("eeee11112222") == "a free codex slot on the Ray cluster (all 4 are in use)"
+    stub.free = 1
+    assert waiting_for("eeee11112222") is None  # a slot is free: its actor is being started
+    stub.total = stub.free = 0
+    assert "no node offers the codex resource" in waiting_for("eeee11112222")
+
+
+def test_cancel_removes_an_unplaced_actor_at_once(tmp_path: Path) -> None:
+    stub = _StubRay(total=4, free=0)
+    backend, store = _ray_backend(tmp_path, stub)
+    store.create("ffff11112222", spec={"task": {}}, cwd="/tmp", title="t", owner="o")
+    assert store.claim_queued(1) == ["ffff11112222"]
+    row = store.get("ffff11112222")
+    assert row is not None
+    handle = object()
+    backend._unplaced[row.id] = handle  # type: ignore[attr-defined]
+    store.set_running(row.id, 4242, 0.0)  # Codex runs (an adopted task): the actor stays
+    running = store.get(row.id)
+    assert running is not None
+    backend.cancel(running)  # type: ignore[attr-defined]
+    assert stub.killed == []
+    backend.cancel(row)  # type: ignore[attr-defined]
+    assert stub.killed == [handle] and row.id in backend._removed  # type: ignore[attr-defined]
+
+
+def test_status_views_say_what_a_starting_task_waits_for(tmp_path: Path) -> None:
+    from codex_mcp_swarm.console.table import now_text
+    from codex_mcp_swarm.engine.views import status_view
+    from codex_mcp_swarm.mcp import answers, render
+
+    why = "a free codex slot on the Ray cluster (all 4 are in use)"
+    store = Store(tmp_path)
+    store.create(
+        "abcd11112222",
+        spec={"task": {}},
+        cwd="/tmp",
+        title="t",
+        owner="o",
+        extra={"backend": "ray"},
+    )
+    assert store.claim_queued(1, "ray") == ["abcd11112222"]
+    store.set_extra("abcd11112222", waiting_for=why)
+    row = store.get("abcd11112222")
+    assert row is not None
+    view = status_view(row, now=1.0)
+    assert view["waiting_for"] == why
+    assert answers.task_answer(view)["waiting_for"] == why
+    assert f"starting (waiting for {why})" in render.status_text(view)
+    assert render.doing(view).startswith("starting: waiting for a free codex slot")
+    assert now_text(view) == f"waiting for {why}"
+    row.phase = "running"
+    assert "waiting_for" not in status_view(row, now=1.0)

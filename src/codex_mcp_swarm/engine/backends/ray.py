@@ -15,7 +15,12 @@ Owns the server's side of running tasks on a Ray cluster (``--backend ray``):
   (worktree tasks), records the end, releases and kills the actor, and calls ``ended``;
 * adoption: after a restart, active tasks are found again by their actor's name; a task whose
   actor is gone (its node died) or dies while watched is recorded ``lost`` with the reason;
-* cancel: the actor's runner stops Codex's whole tree on the worker;
+* cancel: the actor's runner stops Codex's whole tree on the worker. An actor not placed yet
+  (every ``codex`` slot it could take is in use) is removed at once instead, and the task is
+  ``cancelled``: nothing of it runs later;
+* waiting for a slot: a task whose actor is not placed yet stays ``starting`` and its record
+  says what it waits for (``extra["waiting_for"]``, shown by the status views) while no
+  ``codex`` slot it could take is free;
 * worktrees: made here from the user's repository as locally (same validation, base and
   carried snapshot), then the base commit is pushed to a private ref on the git remote
   (``git.remote``) and the local checkout is removed; the branch is fetched back at the end, so
@@ -63,6 +68,9 @@ CALL_TIMEOUT = 120.0  # seconds for one quick actor call before it is counted a 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the cluster's head before giving up at start
 UNAVAILABLE_FOR = 60.0  # seconds an actor may be unreachable before its task is lost
 NODE_DEATH_WAIT = 60.0  # seconds a relaunch waits for the cluster to see a dead node as dead
+# Seconds an actor may take to start (Ray starts a worker process for it: about 3 s on a busy
+# 2-core machine) before a task without a free codex slot is said to wait for one.
+WAITING_AFTER = 3.0
 
 
 def actor_name(task_id: str) -> str:
@@ -94,6 +102,8 @@ class RayBackend(Backend):
         self._ray: Any = None
         self._actor_class: Any = None
         self._watched: set[str] = set()
+        self._unplaced: dict[str, Any] = {}  # task id -> handle of an actor not answering yet
+        self._removed: set[str] = set()  # tasks whose unplaced actor a cancel killed
         self._guard = threading.Lock()
         self._idle = threading.Condition(self._guard)
         self._acting = 0
@@ -377,6 +387,14 @@ class RayBackend(Backend):
             os.close(fd)
 
     def _collect_locked(self, task_id: str, handle: Any) -> None:
+        try:
+            self._collect_polls(task_id, handle)
+        finally:
+            with self._guard:
+                self._unplaced.pop(task_id, None)
+                self._removed.discard(task_id)
+
+    def _collect_polls(self, task_id: str, handle: Any) -> None:
         ray = self._ray
         stored = self.store.get(task_id)
         base = int(((stored.extra.get("ray") or {}) if stored else {}).get("events_base") or 0)
@@ -386,7 +404,14 @@ class RayBackend(Backend):
         last_progress: Any = None
         unreachable_since: float | None = None
         cancel_sent = False
-        ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
+        # Until the actor answers once it may be unplaced (waiting for a codex slot): a cancel
+        # removes it then. The first poll returns at once when the actor runs.
+        answered = False
+        since = time.monotonic()
+        waiting: str | None = (stored.extra.get("waiting_for") if stored else None) or None
+        with self._guard:
+            self._unplaced[task_id] = handle
+        ref = handle.poll.remote(offset, 0.0)
         while True:
             with self._guard:
                 if self._closed:
@@ -394,7 +419,22 @@ class RayBackend(Backend):
                     return
             ready, _ = ray.wait([ref], timeout=PROGRESS_INTERVAL + 1.0)
             if not ready:
-                continue  # the actor is not placed yet (no free codex slot) or busy: wait on
+                if not answered:  # not placed yet (no free codex slot), or its process starts
+                    if self._cancelled_before_start(task_id):
+                        self._remove_unplaced(task_id, handle)  # the poll then fails at once
+                    elif time.monotonic() - since >= WAITING_AFTER:
+                        now = self._waiting_for(task_id)
+                        if now != waiting:
+                            self.store.set_extra(task_id, waiting_for=now)
+                            waiting = now
+                continue
+            if not answered:
+                answered = True
+                with self._guard:
+                    self._unplaced.pop(task_id, None)
+                if waiting is not None:
+                    self.store.set_extra(task_id, waiting_for=None)
+                    waiting = None
             try:
                 snap = ray.get(ref)
                 unreachable_since = None
@@ -415,11 +455,21 @@ class RayBackend(Backend):
                 self._finally(task_id, functools.partial(self._lost, task_id, why), None)
                 return
             except ray.exceptions.RayActorError as exc:  # the actor died (with its node)
+                with self._guard:
+                    removed = task_id in self._removed
+                if removed or (not answered and self._cancelled_before_start(task_id)):
+                    # Removed by a cancel before it was placed: nothing of the task ran.
+                    cancelled = functools.partial(self._cancelled_unplaced, task_id)
+                    self._finally(task_id, cancelled, None)
+                    return
                 fresh = self._relaunch(task_id, exc)
                 if fresh is not None:
                     handle, offset, node_recorded, cancel_sent = fresh, 0, False, False
+                    answered, since = False, time.monotonic()
+                    with self._guard:
+                        self._unplaced[task_id] = handle
                     stored = self.store.get(task_id)
-                    ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
+                    ref = handle.poll.remote(offset, 0.0)
                     continue
                 self._finally(task_id, functools.partial(self._lost, task_id, _why(exc)), None)
                 return
@@ -446,6 +496,61 @@ class RayBackend(Backend):
                 self._finally(task_id, end, handle)
                 return
             ref = handle.poll.remote(offset, 0.0 if snap["events"] else PROGRESS_INTERVAL)
+
+    def _cancelled_before_start(self, task_id: str) -> bool:
+        """A cancel was asked for while the task is still ``starting`` (Codex never ran)."""
+        row = self.store.get(task_id)
+        return row is not None and row.cancel_requested and _unstarted(row)
+
+    def _remove_unplaced(self, task_id: str, handle: Any) -> None:
+        """Kill the actor of a task that was cancelled before its actor answered (it waits for
+        a codex slot): it never starts, and its collector records the task cancelled."""
+        with self._guard:
+            if self._unplaced.get(task_id) is not handle:
+                return  # it answered meanwhile: the runner's own cancel takes over
+            self._removed.add(task_id)
+        with contextlib.suppress(Exception):
+            self._ray.kill(handle, no_restart=True)
+
+    def _waiting_for(self, task_id: str) -> str | None:
+        """What an unplaced actor waits for, when no codex slot it could take is free (else it
+        is being started: None)."""
+        row = self.store.get(task_id)
+        node_id = self._thread_node(row) if row is not None else None
+        try:
+            total = float(self._ray.cluster_resources().get(RESOURCE, 0))
+            free = float(self._ray.available_resources().get(RESOURCE, 0))
+            if node_id is not None:
+                free = _node_free(node_id, free)
+        except Exception:
+            return None
+        if free >= 1:
+            return None
+        if node_id is not None:
+            return (
+                f"a free codex slot on node {node_id[:8]}, which holds the thread's session "
+                "files (every slot there is in use)"
+            )
+        if total < 1:
+            return "a free codex slot on the Ray cluster (no node offers the codex resource now)"
+        return f"a free codex slot on the Ray cluster (all {total:g} are in use)"
+
+    def _cancelled_unplaced(self, task_id: str) -> None:
+        row = self.store.get(task_id)
+        if row is None or row.terminal:
+            return
+        wt = row.extra.get("worktree")
+        if isinstance(wt, dict):  # nothing was pushed: drop the private ref the task got
+            with contextlib.suppress(git.GitError):
+                repo = Path(wt["repo"])
+                gitremote.drop_base(repo, self._remote_url(repo), task_id)
+        self.store.set_extra(task_id, waiting_for=None)
+        self.store.finish(
+            task_id,
+            phase="cancelled",
+            error="cancelled before it started: its Ray actor, still waiting for a free codex "
+            "slot, was removed",
+        )
 
     def _finally(self, task_id: str, action: Any, handle: Any) -> None:
         """Run the end's consequence (unless the backend stopped), stop the actor, wake."""
@@ -554,6 +659,11 @@ class RayBackend(Backend):
     def cancel(self, row: TaskRow) -> None:
         if self._ray is None:
             return
+        with self._guard:
+            unplaced = self._unplaced.get(row.id)
+        if unplaced is not None and _unstarted(row):  # waiting for a codex slot: remove it now
+            self._remove_unplaced(row.id, unplaced)
+            return
         try:
             handle = self._ray.get_actor(actor_name(row.id), namespace=NAMESPACE)
         except Exception:
@@ -573,6 +683,23 @@ def _check_reachable(address: str) -> None:
             f"no Ray cluster answers at {address} ({exc.strerror or exc}). Start its head with "
             "`ray start --head --port PORT` (on this host), or fix --ray-address / RAY_ADDRESS."
         ) from None
+
+
+def _unstarted(row: TaskRow) -> bool:
+    """Whether Codex has not run for ``row`` (an actor that never answered may be removed)."""
+    return row.phase == "starting" and row.codex_pid is None
+
+
+def _node_free(node_id: str, cluster_free: float) -> float:
+    """Free codex slots on one node. Ray has no public per-node view of what is free: this uses
+    its state module, and falls back to the whole cluster's figure where that is missing."""
+    try:
+        from ray._private import state
+
+        per_node = state.available_resources_per_node()  # type: ignore[no-untyped-call]
+    except Exception:
+        return cluster_free
+    return float((per_node.get(node_id) or {}).get(RESOURCE, 0))
 
 
 def _noted(progress: dict[str, Any], notes: list[str]) -> dict[str, Any]:
