@@ -20,7 +20,7 @@ from codex_mcp_swarm.engine import procs
 from codex_mcp_swarm.engine.backends.base import Backend
 from codex_mcp_swarm.engine.plan import LaunchPlan
 from codex_mcp_swarm.engine.store import Store, TaskRow
-from codex_mcp_swarm.engine.tasks import Engine
+from codex_mcp_swarm.engine.tasks import Engine, TaskError
 from codex_mcp_swarm.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -271,3 +271,19 @@ async def test_an_engine_claims_only_the_queued_tasks_of_its_own_backend(tmp_pat
     assert backend.launched == remote[:2]
     last = store.get(remote[2])
     assert last is not None and last.phase == "queued" and store.queue_position(last) == 1
+
+
+async def test_a_reply_needs_the_backend_that_ran_its_thread(tmp_path: Path) -> None:
+    """The thread's session files are where its backend ran it: a server of the other backend
+    (sharing the task dir) refuses the reply and names the backend to use."""
+    settings = settings_for(tmp_path)
+    async with Engine(settings) as local:
+        row = local.launch(spec(tmp_path))
+        rows, _ = await local.wait([row.id], timeout=60)
+    thread = rows[0].thread_id
+    assert thread
+    store = Store(settings.task_dir)
+    cluster = Engine(settings, store, RecordingClusterBackend(store, settings))
+    reply, previous = cluster.reply_spec(thread, "again")
+    with pytest.raises(TaskError, match="continue it from a server started with --backend local"):
+        cluster.launch(reply, parent=previous)
