@@ -292,7 +292,7 @@ class TaskActor:
             self.payload["cancelled"] = True  # still preparing: cancelled as it starts
 
     def release(self) -> None:
-        """The server has stored everything: drop the worktree from the node's cache."""
+        """The server has the task's events and branch: drop the worktree from the node's cache."""
         wt = self.payload.get("worktree")
         if wt and self.done.is_set():
             with contextlib.suppress(git.GitError, OSError):
