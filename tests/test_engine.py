@@ -17,8 +17,10 @@ from stub_codex import write_stub
 
 from codex_mcp_swarm.codex.command import TaskSpec
 from codex_mcp_swarm.engine import procs
-from codex_mcp_swarm.engine.store import Store
-from codex_mcp_swarm.engine.tasks import Engine
+from codex_mcp_swarm.engine.backends.base import Backend
+from codex_mcp_swarm.engine.plan import LaunchPlan
+from codex_mcp_swarm.engine.store import Store, TaskRow
+from codex_mcp_swarm.engine.tasks import Engine, TaskError
 from codex_mcp_swarm.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -220,3 +222,68 @@ async def test_a_lost_fork_server_answer_never_starts_a_second_runner(
     assert done and rows[0].phase == "completed", rows[0].error
     events = Store(settings.task_dir).events_path(row.id).read_text()
     assert events.count('"turn.completed"') == 1, "one runner ran the task"
+
+
+class RecordingClusterBackend(Backend):
+    """Named like the Ray backend; starts nothing, only records which tasks it was given."""
+
+    name = "ray"
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        super().__init__(store, settings, lambda _task_id: None)
+        self.launched: list[str] = []
+
+    def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
+        self.launched.append(row.id)
+
+    def adopt(self, rows: list[TaskRow]) -> None:
+        return None
+
+    def cancel(self, row: TaskRow) -> None:
+        return None
+
+
+async def test_an_engine_claims_only_the_queued_tasks_of_its_own_backend(tmp_path: Path) -> None:
+    """A console command's local engine shares the task dir with a Ray server: it never runs
+    the cluster's queued tasks here, and the cluster's tasks do not count against its limit
+    (each backend has its own queue and limit)."""
+    settings = settings_for(tmp_path, max_parallel=2)
+    store = Store(settings.task_dir)
+    backend = RecordingClusterBackend(store, settings)
+    cluster = Engine(settings, store, backend)
+    remote = [cluster.launch(spec(tmp_path, f"cluster {i}")).id for i in range(3)]
+    queued = store.get_many(remote)
+    assert [store.queue_position(queued[r]) for r in remote] == [1, 2, 3]
+    async with Engine(settings, Store(settings.task_dir)) as local:
+        mine = [local.launch(spec(tmp_path, f"here {i}")).id for i in range(3)]
+        assert store.queue_position(local.get(mine[2])) in (1, 2, 3)  # its own queue
+        rows, done = await local.wait(mine, timeout=60)
+        assert done and [r.phase for r in rows] == ["completed"] * 3
+        assert {r.phase for r in store.get_many(remote).values()} == {"queued"}
+        async with cluster:  # the cluster's engine claims its own, up to its limit
+            with anyio.fail_after(30):
+                while len(backend.launched) < 2:
+                    await anyio.sleep(0.02)
+            # Two cluster tasks hold the cluster's limit: local tasks still start here.
+            late = local.launch(spec(tmp_path, "here again"))
+            rows, done = await local.wait([late.id], timeout=60)
+            assert done and rows[0].phase == "completed", rows[0].error
+    assert backend.launched == remote[:2]
+    last = store.get(remote[2])
+    assert last is not None and last.phase == "queued" and store.queue_position(last) == 1
+
+
+async def test_a_reply_needs_the_backend_that_ran_its_thread(tmp_path: Path) -> None:
+    """The thread's session files are where its backend ran it: a server of the other backend
+    (sharing the task dir) refuses the reply and names the backend to use."""
+    settings = settings_for(tmp_path)
+    async with Engine(settings) as local:
+        row = local.launch(spec(tmp_path))
+        rows, _ = await local.wait([row.id], timeout=60)
+    thread = rows[0].thread_id
+    assert thread
+    store = Store(settings.task_dir)
+    cluster = Engine(settings, store, RecordingClusterBackend(store, settings))
+    reply, previous = cluster.reply_spec(thread, "again")
+    with pytest.raises(TaskError, match="continue it from a server started with --backend local"):
+        cluster.launch(reply, parent=previous)

@@ -133,8 +133,8 @@ def swarm_env(env: RayEnv, task_dir: Path) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def ray_swarm(env: RayEnv, task_dir: Path, cwd: Path) -> AsyncIterator[Client]:
-    argv = server_argv(env)
+async def ray_swarm(env: RayEnv, task_dir: Path, cwd: Path, *flags: str) -> AsyncIterator[Client]:
+    argv = server_argv(env, *flags)
     params = StdioServerParameters(
         command=argv[0], args=argv[1:], env=swarm_env(env, task_dir), cwd=str(cwd)
     )
@@ -354,6 +354,133 @@ async def test_a_reply_runs_on_the_node_that_holds_the_thread(
             task = done["tasks"][0]
             assert task["status"] == "completed", task
             assert task["threadId"] == thread and task["node"]["node_id"] == node
+
+
+async def test_uncommitted_changes_travel_and_a_reply_continues_the_branch(
+    ray_env: RayEnv, origin_repo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """include_uncommitted: the snapshot of this checkout's uncommitted changes reaches the
+    worker's worktree and the task's branch (the diff shows only the agent's work; the checkout
+    is untouched). Then, as locally, a reply continues the thread in the same worktree directory
+    (on the node that holds the thread) and on the same branch, starting from the branch as it
+    is here (with a commit added meanwhile), and its work comes back on that branch."""
+    repo, bare = origin_repo
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "keep.txt").write_text("keep\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "pkg")
+    (repo / "pkg" / "keep.txt").write_text("keep\nedited, not committed\n")
+    (repo / "pkg" / "new.txt").write_text("untracked\n")
+    async with ray_swarm(ray_env, tmp_path / "state" / "tasks", repo) as client:
+        first_id = await start(
+            client,
+            script(
+                {"shell": "pwd > where1.txt; cat keep.txt new.txt > seen1.txt"},
+                {"message": "first"},
+                text="F",
+            ),
+            repo / "pkg",
+            worktree=True,
+            include_uncommitted=True,
+        )
+        first = (await wait_full(client, [first_id], 120))["tasks"][0]
+        assert first["status"] == "completed", first
+        wt = first["worktree"]
+        branch = wt["branch"]
+        assert wt["carried_commit"] and wt["base_commit"] == wt["carried_commit"], wt
+        assert {f["path"] for f in wt["files"]} == {"pkg/where1.txt", "pkg/seen1.txt"}, wt
+        seen = "keep\nedited, not committed\nuntracked"
+        assert git(repo, "show", f"{branch}:pkg/seen1.txt") == seen
+        assert git(repo, "status", "--porcelain") == "M pkg/keep.txt\n?? pkg/new.txt"
+        # Meanwhile someone adds a commit to the task's branch on this machine.
+        side = tmp_path / "side"
+        git(repo, "worktree", "add", "-q", str(side), branch)
+        (side / "pkg" / "mine.txt").write_text("mine\n")
+        git(side, "add", "-A")
+        git(side, "commit", "-qm", "mine")
+        git(repo, "worktree", "remove", str(side))
+        mine = git(repo, "rev-parse", branch)
+        reply = await client.call_tool(
+            "codex_reply",
+            {
+                "threadId": first["threadId"],
+                "prompt": script(
+                    {"shell": "pwd > where2.txt; cat mine.txt > seen2.txt"},
+                    {"message": "second"},
+                    text="S",
+                ),
+                "async": True,
+            },
+        )
+        assert not reply.is_error, text(reply)
+        reply_id = data(reply)["task_id"]
+        second = (await wait_full(client, [reply_id], 120))["tasks"][0]
+        assert second["status"] == "completed", second
+        assert second["content"] == "second"
+        assert second["threadId"] == first["threadId"]
+        assert second["node"]["node_id"] == first["node"]["node_id"]
+        assert second["worktree"]["branch"] == branch
+        files = {f["path"] for f in second["worktree"]["files"]}
+        assert files == {f"pkg/{n}.txt" for n in ("where1", "seen1", "mine", "where2", "seen2")}
+        # The branch here moved forward: the commit added meanwhile is kept, under the reply's.
+        git(repo, "merge-base", "--is-ancestor", mine, branch)
+        assert git(repo, "show", f"{branch}:pkg/seen2.txt") == "mine"
+        where = git(repo, "show", f"{branch}:pkg/where1.txt")
+        assert git(repo, "show", f"{branch}:pkg/where2.txt") == where
+        node = ray_env.node_of(first_id)
+        assert node is not None and where.startswith(str(ray_env.worker_dirs[node]))
+        assert reply_id in ray_env.tasks_on(node)
+        diff = data(await client.call_tool("codex_diff", {"task_id": reply_id}))
+        assert "pkg/seen2.txt" in json.dumps(diff)
+        git(repo, "stash", "-u", "-q")  # a clean checkout to merge into
+        merged = await client.call_tool("codex_merge", {"task_id": reply_id})
+        assert not merged.is_error, text(merged)
+    assert (repo / "pkg" / "seen2.txt").read_text() == "mine\n"
+    assert git(bare, "for-each-ref", "refs/codex-swarm/base/") == ""
+
+
+async def test_a_task_waiting_for_a_codex_slot_says_so_and_is_cancelled_at_once(
+    ray_env: RayEnv, tmp_path: Path
+) -> None:
+    """Five tasks for the cluster's four codex slots: the fifth's actor waits to be placed. Its
+    status says what it waits for; a cancel removes it at once, and it never runs, not even
+    once the slots are free again."""
+    marker = f"ray-slots-{uuid.uuid4().hex[:8]}"
+    workdir = tmp_path / "shared"
+    workdir.mkdir()
+    async with ray_swarm(
+        ray_env, tmp_path / "state" / "tasks", workdir, "--max-parallel", "5"
+    ) as client:
+        busy = [
+            await start(client, script({"shell": f"sleep 300 # {marker}"}), workdir)
+            for _ in range(4)
+        ]
+        for task_id in busy:
+            await until_running(client, task_id)
+        pending = await start(client, script({"message": "never"}), workdir)
+        with anyio.fail_after(30):
+            while not (view := await status(client, pending)).get("waiting_for"):
+                assert view["status"] in ("queued", "starting"), view
+                await anyio.sleep(0.3)
+        assert view["status"] == "starting"
+        assert view["waiting_for"] == "a free codex slot on the Ray cluster (all 4 are in use)"
+        shown = await client.call_tool("codex_status", {"task_ids": [pending]})
+        assert "starting (waiting for a free codex slot" in text(shown)
+        with anyio.fail_after(5):  # at once: not when a slot frees up
+            cancelled = await client.call_tool("codex_cancel", {"task_id": pending})
+        assert not cancelled.is_error, text(cancelled)
+        assert data(cancelled)["status"] == "cancelled", data(cancelled)
+        async with anyio.create_task_group() as group:
+            for task_id in busy:
+                group.start_soon(client.call_tool, "codex_cancel", {"task_id": task_id})
+        done = await wait_full(client, busy, 60)
+        assert {t["status"] for t in done["tasks"]} == {"cancelled"}, done
+        await anyio.sleep(3)  # free slots now: an actor still waiting would be placed
+        view = await status(client, pending)
+        assert view["status"] == "cancelled" and "waiting_for" not in view, view
+        assert "before it started" in view["error"]
+    assert ray_env.node_of(pending) is None  # no worker ever saw it
+    wait_until(functools.partial(gone, marker), timeout=30)
 
 
 async def test_a_killed_worker_node_loses_its_task_or_retries_it(

@@ -114,3 +114,24 @@ def test_readonly_store_changes_nothing(tmp_path: Path) -> None:
     assert reader.count() == 0
     with pytest.raises(sqlite3.OperationalError):
         _create(reader, "eeeeee1")
+
+
+def test_each_backend_has_its_own_queue_and_limit(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _create(store, "dddddd1")
+    plan = LaunchPlan(argv=("codex", "exec"), cwd="/tmp", prompt="p")
+    for task_id in ("dddddd2", "dddddd3"):
+        store.create(
+            task_id,
+            spec={"task": {"prompt": "p"}, "launch": plan.to_dict()},
+            cwd="/tmp",
+            title="p",
+            owner="test",
+            extra={"backend": "ray"},
+        )
+    _create(store, "dddddd4")
+    assert store.claim_queued(1, "ray") == ["dddddd2"]
+    assert store.claim_queued(1, "ray") == []  # the cluster's limit is reached...
+    assert store.claim_queued(1) == ["dddddd1"]  # ...not this machine's (rows without: local)
+    row = store.get("dddddd3")
+    assert row is not None and store.queue_position(row) == 1

@@ -78,6 +78,8 @@ def now_text(view: dict[str, Any]) -> str:
         place = view.get("queue_position")
         return f"queued (#{place} in the queue)" if place else "queued"
     if status == "starting":
+        if view.get("waiting_for"):
+            return "waiting for " + str(view["waiting_for"])
         return "starting Codex"
     if status == "running":
         if view.get("cancel_requested"):

@@ -37,6 +37,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TaskRow",
+    "backend_of",
     "make_private_dir",
     "valid_task_id",
 ]
@@ -97,6 +98,16 @@ _ADDED_COLUMNS = (
     ("steer_count", "INTEGER NOT NULL DEFAULT 0"),
     ("steered_at", "REAL"),
 )
+
+
+# The backend a task runs under, as the engine records it in ``extra`` (rows from before that
+# record are local): one SQL condition with one parameter, the backend's name.
+_OF_BACKEND = "COALESCE(json_extract(extra, '$.backend'), 'local') = ?"
+
+
+def backend_of(row: TaskRow) -> str:
+    """The backend that runs ``row`` (``local`` for rows from before backends were recorded)."""
+    return str(row.extra.get("backend") or "local")
 
 
 class StoreError(RuntimeError):
@@ -329,14 +340,20 @@ class Store:
                 ),
             )
 
-    def claim_queued(self, limit: int) -> list[str]:
-        """Move the oldest queued tasks to ``starting`` while fewer than ``limit`` are active.
+    def claim_queued(self, limit: int, backend: str = "local") -> list[str]:
+        """Move the oldest queued tasks of ``backend`` to ``starting`` while fewer than ``limit``
+        of that backend's tasks are active.
 
         One transaction, so several servers sharing the store never exceed the limit together.
+        Each backend has its own queue and limit: an engine never claims a task another kind of
+        backend is to run (a console command's local engine beside a Ray server), and the
+        cluster's tasks do not count against this machine's limit.
         """
         with self._tx() as db:
             busy = db.execute(
-                "SELECT COUNT(*) FROM tasks WHERE phase IN ('starting', 'running')"
+                "SELECT COUNT(*) FROM tasks WHERE phase IN ('starting', 'running') AND "
+                + _OF_BACKEND,
+                (backend,),
             ).fetchone()[0]
             free = max(0, limit - busy)
             if not free:
@@ -344,9 +361,9 @@ class Store:
             ids = [
                 r[0]
                 for r in db.execute(
-                    "SELECT id FROM tasks WHERE phase = 'queued' ORDER BY priority DESC, seq"
-                    " LIMIT ?",
-                    (free,),
+                    f"SELECT id FROM tasks WHERE phase = 'queued' AND {_OF_BACKEND}"
+                    " ORDER BY priority DESC, seq LIMIT ?",
+                    (backend, free),
                 )
             ]
             now = time.time()
@@ -403,14 +420,15 @@ class Store:
             )
 
     def queue_position(self, row: TaskRow) -> int | None:
-        """1-based place of a queued task in the start order (priority first, then FIFO)."""
+        """1-based place of a queued task in its backend's start order (priority first, then
+        FIFO)."""
         if row.phase != "queued":
             return None
         with self._lock:
             ahead = self._db.execute(
-                "SELECT COUNT(*) FROM tasks WHERE phase = 'queued' AND (priority > ? OR"
-                " (priority = ? AND seq < ?))",
-                (row.priority, row.priority, row.seq),
+                f"SELECT COUNT(*) FROM tasks WHERE phase = 'queued' AND {_OF_BACKEND} AND"
+                " (priority > ? OR (priority = ? AND seq < ?))",
+                (backend_of(row), row.priority, row.priority, row.seq),
             ).fetchone()[0]
         return int(ahead) + 1
 

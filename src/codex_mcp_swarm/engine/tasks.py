@@ -59,7 +59,7 @@ from .eventlog import read_page
 from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED
 from .plan import LaunchPlan, Limits, WorktreeRequest
-from .store import Store, TaskRow, valid_task_id
+from .store import Store, TaskRow, backend_of, valid_task_id
 
 __all__ = ["Engine", "Limits", "TaskError", "WorktreeRequest", "nesting_depth", "new_task_id"]
 
@@ -264,7 +264,19 @@ class Engine:
         With ``worktree`` the task's worktree and branch are made first (git work: call this
         from a thread when the caller must not block)."""
         check_depth(self.depth)
-        spec = admit_spec(self.settings, spec)
+        continued: dict[str, Any] | None = None  # the worktree a reply continues in
+        if parent is not None and spec.resume_thread_id and backend_of(parent) != self.backend.name:
+            raise TaskError(
+                f"thread {spec.resume_thread_id} ran under the {backend_of(parent)} backend (task "
+                f"{parent.id}), which keeps its session files: continue it from a server started "
+                f"with --backend {backend_of(parent)}"
+            )
+        if worktree is None and parent is not None and "worktree" in parent.extra:
+            try:
+                continued = self.backend.continue_worktree(parent)
+            except git.GitError as exc:
+                raise TaskError(str(exc)) from None
+        spec = self._admit(spec, continued)
         limits = resolve_limits(self.settings, limits, parent)
         codex = self.codex_path()
         task_id = new_task_id()
@@ -287,15 +299,8 @@ class Engine:
                 spec, cwd=str(made.path / made.subdir) if made.subdir else str(made.path)
             )
             extra["worktree"] = made.to_dict()
-        elif parent is not None and "worktree" in parent.extra:
-            if parent.extra.get("removed_worktree"):
-                raise TaskError(
-                    f"the worktree of task {parent.id} was removed (by a cleanup or expiry), so "
-                    "its thread cannot continue there. Start a new task in a worktree made from "
-                    f"its branch {parent.extra['worktree']['branch']!r} (worktree with that "
-                    "branch as base_ref)."
-                )
-            extra["worktree"] = parent.extra["worktree"]
+        elif continued is not None:
+            extra["worktree"] = continued
         nested = tuple(
             (f"mcp_servers.{name}.enabled", "false")
             for name in nested_swarm_servers()
@@ -343,6 +348,20 @@ class Engine:
         assert row is not None
         return row
 
+    def _admit(self, spec: TaskSpec, continued: dict[str, Any] | None) -> TaskSpec:
+        """The spec as it will run (see :func:`.admission.admit_spec`). A reply whose worktree
+        is checked out on the backend's workers, not here, is admitted in the repository that
+        worktree was made from (where its first task was admitted) and keeps its cwd."""
+        if continued is None or not self.backend.remote_worktrees:
+            return admit_spec(self.settings, spec)
+        home = Path(continued["repo"]) / (continued.get("subdir") or "")
+        return replace(admit_spec(self.settings, replace(spec, cwd=str(home))), cwd=spec.cwd)
+
+    @property
+    def worktrees_here(self) -> bool:
+        """Whether task worktrees are checked out on this machine (else on the workers)."""
+        return not self.backend.remote_worktrees
+
     def reply_spec(self, thread_id: str, prompt: str) -> tuple[TaskSpec, TaskRow | None]:
         """The spec that continues ``thread_id`` in its original cwd and settings."""
         return reply_spec(self.settings, self.store, thread_id, prompt)
@@ -354,7 +373,7 @@ class Engine:
 
     def _start_queued(self) -> None:
         """Claim what the limit allows and hand each task to the backend (a worker thread)."""
-        for task_id in self.store.claim_queued(self.settings.max_parallel):
+        for task_id in self.store.claim_queued(self.settings.max_parallel, self.backend.name):
             row = self.store.get(task_id)
             if row is None:
                 continue

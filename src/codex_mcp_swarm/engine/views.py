@@ -107,6 +107,9 @@ def status_view(
     }
     if queue_position is not None:
         view["queue_position"] = queue_position
+    if row.phase == "starting" and row.extra.get("waiting_for"):
+        # The Ray backend: the task's actor is not placed yet, and what it waits for.
+        view["waiting_for"] = row.extra["waiting_for"]
     worktree = worktree_view(row)
     if worktree is not None:
         view["worktree"] = {"path": worktree["path"], "branch": worktree["branch"]}

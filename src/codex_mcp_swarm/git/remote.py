@@ -9,6 +9,11 @@ Owns the git commands of that round trip, on both sides:
   task's base into it, add the task's worktree on branch ``codex-swarm/<task_id>``, push that
   branch when the task has ended, and remove the worktree again.
 
+A task that continues another's worktree (a reply) works on that task's branch: ``branch_id``
+names the task whose branch (``codex-swarm/<branch_id>``) and worktree directory it uses, and
+its private ref (named by its own id) holds the branch's tip as the server had it. Its branch
+comes back only as a fast-forward, so work added to the branch meanwhile is never overwritten.
+
 Must not: know about tasks, the store, Ray or MCP. Plain functions over paths, URLs and task
 ids; every failure is a :class:`~.run.GitError` whose message says what to do. Safety as
 in :mod:`.worktrees`: task ids are checked before they name a ref or a path, remotes and refs
@@ -110,11 +115,24 @@ def push_base(repo: Path, url: str, commit: str, task_id: str) -> None:
     )
 
 
-def fetch_branch(repo: Path, url: str, task_id: str) -> str:
+def branch_commit(repo: Path, branch_id: str) -> str:
+    """The commit branch ``codex-swarm/<branch_id>`` of ``repo`` points at."""
+    ref = branch_ref(branch_id)
+    out = _run(
+        repo, ["rev-parse", "--verify", "--quiet", "--end-of-options", ref + "^{commit}"], ok=(0, 1)
+    )
+    if not out:
+        raise GitError(f"the repository {repo} has no branch {BRANCH_PREFIX}{branch_id}")
+    return out
+
+
+def fetch_branch(repo: Path, url: str, task_id: str, branch_id: str | None = None) -> str:
     """Fetch the task's pushed branch into ``repo`` (same name) and drop the private base ref on
-    the remote. Returns the branch's commit."""
-    ref = branch_ref(task_id)
-    _run(repo, ["fetch", "--quiet", "--no-tags", "--end-of-options", url, f"+{ref}:{ref}"])
+    the remote. Returns the branch's commit. A task that continued another's branch
+    (``branch_id``) updates it only by a fast-forward."""
+    ref = branch_ref(branch_id or task_id)
+    force = "" if branch_id not in (None, task_id) else "+"
+    _run(repo, ["fetch", "--quiet", "--no-tags", "--end-of-options", url, f"{force}{ref}:{ref}"])
     with contextlib.suppress(GitError):  # a leftover private ref is harmless
         _run(
             repo,
@@ -162,14 +180,19 @@ def cache_repo(cache_root: Path, url: str) -> Path:
 
 
 def checkout_task(
-    cache_root: Path, url: str, task_id: str, worktree_root: Path
+    cache_root: Path, url: str, task_id: str, worktree_root: Path, branch_id: str | None = None
 ) -> tuple[Path, str]:
     """Fetch the task's base from ``url`` into the node's cache and add the task's worktree on
-    branch ``codex-swarm/<task_id>``. Returns (worktree path, base commit)."""
+    branch ``codex-swarm/<branch_id>`` (default: the task's own) in ``worktree_root/<branch_id>``.
+    Returns (worktree path, base commit).
+
+    A checkout of that branch left on this node by an earlier task (its removal failed) is
+    replaced when it holds nothing the new base lacks; otherwise this refuses."""
+    branch_id = branch_id or task_id
     repo = cache_repo(cache_root, url)
     private = base_ref(task_id)
-    branch = branch_ref(task_id)
-    path = worktree_root / task_id
+    branch = branch_ref(branch_id)
+    path = worktree_root / branch_id
     worktree_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = repo.name.removesuffix(".git")
     with _locked(cache_root / f"{key}.lock"):
@@ -178,29 +201,59 @@ def checkout_task(
             ["fetch", "--quiet", "--no-tags", "--end-of-options", url, f"+{private}:{private}"],
         )
         commit = _run(repo, ["rev-parse", "--verify", "--end-of-options", private + "^{commit}"])
-        _run(repo, ["update-ref", branch, commit])
         if path.exists():
-            raise GitError(f"{path} already exists on this worker; remove it and retry")
-        _run(repo, ["worktree", "add", "--quiet", "--", str(path), BRANCH_PREFIX + task_id])
+            _drop_leftover(repo, path, commit)
+        _run(repo, ["update-ref", branch, commit])
+        _run(repo, ["worktree", "add", "--quiet", "--", str(path), BRANCH_PREFIX + branch_id])
     return path, commit
 
 
-def push_task_branch(cache_root: Path, url: str, task_id: str) -> str:
-    """Push the task's branch from the node's cache to ``url``; returns its commit."""
+def _drop_leftover(repo: Path, path: Path, commit: str) -> None:
+    """Remove an earlier task's checkout at ``path`` if all it holds is in ``commit``."""
+    refuse = GitError(
+        f"{path} already exists on this worker and holds work that is not on the task's "
+        "branch; move it away (or remove it) and retry"
+    )
+    try:
+        top = _run(path, ["rev-parse", "--show-toplevel"])
+        head = _run(path, ["rev-parse", "--verify", "HEAD^{commit}"])
+        dirty = _run(path, ["status", "--porcelain", "--untracked-files=all"])
+    except GitError:
+        raise refuse from None
+    if Path(top).resolve() != path.resolve() or dirty or not _is_ancestor(repo, head, commit):
+        raise refuse
+    _run(repo, ["worktree", "remove", "--force", "--", str(path)])
+
+
+def _is_ancestor(repo: Path, older: str, newer: str) -> bool:
+    try:
+        _run(repo, ["merge-base", "--is-ancestor", "--end-of-options", older, newer])
+    except GitError:
+        return False
+    return True
+
+
+def push_task_branch(cache_root: Path, url: str, branch_id: str) -> str:
+    """Push branch ``codex-swarm/<branch_id>`` (the task's own, or the one it continued) from
+    the node's cache to ``url``; returns its commit."""
     repo = cache_repo(cache_root, url)
-    ref = branch_ref(task_id)
+    ref = branch_ref(branch_id)
     _run(repo, ["push", "--quiet", "--no-verify", "--end-of-options", url, f"+{ref}:{ref}"])
     return _run(repo, ["rev-parse", "--verify", "--end-of-options", ref + "^{commit}"])
 
 
-def remove_task(cache_root: Path, url: str, task_id: str, worktree_root: Path) -> None:
-    """Remove the task's worktree, branch and private ref from the node's cache."""
+def remove_task(
+    cache_root: Path, url: str, task_id: str, worktree_root: Path, branch_id: str | None = None
+) -> None:
+    """Remove the task's worktree, branch (``branch_id``'s, default its own) and private ref
+    from the node's cache."""
+    branch_id = branch_id or task_id
     repo = cache_repo(cache_root, url)
     key = repo.name.removesuffix(".git")
     with _locked(cache_root / f"{key}.lock"):
         with contextlib.suppress(GitError):
-            _run(repo, ["worktree", "remove", "--force", "--", str(worktree_root / task_id)])
-        for ref in (branch_ref(task_id), base_ref(task_id)):
+            _run(repo, ["worktree", "remove", "--force", "--", str(worktree_root / branch_id)])
+        for ref in (branch_ref(branch_id), base_ref(task_id)):
             with contextlib.suppress(GitError):
                 _run(repo, ["update-ref", "-d", ref])
         with contextlib.suppress(GitError):

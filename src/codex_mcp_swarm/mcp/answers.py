@@ -57,6 +57,7 @@ class TaskAnswer(TypedDict, total=False):
     tokens: int
     warnings: list[str]
     queue_position: int
+    waiting_for: str
     worktree: WorktreeAnswer
     cwd: str
     steered: dict[str, Any]
@@ -100,6 +101,7 @@ class StatusAnswer(TypedDict, total=False):
     usage: dict[str, dict[str, int]]
     warnings: list[str]
     queue_position: int
+    waiting_for: str
     worktree: dict[str, str]
     exit_code: int
     exit_signal: int
@@ -214,6 +216,7 @@ def task_answer(view: dict[str, Any]) -> TaskAnswer:
     answer["tokens"] = total_tokens(view.get("usage"))
     answer["warnings"] = warnings_once(view.get("warnings"))
     answer["queue_position"] = view.get("queue_position")
+    answer["waiting_for"] = view.get("waiting_for")
     answer["worktree"] = wt
     if wt and view.get("cwd") and view["cwd"] != wt.get("path"):
         answer["cwd"] = view["cwd"]  # a subdirectory of the worktree

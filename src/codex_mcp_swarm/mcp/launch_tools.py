@@ -47,9 +47,11 @@ from .schemas import (
 from .tasks import LAUNCH_AS_TASK
 
 
-def removed_worktree_reply(previous: Any, cwd: str) -> str | None:
-    """Why a thread whose worktree cleanup removed cannot continue, and what to do instead."""
-    if previous is None or "worktree" not in previous.extra or os.path.isdir(cwd):
+def removed_worktree_reply(previous: Any, cwd: str, here: bool = True) -> str | None:
+    """Why a thread whose worktree cleanup removed cannot continue, and what to do instead.
+    ``here``: worktrees are checked out on this machine (with Ray they are made again on a
+    worker for each reply, and the engine judges whether that can be)."""
+    if previous is None or "worktree" not in previous.extra or not here or os.path.isdir(cwd):
         return None
     wt = previous.extra["worktree"]
     branch = wt.get("branch") if isinstance(wt, dict) else None
@@ -140,7 +142,7 @@ def register(face: Face) -> None:
     ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
             spec, previous = face.engine.reply_spec(threadId, prompt)
-            gone = removed_worktree_reply(previous, spec.cwd)
+            gone = removed_worktree_reply(previous, spec.cwd, face.engine.worktrees_here)
             if gone:
                 return face.error(gone)
             row = face.engine.launch(spec, parent=previous)

@@ -19,6 +19,8 @@ from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept impor
 def doing(view: dict[str, Any]) -> str:
     """What a task is doing now, in a few words."""
     status = view["status"]
+    if status == "starting" and view.get("waiting_for"):
+        return "starting: waiting for " + _short(str(view["waiting_for"]), 80)
     if status in ("queued", "starting"):
         return str(status)
     last = view.get("last_tool")
@@ -104,6 +106,8 @@ def status_text(view: dict[str, Any]) -> str:
     state = view["status"]
     if view.get("queue_position"):
         state += f" (#{view['queue_position']} in the queue)"
+    if view.get("waiting_for"):
+        state += f" (waiting for {view['waiting_for']})"
     lines = [
         f"Task {view['task_id']}: {state} for {duration(view['elapsed_s'])}"
         + (f" · thread {view['threadId']}" if view.get("threadId") else ""),

@@ -40,6 +40,8 @@ def last_action(row: TaskRow, view: dict[str, Any]) -> str:
     if row.phase == "queued":
         position = view.get("queue_position")
         return f"waiting in the queue (#{position})" if position else "waiting in the queue"
+    if view.get("waiting_for"):
+        return f"waiting for {view['waiting_for']}"
     last = view.get("last_tool")
     if row.terminal:
         if row.error:

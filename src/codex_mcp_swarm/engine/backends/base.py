@@ -8,7 +8,8 @@ waiters, views) is the same for every backend; a backend only
 * asks a supervisor to stop (:meth:`Backend.cancel`; the store's cancel flag is already set),
 * finds the supervisors already running after a restart (:meth:`Backend.adopt`), and judges
   the ones that vanished without recording an end (``lost``),
-* makes and finishes a task's worktree where its supervisor can reach it.
+* makes and finishes a task's worktree where its supervisor can reach it, and says which
+  worktree a reply to a worktree task continues in.
 
 A supervisor records its task's end in the store itself (or hands it to its backend to record)
 *before* it goes away: the store is the single source of truth; ``ended`` is only a wake-up.
@@ -21,13 +22,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ... import git
 from .. import branches
 from ..phases import Phase
 from ..plan import LaunchPlan, WorktreeRequest
-from ..store import Store, TaskRow
+from ..store import Store, TaskRow, backend_of
 
 if TYPE_CHECKING:
     from ...settings import Settings
@@ -44,6 +45,9 @@ class Backend(ABC):
     """Where task supervisors run. ``await start()`` before use, ``await stop()`` after."""
 
     name: ClassVar[str]
+    #: Whether task worktrees are checked out where the supervisors run (another host) rather
+    #: than on this machine: then a task's recorded worktree path does not exist here.
+    remote_worktrees: ClassVar[bool] = False
 
     def __init__(self, store: Store, settings: Settings, ended: Ended) -> None:
         self.store = store
@@ -69,7 +73,7 @@ class Backend(ABC):
         ``extra["backend"]``; rows from before that are local). A server of one backend must
         never judge another's tasks lost: several may share a task dir (a console command
         is a local engine)."""
-        return bool(row.extra.get("backend", "local") == self.name)
+        return backend_of(row) == self.name
 
     @abstractmethod
     def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
@@ -100,6 +104,19 @@ class Backend(ABC):
             base_ref=request.base_ref,
             include_uncommitted=request.include_uncommitted,
         )
+
+    def continue_worktree(self, parent: TaskRow) -> dict[str, Any]:
+        """The worktree record of a reply to ``parent`` (a worktree task): the reply continues
+        the parent's thread in the parent's worktree, on its branch. :class:`~..git.GitError`,
+        saying what to do instead, when it cannot."""
+        record = parent.extra["worktree"]
+        if parent.extra.get("removed_worktree"):
+            raise git.GitError(
+                f"the worktree of task {parent.id} was removed (by a cleanup or expiry), so its "
+                "thread cannot continue there. Start a new task in a worktree made from its "
+                f"branch {record['branch']!r} (worktree with that branch as base_ref)."
+            )
+        return dict(record)
 
     def discard_worktree(self, wt: git.Worktree) -> None:
         """Undo :meth:`make_worktree` for a task that was never recorded (nothing ran in it)."""

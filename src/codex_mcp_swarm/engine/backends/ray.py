@@ -15,11 +15,21 @@ Owns the server's side of running tasks on a Ray cluster (``--backend ray``):
   (worktree tasks), records the end, releases and kills the actor, and calls ``ended``;
 * adoption: after a restart, active tasks are found again by their actor's name; a task whose
   actor is gone (its node died) or dies while watched is recorded ``lost`` with the reason;
-* cancel: the actor's runner stops Codex's whole tree on the worker;
+* cancel: the actor's runner stops Codex's whole tree on the worker. An actor not placed yet
+  (every ``codex`` slot it could take is in use) is removed at once instead, and the task is
+  ``cancelled``: nothing of it runs later;
+* waiting for a slot: a task whose actor is not placed yet stays ``starting`` and its record
+  says what it waits for (``extra["waiting_for"]``, shown by the status views) while no
+  ``codex`` slot it could take is free;
 * worktrees: made here from the user's repository as locally (same validation, base and
   carried snapshot), then the base commit is pushed to a private ref on the git remote
   (``git.remote``) and the local checkout is removed; the branch is fetched back at the end, so
-  diff, merge and land work on the user's machine unchanged.
+  diff, merge and land work on the user's machine unchanged;
+* replies to a worktree task: as locally, the reply works on that task's branch in the
+  worktree its thread ran in. When it starts, the branch's tip here is pushed to the reply's
+  private ref; the worker makes the worktree again at the thread's path from it (on the node
+  that holds the thread's session files) and pushes the branch back; the server takes it only
+  as a fast-forward of the branch here.
 
 Ray is imported only here and in :mod:`.ray_worker` (at run time), never by the rest of the
 package: the local backend needs nothing of it.
@@ -58,6 +68,9 @@ CALL_TIMEOUT = 120.0  # seconds for one quick actor call before it is counted a 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the cluster's head before giving up at start
 UNAVAILABLE_FOR = 60.0  # seconds an actor may be unreachable before its task is lost
 NODE_DEATH_WAIT = 60.0  # seconds a relaunch waits for the cluster to see a dead node as dead
+# Seconds an actor may take to start (Ray starts a worker process for it: about 3 s on a busy
+# 2-core machine) before a task without a free codex slot is said to wait for one.
+WAITING_AFTER = 3.0
 
 
 def actor_name(task_id: str) -> str:
@@ -75,14 +88,22 @@ def _import_ray() -> Any:
     return ray
 
 
+def branch_id(worktree: dict[str, Any]) -> str:
+    """The task whose branch (``codex-swarm/<id>``) a worktree record names."""
+    return str(worktree["branch"]).removeprefix(git.BRANCH_PREFIX)
+
+
 class RayBackend(Backend):
     name = "ray"
+    remote_worktrees = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._ray: Any = None
         self._actor_class: Any = None
         self._watched: set[str] = set()
+        self._unplaced: dict[str, Any] = {}  # task id -> handle of an actor not answering yet
+        self._removed: set[str] = set()  # tasks whose unplaced actor a cancel killed
         self._guard = threading.Lock()
         self._idle = threading.Condition(self._guard)
         self._acting = 0
@@ -153,6 +174,26 @@ class RayBackend(Backend):
             raise
         return wt
 
+    def continue_worktree(self, parent: TaskRow) -> dict[str, Any]:
+        """The parent's worktree record, once its branch is known to be here and reachable: the
+        worker makes the checkout again from the branch when the reply starts."""
+        record = super().continue_worktree(parent)
+        if parent.extra.get("removed_branch"):
+            raise git.GitError(
+                f"the branch {record['branch']} of task {parent.id} was deleted (merged or "
+                "cleaned up), so its thread has no work to continue on. Start a new task instead."
+            )
+        repo = Path(record["repo"])
+        try:
+            gitremote.branch_commit(repo, branch_id(record))
+        except git.GitError:
+            raise git.GitError(
+                f"the branch {record['branch']} of task {parent.id} is no longer in {repo}, so "
+                "its thread cannot continue on it. Start a new task instead (worktree: true)."
+            ) from None
+        self._remote_url(repo)  # a sentence now, not a failed task later
+        return record
+
     def discard_worktree(self, wt: git.Worktree) -> None:
         with contextlib.suppress(git.GitError):
             gitremote.drop_base(wt.repo, self._remote_url(wt.repo), wt.path.name)
@@ -176,6 +217,7 @@ class RayBackend(Backend):
             payload["worktree"] = {
                 "url": self._remote_url(Path(wt["repo"])),
                 "subdir": wt.get("subdir") or "",
+                "branch_id": branch_id(wt),
             }
         return payload
 
@@ -184,6 +226,13 @@ class RayBackend(Backend):
             raise BackendError("the Ray backend is not started")
         try:
             payload = self._payload(row)
+            wt = payload.get("worktree")
+            if wt and wt["branch_id"] != row.id:
+                # A reply: it continues the branch as it is here now (as a local reply works in
+                # the worktree as it is when it starts).
+                repo = Path(row.extra["worktree"]["repo"])
+                tip = gitremote.branch_commit(repo, wt["branch_id"])
+                gitremote.push_base(repo, wt["url"], tip, row.id)
         except git.GitError as exc:
             raise BackendError(str(exc)) from exc
         handle = self._create_actor(row, payload)
@@ -338,6 +387,14 @@ class RayBackend(Backend):
             os.close(fd)
 
     def _collect_locked(self, task_id: str, handle: Any) -> None:
+        try:
+            self._collect_polls(task_id, handle)
+        finally:
+            with self._guard:
+                self._unplaced.pop(task_id, None)
+                self._removed.discard(task_id)
+
+    def _collect_polls(self, task_id: str, handle: Any) -> None:
         ray = self._ray
         stored = self.store.get(task_id)
         base = int(((stored.extra.get("ray") or {}) if stored else {}).get("events_base") or 0)
@@ -347,7 +404,14 @@ class RayBackend(Backend):
         last_progress: Any = None
         unreachable_since: float | None = None
         cancel_sent = False
-        ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
+        # Until the actor answers once it may be unplaced (waiting for a codex slot): a cancel
+        # removes it then. The first poll returns at once when the actor runs.
+        answered = False
+        since = time.monotonic()
+        waiting: str | None = (stored.extra.get("waiting_for") if stored else None) or None
+        with self._guard:
+            self._unplaced[task_id] = handle
+        ref = handle.poll.remote(offset, 0.0)
         while True:
             with self._guard:
                 if self._closed:
@@ -355,7 +419,22 @@ class RayBackend(Backend):
                     return
             ready, _ = ray.wait([ref], timeout=PROGRESS_INTERVAL + 1.0)
             if not ready:
-                continue  # the actor is not placed yet (no free codex slot) or busy: wait on
+                if not answered:  # not placed yet (no free codex slot), or its process starts
+                    if self._cancelled_before_start(task_id):
+                        self._remove_unplaced(task_id, handle)  # the poll then fails at once
+                    elif time.monotonic() - since >= WAITING_AFTER:
+                        now = self._waiting_for(task_id)
+                        if now != waiting:
+                            self.store.set_extra(task_id, waiting_for=now)
+                            waiting = now
+                continue
+            if not answered:
+                answered = True
+                with self._guard:
+                    self._unplaced.pop(task_id, None)
+                if waiting is not None:
+                    self.store.set_extra(task_id, waiting_for=None)
+                    waiting = None
             try:
                 snap = ray.get(ref)
                 unreachable_since = None
@@ -376,11 +455,21 @@ class RayBackend(Backend):
                 self._finally(task_id, functools.partial(self._lost, task_id, why), None)
                 return
             except ray.exceptions.RayActorError as exc:  # the actor died (with its node)
+                with self._guard:
+                    removed = task_id in self._removed
+                if removed or (not answered and self._cancelled_before_start(task_id)):
+                    # Removed by a cancel before it was placed: nothing of the task ran.
+                    cancelled = functools.partial(self._cancelled_unplaced, task_id)
+                    self._finally(task_id, cancelled, None)
+                    return
                 fresh = self._relaunch(task_id, exc)
                 if fresh is not None:
                     handle, offset, node_recorded, cancel_sent = fresh, 0, False, False
+                    answered, since = False, time.monotonic()
+                    with self._guard:
+                        self._unplaced[task_id] = handle
                     stored = self.store.get(task_id)
-                    ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
+                    ref = handle.poll.remote(offset, 0.0)
                     continue
                 self._finally(task_id, functools.partial(self._lost, task_id, _why(exc)), None)
                 return
@@ -403,12 +492,68 @@ class RayBackend(Backend):
                 notes = (stored.extra.get("ray_notes") if stored else None) or []
                 self.store.set_progress(task_id, _noted(row["progress"], notes))
             if snap["done"] and not snap["events"]:  # every event is copied: record the end
-                self._finally(task_id, functools.partial(self._record_end, task_id, snap), handle)
+                end = functools.partial(self._record_end, task_id, snap, handle)
+                self._finally(task_id, end, handle)
                 return
             ref = handle.poll.remote(offset, 0.0 if snap["events"] else PROGRESS_INTERVAL)
 
+    def _cancelled_before_start(self, task_id: str) -> bool:
+        """A cancel was asked for while the task is still ``starting`` (Codex never ran)."""
+        row = self.store.get(task_id)
+        return row is not None and row.cancel_requested and _unstarted(row)
+
+    def _remove_unplaced(self, task_id: str, handle: Any) -> None:
+        """Kill the actor of a task that was cancelled before its actor answered (it waits for
+        a codex slot): it never starts, and its collector records the task cancelled."""
+        with self._guard:
+            if self._unplaced.get(task_id) is not handle:
+                return  # it answered meanwhile: the runner's own cancel takes over
+            self._removed.add(task_id)
+        with contextlib.suppress(Exception):
+            self._ray.kill(handle, no_restart=True)
+
+    def _waiting_for(self, task_id: str) -> str | None:
+        """What an unplaced actor waits for, when no codex slot it could take is free (else it
+        is being started: None)."""
+        row = self.store.get(task_id)
+        node_id = self._thread_node(row) if row is not None else None
+        try:
+            total = float(self._ray.cluster_resources().get(RESOURCE, 0))
+            free = float(self._ray.available_resources().get(RESOURCE, 0))
+            if node_id is not None:
+                free = _node_free(node_id, free)
+        except Exception:
+            return None
+        if free >= 1:
+            return None
+        if node_id is not None:
+            return (
+                f"a free codex slot on node {node_id[:8]}, which holds the thread's session "
+                "files (every slot there is in use)"
+            )
+        if total < 1:
+            return "a free codex slot on the Ray cluster (no node offers the codex resource now)"
+        return f"a free codex slot on the Ray cluster (all {total:g} are in use)"
+
+    def _cancelled_unplaced(self, task_id: str) -> None:
+        row = self.store.get(task_id)
+        if row is None or row.terminal:
+            return
+        wt = row.extra.get("worktree")
+        if isinstance(wt, dict):  # nothing was pushed: drop the private ref the task got
+            with contextlib.suppress(git.GitError):
+                repo = Path(wt["repo"])
+                gitremote.drop_base(repo, self._remote_url(repo), task_id)
+        self.store.set_extra(task_id, waiting_for=None)
+        self.store.finish(
+            task_id,
+            phase="cancelled",
+            error="cancelled before it started: its Ray actor, still waiting for a free codex "
+            "slot, was removed",
+        )
+
     def _finally(self, task_id: str, action: Any, handle: Any) -> None:
-        """Run the end's consequence (unless the backend stopped), free the actor, wake."""
+        """Run the end's consequence (unless the backend stopped), stop the actor, wake."""
         with self._guard:
             self._watched.discard(task_id)
             if self._closed:
@@ -417,8 +562,6 @@ class RayBackend(Backend):
         try:
             action()
             if handle is not None:
-                with contextlib.suppress(Exception):
-                    self._ray.get(handle.release.remote(), timeout=CALL_TIMEOUT)
                 with contextlib.suppress(Exception):
                     self._ray.kill(handle, no_restart=True)
         except Exception:
@@ -442,7 +585,7 @@ class RayBackend(Backend):
                 os.close(fd)
         return int(snap.get("offset", offset + len(data)))
 
-    def _record_end(self, task_id: str, snap: dict[str, Any]) -> None:
+    def _record_end(self, task_id: str, snap: dict[str, Any], handle: Any) -> None:
         row = self.store.get(task_id)
         if row is None or row.terminal:
             return
@@ -459,6 +602,10 @@ class RayBackend(Backend):
         wt = branches.worktree_of(row)
         if wt is not None:
             self._fetch_work(row, wt, snap, end)
+        # The worker drops its checkout before the end is recorded: a reply (possible from
+        # then on) makes it again in the same place, and must not lose it to this release.
+        with contextlib.suppress(Exception):
+            self._ray.get(handle.release.remote(), timeout=CALL_TIMEOUT)
         phase = end.get("phase")
         if phase not in ("completed", "failed", "cancelled", "lost"):
             phase = "lost"
@@ -483,7 +630,9 @@ class RayBackend(Backend):
             self.store.set_extra(row.id, outcome_error=why)
             return
         try:
-            gitremote.fetch_branch(wt.repo, self._remote_url(wt.repo), row.id)
+            gitremote.fetch_branch(
+                wt.repo, self._remote_url(wt.repo), row.id, branch_id(row.extra["worktree"])
+            )
             outcome = branches.outcome_of(wt)
             self.store.set_extra(
                 row.id,
@@ -495,7 +644,7 @@ class RayBackend(Backend):
             self.store.set_extra(
                 row.id,
                 outcome_error=f"the task's branch could not be fetched from the git remote: "
-                f"{exc}. It is on the remote as {git.BRANCH_PREFIX}{row.id}.",
+                f"{exc}. It is on the remote as {wt.branch}.",
             )
 
     def _lost(self, task_id: str, why: str) -> None:
@@ -509,6 +658,11 @@ class RayBackend(Backend):
 
     def cancel(self, row: TaskRow) -> None:
         if self._ray is None:
+            return
+        with self._guard:
+            unplaced = self._unplaced.get(row.id)
+        if unplaced is not None and _unstarted(row):  # waiting for a codex slot: remove it now
+            self._remove_unplaced(row.id, unplaced)
             return
         try:
             handle = self._ray.get_actor(actor_name(row.id), namespace=NAMESPACE)
@@ -529,6 +683,23 @@ def _check_reachable(address: str) -> None:
             f"no Ray cluster answers at {address} ({exc.strerror or exc}). Start its head with "
             "`ray start --head --port PORT` (on this host), or fix --ray-address / RAY_ADDRESS."
         ) from None
+
+
+def _unstarted(row: TaskRow) -> bool:
+    """Whether Codex has not run for ``row`` (an actor that never answered may be removed)."""
+    return row.phase == "starting" and row.codex_pid is None
+
+
+def _node_free(node_id: str, cluster_free: float) -> float:
+    """Free codex slots on one node. Ray has no public per-node view of what is free: this uses
+    its state module, and falls back to the whole cluster's figure where that is missing."""
+    try:
+        from ray._private import state
+
+        per_node = state.available_resources_per_node()  # type: ignore[no-untyped-call]
+    except Exception:
+        return cluster_free
+    return float((per_node.get(node_id) or {}).get(RESOURCE, 0))
 
 
 def _noted(progress: dict[str, Any], notes: list[str]) -> dict[str, Any]:

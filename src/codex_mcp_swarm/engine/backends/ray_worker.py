@@ -9,7 +9,10 @@ kept until the server has copied it, so a server that is down loses nothing.
 
 Worktree tasks get their code through git: the actor fetches the task's base from the remote
 into a per-node cache repository (``git.remote``), makes the worktree there, and pushes branch
-``codex-swarm/<task_id>`` when the runner has recorded the end. Tasks without a worktree run in
+``codex-swarm/<task_id>`` when the runner has recorded the end. A reply to a worktree task
+(payload ``branch_id``: the task whose branch it continues) works on that branch, in the same
+directory its thread ran in before (``worktrees/<branch_id>``), made again from the branch's tip
+as the server had it. Tasks without a worktree run in
 the ``cwd`` they name, which must exist on the worker (a shared filesystem); otherwise the task
 fails at once and says so.
 
@@ -84,6 +87,9 @@ class TaskActor:
         self.proc: subprocess.Popen[bytes] | None = None
         self.pushed: str | None = None
         self.push_error: str | None = None
+        wt = payload.get("worktree") or {}
+        #: the task whose branch and worktree directory this task works in (a reply: another's)
+        self.branch_id: str = wt.get("branch_id") or self.task_id
         self._lock = threading.Lock()
         threading.Thread(target=self._life, daemon=True, name=f"task-{self.task_id}").start()
 
@@ -105,13 +111,13 @@ class TaskActor:
         wt = self.payload.get("worktree")
         if wt:
             path, commit = gitremote.checkout_task(
-                self.cache, wt["url"], self.task_id, self.worktrees
+                self.cache, wt["url"], self.task_id, self.worktrees, self.branch_id
             )
             cwd = str(path / wt["subdir"]) if wt.get("subdir") else str(path)
             Path(cwd).mkdir(parents=True, exist_ok=True)
             record = git.Worktree(
                 path=path,
-                branch=git.BRANCH_PREFIX + self.task_id,
+                branch=git.BRANCH_PREFIX + self.branch_id,
                 repo=gitremote.cache_repo(self.cache, wt["url"]),
                 base_ref=commit,
                 base_commit=commit,
@@ -217,7 +223,7 @@ class TaskActor:
         if not wt:
             return
         try:
-            self.pushed = gitremote.push_task_branch(self.cache, wt["url"], self.task_id)
+            self.pushed = gitremote.push_task_branch(self.cache, wt["url"], self.branch_id)
         except git.GitError as exc:
             self.push_error = f"the task's branch could not be pushed from the worker: {exc}"
 
@@ -286,9 +292,11 @@ class TaskActor:
             self.payload["cancelled"] = True  # still preparing: cancelled as it starts
 
     def release(self) -> None:
-        """The server has stored everything: drop the worktree from the node's cache."""
+        """The server has the task's events and branch: drop the worktree from the node's cache."""
         wt = self.payload.get("worktree")
         if wt and self.done.is_set():
             with contextlib.suppress(git.GitError, OSError):
-                gitremote.remove_task(self.cache, wt["url"], self.task_id, self.worktrees)
+                gitremote.remove_task(
+                    self.cache, wt["url"], self.task_id, self.worktrees, self.branch_id
+                )
         self.released_at = time.time()
