@@ -1,7 +1,9 @@
 """The seam between the engine and where tasks run.
 
-Owns: the :class:`Backend` interface. The engine (admission, the queue, the store, waking
-waiters, views) is the same for every backend; a backend only
+Owns: the :class:`Backend` interface, and :class:`Watchers` (the bookkeeping of the threads
+that wait for supervisors to end, the same for every backend: one per task, none after stop).
+The engine (admission, the queue, the store, waking waiters, views) is the same for every
+backend; a backend only
 
 * starts the supervisor of a task the engine has claimed (:meth:`Backend.launch`),
 * learns that a supervisor has ended and tells the engine (the ``ended`` callback),
@@ -19,6 +21,8 @@ Must not: queue, admit or refuse tasks (the engine does), or know about MCP or t
 
 from __future__ import annotations
 
+import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -33,8 +37,81 @@ from ..store import Store, TaskRow, backend_of
 if TYPE_CHECKING:
     from ...settings import Settings
 
+log = logging.getLogger(__name__)
+
 #: Called (from any thread) with a task id once its supervisor is gone and the store has its end.
 Ended = Callable[[str], None]
+
+
+class Watchers:
+    """A backend's watchers: one thread per task that waits for the task's supervisor to end
+    (how it waits is the backend's), and the rules every backend needs around them: at most
+    one watcher per task in this server, none started once closed, and :meth:`close` waits for
+    the consequences already being handled, so nothing acts after the backend's ``stop()``
+    returns. A watcher's blocking wait itself is abandoned (its thread is a daemon): whatever
+    it wakes up to after :meth:`close` is left to the next server, which adopts the task."""
+
+    def __init__(self, ended: Ended) -> None:
+        self._ended = ended
+        self._watched: set[str] = set()
+        self._guard = threading.Lock()
+        self._idle = threading.Condition(self._guard)
+        self._acting = 0  # consequences being handled (close waits for them)
+        self._closed = False
+
+    def open(self) -> None:
+        with self._guard:
+            self._closed = False
+
+    def close(self) -> None:
+        """No watcher acts after this returns. Blocks: call it from a worker thread."""
+        with self._guard:
+            self._closed = True
+            while self._acting:
+                self._idle.wait()
+
+    @property
+    def closed(self) -> bool:
+        with self._guard:
+            return self._closed
+
+    def __contains__(self, task_id: str) -> bool:
+        with self._guard:
+            return task_id in self._watched
+
+    def start(self, task_id: str, wait: Callable[..., None], *args: Any, name: str) -> None:
+        """Run ``wait(task_id, *args)`` in a new watcher thread, unless ``task_id`` is
+        watched already or the watchers are closed. ``wait`` ends with :meth:`act` (or
+        :meth:`forget`)."""
+        with self._guard:
+            if self._closed or task_id in self._watched:
+                return
+            self._watched.add(task_id)
+        threading.Thread(target=wait, args=(task_id, *args), daemon=True, name=name).start()
+
+    def forget(self, task_id: str) -> None:
+        """The watcher of ``task_id`` ends without a consequence."""
+        with self._guard:
+            self._watched.discard(task_id)
+
+    def act(self, task_id: str, consequence: Callable[[], None]) -> None:
+        """The watcher of ``task_id`` saw its supervisor end: unless closed, handle it
+        (``consequence``: errors are logged, never raised) and wake the engine. The task may
+        be watched again from inside ``consequence`` (another supervisor took over)."""
+        with self._guard:
+            self._watched.discard(task_id)
+            if self._closed:
+                return  # abandoned: the next server adopts the task
+            self._acting += 1
+        try:
+            consequence()
+        except Exception:
+            log.exception("handling the end of task %s failed", task_id)
+        finally:
+            with self._guard:
+                self._acting -= 1
+                self._idle.notify_all()
+        self._ended(task_id)
 
 
 class BackendError(Exception):
@@ -53,6 +130,7 @@ class Backend(ABC):
         self.store = store
         self.settings = settings
         self.ended = ended
+        self.watchers = Watchers(ended)
 
     async def start(self) -> None:
         """Start the backend's own background activities (if any)."""

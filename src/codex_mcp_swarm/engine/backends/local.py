@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -71,18 +72,12 @@ class LocalBackend(Backend):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._watched: set[str] = set()
-        self._guard = threading.Lock()  # _watched, _closed, _acting
-        self._idle = threading.Condition(self._guard)
-        self._acting = 0  # watcher consequences in flight (stop waits for them)
-        self._closed = False
         self._forks: ForkServer | None = (
             ForkServer(self.store.task_dir / "forkserver.log") if use_fork_server() else None
         )
 
     async def start(self) -> None:
-        with self._guard:
-            self._closed = False
+        self.watchers.open()
 
     def prepare(self) -> None:
         """A task was recorded: have the fork server ready before the queue starts it (a
@@ -95,10 +90,7 @@ class LocalBackend(Backend):
         import anyio
 
         def close() -> None:
-            with self._guard:
-                self._closed = True
-                while self._acting:
-                    self._idle.wait()
+            self.watchers.close()
             if self._forks is not None:
                 self._forks.close()
 
@@ -186,7 +178,7 @@ class LocalBackend(Backend):
 
     def adopt(self, rows: list[TaskRow]) -> None:
         for row in rows:
-            if row.terminal or row.id in self._watched or not self.supervises(row):
+            if row.terminal or row.id in self.watchers or not self.supervises(row):
                 continue
             if row.runner_pid is not None:
                 self._watch(row.id, RunnerIdentity.of(row))
@@ -220,13 +212,7 @@ class LocalBackend(Backend):
         self.ended(row.id)
 
     def _watch(self, task_id: str, seen: RunnerIdentity) -> None:
-        with self._guard:
-            if self._closed or task_id in self._watched:
-                return
-            self._watched.add(task_id)
-        threading.Thread(
-            target=self._watch_thread, args=(task_id, seen), daemon=True, name=f"watch-{task_id}"
-        ).start()
+        self.watchers.start(task_id, self._watch_thread, seen, name=f"watch-{task_id}")
 
     def _watch_thread(self, task_id: str, seen: RunnerIdentity) -> None:
         try:
@@ -237,20 +223,7 @@ class LocalBackend(Backend):
                 os.close(fd)
         except OSError:
             log.exception("watching %s failed", task_id)
-        with self._guard:
-            self._watched.discard(task_id)
-            if self._closed:
-                return  # abandoned: the next server adopts the task
-            self._acting += 1
-        try:
-            self._runner_gone(task_id, seen)
-        except Exception:
-            log.exception("handling the end of %s failed", task_id)
-        finally:
-            with self._guard:
-                self._acting -= 1
-                self._idle.notify_all()
-        self.ended(task_id)
+        self.watchers.act(task_id, functools.partial(self._runner_gone, task_id, seen))
 
     def _runner_gone(self, task_id: str, seen: RunnerIdentity) -> None:
         row = self.store.get(task_id)

@@ -101,13 +101,9 @@ class RayBackend(Backend):
         super().__init__(*args, **kwargs)
         self._ray: Any = None
         self._actor_class: Any = None
-        self._watched: set[str] = set()
         self._unplaced: dict[str, Any] = {}  # task id -> handle of an actor not answering yet
         self._removed: set[str] = set()  # tasks whose unplaced actor a cancel killed
-        self._guard = threading.Lock()
-        self._idle = threading.Condition(self._guard)
-        self._acting = 0
-        self._closed = False
+        self._guard = threading.Lock()  # _unplaced, _removed
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -115,8 +111,7 @@ class RayBackend(Backend):
         import anyio
 
         await anyio.to_thread.run_sync(self._connect)
-        with self._guard:
-            self._closed = False
+        self.watchers.open()
 
     def _connect(self) -> None:
         ray = _import_ray()
@@ -147,13 +142,7 @@ class RayBackend(Backend):
         """Abandon the collectors (the actors keep running; the next server adopts them)."""
         import anyio
 
-        def close() -> None:
-            with self._guard:
-                self._closed = True
-                while self._acting:
-                    self._idle.wait()
-
-        await anyio.to_thread.run_sync(close)
+        await anyio.to_thread.run_sync(self.watchers.close)
 
     # ---- worktrees ---------------------------------------------------------------------------
 
@@ -329,7 +318,7 @@ class RayBackend(Backend):
         if self._ray is None:
             return
         for row in rows:
-            if row.terminal or row.id in self._watched or not self.supervises(row):
+            if row.terminal or row.id in self.watchers or not self.supervises(row):
                 continue
             try:
                 handle = self._ray.get_actor(actor_name(row.id), namespace=NAMESPACE)
@@ -353,13 +342,7 @@ class RayBackend(Backend):
                 self.ended(row.id)
 
     def _watch(self, task_id: str, handle: Any) -> None:
-        with self._guard:
-            if self._closed or task_id in self._watched:
-                return
-            self._watched.add(task_id)
-        threading.Thread(
-            target=self._collect, args=(task_id, handle), daemon=True, name=f"ray-{task_id}"
-        ).start()
+        self.watchers.start(task_id, self._collect, handle, name=f"ray-{task_id}")
 
     def _collect(self, task_id: str, handle: Any) -> None:
         """One collector per task across every server sharing the task dir: it holds the task's
@@ -371,15 +354,13 @@ class RayBackend(Backend):
             )
         except OSError:
             log.exception("the collector lock of %s cannot be opened", task_id)
-            with self._guard:
-                self._watched.discard(task_id)
+            self.watchers.forget(task_id)
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # returns at once unless another server collects
             row = self.store.get(task_id)
             if row is None or row.terminal:
-                with self._guard:
-                    self._watched.discard(task_id)
+                self.watchers.forget(task_id)
                 self.ended(task_id)
                 return
             self._collect_locked(task_id, handle)
@@ -413,10 +394,9 @@ class RayBackend(Backend):
             self._unplaced[task_id] = handle
         ref = handle.poll.remote(offset, 0.0)
         while True:
-            with self._guard:
-                if self._closed:
-                    self._watched.discard(task_id)
-                    return
+            if self.watchers.closed:
+                self.watchers.forget(task_id)
+                return
             ready, _ = ray.wait([ref], timeout=PROGRESS_INTERVAL + 1.0)
             if not ready:
                 if not answered:  # not placed yet (no free codex slot), or its process starts
@@ -554,23 +534,14 @@ class RayBackend(Backend):
 
     def _finally(self, task_id: str, action: Any, handle: Any) -> None:
         """Run the end's consequence (unless the backend stopped), stop the actor, wake."""
-        with self._guard:
-            self._watched.discard(task_id)
-            if self._closed:
-                return
-            self._acting += 1
-        try:
+
+        def consequence() -> None:
             action()
             if handle is not None:
                 with contextlib.suppress(Exception):
                     self._ray.kill(handle, no_restart=True)
-        except Exception:
-            log.exception("recording the end of %s failed", task_id)
-        finally:
-            with self._guard:
-                self._acting -= 1
-                self._idle.notify_all()
-        self.ended(task_id)
+
+        self.watchers.act(task_id, consequence)
 
     def _apply(self, task_id: str, snap: dict[str, Any], offset: int) -> int:
         data: bytes = snap.get("events") or b""
