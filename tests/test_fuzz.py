@@ -25,6 +25,9 @@ from mcp.types import CallToolResult
 from codex_mcp_swarm.mcp.server import build_server
 from codex_mcp_swarm.settings import Settings
 
+# One harness (server) for the module: under pytest-xdist it runs in one worker.
+pytestmark = pytest.mark.xdist_group("fuzz")
+
 STUB_CODEX = """#!/bin/sh
 cat > /dev/null
 echo '{"type":"thread.started","thread_id":"01a21195-0000-7000-8000-000000000000"}'

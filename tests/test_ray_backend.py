@@ -40,7 +40,8 @@ from fake_model import script
 from mcp import Client, StdioServerParameters
 from ray_cluster import RayCluster
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600)]
+# One cluster for the module: under pytest-xdist every test of it runs in the same worker.
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600), pytest.mark.xdist_group("ray")]
 
 WORKERS = ("w1", "w2")
 

@@ -30,7 +30,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-pytestmark = pytest.mark.anyio
+# One server and one Chromium for the module: under pytest-xdist it runs in one worker.
+pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("board")]
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "board-token-for-tests-0123456789"
 SHOTS = os.environ.get("BOARD_SCREENSHOT_DIR")  # set to save the README's screenshots
