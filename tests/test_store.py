@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,9 @@ from codex_mcp_swarm.engine.plan import LaunchPlan
 from codex_mcp_swarm.engine.store import Store, StoreError
 
 
-def _create(store: Store, task_id: str, *, priority: int = 0) -> None:
+def _create(
+    store: Store, task_id: str, *, priority: int = 0, extra: dict[str, Any] | None = None
+) -> None:
     plan = LaunchPlan(argv=("codex", "exec"), cwd="/tmp", prompt="p")
     store.create(
         task_id,
@@ -23,6 +26,7 @@ def _create(store: Store, task_id: str, *, priority: int = 0) -> None:
         title="p",
         owner="test",
         priority=priority,
+        extra=extra,
     )
 
 
@@ -119,16 +123,8 @@ def test_readonly_store_changes_nothing(tmp_path: Path) -> None:
 def test_each_backend_has_its_own_queue_and_limit(tmp_path: Path) -> None:
     store = Store(tmp_path)
     _create(store, "dddddd1")
-    plan = LaunchPlan(argv=("codex", "exec"), cwd="/tmp", prompt="p")
     for task_id in ("dddddd2", "dddddd3"):
-        store.create(
-            task_id,
-            spec={"task": {"prompt": "p"}, "launch": plan.to_dict()},
-            cwd="/tmp",
-            title="p",
-            owner="test",
-            extra={"backend": "ray"},
-        )
+        _create(store, task_id, extra={"backend": "ray"})
     _create(store, "dddddd4")
     assert store.claim_queued(1, "ray") == ["dddddd2"]
     assert store.claim_queued(1, "ray") == []  # the cluster's limit is reached...
