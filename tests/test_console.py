@@ -179,8 +179,9 @@ def _store_with_tasks(tmp_path: Path) -> tuple[Store, dict[str, str]]:
 
 
 def test_tasks_lists_newest_first_and_filters_by_status_and_repo(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough for every column, wherever it runs
     _store, ids = _store_with_tasks(tmp_path)
     base = ["tasks", "--task-dir", str(tmp_path / "tasks")]
     assert cli.main(base) == 0
