@@ -139,3 +139,16 @@ def test_descendants_read_from_proc_match_psutils_walk(monkeypatch: pytest.Monke
                 proc.kill()
             shell.kill()
             shell.wait()
+
+
+def test_create_time_is_psutils_value() -> None:
+    """Start times are compared with psutil's elsewhere (pid reuse checks): the /proc reading
+    (Linux) must give the same number."""
+    child = subprocess.Popen(["sleep", "5"])
+    try:
+        for pid in (os.getpid(), child.pid):
+            assert procs.create_time(pid) == pytest.approx(psutil.Process(pid).create_time())
+    finally:
+        child.kill()
+        child.wait()
+    assert procs.create_time(2**22 + 1) is None

@@ -110,10 +110,29 @@ def parent_death_launch(sig: int = signal.SIGINT) -> tuple[list[str], Callable[[
 
 
 def create_time(pid: int) -> float | None:
+    """When ``pid`` started (seconds since the epoch, as psutil says it); None if it is gone."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return _linux_create_time(pid)
     try:
         return float(psutil.Process(pid).create_time())
     except (psutil.Error, OSError):
         return None
+
+
+def _linux_create_time(pid: int) -> float | None:
+    """psutil's formula (start ticks / clock ticks + boot time) read straight from /proc:
+    a runner records its Codex's start time as it starts, and psutil's first call in a fresh
+    process costs it about 0.6 ms."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return None
+    ticks = int(stat.rpartition(b")")[2].split()[19])  # field 22, starttime
+    with open("/proc/stat", "rb") as f:
+        boot = next(float(line.split()[1]) for line in f if line.startswith(b"btime"))
+    return ticks / os.sysconf("SC_CLK_TCK") + boot
 
 
 def same_process(pid: int | None, ctime: float | None) -> psutil.Process | None:
