@@ -440,6 +440,151 @@ async def test_uncommitted_changes_travel_and_a_reply_continues_the_branch(
     assert git(bare, "for-each-ref", "refs/codex-swarm/base/") == ""
 
 
+async def test_fork_and_review_of_a_running_worktree_task_on_the_cluster(
+    ray_env: RayEnv, origin_repo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """As locally: a fork of a running worktree task continues a copy of its thread on the node
+    that holds it, on its own branch starting from the source's work so far (snapshotted on the
+    worker, the source undisturbed), measured from the source's base; a review of the running
+    task and one of the finished fork see each one's diff against its base, in checkouts made on
+    a worker, and answer as locally. A thread no task ran is refused with a sentence."""
+    repo, bare = origin_repo
+    marker = f"ray-fork-{uuid.uuid4().hex[:8]}"
+    async with ray_swarm(ray_env, tmp_path / "state" / "tasks", repo) as client:
+        source_id = await start(
+            client,
+            script(
+                {"shell": "printf 'source\\n' > source.txt"},
+                {"shell": f"sleep 300 # {marker}"},
+                {"delay": 300},  # Codex yields a long command after a while: keep the turn
+                text="SOURCE",
+            ),
+            repo,
+            worktree=True,
+        )
+        await until_running(client, source_id)
+        with anyio.fail_after(60):  # source.txt is written, not committed: the sleep runs
+            while marker not in json.dumps((await status(client, source_id)).get("last_tool")):
+                await anyio.sleep(0.3)
+        forked = await client.call_tool(
+            "codex_fork",
+            {
+                "task_id": source_id,
+                "prompt": script(
+                    {"shell": "cat source.txt > fork.txt"}, {"message": "forked"}, text="FORK"
+                ),
+            },
+        )
+        assert not forked.is_error, text(forked)
+        fork_id = data(forked)["tasks"][0]["task_id"]
+        reviewing = await client.call_tool("codex_review", {"task_id": source_id, "async": True})
+        assert not reviewing.is_error, text(reviewing)
+        review_id = data(reviewing)["task_id"]
+        done = await wait_full(client, [fork_id, review_id], 120)
+        fork, review = done["tasks"]
+        source = await status(client, source_id)
+        assert source["status"] == "running", source  # undisturbed
+        assert fork["status"] == "completed" and fork["content"] == "forked", fork
+        assert fork["threadId"] and fork["threadId"] != source["threadId"]
+        assert fork["node"]["node_id"] == source["node"]["node_id"]
+        wt = fork["worktree"]
+        assert wt["branch"] == f"codex-swarm/{fork_id}"
+        assert sorted(f["path"] for f in wt["files"]) == ["fork.txt", "source.txt"], wt
+        assert git(repo, "show", f"{wt['branch']}:fork.txt") == "source"
+        assert git(repo, "rev-parse", f"codex-swarm/{source_id}") == git(repo, "rev-parse", "main")
+        assert review["status"] == "completed", review
+        assert "[P2] Check source.txt" in review["content"], review["content"]
+        assert review["worktree"] is None and review["node"]
+        cancelled = await client.call_tool("codex_cancel", {"task_id": source_id})
+        assert not cancelled.is_error, text(cancelled)
+        # A review of the finished fork answers as locally (it waits for the findings).
+        answer = await client.call_tool("codex_review", {"task_id": fork_id})
+        assert not answer.is_error, text(answer)
+        out = data(answer)
+        assert out["task_id"] not in (fork_id, review_id) and out["status"] == "completed"
+        assert "[P2] Check fork.txt" in out["content"], out["content"]
+        assert "[P2] Check source.txt" in out["content"], out["content"]
+        unknown = await client.call_tool(
+            "codex_fork", {"threadId": str(uuid.uuid4()), "prompt": "x"}
+        )
+        assert unknown.is_error and "no task of this server ran thread" in text(unknown)
+    for task_id in (review_id, out["task_id"]):  # their checkouts went with them
+        node = ray_env.node_of(task_id)
+        assert node is not None
+        assert not (ray_env.worker_dirs[node] / "worktrees" / task_id).exists()
+    assert git(bare, "for-each-ref", "refs/codex-swarm/") == ""
+    wait_until(functools.partial(gone, marker), timeout=30)
+
+
+def console(
+    env: RayEnv, task_dir: Path, cwd: Path, *words: str, ray: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """A console command in the cluster's namespace, on the Ray server's task dir (with
+    ``ray``: as a Ray engine, ``--backend ray --ray-address ...``)."""
+    flags = ["--backend", "ray", "--ray-address", env.cluster.address] if ray else []
+    return subprocess.run(
+        [*env.cluster.prefix(), sys.executable, "-m", "codex_mcp_swarm", *words, *flags],
+        env={**os.environ, **swarm_env(env, task_dir)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+async def test_console_commands_with_the_ray_backend(
+    ray_env: RayEnv, origin_repo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Beside a Ray server on the same task dir: ``run --backend ray`` runs a prompt on the
+    cluster from the shell (a worktree task: its branch comes back here); ``tasks`` and ``show``
+    read the cluster's tasks with their node; ``cancel --backend ray`` stops a task the server
+    started, on its worker."""
+    repo, _bare = origin_repo
+    marker = f"ray-console-{uuid.uuid4().hex[:8]}"
+    task_dir = tmp_path / "state" / "tasks"
+    async with ray_swarm(ray_env, task_dir, repo) as client:
+        long_id = await start(
+            client, script({"shell": f"sleep 300 # {marker}"}, {"delay": 300}), repo
+        )
+        prompt = script({"shell": "printf 'shell\\n' > shell.txt"}, {"message": "from the shell"})
+        run = functools.partial(
+            console,
+            ray_env,
+            task_dir,
+            repo,
+            "run",
+            prompt,
+            "--worktree",
+            "--sandbox",
+            "workspace-write",
+            "--json",
+        )
+        ran = await anyio.to_thread.run_sync(run)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        (result,) = json.loads(ran.stdout)
+        assert result["status"] == "completed" and result["content"] == "from the shell", result
+        assert result["node"]["node_id"], result
+        branch = result["worktree"]["branch"]
+        assert git(repo, "show", f"{branch}:shell.txt") == "shell"
+        assert "shell.txt" in result["diffstat"]
+        run_id = result["task_id"]
+        await until_running(client, long_id)
+        shown = console(ray_env, task_dir, repo, "tasks", "--json", ray=False)
+        assert shown.returncode == 0, shown.stderr
+        listed = {t["task_id"]: t for t in json.loads(shown.stdout)}
+        assert listed[run_id]["status"] == "completed" and listed[run_id]["node"]
+        assert listed[long_id]["status"] == "running" and listed[long_id]["node"]
+        shown = console(ray_env, task_dir, repo, "show", run_id, ray=False)
+        assert shown.returncode == 0, shown.stderr
+        assert "from the shell" in shown.stdout and branch in shown.stdout
+        assert f"node      {result['node']['hostname']}" in shown.stdout, shown.stdout
+        cancel = functools.partial(console, ray_env, task_dir, repo, "cancel", long_id)
+        stopped = await anyio.to_thread.run_sync(cancel)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert (await status(client, long_id))["status"] == "cancelled"
+    wait_until(functools.partial(gone, marker), timeout=30)
+
+
 async def test_a_task_waiting_for_a_codex_slot_says_so_and_is_cancelled_at_once(
     ray_env: RayEnv, tmp_path: Path
 ) -> None:
@@ -524,3 +669,10 @@ async def test_a_killed_worker_node_loses_its_task_or_retries_it(
         assert any("started again on another node" in w for w in moved["warnings"]), moved
         survivor = next(n for n in WORKERS if n != node)
         assert neighbour in ray_env.tasks_on(survivor)
+        # Only the dead node had the lost task's session files: a fork or reply is refused.
+        thread = (await full_result(client, doomed))["threadId"]
+        assert thread
+        forked = await client.call_tool("codex_fork", {"task_id": doomed, "prompt": "again"})
+        assert forked.is_error and "no longer in the cluster" in text(forked), text(forked)
+        reply = await client.call_tool("codex_reply", {"threadId": thread, "prompt": "again"})
+        assert reply.is_error and "no longer in the cluster" in text(reply), text(reply)

@@ -268,3 +268,174 @@ def test_status_views_say_what_a_starting_task_waits_for(tmp_path: Path) -> None
     assert now_text(view) == f"waiting for {why}"
     row.phase = "running"
     assert "waiting_for" not in status_view(row, now=1.0)
+
+
+def test_a_running_tasks_work_travels_to_the_server_and_a_look_is_detached(
+    tmp_path: Path,
+) -> None:
+    """The worker hands over a running task's work so far (uncommitted and untracked changes as
+    one commit, its checkout untouched); a task that only looks at work (a review) gets a
+    detached checkout of it, which its release removes; no private ref stays behind."""
+    import threading
+
+    from codex_mcp_swarm.engine.backends.ray_worker import TaskActor
+
+    repo, bare = _repo_with_remote(tmp_path)
+    url = remote.resolve_remote(repo, None)
+    cache, trees = tmp_path / "node" / "git", tmp_path / "node" / "worktrees"
+    source, look = "aaaa33334444", "bbbb33334444"
+    git(repo, "branch", f"codex-swarm/{source}")
+    remote.push_base(repo, url, git(repo, "rev-parse", "HEAD"), source)
+    path, base = remote.checkout_task(cache, url, source, trees)
+    (path / "a.txt").write_text("a, edited\n")
+    (path / "new.txt").write_text("new\n")
+    before = git(path, "status", "--porcelain")
+    actor = object.__new__(TaskActor)  # its methods only, without starting a task
+    actor.task_id = actor.branch_id = source
+    actor.payload = {"worktree": {"url": url, "subdir": "", "branch_id": source}}
+    actor.cache, actor.worktrees, actor._checkout = cache, trees, threading.Lock()
+    commit = actor.snapshot_work("cccc33334444")
+    assert commit is not None and commit != base
+    assert git(path, "status", "--porcelain") == before
+    assert git(path, "rev-parse", "HEAD") == base
+    assert remote.fetch_snapshot(repo, url, "cccc33334444") == commit
+    assert git(repo, "show", f"{commit}:new.txt") == "new"
+    assert git(repo, "show", f"{commit}:a.txt") == "a, edited"
+    assert git(repo, "for-each-ref", "refs/codex-swarm/") == ""
+    assert git(bare, "for-each-ref", "refs/codex-swarm/snap/") == ""
+    # A look at that work: detached, on no branch; removed with its private ref.
+    remote.push_base(repo, url, commit, look)
+    seen, at = remote.checkout_task(cache, url, look, trees, detached=True)
+    assert at == commit and git(seen, "rev-parse", "HEAD") == commit
+    assert git(seen, "branch", "--show-current") == ""
+    assert (seen / "new.txt").read_text() == "new\n"
+    remote.remove_task(cache, url, look, trees)
+    assert not seen.exists()
+    assert f"base/{look}" not in git(remote.cache_repo(cache, url), "for-each-ref")
+    # Once the task's checkout is gone there is nothing to hand over: the server takes the
+    # branch it fetched.
+    remote.remove_task(cache, url, source, trees)
+    assert actor.snapshot_work("dddd33334444") is None
+
+
+class _StubNodes:
+    def __init__(self) -> None:
+        self.alive = True
+
+    def nodes(self) -> list[dict[str, object]]:
+        return [{"NodeID": "n1" * 28, "Alive": self.alive}, {"NodeID": "n2" * 28, "Alive": True}]
+
+
+def test_a_thread_whose_node_left_the_cluster_is_refused_with_a_sentence(tmp_path: Path) -> None:
+    from codex_mcp_swarm.engine.backends.ray import RayBackend
+
+    settings = Settings.build(task_dir=str(tmp_path / "tasks"), backend="ray", environ={})
+    store = Store(settings.task_dir)
+    backend = RayBackend(store, settings, lambda _task_id: None)
+    stub = _StubNodes()
+    backend._ray = stub
+    node = {"node_id": "n1" * 28, "hostname": "w1", "address": "10.0.0.7"}
+    store.create(
+        "eeee33334444",
+        spec={"task": {}},
+        cwd="/tmp",
+        title="t",
+        owner="o",
+        extra={"backend": "ray", "node": node},
+    )
+    source = store.get("eeee33334444")
+    assert source is not None
+    backend.check_thread(source)  # its node is there: nothing to say
+    thread = "0199a7c4-0000-7000-8000-000000000001"
+    store.create(
+        "ffff33334444",
+        spec={"task": {"fork_thread_id": thread}},
+        cwd="/tmp",
+        title="fork",
+        owner="o",
+        parent_id=source.id,
+    )
+    fork = store.get("ffff33334444")
+    assert fork is not None
+    assert backend._thread_node(fork) == node["node_id"]  # a fork runs where the thread is
+    stub.alive = False
+    with pytest.raises(BackendError, match="no longer in the cluster") as refused:
+        backend.check_thread(source)
+    assert "w1 10.0.0.7" in str(refused.value) and "start a new task" in str(refused.value)
+
+
+def test_fork_and_review_of_a_worker_checkout_look_at_its_work(tmp_path: Path) -> None:
+    """Engine rules for a backend whose worktrees and session files are on workers: a review
+    (and a fork without a worktree) runs in a checkout of the task's work, made by the backend;
+    a thread no task ran cannot be found; a server of the other backend refuses with the
+    --backend to use."""
+    import dataclasses
+    import uuid
+
+    from stub_codex import write_stub
+
+    from codex_mcp_swarm.codex.command import TaskSpec
+    from codex_mcp_swarm.engine import steering
+    from codex_mcp_swarm.engine.backends.base import Backend
+    from codex_mcp_swarm.engine.plan import LaunchPlan
+    from codex_mcp_swarm.engine.store import TaskRow
+    from codex_mcp_swarm.engine.tasks import Engine, TaskError
+
+    class Workers(Backend):
+        name = "ray"
+        remote_worktrees = True
+        remote_sessions = True
+
+        def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
+            return None
+
+        def adopt(self, rows: list[TaskRow]) -> None:
+            return None
+
+        def cancel(self, row: TaskRow) -> None:
+            return None
+
+    repo, _bare = _repo_with_remote(tmp_path)
+    settings = Settings(
+        task_dir=tmp_path / "tasks",
+        worktree_dir=tmp_path / "worktrees",
+        codex_bin=str(write_stub(tmp_path / "bin")),
+        skip_git_repo_check=True,
+    )
+    store = Store(settings.task_dir)
+    wt = gw.create_worktree(repo, settings.worktree_dir, "aaaa55556666")
+    (wt.path / "work.txt").write_text("work\n")
+    tip = gw.commit_all(wt, "work")
+    thread = str(uuid.uuid4())
+    source_spec = TaskSpec(prompt="p", cwd=str(wt.path), sandbox="workspace-write")
+    store.create(
+        "aaaa55556666",
+        spec={
+            "task": dataclasses.asdict(source_spec),
+            "launch": LaunchPlan(argv=("codex",), cwd=str(wt.path), prompt="p").to_dict(),
+        },
+        cwd=str(wt.path),
+        title="p",
+        owner="o",
+        thread_id=thread,
+        extra={"backend": "ray", "worktree": wt.to_dict(), "node": {"node_id": "n1"}},
+    )
+    assert store.claim_queued(1, "ray") == ["aaaa55556666"]
+    store.finish("aaaa55556666", phase="completed", result="done")
+    engine = Engine(settings, store, Workers(store, settings, lambda _task_id: None))
+    review = steering.review(engine, "aaaa55556666")
+    look = {"repo": str(repo), "commit": tip, "subdir": "", "of_task": "aaaa55556666"}
+    assert review.extra["checkout"] == look and "worktree" not in review.extra
+    assert review.cwd == str(repo)
+    assert review.plan.argv[-2:] == ("review", f"--base={wt.base_commit}")
+    (fork,) = steering.fork(engine, "look", task_id="aaaa55556666", worktree=False)
+    assert fork.extra["checkout"] == look and fork.parent_id == "aaaa55556666"
+    assert fork.spec["task"]["sandbox"] == "read-only"
+    assert fork.spec["task"]["fork_thread_id"] == thread
+    with pytest.raises(TaskError, match="no task of this server ran thread"):
+        steering.fork(engine, "x", thread_id=str(uuid.uuid4()))
+    local = Engine(settings, store)
+    with pytest.raises(TaskError, match="review it from a server started with --backend ray"):
+        steering.review(local, "aaaa55556666")
+    with pytest.raises(TaskError, match="fork it from a server started with --backend ray"):
+        steering.fork(local, "x", task_id="aaaa55556666")

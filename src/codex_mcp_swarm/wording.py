@@ -1,6 +1,7 @@
 """Short wording of task facts that every face shares (MCP answers, the console).
 
-Owns: how a duration, a token count, a worktree task's merge outlook and a cleanup read.
+Owns: how a duration, a token count, a Ray worker node, a worktree task's merge outlook and a
+cleanup read.
 Must not: know any face (no MCP tool names, no terminal styles) or read the store.
 """
 
@@ -17,6 +18,16 @@ def duration(seconds: float) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def node_text(node: dict[str, Any]) -> str:
+    """A Ray worker node in a few characters: host, address and a short node id."""
+    parts = [str(node.get("hostname") or "?")]
+    if node.get("address"):
+        parts.append(str(node["address"]))
+    if node.get("node_id"):
+        parts.append(str(node["node_id"])[:8])
+    return " ".join(parts)
 
 
 def tokens(usage: dict[str, Any]) -> str:

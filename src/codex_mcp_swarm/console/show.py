@@ -24,7 +24,7 @@ from ..engine.tasks import Engine, TaskError
 from ..engine.views import result_view, worktree_view
 from ..git import GitError
 from ..settings import Settings
-from ..wording import duration, tokens, worktree_outlook
+from ..wording import duration, node_text, tokens, worktree_outlook
 from .common import (
     clean,
     console_engine,
@@ -92,6 +92,8 @@ def result_block(row: TaskRow, store: Store | None = None) -> Group:
     if row.ended_at:
         clock += " -> " + time.strftime("%H:%M:%S", time.localtime(row.ended_at))
     parts.append(_fact("time", clock))
+    if result.get("node"):  # the Ray backend: the worker node it ran on
+        parts.append(_fact("node", node_text(result["node"])))
     facts = [f"{result['tool_calls']} tool call(s)"]
     if tokens(result["usage"]):
         facts.append("tokens " + tokens(result["usage"]))

@@ -70,3 +70,16 @@ class WorktreeRequest:
     # A fork: the source task's worktree record. The fork's branch starts at base_ref (the
     # source's work so far) but is measured, diffed and merged from the source's own base.
     fork_of: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Run the task in a throwaway checkout of ``commit`` (of the repository ``repo``, in its
+    ``subdir``), made where its supervisor runs and removed after it: a read-only look at
+    another task's work (a review, a fork without its own worktree) where that task's worktree
+    is not on the supervisor's machine. No branch; nothing comes back."""
+
+    repo: str
+    commit: str
+    subdir: str = ""
+    of_task: str = ""  # the task whose work it is

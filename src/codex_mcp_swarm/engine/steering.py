@@ -6,7 +6,12 @@ that continue copies of a thread, each on its own branch from the source's work 
 ``review`` (a read-only ``codex exec review`` task against the source task's base).
 
 Must not: know MCP, start Codex itself (tasks are launched through :class:`~.tasks.Engine`, the
-steer is carried out by the task's runner), or run git beyond asking ``git`` for a commit.
+steer is carried out by the task's runner), or run git beyond asking the backend for the commit
+that holds a task's work so far (``Backend.work_so_far``: on Ray the worker makes it).
+
+Where the source's worktree is not on this machine (``Engine.worktrees_here`` is false: Ray), a
+review, or a fork without its own worktree, runs in a throwaway checkout of the source's work so
+far (:class:`~.plan.Checkout`) that the backend makes where the task runs.
 
 What an interrupted turn keeps (checked on Codex 0.169): the thread's rollout keeps everything
 up to the interrupt: messages, reasoning, every finished command with its output, file changes.
@@ -18,16 +23,16 @@ The command running at the interrupt is stopped; the model later sees its call w
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from .. import git
 from ..codex.command import ReviewTarget, TaskSpec, is_uuid
-from ..git import snapshots
 from . import branches
 from .admission import TaskError, find_session_cwd
 from .phases import ACTIVE
-from .plan import Limits, WorktreeRequest
-from .store import TaskRow
+from .plan import Checkout, Limits, WorktreeRequest
+from .store import TaskRow, backend_of
 from .tasks import Engine
 
 MAX_FORKS = 5
@@ -137,6 +142,33 @@ def _source(
     return thread_id, engine.store.latest_for_thread(thread_id)
 
 
+def _where_it_ran(row: TaskRow) -> dict[str, Any]:
+    return {k: row.extra[k] for k in ("backend", "node") if k in row.extra}
+
+
+def _origin(wt: git.Worktree) -> Path:
+    """The directory of the user's repository a worktree task was started in."""
+    return wt.repo / wt.subdir if wt.subdir else wt.repo
+
+
+def _work_so_far(engine: Engine, row: TaskRow, wt: git.Worktree, live: bool) -> str:
+    try:
+        return engine.backend.work_so_far(row, wt, live=live)
+    except git.GitError as exc:
+        raise TaskError(str(exc)) from None
+
+
+def _checkout(engine: Engine, row: TaskRow, wt: git.Worktree, live: bool) -> Checkout:
+    """A throwaway checkout of ``row``'s work so far, for a task that only looks at it."""
+    if row.extra.get("removed_worktree"):
+        raise TaskError(
+            f"the worktree of task {row.id} was removed, so there is no checkout to look at; "
+            f"codex_diff still shows its branch {wt.branch!r}"
+        )
+    commit = _work_so_far(engine, row, wt, live)
+    return Checkout(repo=str(wt.repo), commit=commit, subdir=wt.subdir, of_task=row.id)
+
+
 def _usage_now(row: TaskRow) -> dict[str, int]:
     usage = row.usage or row.progress.get("usage") or {}
     return {k: int(v) for k, v in usage.items()}
@@ -176,6 +208,12 @@ def fork(
             fields.pop(key, None)
         base_spec = TaskSpec(**{**fields, "prompt": prompt, "fork_thread_id": thread})
     else:
+        if not engine.sessions_here:
+            raise TaskError(
+                f"no task of this server ran thread {thread}: its session files would be on a "
+                f"worker of the {engine.backend.name} backend, found only through the task that "
+                "ran it. Fork a thread a task_id of this server reported (codex_list finds it)."
+            )
         cwd = find_session_cwd(thread)
         if cwd is None:
             raise TaskError(
@@ -185,20 +223,11 @@ def fork(
         base_spec = TaskSpec(prompt=prompt, cwd=cwd, fork_thread_id=thread)
     live = row is not None and not row.terminal
     request: WorktreeRequest | None = None
+    checkout: Checkout | None = None
     if worktree and source_wt is not None:
         assert row is not None
-        try:
-            start = snapshots.work_so_far(
-                source_wt.repo,
-                source_wt.branch,
-                None if row.extra.get("removed_worktree") else source_wt.path,
-                live=live,
-                label=row.id,
-            )
-        except git.GitError as exc:
-            raise TaskError(str(exc)) from None
-        origin = source_wt.repo / source_wt.subdir if source_wt.subdir else source_wt.repo
-        base_spec = replace(base_spec, cwd=str(origin))
+        start = _work_so_far(engine, row, source_wt, live)
+        base_spec = replace(base_spec, cwd=str(_origin(source_wt)))
         request = WorktreeRequest(base_ref=start, fork_of=source_wt.to_dict())
     elif worktree:
         request = WorktreeRequest()
@@ -207,13 +236,23 @@ def fork(
         base_spec = replace(
             base_spec, config={k: v for k, v in base_spec.config.items() if k != "sandbox_mode"}
         )
+        if source_wt is not None and not engine.worktrees_here:
+            # The source's worktree is on a worker: the fork looks at a checkout of its work.
+            assert row is not None
+            checkout = _checkout(engine, row, source_wt, live)
+            base_spec = replace(base_spec, cwd=str(_origin(source_wt)))
     # The fork's usage counts from the source's thread total (Codex reports the copy's history
-    # in it); the source's worktree record stays the source's own.
-    parent = replace(row, extra={}, usage=_usage_now(row)) if row is not None else None
+    # in it); the source's worktree record stays the source's own (the backend and node that
+    # hold its thread stay known).
+    parent = (
+        replace(row, extra=_where_it_ran(row), usage=_usage_now(row)) if row is not None else None
+    )
     started: list[TaskRow] = []
     for _ in range(count):
         try:
-            started.append(engine.launch(base_spec, parent=parent, worktree=request))
+            started.append(
+                engine.launch(base_spec, parent=parent, worktree=request, checkout=checkout)
+            )
         except TaskError as exc:
             if not started:
                 raise
@@ -247,13 +286,24 @@ def review(engine: Engine, task_id: str, instructions: str | None = None) -> Tas
         raise TaskError(f"task {row.id} is itself a review; review the task it reviewed instead")
     wt = branches.worktree_of(row)
     title = f"Review of task {row.id}"
+    checkout: Checkout | None = None
     if wt is not None:
         if row.extra.get("removed_worktree"):
             raise TaskError(
                 f"the worktree of task {row.id} was removed, so there is no checkout to review "
                 f"in; codex_diff still shows its branch {wt.branch!r}"
             )
-        cwd = str(wt.path / wt.subdir) if wt.subdir else str(wt.path)
+        if engine.worktrees_here and backend_of(row) != engine.backend.name:
+            raise TaskError(
+                f"task {row.id} ran under the {backend_of(row)} backend, whose worktrees are "
+                f"checked out on its workers: review it from a server started with --backend "
+                f"{backend_of(row)}"
+            )
+        if engine.worktrees_here:
+            cwd = str(wt.path / wt.subdir) if wt.subdir else str(wt.path)
+        else:  # the review runs on a worker, in a checkout of the task's work so far
+            checkout = _checkout(engine, row, wt, not row.terminal)
+            cwd = str(_origin(wt))
         base = wt.base_commit
         if instructions is None:
             target, prompt = ReviewTarget(base=base), f"{title} against its base {base[:12]}"
@@ -281,4 +331,4 @@ def review(engine: Engine, task_id: str, instructions: str | None = None) -> Tas
         sandbox="read-only",
         review=target,
     )
-    return engine.launch(spec, limits=Limits())
+    return engine.launch(spec, limits=Limits(), checkout=checkout)

@@ -54,14 +54,22 @@ from .admission import (
     title_of,
 )
 from .backends import make_backend
-from .backends.base import Backend
+from .backends.base import Backend, BackendError
 from .eventlog import read_page
 from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED
-from .plan import LaunchPlan, Limits, WorktreeRequest
+from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
 from .store import Store, TaskRow, backend_of, valid_task_id
 
-__all__ = ["Engine", "Limits", "TaskError", "WorktreeRequest", "nesting_depth", "new_task_id"]
+__all__ = [
+    "Checkout",
+    "Engine",
+    "Limits",
+    "TaskError",
+    "WorktreeRequest",
+    "nesting_depth",
+    "new_task_id",
+]
 
 log = logging.getLogger(__name__)
 _BARE_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -258,24 +266,28 @@ class Engine:
         parent: TaskRow | None = None,
         priority: int = 0,
         worktree: WorktreeRequest | None = None,
+        checkout: Checkout | None = None,
     ) -> TaskRow:
         """Record a new task and queue it; its supervisor starts in the background.
 
         With ``worktree`` the task's worktree and branch are made first (git work: call this
-        from a thread when the caller must not block)."""
+        from a thread when the caller must not block). With ``checkout`` it runs in a throwaway
+        checkout of that commit, made where its supervisor runs (a backend whose worktrees are
+        not on this machine; ``spec.cwd`` is then where it was admitted, here)."""
         check_depth(self.depth)
         continued: dict[str, Any] | None = None  # the worktree a reply continues in
-        if parent is not None and spec.resume_thread_id and backend_of(parent) != self.backend.name:
-            raise TaskError(
-                f"thread {spec.resume_thread_id} ran under the {backend_of(parent)} backend (task "
-                f"{parent.id}), which keeps its session files: continue it from a server started "
-                f"with --backend {backend_of(parent)}"
-            )
+        if parent is not None:
+            self._check_thread(spec, parent)
         if worktree is None and parent is not None and "worktree" in parent.extra:
             try:
                 continued = self.backend.continue_worktree(parent)
             except git.GitError as exc:
                 raise TaskError(str(exc)) from None
+        elif checkout is None and parent is not None and spec.resume_thread_id:
+            # A reply to a task that looked at a checkout of other work looks at it again.
+            looked = parent.extra.get("checkout")
+            if isinstance(looked, dict):
+                checkout = Checkout(**looked)
         spec = self._admit(spec, continued)
         limits = resolve_limits(self.settings, limits, parent)
         codex = self.codex_path()
@@ -301,6 +313,8 @@ class Engine:
             extra["worktree"] = made.to_dict()
         elif continued is not None:
             extra["worktree"] = continued
+        elif checkout is not None:
+            extra["checkout"] = asdict(checkout)
         nested = tuple(
             (f"mcp_servers.{name}.enabled", "false")
             for name in nested_swarm_servers()
@@ -348,6 +362,24 @@ class Engine:
         assert row is not None
         return row
 
+    def _check_thread(self, spec: TaskSpec, parent: TaskRow) -> None:
+        """A reply or fork runs where the thread's session files are: under the backend that
+        ran ``parent`` (on Ray, on its node, which must still be there)."""
+        thread = spec.resume_thread_id or spec.fork_thread_id
+        if not thread:
+            return
+        verb = "continue" if spec.resume_thread_id else "fork"
+        if backend_of(parent) != self.backend.name:
+            raise TaskError(
+                f"thread {thread} ran under the {backend_of(parent)} backend (task "
+                f"{parent.id}), which keeps its session files: {verb} it from a server started "
+                f"with --backend {backend_of(parent)}"
+            )
+        try:
+            self.backend.check_thread(parent)
+        except BackendError as exc:
+            raise TaskError(str(exc)) from None
+
     def _admit(self, spec: TaskSpec, continued: dict[str, Any] | None) -> TaskSpec:
         """The spec as it will run (see :func:`.admission.admit_spec`). A reply whose worktree
         is checked out on the backend's workers, not here, is admitted in the repository that
@@ -361,6 +393,11 @@ class Engine:
     def worktrees_here(self) -> bool:
         """Whether task worktrees are checked out on this machine (else on the workers)."""
         return not self.backend.remote_worktrees
+
+    @property
+    def sessions_here(self) -> bool:
+        """Whether Codex's session files are on this machine (else on the workers)."""
+        return not self.backend.remote_sessions
 
     def reply_spec(self, thread_id: str, prompt: str) -> tuple[TaskSpec, TaskRow | None]:
         """The spec that continues ``thread_id`` in its original cwd and settings."""

@@ -14,6 +14,11 @@ names the task whose branch (``codex-swarm/<branch_id>``) and worktree directory
 its private ref (named by its own id) holds the branch's tip as the server had it. Its branch
 comes back only as a fast-forward, so work added to the branch meanwhile is never overwritten.
 
+A task that only looks at another's work (a review, a read-only fork) gets a detached checkout
+of its private ref: no branch, nothing pushed back. A running task's work so far (for a fork or
+a review of it) travels the other way: the worker writes it as a commit and pushes it to a
+private ref ``refs/codex-swarm/snap/<key>``, which the server fetches and deletes.
+
 Must not: know about tasks, the store, Ray or MCP. Plain functions over paths, URLs and task
 ids; every failure is a :class:`~.run.GitError` whose message says what to do. Safety as
 in :mod:`.worktrees`: task ids are checked before they name a ref or a path, remotes and refs
@@ -35,6 +40,7 @@ from .refs import BRANCH_PREFIX
 from .run import GitError
 
 BASE_PREFIX = "refs/codex-swarm/base/"
+SNAPSHOT_PREFIX = "refs/codex-swarm/snap/"
 GIT_TIMEOUT = 600.0
 _TASK_ID = re.compile(r"^[a-z0-9]{6,32}$")
 _REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -75,6 +81,11 @@ def _run(cwd: Path, args: list[str], *, ok: tuple[int, ...] = (0,)) -> str:
 def base_ref(task_id: str) -> str:
     _check_id(task_id)
     return BASE_PREFIX + task_id
+
+
+def snapshot_ref(key: str) -> str:
+    _check_id(key)
+    return SNAPSHOT_PREFIX + key
 
 
 def branch_ref(task_id: str) -> str:
@@ -141,6 +152,21 @@ def fetch_branch(repo: Path, url: str, task_id: str, branch_id: str | None = Non
     return _run(repo, ["rev-parse", "--verify", "--end-of-options", ref + "^{commit}"])
 
 
+def fetch_snapshot(repo: Path, url: str, key: str) -> str:
+    """Fetch the commit a worker pushed to ``refs/codex-swarm/snap/<key>`` into ``repo`` and
+    delete that ref on both sides; returns the commit (the caller points a branch at it, or
+    pushes it on, at once: until then only its objects are here)."""
+    ref = snapshot_ref(key)
+    _run(repo, ["fetch", "--quiet", "--no-tags", "--end-of-options", url, f"+{ref}:{ref}"])
+    try:
+        return _run(repo, ["rev-parse", "--verify", "--end-of-options", ref + "^{commit}"])
+    finally:
+        with contextlib.suppress(GitError):
+            _run(repo, ["update-ref", "-d", ref])
+        with contextlib.suppress(GitError):
+            _run(repo, ["push", "--quiet", "--no-verify", "--end-of-options", url, f":{ref}"])
+
+
 def remove_local_worktree(repo: Path, path: Path) -> None:
     """Remove a freshly made worktree checkout (its branch stays): the work happens elsewhere."""
     _run(repo, ["worktree", "remove", "--force", "--", str(path)])
@@ -180,11 +206,18 @@ def cache_repo(cache_root: Path, url: str) -> Path:
 
 
 def checkout_task(
-    cache_root: Path, url: str, task_id: str, worktree_root: Path, branch_id: str | None = None
+    cache_root: Path,
+    url: str,
+    task_id: str,
+    worktree_root: Path,
+    branch_id: str | None = None,
+    *,
+    detached: bool = False,
 ) -> tuple[Path, str]:
     """Fetch the task's base from ``url`` into the node's cache and add the task's worktree on
     branch ``codex-swarm/<branch_id>`` (default: the task's own) in ``worktree_root/<branch_id>``.
-    Returns (worktree path, base commit).
+    Returns (worktree path, base commit). ``detached``: a checkout of the base alone, on no
+    branch (a task that only looks at the work).
 
     A checkout of that branch left on this node by an earlier task (its removal failed) is
     replaced when it holds nothing the new base lacks; otherwise this refuses."""
@@ -203,8 +236,11 @@ def checkout_task(
         commit = _run(repo, ["rev-parse", "--verify", "--end-of-options", private + "^{commit}"])
         if path.exists():
             _drop_leftover(repo, path, commit)
-        _run(repo, ["update-ref", branch, commit])
-        _run(repo, ["worktree", "add", "--quiet", "--", str(path), BRANCH_PREFIX + branch_id])
+        if detached:
+            _run(repo, ["worktree", "add", "--quiet", "--detach", "--", str(path), commit])
+        else:
+            _run(repo, ["update-ref", branch, commit])
+            _run(repo, ["worktree", "add", "--quiet", "--", str(path), BRANCH_PREFIX + branch_id])
     return path, commit
 
 
@@ -240,6 +276,13 @@ def push_task_branch(cache_root: Path, url: str, branch_id: str) -> str:
     ref = branch_ref(branch_id)
     _run(repo, ["push", "--quiet", "--no-verify", "--end-of-options", url, f"+{ref}:{ref}"])
     return _run(repo, ["rev-parse", "--verify", "--end-of-options", ref + "^{commit}"])
+
+
+def push_snapshot(worktree: Path, url: str, commit: str, key: str) -> None:
+    """Push ``commit`` (a running task's work so far, written in ``worktree``'s repository) to
+    the private ref ``refs/codex-swarm/snap/<key>`` for the server to fetch."""
+    ref = snapshot_ref(key)
+    _run(worktree, ["push", "--quiet", "--no-verify", "--end-of-options", url, f"+{commit}:{ref}"])
 
 
 def remove_task(

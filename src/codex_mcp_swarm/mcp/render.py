@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..wording import duration, tokens, worktree_outlook
+from ..wording import duration, node_text, tokens, worktree_outlook
 from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
 
 
@@ -36,16 +36,6 @@ def doing(view: dict[str, Any]) -> str:
 def _short(text: str, limit: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def node_text(node: dict[str, Any]) -> str:
-    """A Ray worker node in a few characters: host, address and a short node id."""
-    parts = [str(node.get("hostname") or "?")]
-    if node.get("address"):
-        parts.append(str(node["address"]))
-    if node.get("node_id"):
-        parts.append(str(node["node_id"])[:8])
-    return " ".join(parts)
 
 
 def result_text(view: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -44,8 +45,9 @@ def register(
             bool, Field(alias="async", description="return a task_id at once instead of waiting")
         ] = False,
     ) -> Annotated[CallToolResult, TaskAnswer]:
+        start = functools.partial(steering.review, engine, task_id, instructions)
         try:
-            row = steering.review(engine, task_id, instructions)
+            row = await anyio.to_thread.run_sync(start)  # git work (on Ray: the worker's too)
         except TaskError as exc:
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
         if run_async:

@@ -10,8 +10,11 @@ backend; a backend only
 * asks a supervisor to stop (:meth:`Backend.cancel`; the store's cancel flag is already set),
 * finds the supervisors already running after a restart (:meth:`Backend.adopt`), and judges
   the ones that vanished without recording an end (``lost``),
-* makes and finishes a task's worktree where its supervisor can reach it, and says which
-  worktree a reply to a worktree task continues in.
+* makes and finishes a task's worktree where its supervisor can reach it, says which
+  worktree a reply to a worktree task continues in, and which commit holds a task's work so
+  far (a fork or a review starts from it),
+* says whether a thread's session files can still be reached (a reply or fork runs where
+  they are).
 
 A supervisor records its task's end in the store itself (or hands it to its backend to record)
 *before* it goes away: the store is the single source of truth; ``ended`` is only a wake-up.
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ... import git
+from ...git import snapshots
 from .. import branches
 from ..phases import Phase
 from ..plan import LaunchPlan, WorktreeRequest
@@ -125,6 +129,9 @@ class Backend(ABC):
     #: Whether task worktrees are checked out where the supervisors run (another host) rather
     #: than on this machine: then a task's recorded worktree path does not exist here.
     remote_worktrees: ClassVar[bool] = False
+    #: Whether Codex's session files are on the supervisors' hosts rather than this machine:
+    #: then a thread no task of the store ran cannot be found (nor continued).
+    remote_sessions: ClassVar[bool] = False
 
     def __init__(self, store: Store, settings: Settings, ended: Ended) -> None:
         self.store = store
@@ -195,6 +202,19 @@ class Backend(ABC):
                 f"branch {record['branch']!r} (worktree with that branch as base_ref)."
             )
         return dict(record)
+
+    def check_thread(self, parent: TaskRow) -> None:
+        """A task is about to continue or fork ``parent``'s Codex thread: raise
+        :class:`BackendError`, saying what to do instead, when it could not reach the thread's
+        session files. Nothing by default (they are on this machine)."""
+        return None
+
+    def work_so_far(self, row: TaskRow, wt: git.Worktree, *, live: bool) -> str:
+        """The commit, in ``wt.repo``, holding ``row``'s work so far: its branch tip, or for a
+        ``live`` task a snapshot of its worktree now (the worktree itself left untouched).
+        :class:`~..git.GitError` when there is none. Git work: call it from a thread."""
+        checkout = None if row.extra.get("removed_worktree") else wt.path
+        return snapshots.work_so_far(wt.repo, wt.branch, checkout, live=live, label=row.id)
 
     def discard_worktree(self, wt: git.Worktree) -> None:
         """Undo :meth:`make_worktree` for a task that was never recorded (nothing ran in it)."""

@@ -29,7 +29,13 @@ Owns the server's side of running tasks on a Ray cluster (``--backend ray``):
   worktree its thread ran in. When it starts, the branch's tip here is pushed to the reply's
   private ref; the worker makes the worktree again at the thread's path from it (on the node
   that holds the thread's session files) and pushes the branch back; the server takes it only
-  as a fast-forward of the branch here.
+  as a fast-forward of the branch here;
+* forks and reviews: a fork runs on the node that holds the source thread's session files (as
+  a reply does; refused while that node is gone). The work so far of a running worktree task
+  is snapshotted by its actor on the worker and fetched from the git remote
+  (:meth:`RayBackend.work_so_far`); a fork's own branch starts from it, and a review (or a fork
+  without a worktree) gets a throwaway detached checkout of it on its worker
+  (``extra["checkout"]``, pushed to its private ref when it starts).
 
 Ray is imported only here and in :mod:`.ray_worker` (at run time), never by the rest of the
 package: the local backend needs nothing of it.
@@ -47,6 +53,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +103,7 @@ def branch_id(worktree: dict[str, Any]) -> str:
 class RayBackend(Backend):
     name = "ray"
     remote_worktrees = True
+    remote_sessions = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -183,6 +191,49 @@ class RayBackend(Backend):
         self._remote_url(repo)  # a sentence now, not a failed task later
         return record
 
+    def work_so_far(self, row: TaskRow, wt: git.Worktree, *, live: bool) -> str:
+        """A running task's work is in its worktree on the worker: its actor writes it as a
+        commit (the worktree untouched) and pushes it to a private ref, fetched here. Otherwise
+        (not running yet, ended, or it ended meanwhile) the branch tip here, as locally."""
+        if not self.supervises(row) or not live or row.phase != "running" or self._ray is None:
+            return super().work_so_far(row, wt, live=False)
+        key = uuid.uuid4().hex[:12]
+        try:
+            handle = self._ray.get_actor(actor_name(row.id), namespace=NAMESPACE)
+            commit = self._ray.get(handle.snapshot_work.remote(key), timeout=CALL_TIMEOUT)
+        except Exception as exc:
+            fresh = self.store.get(row.id)
+            if fresh is not None and fresh.terminal:  # it ended meanwhile: its branch is here
+                return super().work_so_far(fresh, wt, live=False)
+            raise git.GitError(
+                f"the worker of task {row.id} did not hand over its work so far ({_why(exc)}); "
+                "wait for the task to end (codex_wait) and try again"
+            ) from None
+        if commit is None:  # its checkout is gone: the end (and the branch) came back meanwhile
+            return super().work_so_far(row, wt, live=False)
+        return gitremote.fetch_snapshot(wt.repo, self._remote_url(wt.repo), key)
+
+    def check_thread(self, parent: TaskRow) -> None:
+        """The thread's session files are on the node that ran ``parent``: refuse while that
+        node is not in the cluster (nothing else has them)."""
+        fresh = self.store.get(parent.id) or parent
+        node = fresh.extra.get("node") or {}
+        node_id = node.get("node_id")
+        if not node_id or self._ray is None:
+            return  # not known yet (the task still starts): the actor's placement decides
+        try:
+            alive = any(n["NodeID"] == node_id and n["Alive"] for n in self._ray.nodes())
+        except Exception:
+            return
+        if not alive:
+            where = " ".join(str(node[k]) for k in ("hostname", "address") if node.get(k))
+            raise BackendError(
+                f"the thread of task {parent.id} ran on Ray node {str(node_id)[:8]} ({where}), "
+                "which is no longer in the cluster, and only that node had its Codex session "
+                "files: start a new task instead (codex_async), with the context it needs in "
+                "the prompt"
+            )
+
     def discard_worktree(self, wt: git.Worktree) -> None:
         with contextlib.suppress(git.GitError):
             gitremote.drop_base(wt.repo, self._remote_url(wt.repo), wt.path.name)
@@ -208,6 +259,12 @@ class RayBackend(Backend):
                 "subdir": wt.get("subdir") or "",
                 "branch_id": branch_id(wt),
             }
+        checkout = row.extra.get("checkout")
+        if isinstance(checkout, dict):
+            payload["checkout"] = {
+                "url": self._remote_url(Path(checkout["repo"])),
+                "subdir": checkout.get("subdir") or "",
+            }
         return payload
 
     def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
@@ -222,6 +279,11 @@ class RayBackend(Backend):
                 repo = Path(row.extra["worktree"]["repo"])
                 tip = gitremote.branch_commit(repo, wt["branch_id"])
                 gitremote.push_base(repo, wt["url"], tip, row.id)
+            checkout = payload.get("checkout")
+            if checkout:  # the work it looks at, as the server took it
+                repo = Path(row.extra["checkout"]["repo"])
+                commit = str(row.extra["checkout"]["commit"])
+                gitremote.push_base(repo, checkout["url"], commit, row.id)
         except git.GitError as exc:
             raise BackendError(str(exc)) from exc
         handle = self._create_actor(row, payload)
@@ -275,9 +337,11 @@ class RayBackend(Backend):
             time.sleep(PROGRESS_INTERVAL)
 
     def _thread_node(self, row: TaskRow) -> str | None:
-        """A reply continues a Codex thread whose session files are on the node that ran the
-        thread's last task: it must run there too (it cannot while that node is gone)."""
-        if not row.spec.get("task", {}).get("resume_thread_id") or not row.parent_id:
+        """A reply continues (a fork copies) a Codex thread whose session files are on the node
+        that ran the thread's last task: it must run there too (it cannot while that node is
+        gone)."""
+        task = row.spec.get("task", {})
+        if not (task.get("resume_thread_id") or task.get("fork_thread_id")) or not row.parent_id:
             return None
         parent = self.store.get(row.parent_id)
         node = (parent.extra.get("node") or {}) if parent is not None else {}
@@ -519,11 +583,7 @@ class RayBackend(Backend):
         row = self.store.get(task_id)
         if row is None or row.terminal:
             return
-        wt = row.extra.get("worktree")
-        if isinstance(wt, dict):  # nothing was pushed: drop the private ref the task got
-            with contextlib.suppress(git.GitError):
-                repo = Path(wt["repo"])
-                gitremote.drop_base(repo, self._remote_url(repo), task_id)
+        self._drop_private_ref(row)  # nothing was pushed
         self.store.set_extra(task_id, waiting_for=None)
         self.store.finish(
             task_id,
@@ -573,6 +633,8 @@ class RayBackend(Backend):
         wt = branches.worktree_of(row)
         if wt is not None:
             self._fetch_work(row, wt, snap, end)
+        elif "checkout" in row.extra:
+            self._drop_private_ref(row)
         # The worker drops its checkout before the end is recorded: a reply (possible from
         # then on) makes it again in the same place, and must not lose it to this release.
         with contextlib.suppress(Exception):
@@ -618,10 +680,21 @@ class RayBackend(Backend):
                 f"{exc}. It is on the remote as {wt.branch}.",
             )
 
+    def _drop_private_ref(self, row: TaskRow) -> None:
+        """Delete the private ref a task got when it started (its base or the work it looked
+        at) from the remote. Never raises."""
+        record = row.extra.get("worktree") or row.extra.get("checkout")
+        if isinstance(record, dict):
+            with contextlib.suppress(git.GitError):
+                repo = Path(record["repo"])
+                gitremote.drop_base(repo, self._remote_url(repo), row.id)
+
     def _lost(self, task_id: str, why: str) -> None:
         row = self.store.get(task_id)
         if row is None or row.terminal:
             return
+        if "checkout" in row.extra:
+            self._drop_private_ref(row)
         self.finish_worktree(row, "lost")
         self.store.finish(task_id, phase="lost", error=f"{why}. Its events so far are kept.")
 

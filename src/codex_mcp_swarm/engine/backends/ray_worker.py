@@ -12,7 +12,11 @@ into a per-node cache repository (``git.remote``), makes the worktree there, and
 ``codex-swarm/<task_id>`` when the runner has recorded the end. A reply to a worktree task
 (payload ``branch_id``: the task whose branch it continues) works on that branch, in the same
 directory its thread ran in before (``worktrees/<branch_id>``), made again from the branch's tip
-as the server had it. Tasks without a worktree run in
+as the server had it. A task that only looks at another's work (payload ``checkout``: a review,
+a fork without its own worktree) runs in a detached checkout of its private ref
+(``worktrees/<task_id>``), removed on release; nothing is pushed back. While a worktree task
+runs, :meth:`TaskActor.snapshot_work` hands its work so far to the server (a commit pushed to a
+private ref; the worktree, its index and branch untouched). Tasks without a worktree run in
 the ``cwd`` they name, which must exist on the worker (a shared filesystem); otherwise the task
 fails at once and says so.
 
@@ -42,6 +46,7 @@ from typing import Any
 
 from ... import git
 from ...git import remote as gitremote
+from ...git import snapshots
 from .. import procs
 from ..store import Store
 
@@ -91,6 +96,7 @@ class TaskActor:
         #: the task whose branch and worktree directory this task works in (a reply: another's)
         self.branch_id: str = wt.get("branch_id") or self.task_id
         self._lock = threading.Lock()
+        self._checkout = threading.Lock()  # the worktree: a snapshot of it, or its release
         threading.Thread(target=self._life, daemon=True, name=f"task-{self.task_id}").start()
 
     # ---- the task's life ---------------------------------------------------------------------
@@ -126,6 +132,14 @@ class TaskActor:
                 subdir=wt.get("subdir") or "",
             )
             extra["worktree"] = record.to_dict()
+        elif self.payload.get("checkout"):
+            view = self.payload["checkout"]
+            path, _commit = gitremote.checkout_task(
+                self.cache, view["url"], self.task_id, self.worktrees, detached=True
+            )
+            cwd = str(path / view["subdir"]) if view.get("subdir") else str(path)
+            if not Path(cwd).is_dir():
+                raise OSError(f"the work to look at has no directory {view['subdir']!r}")
         else:
             cwd = launch["cwd"]
             if not Path(cwd).is_dir():
@@ -291,12 +305,39 @@ class TaskActor:
         if proc is None and not self.done.is_set():
             self.payload["cancelled"] = True  # still preparing: cancelled as it starts
 
-    def release(self) -> None:
-        """The server has the task's events and branch: drop the worktree from the node's cache."""
+    def snapshot_work(self, key: str) -> str | None:
+        """The task's work so far as a commit (HEAD plus every tracked and untracked change;
+        the worktree, its index and branch untouched), pushed to the private ref of ``key`` for
+        the server. None when this task has no checkout (yet, or any more)."""
         wt = self.payload.get("worktree")
-        if wt and self.done.is_set():
-            with contextlib.suppress(git.GitError, OSError):
-                gitremote.remove_task(
-                    self.cache, wt["url"], self.task_id, self.worktrees, self.branch_id
-                )
+        if not wt:
+            return None
+        path = self.worktrees / self.branch_id
+        with self._checkout:
+            if not path.is_dir():
+                return None
+            commit = snapshots.work_so_far(
+                gitremote.cache_repo(self.cache, wt["url"]),
+                git.BRANCH_PREFIX + self.branch_id,
+                path,
+                live=True,
+                label=self.task_id,
+            )
+            gitremote.push_snapshot(path, wt["url"], commit, key)
+        return commit
+
+    def release(self) -> None:
+        """The server has the task's events and branch: drop the worktree (or the checkout it
+        looked at) from the node's cache."""
+        wt = self.payload.get("worktree")
+        view = self.payload.get("checkout")
+        with self._checkout:
+            if wt and self.done.is_set():
+                with contextlib.suppress(git.GitError, OSError):
+                    gitremote.remove_task(
+                        self.cache, wt["url"], self.task_id, self.worktrees, self.branch_id
+                    )
+            elif view and self.done.is_set():
+                with contextlib.suppress(git.GitError, OSError):
+                    gitremote.remove_task(self.cache, view["url"], self.task_id, self.worktrees)
         self.released_at = time.time()
