@@ -128,13 +128,19 @@ async def test_runner_is_not_a_child_of_the_server(tmp_path: Path) -> None:
     """A runner lives in its own session, detached from the server (and the fork server)."""
     async with Engine(settings_for(tmp_path)) as engine:
         row = engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
-        with anyio.fail_after(30):
-            while engine.get(row.id).runner_pid is None:
-                await anyio.sleep(0.02)
-        runner = psutil.Process(engine.get(row.id).runner_pid)
-        assert os.getsid(runner.pid) != os.getsid(0)
-        assert runner.pid not in {p.pid for p in psutil.Process().children(recursive=True)}
-        await engine.cancel(row.id)
+        try:
+            with anyio.fail_after(30):
+                while engine.get(row.id).runner_pid is None:
+                    await anyio.sleep(0.02)
+            runner = psutil.Process(engine.get(row.id).runner_pid)
+            assert os.getsid(runner.pid) != os.getsid(0)
+            # The fork server's intermediate child exits right after it answers; from then on
+            # the runner is nobody's child here (a moment before, it is that child's).
+            with anyio.fail_after(30):
+                while runner.pid in {p.pid for p in psutil.Process().children(recursive=True)}:
+                    await anyio.sleep(0.02)
+        finally:
+            await engine.cancel(row.id)  # nothing of the test keeps running, pass or fail
 
 
 @pytest.mark.parametrize("round_", range(2))
