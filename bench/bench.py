@@ -27,7 +27,8 @@ get an empty HOME (Codex's shell reads no user profile), so results do not depen
    time per branch (the check's own time reported apart) vs a bare ``git merge --no-ff`` of the
    same branches from the same tip.
 9. startup: process start -> the answer to ``initialize`` (2025-11-25) and to ``server/discover``
-   (2026-07-28), and -> the ``tools/list`` answer after ``initialize``, p50 over 10 starts;
+   (2026-07-28), and -> the ``tools/list`` answer after ``initialize``, p50 over 10 starts
+   (5 in the small configuration);
 10. answer size: characters of a ``codex_wait`` answer's structuredContent (compact JSON, what a
    model reads) per finished task, not counting the agent's own message, for a one-command task
    and for a worktree task.
@@ -95,6 +96,9 @@ class Config:
     burst_tasks: int = 100
     burst_parallel: int = 8
     land_branches: int = 20
+    runner_tasks: int = 8  # runners measured per kind in section 7
+    runner_sleep: int = 6  # seconds each of them runs (all must still run when USS is read)
+    starts: int = 10  # server starts in section 9
 
 
 FULL = Config("full")
@@ -112,6 +116,9 @@ SMALL = Config(
     burst_tasks=20,
     burst_parallel=4,
     land_branches=4,
+    runner_tasks=4,
+    runner_sleep=3,
+    starts=5,
 )
 
 
@@ -874,8 +881,9 @@ async def runner_cost(b: Bench) -> dict[str, Any]:
     CPU is its own work rather than the contention of eight Codex processes booting at once on
     the machine's cores (which inflates every process's CPU time); USS is read once all of them
     are running. The same runners launched all at once are reported as ``*_burst``."""
-    n = 8
-    prompt = b.prompt("runner cost", {"shell": "sleep 6"}, {"message": "done"})
+    n = b.config.runner_tasks
+    step = f"sleep {b.config.runner_sleep}"
+    prompt = b.prompt("runner cost", {"shell": step}, {"message": "done"})
     results: dict[str, Any] = {}
     for label, env in (("forked", "1"), ("spawned", "0")):
         b.base_env["CODEX_SWARM_FORKSERVER"] = env
@@ -899,7 +907,7 @@ async def runner_cost(b: Bench) -> dict[str, Any]:
             "runner_uss_mb": stats(uss),
             "runner_start_cpu_ms_burst": stats(burst_cpu),
         }
-    return {"params": {"tasks": n, "step": "sleep 6"}, "results": results}
+    return {"params": {"tasks": n, "step": step}, "results": results}
 
 
 async def runner_sample(
@@ -1004,7 +1012,7 @@ def first_answers(env: dict[str, str], cwd: Path, opening: dict[str, Any]) -> tu
 
 
 async def startup(b: Bench) -> dict[str, Any]:
-    starts = 10
+    starts = b.config.starts
     env = {**b.base_env, "CODEX_SWARM_TASK_DIR": str(b.root / "startup" / "tasks")}
     env["CODEX_SWARM_CODEX_BIN"] = b.codex
     results: dict[str, Any] = {}
