@@ -70,6 +70,7 @@ def test_the_fork_servers_rehearsal_runs_and_leaves_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+# allowed: the parent-death signal exists only on Linux (CI runs Linux, so it always runs there)
 @pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
 @pytest.mark.parametrize("preloaded", [True, False])
 def test_a_child_gets_sigint_when_its_parent_dies(tmp_path: Path, preloaded: bool) -> None:
