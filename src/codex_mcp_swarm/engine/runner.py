@@ -58,9 +58,13 @@ LINE_CAP = 8 * 1024 * 1024  # longer JSONL lines are stored raw but not parsed
 STDIO_DRAIN = 2.0  # seconds to wait for stdout EOF after Codex exited before killing holders
 
 
+def _private_fd(path: Path) -> int:
+    """A task file opened for appending, private to the user."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+
 def _open_private(path: Path, mode: str, buffering: int = -1) -> IO[bytes]:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    return os.fdopen(fd, mode, buffering)
+    return os.fdopen(_private_fd(path), mode, buffering)
 
 
 STDERR_CAP = 10 * 1024 * 1024  # bytes of Codex's stderr kept per task; the rest is drained
@@ -123,7 +127,7 @@ class StderrLog:
     def __init__(self, path: Path) -> None:
         self.kept = 0
         try:
-            self.fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self.fd: int | None = _private_fd(path)
         except OSError:
             self.fd = None
 
