@@ -9,12 +9,11 @@ Must not: decide what is merged or delete anything itself (``engine.branches`` d
 
 from __future__ import annotations
 
-from ..engine import branches
-from ..engine.store import StoreError
+from ..engine import StoreError
 from ..git import GitError
 from ..settings import Settings
 from ..wording import cleanup_line
-from .common import clean, error, load_task, make_console, open_store, print_json
+from .common import clean, console_engine, error, load_task, make_console, open_store, print_json
 
 
 def cleanup_command(
@@ -33,8 +32,7 @@ def cleanup_command(
         loaded = load_task(settings, task_id)
         if isinstance(loaded, int):
             return loaded
-        store, row = loaded
-        rows = [row]
+        store, _row = loaded
     else:
         try:
             found = open_store(settings)
@@ -45,11 +43,12 @@ def cleanup_command(
             error(f"no tasks in {settings.task_dir} yet, so there is nothing to clean up")
             return 1
         store = found
-        rows = branches.merged_tasks(store)
-    cleaned = []
+    engine = console_engine(settings, store)
     try:
-        for row in rows:
-            cleaned.append(branches.cleanup(store, row, force=force))
+        if task_id:
+            cleaned = [engine.cleanup_sync(task_id, force=force)]
+        else:
+            cleaned = engine.cleanup_merged_sync()
     except GitError as exc:
         error(str(exc))
         return 1

@@ -24,8 +24,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from .. import git
-from ..engine.store import ACTIVE, PHASES, TERMINAL, Store, StoreError, TaskRow, valid_task_id
-from ..engine.tasks import Engine
+from ..engine import ACTIVE, PHASES, TERMINAL, Engine, Store, StoreError, TaskRow, valid_task_id
 from ..settings import Settings
 
 PLAIN_WIDTH = 200  # columns of piped output when COLUMNS does not say

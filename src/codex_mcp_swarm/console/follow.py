@@ -17,8 +17,7 @@ from rich.live import Live
 from rich.text import Text
 
 from ..codex.events import CodexEvent, describe_tool, parse_line
-from ..engine.store import Store, TaskRow
-from ..engine.views import elapsed
+from ..engine import Store, TaskRow, elapsed
 from ..settings import Settings
 from ..wording import duration
 from .common import clean, command_text, first_line, load_task, make_console, phase_text

@@ -9,10 +9,9 @@ changed).
 
 from __future__ import annotations
 
-from ..engine import branches
 from ..git import GitError
 from ..settings import Settings
-from .common import clean, error, load_task, make_console, print_json
+from .common import clean, console_engine, error, load_task, make_console, print_json
 
 
 def merge_command(
@@ -28,7 +27,7 @@ def merge_command(
         return loaded
     store, row = loaded
     try:
-        out = branches.merge(store, row, strategy=strategy, target=target)
+        out = console_engine(settings, store).merge_sync(row.id, strategy=strategy, target=target)
     except GitError as exc:
         error(str(exc))
         return 1

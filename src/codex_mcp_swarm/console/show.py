@@ -18,10 +18,16 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
-from ..engine import branches
-from ..engine.store import Store, StoreError, TaskRow
-from ..engine.tasks import Engine, TaskError
-from ..engine.views import result_view, worktree_view
+from ..engine import (
+    Engine,
+    Store,
+    StoreError,
+    TaskError,
+    TaskRow,
+    branch_diff,
+    result_view,
+    worktree_view,
+)
 from ..git import GitError
 from ..settings import Settings
 from ..wording import duration, node_text, tokens, worktree_outlook
@@ -48,7 +54,7 @@ def diffstat(row: TaskRow) -> str | None:
         return None
     if not row.extra.get("removed_branch"):
         try:
-            stat = str(branches.diff(row, paths=None, stat_only=True, max_chars=0)["stat"])
+            stat = str(branch_diff(row, paths=None, stat_only=True, max_chars=0)["stat"])
             return stat.rstrip() or "no changes"
         except (GitError, OSError):
             pass
@@ -186,7 +192,7 @@ def cancel_command(settings: Settings, task_ids: Sequence[str]) -> int:
         return 1
     engine = console_engine(settings, store)
     try:
-        before = engine.get_many(list(dict.fromkeys(task_ids)))
+        before = engine.get_many_sync(list(dict.fromkeys(task_ids)))
     except TaskError as exc:
         error(f"{exc} (`codex-mcp-swarm tasks` lists them)")
         return 1

@@ -21,8 +21,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..engine.store import Store, StoreError, TaskRow
-from ..engine.views import branch_of, status_view
+from ..engine import Store, StoreError, TaskRow, branch_of, status_view
 from ..settings import Settings
 from ..wording import duration
 from .common import (
@@ -103,9 +102,13 @@ def now_text(view: dict[str, Any]) -> str:
     return str(status)
 
 
-def task_view(store: Store | None, row: TaskRow, now: float | None = None) -> dict[str, Any]:
-    """The status view of ``row`` plus what a table shows of it (also the ``--json`` form)."""
-    position = store.queue_position(row) if store is not None else None
+def task_view(
+    store: Store | None, row: TaskRow, now: float | None = None, *, position: int | None = None
+) -> dict[str, Any]:
+    """The status view of ``row`` plus what a table shows of it (also the ``--json`` form).
+    Its queue position is ``position``, else read from ``store`` (when given)."""
+    if position is None and store is not None:
+        position = store.queue_position(row)
     view = status_view(row, now, position)
     view.update(
         branch=branch_of(row),

@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import git
 from ..codex.command import TaskSpec
@@ -28,9 +28,12 @@ from ..git.lock import landing_lock
 from ..git.run import common_dir
 from ..git.worktrees import repo_dir
 from . import branches
-from .admission import check_cwd
+from .admission import TaskError, check_cwd
+from .plan import WorktreeRequest
 from .store import TaskRow
-from .tasks import Engine, TaskError, WorktreeRequest
+
+if TYPE_CHECKING:  # the engine calls land() (its awaitable land)
+    from .tasks import Engine
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ def _start_resolver(
         cwd=str(Path(wt.repo) / wt.subdir) if wt.subdir else str(wt.repo),
     )
     spec = TaskSpec(**fields)
-    follow = engine.launch(spec, worktree=WorktreeRequest(base_ref=commit))
+    follow = engine.launch_sync(spec, worktree=WorktreeRequest(base_ref=commit))
     engine.store.set_extra(follow.id, land_target=target, resolves=row.id, resolves_paths=paths)
     engine.store.set_extra(row.id, resolved_by=follow.id)
     return follow.id

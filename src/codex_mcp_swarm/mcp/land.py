@@ -8,16 +8,13 @@ checks and moves the target); anything they refuse becomes an ``isError`` result
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated, Any
 
-import anyio
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..engine.landing import LandRequest, land
-from ..engine.tasks import Engine, TaskError
+from ..engine import Engine, LandRequest, TaskError
 from ..git import GitError
 from . import answers
 from .schemas import MAX_IDS, Cwd, Strategy, Target
@@ -115,7 +112,7 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
             resolve=resolve,
         )
         try:
-            out = await anyio.to_thread.run_sync(functools.partial(land, engine, request))
+            out = await engine.land(request)
         except (TaskError, GitError) as exc:
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
         text = answers.cap_text("\n".join(out["lines"]), budget, "structuredContent has all")

@@ -12,15 +12,13 @@ A tool module is a ``register(face)`` function that adds its tools with ``face.m
 from __future__ import annotations
 
 import functools
-import os
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from ..engine.tasks import TaskError
-from ..engine.views import result_view
+from ..engine import TaskError, WorktreeGone, result_view
 from . import answers, render
 from .answers import TaskAnswer
 from .face import TASK_TOOL, Face, alias_kwargs
@@ -47,21 +45,16 @@ from .schemas import (
 from .tasks import LAUNCH_AS_TASK
 
 
-def removed_worktree_reply(previous: Any, cwd: str, here: bool = True) -> str | None:
-    """Why a thread whose worktree cleanup removed cannot continue, and what to do instead.
-    ``here``: worktrees are checked out on this machine (with Ray they are made again on a
-    worker for each reply, and the engine judges whether that can be)."""
-    if previous is None or "worktree" not in previous.extra or not here or os.path.isdir(cwd):
-        return None
-    wt = previous.extra["worktree"]
-    branch = wt.get("branch") if isinstance(wt, dict) else None
-    text = f"Task {previous.id}'s worktree {cwd} was removed (codex_cleanup or expiry), so its "
-    text += "thread cannot continue there."
-    if branch and not previous.extra.get("removed_branch"):
+def removed_worktree_reply(gone: WorktreeGone) -> str:
+    """Why a thread whose worktree cleanup removed cannot continue, and what to do instead."""
+    text = f"Task {gone.task_id}'s worktree {gone.path} was removed (codex_cleanup or expiry), "
+    text += "so its thread cannot continue there."
+    if gone.branch:
         text += (
-            f" Its work is on branch {branch}: start a new task on it with codex_async "
-            f'(worktree: true, base_ref: "{branch}") and a prompt that says what was done, or '
-            f"restore the worktree with `git worktree add {cwd} {branch}` and reply again."
+            f" Its work is on branch {gone.branch}: start a new task on it with codex_async "
+            f'(worktree: true, base_ref: "{gone.branch}") and a prompt that says what was done, '
+            f"or restore the worktree with `git worktree add {gone.path} {gone.branch}` and "
+            "reply again."
         )
     else:
         text += " Its branch was deleted too (merged or cleaned up): start a new task instead."
@@ -141,11 +134,9 @@ def register(face: Face) -> None:
         ] = False,
     ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
-            spec, previous = face.engine.reply_spec(threadId, prompt)
-            gone = removed_worktree_reply(previous, spec.cwd, face.engine.worktrees_here)
-            if gone:
-                return face.error(gone)
-            row = face.engine.launch(spec, parent=previous)
+            row = await face.engine.reply(threadId, prompt)
+        except WorktreeGone as gone:
+            return face.error(removed_worktree_reply(gone))
         except TaskError as exc:
             return face.error(str(exc))
         as_task = LAUNCH_AS_TASK.get()
@@ -171,7 +162,7 @@ def register(face: Face) -> None:
         task_id: Annotated[str, Field(max_length=64, description="the task to stop")],
     ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
-            before = face.engine.get(task_id)
+            before = await face.engine.get(task_id)
             row = await face.engine.cancel(task_id)
         except TaskError as exc:
             return face.error(str(exc))

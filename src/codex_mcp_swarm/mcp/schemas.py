@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..engine.phases import PHASES, Phase
+from ..engine import PHASES, Phase
 
 PROMPT_LIMIT = 1_000_000  # characters
 MAX_IDS = 200

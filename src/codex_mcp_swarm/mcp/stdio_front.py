@@ -86,12 +86,12 @@ class _DropDuplicate:
             ):
                 self._pending = False
                 return
-        await anyio.to_thread.run_sync(self._out.write, text.encode("utf-8"))
+        await anyio.wrap_file(self._out).write(text.encode("utf-8"))
 
     async def flush(self) -> None:
         import anyio
 
-        await anyio.to_thread.run_sync(self._out.flush)
+        await anyio.wrap_file(self._out).flush()
 
 
 def _claim_stdio() -> tuple[BinaryIO, BinaryIO]:

@@ -27,8 +27,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..engine.store import valid_task_id
-from ..engine.tasks import Engine, TaskError
+from ..engine import Engine, TaskError, valid_task_id
 from . import actions, data
 from .access import Access
 
@@ -202,12 +201,12 @@ class Board:
     async def repo_page(self, request: Request) -> Response:
         return _page("repo.html")
 
-    def _row(self, request: Request) -> Any:
+    async def _row(self, request: Request) -> Any:
         task_id = str(request.path_params["task_id"])
         if not valid_task_id(task_id):
             return _refuse(404, f"{task_id!r} is not a task id")
         try:
-            return self.engine.get(task_id)
+            return await self.engine.get(task_id)
         except TaskError as exc:
             return _refuse(404, str(exc))
 
@@ -217,7 +216,7 @@ class Board:
         return JSONResponse(out)
 
     async def api_task(self, request: Request) -> Response:
-        row = self._row(request)
+        row = await self._row(request)
         if isinstance(row, Response):
             return row
         out = await asyncio.to_thread(data.task_detail, self.engine, row)
@@ -225,7 +224,7 @@ class Board:
         return JSONResponse(out)
 
     async def api_diff(self, request: Request) -> Response:
-        row = self._row(request)
+        row = await self._row(request)
         if isinstance(row, Response):
             return row
         diff = await asyncio.to_thread(data.task_diff, row)

@@ -17,10 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from .. import git
-from ..engine import branches
-from ..engine.store import ACTIVE, PHASES, Store, TaskRow
-from ..engine.tasks import Engine
-from ..engine.views import elapsed, result_view, status_view, usage_view, worktree_view
+from ..engine import (
+    ACTIVE,
+    PHASES,
+    Engine,
+    Store,
+    TaskRow,
+    branch_diff,
+    branch_outcome,
+    elapsed,
+    result_view,
+    status_view,
+    usage_view,
+    worktree_of,
+    worktree_view,
+)
 from . import diffs, timeline
 
 DIFF_MAX_CHARS = 400_000  # characters of a patch the task page renders; the rest is listed
@@ -150,7 +161,7 @@ def task_detail(engine: Engine, row: TaskRow) -> dict[str, Any]:
 
 def events_page(engine: Engine, task_id: str, cursor: int) -> dict[str, Any]:
     """Timeline entries from byte ``cursor`` of the task's events.jsonl, and the next cursor."""
-    page = engine.read_events(task_id, max(0, cursor), EVENT_PAGE_LINES, EVENT_PAGE_BYTES)
+    page = engine.read_events_sync(task_id, max(0, cursor), EVENT_PAGE_LINES, EVENT_PAGE_BYTES)
     return {
         "entries": timeline.entries(page["lines"]),
         "cursor": page["next_cursor"],
@@ -160,7 +171,7 @@ def events_page(engine: Engine, task_id: str, cursor: int) -> dict[str, Any]:
 
 def task_diff(row: TaskRow) -> dict[str, Any]:
     """The branch against its base, file by file, side by side (only once the task ended)."""
-    wt = branches.worktree_of(row)
+    wt = worktree_of(row)
     if wt is None:
         return {"available": False, "reason": "this task did not run in a worktree of its own"}
     if not row.terminal:
@@ -172,7 +183,7 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
     if row.extra.get("removed_branch"):
         return {"available": False, "reason": f"branch {wt.branch} was deleted by a cleanup"}
     try:
-        out = branches.diff(row, paths=None, stat_only=False, max_chars=DIFF_MAX_CHARS)
+        out = branch_diff(row, paths=None, stat_only=False, max_chars=DIFF_MAX_CHARS)
     except git.GitError as exc:
         return {"available": False, "reason": str(exc)}
     return {
@@ -187,7 +198,7 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
 
 
 def _live_branch(row: TaskRow) -> git.Worktree | None:
-    wt = branches.worktree_of(row)
+    wt = worktree_of(row)
     if wt is None or not row.terminal or row.extra.get("removed_branch"):
         return None
     if row.extra.get("merged"):
@@ -238,7 +249,7 @@ def repository(store: Store, repo: str) -> dict[str, Any] | None:
         wt = _live_branch(row)
         if wt is not None and wt.base_branch is not None:
             try:
-                fresh = branches.outcome_of(wt)
+                fresh = branch_outcome(wt)
                 item["now"] = {
                     "state": (
                         ("clean" if fresh["files"] else "empty")

@@ -16,7 +16,7 @@ import sys
 import webbrowser
 from urllib.parse import quote
 
-from ..engine.tasks import Engine
+from ..engine import Engine
 from ..settings import Settings
 from .access import Access
 from .app import board_app
