@@ -45,7 +45,9 @@ from typing import IO, Any
 import psutil
 
 from ..codex.command import SpecError, continue_argv, exec_prefix
-from ..codex.events import TaskProgress, cap, fold, parse_line
+from ..codex.events import cap, parse_line
+from ..codex.progress import TaskProgress, fold, gave_up_text
+from ..codex.stderr import codex_error
 from . import procs
 from .phases import Phase
 from .plan import LaunchPlan
@@ -189,15 +191,20 @@ class Lines:
         return piece, size
 
 
-def _stderr_tail(path: Path, limit: int = 1500) -> str:
+def _stderr_since(path: Path, start: int, limit: int = 65536) -> str:
+    """What a Codex process wrote to stderr.log from byte ``start`` on (its last ``limit``)."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
-            f.seek(max(0, size - limit))
-            text = f.read().decode("utf-8", errors="replace")
+            f.seek(max(start, size - limit))
+            return f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def _stderr_tail(path: Path, limit: int = 1500) -> str:
+    text = _stderr_since(path, 0, limit)
     lines = [
         line
         for line in text.splitlines()
@@ -255,6 +262,8 @@ class Runner:
         self.dirty = False
         self.last_flush = 0.0
         self.last_event = time.monotonic()
+        self.unreachable_since: float | None = None  # when Codex began reconnecting to the model
+        self.stderr_start = 0  # where this attempt's Codex began writing in stderr.log
         self.started = time.monotonic()
         self.stop_reason: str | None = None  # why we are stopping Codex (cancel or a limit)
         self.cancelled = False
@@ -417,6 +426,17 @@ class Runner:
                     f"timed out: ran longer than the task's timeout of {self.timeout:g} s",
                     cancelled=False,
                 )
+            elif (reason := self.progress.reconnecting) is not None:
+                # Reconnect events are no sign of life: the model is as silent as without them.
+                # Codex 0.171 retries a model it cannot reach for ever; the idle limit ends it.
+                since = self.unreachable_since = self.unreachable_since or now
+                if self.idle_timeout and now - since > self.idle_timeout:
+                    tries = self.progress.reconnect_attempts
+                    self.request_stop(
+                        f"{gave_up_text(reason, tries)}; stopped after {self.idle_timeout:g} s "
+                        "without an answer (the task's idle timeout)",
+                        cancelled=False,
+                    )
             elif self._tool_running():
                 self.last_event = now  # a long command is work, not a silent model
             elif self.idle_timeout and now - self.last_event > self.idle_timeout:
@@ -425,6 +445,8 @@ class Runner:
                     "no command was running (the model may have stopped answering)",
                     cancelled=False,
                 )
+            if self.progress.reconnecting is None:
+                self.unreachable_since = None
             if (codex := self.proc) is not None:
                 self._watch_exit(codex)
             # SIGTERM is the fast path; the flag catches a cancel sent before we listened.
@@ -557,6 +579,8 @@ class Runner:
         except OSError as exc:
             return f"could not start Codex ({self.argv[0]}): {exc.strerror or exc}"
         self.proc = proc
+        with contextlib.suppress(OSError):
+            self.stderr_start = stderr_path.stat().st_size
         try:  # from here on, whatever happens, Codex does not outlive this attempt
             try:
                 ctime = procs.create_time(proc.pid) or time.time()
@@ -687,6 +711,11 @@ class Runner:
             phase, error = "completed", None
         elif progress.failure:
             phase, error = "failed", f"the model turn failed: {progress.failure}"
+        elif progress.reconnecting is not None:
+            tries = progress.reconnect_attempts
+            phase, error = "failed", gave_up_text(progress.reconnecting, tries)
+        elif said := codex_error(_stderr_since(stderr_path, self.stderr_start)):
+            phase, error = "failed", said  # Codex's own sentence, not its backtrace
         else:
             tail = _stderr_tail(stderr_path)
             error = f"Codex stopped with {how}" + (f": {cap(tail, 1500)}" if tail else "")
