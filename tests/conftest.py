@@ -53,6 +53,7 @@ KINDS: dict[str, frozenset[str]] = {
     "e2e": frozenset(
         {
             "test_conformance.py",
+            "test_docs.py",
             "test_console_e2e.py",
             "test_console_land.py",
             "test_console_steering.py",
