@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from codex_mcp_swarm.codex.stderr import MAX_CHARS, codex_error
+
+pytestmark = pytest.mark.unit
 
 # What Codex 0.171 printed for `-c approval_policy="untrusted"` (exit 1), verbatim.
 UNTRUSTED = """\

@@ -15,7 +15,7 @@ import pytest
 from conftest import SwarmFactory, data, launch, status_until, text, write_codex_home
 from fake_model import FakeModel, script
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 
 @pytest.fixture
