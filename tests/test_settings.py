@@ -5,19 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from codex_mcp_swarm.codex.install import pinned_binary
 from codex_mcp_swarm.settings import Settings, default_max_parallel, parse_duration
 
-CODEX_DIR = REPO / ".cache" / "codex" / "node_modules" / ".bin"
 
-
-def test_defaults() -> None:
+def test_defaults(tmp_path: Path) -> None:
     settings = Settings.build(environ={})
     # No codex on PATH: the per-user copy of the pinned Codex (codex.install).
     assert settings.codex_bin == str(pinned_binary({}))
-    assert Settings.build(environ={"PATH": str(CODEX_DIR)}).codex_bin == "codex"
+    (tmp_path / "codex").write_text("#!/bin/sh\n")
+    (tmp_path / "codex").chmod(0o755)
+    assert Settings.build(environ={"PATH": str(tmp_path)}).codex_bin == "codex"  # as before
     assert settings.max_parallel == default_max_parallel()
     assert settings.idle_timeout == 600.0
     assert settings.retries == 0
