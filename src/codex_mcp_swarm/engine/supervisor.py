@@ -494,7 +494,7 @@ class Runner:
             events.close()
 
     def _commit_worktree(self, phase: Phase) -> None:
-        if "worktree" in self.row.extra:  # git code is only loaded for worktree tasks
+        if self.row.extra.worktree is not None:  # git code is only loaded for worktree tasks
             from . import branches
 
             branches.finish_worktree(self.store, self.row, phase)

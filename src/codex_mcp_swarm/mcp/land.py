@@ -9,7 +9,7 @@ checks and moves the target); anything they refuse becomes an ``isError`` result
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from mcp.server import MCPServer
@@ -17,6 +17,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..engine.landing import LandRequest, land
+from ..engine.records import CheckFailed, Conflicted, Landed, Resolving, Skipped, as_data
 from ..engine.tasks import Engine, TaskError
 from ..git import GitError
 from . import answers
@@ -47,15 +48,17 @@ Resolve = Annotated[bool, Field(description="start an agent per conflict")]
 
 
 class LandAnswer(BaseModel):
-    landed: list[dict[str, Any]] = Field(
+    """The engine's :class:`~..engine.records.LandReport`, field for field."""
+
+    landed: list[Landed] = Field(
         description="task_id, branch, target, commit, already (it was in the target before)"
     )
-    conflicted: list[dict[str, Any]] = Field(description="task_id, paths, colliding_tasks")
-    check_failed: list[dict[str, Any]] = Field(
+    conflicted: list[Conflicted] = Field(description="task_id, paths, colliding_tasks")
+    check_failed: list[CheckFailed] = Field(
         description="task_id, exit_code, timed_out, seconds, output_tail"
     )
-    skipped: list[dict[str, Any]] = Field(description="task_id, reason")
-    resolving: list[dict[str, Any]] = Field(description="task_id, follow_up (the resolving task)")
+    skipped: list[Skipped] = Field(description="task_id, reason")
+    resolving: list[Resolving] = Field(description="task_id, follow_up (the resolving task)")
     target: str | None = Field(description="the target branch (null when several)")
     new_tip: str | None = Field(description="the target's tip after the landing")
     tips: dict[str, str] = Field(description="each target branch's tip after the landing")
@@ -103,5 +106,8 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
             out = await anyio.to_thread.run_sync(functools.partial(land, engine, request))
         except (TaskError, GitError) as exc:
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
-        text = answers.cap_text("\n".join(out["lines"]), budget, "structuredContent has all")
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=out)
+        text = answers.cap_text("\n".join(out.lines), budget, "structuredContent has all")
+        data = LandAnswer.model_validate(as_data(out)).model_dump(mode="json")
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=data
+        )

@@ -19,6 +19,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from ..engine.store import TaskRow
 from ..engine.tasks import TaskError
 from ..engine.views import result_view
 from . import answers, render
@@ -47,17 +48,18 @@ from .schemas import (
 from .tasks import LAUNCH_AS_TASK
 
 
-def removed_worktree_reply(previous: Any, cwd: str, here: bool = True) -> str | None:
+def removed_worktree_reply(previous: TaskRow | None, cwd: str, here: bool = True) -> str | None:
     """Why a thread whose worktree cleanup removed cannot continue, and what to do instead.
     ``here``: worktrees are checked out on this machine (with Ray they are made again on a
     worker for each reply, and the engine judges whether that can be)."""
-    if previous is None or "worktree" not in previous.extra or not here or os.path.isdir(cwd):
+    if previous is None or not here or os.path.isdir(cwd):
         return None
-    wt = previous.extra["worktree"]
-    branch = wt.get("branch") if isinstance(wt, dict) else None
+    branch = previous.extra.branch
+    if branch is None:
+        return None
     text = f"Task {previous.id}'s worktree {cwd} was removed (codex_cleanup or expiry), so its "
     text += "thread cannot continue there."
-    if branch and not previous.extra.get("removed_branch"):
+    if not previous.extra.removed_branch:
         text += (
             f" Its work is on branch {branch}: start a new task on it with codex_async "
             f'(worktree: true, base_ref: "{branch}") and a prompt that says what was done, or '

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from ..engine.phases import PHASES, Phase
+from ..engine.records import CleanupReport, MergeReport
 
 PROMPT_LIMIT = 1_000_000  # characters
 MAX_IDS = 200
@@ -198,27 +199,11 @@ class DiffResult(BaseModel):
     omitted_paths: list[str] = Field(default_factory=list)
 
 
-class MergeAnswer(BaseModel):
-    task_id: str
-    merged: bool
-    commit: str | None
-    strategy: str
-    target: str
-    conflicts: list[str]
-    message: str
-
-
-class CleanedTask(BaseModel):
-    task_id: str
-    branch: str | None = None
-    worktree: str | None = None
-    removed_worktree: bool
-    deleted_branch: bool
-    kept_reason: str | None = None
-    lost_commits: list[str] = Field(default_factory=list)
+#: ``codex_merge``: the engine's record of the merge is the answer.
+MergeAnswer = MergeReport
 
 
 class CleanupAnswer(BaseModel):
-    cleaned: list[CleanedTask] = Field(
+    cleaned: list[CleanupReport] = Field(
         description="per task: removed_worktree, deleted_branch, kept_reason, lost_commits"
     )

@@ -18,6 +18,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from ..engine import branches
+from ..engine.records import as_data
 from ..engine.tasks import TaskError
 from ..git import GitError
 from ..wording import cleanup_line
@@ -87,17 +88,16 @@ def register(face: Face) -> None:
             )
         except (TaskError, GitError) as exc:
             return face.error(str(exc))
-        data = {"task_id": row.id, **out}
-        if out["merged"]:
+        if out.merged:
             text = (
-                f"Merged {row.id} into {out['target']} ({out['strategy']}): now at "
-                f"{out['commit']}. {out['message']}"
+                f"Merged {row.id} into {out.target} ({out.strategy}): now at "
+                f"{out.commit}. {out.message}"
             )
         else:
-            text = f"Not merged: {out['message']}"
-            if out["conflicts"]:
-                text += "\nConflicting paths: " + ", ".join(out["conflicts"])
-        return face.answer(text, data, is_error=not out["merged"])
+            text = f"Not merged: {out.message}"
+            if out.conflicts:
+                text += "\nConflicting paths: " + ", ".join(out.conflicts)
+        return face.answer(text, as_data(out), is_error=not out.merged)
 
     @face.mcp.tool(
         name="codex_cleanup",
@@ -134,4 +134,4 @@ def register(face: Face) -> None:
             return face.error(str(exc))
         lines = [cleanup_line(item) for item in cleaned]
         text = "\n".join(lines) if lines else "Nothing to clean up: no merged task branches."
-        return face.answer(text, {"cleaned": cleaned})
+        return face.answer(text, {"cleaned": as_data(cleaned)})
