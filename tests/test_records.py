@@ -7,6 +7,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
 from codex_mcp_swarm.engine.codec import extra_from_json, extra_to_dict, extra_to_json
 from codex_mcp_swarm.engine.plan import Checkout, LaunchPlan
 from codex_mcp_swarm.engine.records import (
@@ -19,6 +21,8 @@ from codex_mcp_swarm.engine.records import (
 )
 from codex_mcp_swarm.engine.store import Store
 from codex_mcp_swarm.git import FileChange, Outcome, Worktree
+
+pytestmark = pytest.mark.unit
 
 WORKTREE = Worktree(
     path=Path("/w/abc"),
