@@ -10,7 +10,7 @@ Must not: choose, merge or record anything itself (``engine.landing`` does, as f
 
 from __future__ import annotations
 
-from ..engine import LandRequest, StoreError, TaskError
+from ..engine import LandRequest, StoreError, TaskError, as_data
 from ..git import GitError
 from ..settings import Settings
 from .common import clean, console_engine, error, make_console, open_store, print_json
@@ -34,13 +34,13 @@ def land_command(settings: Settings, request: LandRequest, *, as_json: bool = Fa
     except KeyboardInterrupt:
         error("interrupted; what had landed stays landed, the rest is unchanged")
         return 130
-    if out["resolving"]:
+    if out.resolving:
         engine.start_queued_now()  # resolving tasks start under their own runners
     if as_json:
-        print_json(out)
+        print_json(as_data(out))
     else:
         console = make_console()
-        for line in out["lines"]:
+        for line in out.lines:
             console.print(clean(line, one_line=False), markup=False, highlight=False)
-    trouble = out["conflicted"] or out["check_failed"] or out["skipped"]
+    trouble = out.conflicted or out.check_failed or out.skipped
     return 1 if trouble else 0

@@ -30,11 +30,25 @@ if TYPE_CHECKING:
     from .branches import diff as branch_diff
     from .branches import outcome_of as branch_outcome
     from .branches import require_worktree, worktree_of
+    from .codec import extra_to_dict
     from .landing import LandRequest
     from .offload import off_loop
     from .phases import ACTIVE, PHASES, TERMINAL, Phase
     from .plan import Checkout, Limits, WorktreeRequest
     from .procs import same_process
+    from .records import (
+        CheckFailed,
+        CleanupReport,
+        Conflicted,
+        Landed,
+        LandReport,
+        Merged,
+        MergeReport,
+        Resolving,
+        Skipped,
+        TaskExtra,
+        as_data,
+    )
     from .requests import worktree_request
     from .steering import MAX_FORKS, MESSAGE_LIMIT, Steered
     from .store import Store, StoreError, TaskRow, make_private_dir, valid_task_id
@@ -70,6 +84,18 @@ _HOMES = {
     "WorktreeRequest": ".plan",
     "same_process": ".procs",
     "worktree_request": ".requests",
+    "CheckFailed": ".records",
+    "CleanupReport": ".records",
+    "Conflicted": ".records",
+    "Landed": ".records",
+    "LandReport": ".records",
+    "Merged": ".records",
+    "MergeReport": ".records",
+    "Resolving": ".records",
+    "Skipped": ".records",
+    "TaskExtra": ".records",
+    "as_data": ".records",
+    "extra_to_dict": ".codec",
     "MAX_FORKS": ".steering",
     "MESSAGE_LIMIT": ".steering",
     "Steered": ".steering",
@@ -100,23 +126,35 @@ __all__ = [
     "STARTING_GRACE",
     "TERMINAL",
     "BackendError",
+    "CheckFailed",
     "Checkout",
+    "CleanupReport",
+    "Conflicted",
     "Engine",
+    "LandReport",
     "LandRequest",
+    "Landed",
     "Limits",
+    "MergeReport",
+    "Merged",
     "Phase",
+    "Resolving",
+    "Skipped",
     "Status",
     "Steered",
     "Store",
     "StoreError",
     "TaskError",
+    "TaskExtra",
     "TaskRow",
     "WorktreeGone",
     "WorktreeRequest",
+    "as_data",
     "branch_diff",
     "branch_of",
     "branch_outcome",
     "elapsed",
+    "extra_to_dict",
     "listing_view",
     "make_private_dir",
     "new_task_id",

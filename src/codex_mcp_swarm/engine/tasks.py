@@ -67,6 +67,7 @@ from .eventlog import read_page
 from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED
 from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
+from .records import CleanupReport, LandReport, MergeReport, TaskExtra
 from .store import Store, TaskRow, backend_of, valid_task_id
 
 __all__ = [
@@ -309,50 +310,49 @@ class Engine:
         """Record a new task and queue it; its supervisor starts in the background.
 
         With ``worktree`` the task's worktree and branch are made first (git work: async
-        callers await :meth:`launch`, which runs this in a worker thread). With ``checkout`` it runs in a throwaway
-        checkout of that commit, made where its supervisor runs (a backend whose worktrees are
-        not on this machine; ``spec.cwd`` is then where it was admitted, here)."""
+        callers await :meth:`launch`, which runs this in a worker thread). With ``checkout`` it
+        runs in a throwaway checkout of that commit, made where its supervisor runs (a backend
+        whose worktrees are not on this machine; ``spec.cwd`` is then where it was admitted,
+        here)."""
         check_depth(self.depth)
-        continued: dict[str, Any] | None = None  # the worktree a reply continues in
+        continued: git.Worktree | None = None  # the worktree a reply continues in
         if parent is not None:
             self._check_thread(spec, parent)
-        if worktree is None and parent is not None and "worktree" in parent.extra:
+        if worktree is None and parent is not None and parent.extra.worktree is not None:
             try:
                 continued = self.backend.continue_worktree(parent)
             except git.GitError as exc:
                 raise TaskError(str(exc)) from None
         elif checkout is None and parent is not None and spec.resume_thread_id:
             # A reply to a task that looked at a checkout of other work looks at it again.
-            looked = parent.extra.get("checkout")
-            if isinstance(looked, dict):
-                checkout = Checkout(**looked)
+            checkout = parent.extra.checkout
         spec = self._admit(spec, continued)
         limits = resolve_limits(self.settings, limits, parent)
         codex = self.codex_path()
         task_id = new_task_id()
-        extra: dict[str, Any] = {"backend": self.backend.name}  # only it supervises the task
+        extra = TaskExtra(backend=self.backend.name)  # only it supervises the task
         made: git.Worktree | None = None
         if worktree is not None:
             try:
                 made = self.backend.make_worktree(Path(spec.cwd), task_id, worktree)
             except git.GitError as exc:
                 raise TaskError(str(exc)) from None
-            if worktree.fork_of:
-                source = worktree.fork_of
+            source = worktree.fork_of
+            if source is not None:
                 made = replace(
                     made,
-                    base_ref=source["base_ref"],
-                    base_commit=source["base_commit"],
-                    base_branch=source.get("base_branch"),
+                    base_ref=source.base_ref,
+                    base_commit=source.base_commit,
+                    base_branch=source.base_branch,
                 )
             spec = replace(
                 spec, cwd=str(made.path / made.subdir) if made.subdir else str(made.path)
             )
-            extra["worktree"] = made.to_dict()
+            extra = replace(extra, worktree=made)
         elif continued is not None:
-            extra["worktree"] = continued
+            extra = replace(extra, worktree=continued)
         elif checkout is not None:
-            extra["checkout"] = asdict(checkout)
+            extra = replace(extra, checkout=checkout)
         nested = tuple(
             (f"mcp_servers.{name}.enabled", "false")
             for name in nested_swarm_servers()
@@ -418,13 +418,13 @@ class Engine:
         except BackendError as exc:
             raise TaskError(str(exc)) from None
 
-    def _admit(self, spec: TaskSpec, continued: dict[str, Any] | None) -> TaskSpec:
+    def _admit(self, spec: TaskSpec, continued: git.Worktree | None) -> TaskSpec:
         """The spec as it will run (see :func:`.admission.admit_spec`). A reply whose worktree
         is checked out on the backend's workers, not here, is admitted in the repository that
         worktree was made from (where its first task was admitted) and keeps its cwd."""
         if continued is None or not self.backend.remote_worktrees:
             return admit_spec(self.settings, spec)
-        home = Path(continued["repo"]) / (continued.get("subdir") or "")
+        home = continued.repo / continued.subdir
         return replace(admit_spec(self.settings, replace(spec, cwd=str(home))), cwd=spec.cwd)
 
     @property
@@ -444,18 +444,14 @@ class Engine:
     def reply_sync(self, thread_id: str, prompt: str) -> TaskRow:
         """Record a task that continues ``thread_id`` with ``prompt`` (see :meth:`reply`)."""
         spec, previous = self.reply_spec(thread_id, prompt)
-        gone = (
+        if (
             previous is not None
-            and "worktree" in previous.extra
+            and previous.extra.branch is not None
             and self.worktrees_here
             and not Path(spec.cwd).is_dir()
-        )
-        if gone:
-            assert previous is not None
-            wt = previous.extra["worktree"]
-            branch = wt.get("branch") if isinstance(wt, dict) else None
-            deleted = bool(previous.extra.get("removed_branch"))
-            raise WorktreeGone(previous.id, spec.cwd, None if deleted else branch)
+        ):
+            kept = None if previous.extra.removed_branch else previous.extra.branch
+            raise WorktreeGone(previous.id, spec.cwd, kept)
         return self.launch_sync(spec, parent=previous)
 
     def start_queued_now(self) -> None:
@@ -629,36 +625,36 @@ class Engine:
         """A read-only review task of ``task_id``'s work (see :func:`.steering.review`)."""
         return await off_loop(steering.review, self, task_id, instructions)
 
-    def land_sync(self, request: landing.LandRequest) -> dict[str, Any]:
+    def land_sync(self, request: landing.LandRequest) -> LandReport:
         return landing.land(self, request)
 
-    async def land(self, request: landing.LandRequest) -> dict[str, Any]:
+    async def land(self, request: landing.LandRequest) -> LandReport:
         """Land worktree tasks through the merge queue (see :func:`.landing.land`)."""
         return await off_loop(self.land_sync, request)
 
-    def merge_sync(self, task_id: str, *, strategy: str, target: str | None) -> dict[str, Any]:
+    def merge_sync(self, task_id: str, *, strategy: str, target: str | None) -> MergeReport:
         return branches.merge(self.store, self.get_sync(task_id), strategy=strategy, target=target)
 
     async def merge(
         self, task_id: str, *, strategy: str = "merge", target: str | None = None
-    ) -> dict[str, Any]:
+    ) -> MergeReport:
         """Merge a finished task's branch into its checkout (see :func:`.branches.merge`)."""
         return await off_loop(self.merge_sync, task_id, strategy=strategy, target=target)
 
-    def cleanup_sync(self, task_id: str, *, force: bool = False) -> dict[str, Any]:
+    def cleanup_sync(self, task_id: str, *, force: bool = False) -> CleanupReport:
         return branches.cleanup(self.store, self.get_sync(task_id), force=force)
 
-    def cleanup_merged_sync(self) -> list[dict[str, Any]]:
+    def cleanup_merged_sync(self) -> list[CleanupReport]:
         return [
             branches.cleanup(self.store, row, force=False)
             for row in branches.merged_tasks(self.store)
         ]
 
-    async def cleanup(self, task_id: str, *, force: bool = False) -> dict[str, Any]:
+    async def cleanup(self, task_id: str, *, force: bool = False) -> CleanupReport:
         """Remove a task's worktree, and its branch when merged (see :func:`.branches.cleanup`)."""
         return await off_loop(self.cleanup_sync, task_id, force=force)
 
-    async def cleanup_merged(self) -> list[dict[str, Any]]:
+    async def cleanup_merged(self) -> list[CleanupReport]:
         """:meth:`cleanup` for every finished task whose branch is merged."""
         return await off_loop(self.cleanup_merged_sync)
 
@@ -725,7 +721,7 @@ class Engine:
 
     async def refresh_outcomes(self, rows: Sequence[TaskRow]) -> list[TaskRow]:
         """Finished worktree tasks' merge outlook against their base branch's tip now."""
-        if not any(r.terminal and "worktree" in r.extra for r in rows):
+        if not any(r.terminal and r.extra.worktree is not None for r in rows):
             return list(rows)
         return await off_loop(branches.refresh_outcomes, self.store, list(rows))
 

@@ -12,7 +12,7 @@ import time
 from mcp.server.mcpserver.exceptions import ResourceError
 
 from .. import __version__
-from ..engine import TaskError, TaskRow, listing_view, result_view, status_view
+from ..engine import TaskError, TaskRow, extra_to_dict, listing_view, result_view, status_view
 from .face import Face
 
 EVENTS_PAGE_BYTES = 256 * 1024
@@ -107,7 +107,7 @@ def register(face: Face) -> None:
             "spec": spec,
             "priority": row.priority,
             "parent_id": row.parent_id,
-            "extra": row.extra,
+            "extra": extra_to_dict(row.extra),
             "events_uri": f"codex-swarm:///tasks/{row.id}/events",
         }
         return json.dumps(data, indent=1)
