@@ -73,7 +73,9 @@ KINDS: dict[str, frozenset[str]] = {
             "test_land.py",
             "test_ray_parts.py",
             "test_runner_parts.py",
+            "test_setup.py",
             "test_start.py",
+            "test_wheel.py",
         }
     ),
     "cluster": frozenset({"test_ray_backend.py"}),

@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from ..codex.events import TaskProgress, usage_delta
+from ..codex.progress import TaskProgress, usage_delta
 from .records import Merged, Node
 from .store import TaskRow
 
@@ -133,6 +133,12 @@ def status_view(
         "usage": usage_view(row),
         "warnings": progress.warnings,
     }
+    if progress.reconnecting is not None and not row.terminal:
+        # Codex cannot reach its model: why, and how many tries so far.
+        view["reconnecting"] = {
+            "reason": progress.reconnecting,
+            "attempt": progress.reconnect_attempts,
+        }
     if queue_position is not None:
         view["queue_position"] = queue_position
     if row.phase == "starting" and row.extra.waiting_for:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import git
+from ..codex.progress import reconnect_text
 from ..engine import branches
 from ..engine.store import ACTIVE, PHASES, Store, TaskRow
 from ..engine.tasks import Engine
@@ -41,6 +42,8 @@ def last_action(row: TaskRow, view: dict[str, Any]) -> str:
     if view.get("waiting_for"):
         return f"waiting for {view['waiting_for']}"
     last = view.get("last_tool")
+    if (cut_off := view.get("reconnecting")) and not row.terminal:
+        return reconnect_text(cut_off["reason"], cut_off["attempt"])
     if row.terminal:
         if row.error:
             return row.error.splitlines()[0] if row.error.strip() else row.phase
