@@ -35,7 +35,7 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -441,9 +441,12 @@ class Engine:
         """The spec that continues ``thread_id`` in its original cwd and settings."""
         return reply_spec(self.settings, self.store, thread_id, prompt)
 
-    def reply_sync(self, thread_id: str, prompt: str) -> TaskRow:
+    def reply_sync(
+        self, thread_id: str, prompt: str, *, output_schema: Mapping[str, Any] | None = None
+    ) -> TaskRow:
         """Record a task that continues ``thread_id`` with ``prompt`` (see :meth:`reply`)."""
         spec, previous = self.reply_spec(thread_id, prompt)
+        spec = replace(spec, output_schema=output_schema)
         if (
             previous is not None
             and previous.extra.branch is not None
@@ -589,10 +592,13 @@ class Engine:
             checkout=checkout,
         )
 
-    async def reply(self, thread_id: str, prompt: str) -> TaskRow:
+    async def reply(
+        self, thread_id: str, prompt: str, *, output_schema: Mapping[str, Any] | None = None
+    ) -> TaskRow:
         """A new task continuing ``thread_id`` with ``prompt`` in its original directory (or
-        worktree) and settings. :class:`WorktreeGone` when that worktree was removed."""
-        return await off_loop(self.reply_sync, thread_id, prompt)
+        worktree) and settings, its final message shaped by ``output_schema`` (when given).
+        :class:`WorktreeGone` when that worktree was removed."""
+        return await off_loop(self.reply_sync, thread_id, prompt, output_schema=output_schema)
 
     def steer_sync(self, task_id: str, message: str) -> steering.Steered:
         return steering.steer(self, task_id, message)

@@ -33,6 +33,7 @@ from .schemas import (
     IdleTimeout,
     IncludeUncommitted,
     Model,
+    OutputSchema,
     Priority,
     Profile,
     Prompt,
@@ -82,6 +83,7 @@ def register(face: Face) -> None:
         base_ref: BaseRef = None,
         include_uncommitted: IncludeUncommitted = False,
         paths: TouchPaths = None,
+        output_schema: OutputSchema = None,
     ) -> Annotated[CallToolResult, TaskAnswer]:
         """Run one Codex session and return when it finishes."""
         args = dict(locals())
@@ -128,9 +130,10 @@ def register(face: Face) -> None:
         run_async: Annotated[
             bool, Field(alias="async", description="return a task_id at once")
         ] = False,
+        output_schema: OutputSchema = None,
     ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
-            row = await face.engine.reply(threadId, prompt)
+            row = await face.engine.reply(threadId, prompt, output_schema=output_schema)
         except WorktreeGone as gone:
             return face.error(removed_worktree_reply(gone))
         except TaskError as exc:
