@@ -21,7 +21,7 @@ from codex_mcp_swarm.engine import branches, steering
 from codex_mcp_swarm.engine.tasks import Engine
 from codex_mcp_swarm.mcp.server import build_server
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]  # runners of a stub Codex
 
 
 def test_every_public_name_resolves_to_its_home() -> None:
