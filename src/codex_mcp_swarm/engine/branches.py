@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import git
-from .phases import Phase
+from .phases import TERMINAL, Phase
 from .store import Store, TaskRow
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ def merged_tasks(store: Store) -> list[TaskRow]:
     """Finished worktree tasks whose branch still exists and whose work is merged."""
     rows = [
         r
-        for r in store.list(phases=("completed", "failed", "cancelled", "lost"))
+        for r in store.list(phases=TERMINAL)
         if "worktree" in r.extra and not r.extra.get("removed_branch")
     ]
     return [r for r in rows if is_merged(r)]
@@ -178,7 +178,7 @@ def expire(store: Store, max_age: float, now: float | None = None) -> list[str]:
     now = time.time() if now is None else now
     removed: list[str] = []
     repos: set[Path] = set()
-    for row in store.list(phases=("completed", "failed", "cancelled", "lost")):
+    for row in store.list(phases=TERMINAL):
         wt = worktree_of(row)
         if wt is None or row.extra.get("removed_worktree") or not row.ended_at:
             continue

@@ -60,7 +60,7 @@ from typing import Any
 from ... import git
 from ...git import remote as gitremote
 from .. import branches
-from ..phases import Phase
+from ..phases import Phase, is_terminal
 from ..plan import LaunchPlan, WorktreeRequest
 from ..store import TaskRow
 from .base import Backend, BackendError
@@ -640,7 +640,7 @@ class RayBackend(Backend):
         with contextlib.suppress(Exception):
             self._ray.get(handle.release.remote(), timeout=CALL_TIMEOUT)
         phase = end.get("phase")
-        if phase not in ("completed", "failed", "cancelled", "lost"):
+        if phase is None or not is_terminal(phase):
             phase = "lost"
             end = {**end, "error": "the worker ended without recording an end"}
         self.store.finish(
