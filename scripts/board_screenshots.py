@@ -1,4 +1,4 @@
-"""Take the README's screenshots of the web board (docs/board-*.png).
+"""Take the screenshots of the docs' board page of the web board (docs/board-*.png).
 
     uv run --frozen python scripts/board_screenshots.py [OUT_DIR]
 

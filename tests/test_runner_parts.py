@@ -1,8 +1,10 @@
 """The runner's pieces on their own: splitting Codex's output into lines, the capped stderr log,
-and the parent-death signal that stops Codex when its runner dies."""
+the transient-failure rule, the parent-death signal that stops Codex when its runner dies, and
+a runner's own threads (none outlive the attempt that started them)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +17,10 @@ import psutil
 import pytest
 
 from codex_mcp_swarm.engine import procs
-from codex_mcp_swarm.engine.runner import STDERR_CAP, Lines, StderrLog, rehearsal
+from codex_mcp_swarm.engine.lines import Lines
+from codex_mcp_swarm.engine.rehearsal import rehearsal
+from codex_mcp_swarm.engine.retry import MAX_DELAY, is_transient, retry_delay
+from codex_mcp_swarm.engine.taskfiles import STDERR_CAP, StderrLog
 
 
 def test_lines_join_chunks_and_split_at_newlines() -> None:
@@ -59,6 +64,77 @@ def test_a_stderr_log_that_cannot_be_opened_still_takes_writes(tmp_path: Path) -
     log = StderrLog(tmp_path / "missing" / "stderr.log")
     log.write(b"dropped")
     log.close()
+
+
+def test_transient_failures_are_retried_with_a_doubling_capped_delay() -> None:
+    assert is_transient("stream disconnected before completion: Too Many Requests")
+    assert is_transient("exceeded retry limit, last status: 429")
+    assert not is_transient("invalid_request_error: unsupported model")
+    assert [retry_delay(n, 2.0) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
+    assert retry_delay(30, 2.0) == MAX_DELAY
+
+
+@pytest.mark.parametrize("obeys_sigint", [True, False])
+def test_a_stopped_runner_feeds_a_large_prompt_and_leaves_no_thread(
+    tmp_path: Path, obeys_sigint: bool
+) -> None:
+    """A prompt far larger than a pipe goes to Codex whole (written as the pipe takes it, from
+    the runner's one thread). A cancel sends SIGINT and arms the hard-kill timer: a Codex that
+    ignores SIGINT is killed by it; one that stops at once leaves the timer unfired, with a grace
+    period longer than the test. Either way, once the end is recorded no thread of the runner is
+    left: the attempt disarmed its timer."""
+    fake = tmp_path / "codex.py"
+    on_sigint = "lambda *_: os._exit(0)" if obeys_sigint else "signal.SIG_IGN"
+    fake.write_text(
+        textwrap.dedent(
+            f"""
+            import os, signal, sys, time
+            signal.signal(signal.SIGINT, {on_sigint})
+            data = sys.stdin.buffer.read()
+            with open(sys.argv[1], "w") as f:
+                f.write(str(len(data)))
+            print('{{"type": "thread.started", "thread_id": "t1"}}', flush=True)
+            os.kill(os.getppid(), signal.SIGTERM)  # the runner's cancel
+            while True:
+                time.sleep(60)
+            """
+        )
+    )
+    grace = 600.0 if obeys_sigint else 0.2
+    script = textwrap.dedent(
+        f"""
+        import json, sys, threading
+        from pathlib import Path
+        from codex_mcp_swarm.engine.plan import LaunchPlan
+        from codex_mcp_swarm.engine.store import Store
+        from codex_mcp_swarm.engine.supervisor import run_task
+
+        task_dir, fake, got = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+        prompt = "p" * 3_000_000
+        plan = LaunchPlan(
+            argv=(sys.executable, fake, got), cwd=str(task_dir), prompt=prompt, grace={grace}
+        )
+        store = Store(task_dir)
+        spec = {{"task": {{"prompt": prompt}}, "launch": plan.to_dict()}}
+        store.create("a0b1c2d3e4f5", spec=spec, cwd=str(task_dir), title="", owner="")
+        code = run_task(task_dir, "a0b1c2d3e4f5")
+        row = store.get("a0b1c2d3e4f5")
+        threads = [t.name for t in threading.enumerate()]
+        print(json.dumps([code, row.phase, row.exit_signal, threads]))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path), str(fake), str(tmp_path / "got")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    code, phase, exit_signal, threads = json.loads(done.stdout)
+    assert (tmp_path / "got").read_text() == str(3_000_000)
+    assert (code, phase) == (0, "cancelled")
+    assert exit_signal == (None if obeys_sigint else signal.SIGKILL)
+    assert threads == ["MainThread"]
 
 
 def test_the_fork_servers_rehearsal_runs_and_leaves_nothing(

@@ -34,7 +34,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("board")]
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "board-token-for-tests-0123456789"
-SHOTS = os.environ.get("BOARD_SCREENSHOT_DIR")  # set to save the README's screenshots
+SHOTS = os.environ.get("BOARD_SCREENSHOT_DIR")  # set to save the docs' board screenshots
 
 
 def write(path: str, content: str) -> dict[str, Any]:

@@ -325,6 +325,12 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
+def parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every command's parser, ``serve`` first: what the docs' command-line reference is
+    generated from (scripts/docs_reference.py)."""
+    return {"serve": _parser()} | {c: _command_parser(c) for c in COMMANDS if c != "serve"}
+
+
 def _branch_flags(command: str, parser: argparse.ArgumentParser) -> None:
     """Flags of ``land``, ``merge`` and ``cleanup``."""
     strategies = ["merge", "squash", "rebase"]

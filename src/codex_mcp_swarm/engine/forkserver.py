@@ -5,8 +5,10 @@ started by :class:`ForkServer` with every module a runner needs already imported
 protocol to it over a Unix socket: the engine sends ``{"task_dir", "task_id"}`` with the task's
 locked ``runner.lock`` descriptor attached (``SCM_RIGHTS``); the fork server forks, the child
 starts a new session and forks again, and the grandchild (the runner, in its own session,
-re-parented away from the fork server at once) runs :func:`.runner.run_task` while holding the
-lock. The intermediate child answers with the runner's pid and exits.
+re-parented away from the fork server at once) gets fresh stdio and signal dispositions and runs
+:func:`.supervisor.run_task` while holding the lock. The intermediate child answers with the
+runner's pid and exits. The fork server process is started with the runner's command line
+(:mod:`.runner`, ``--forkserver-fd``), so forked runners carry it as spawned ones do.
 
 So a runner outlives the server and the fork server alike, holds its task's lock for its whole
 life, and records its end, exactly as a runner started with ``subprocess``. When anything about
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -162,9 +165,7 @@ def _child(sock: socket.socket, request: dict[str, str], lock_fd: int) -> None:
             sock.sendall(json.dumps({"pid": pid}).encode() + b"\n")
         else:
             sock.close()
-            from .runner import run_forked
-
-            code = run_forked(Path(request["task_dir"]), request["task_id"], lock_fd)
+            code = _run_forked(Path(request["task_dir"]), request["task_id"], lock_fd)
     except BaseException as exc:  # never return into the fork server's loop
         with contextlib.suppress(Exception):
             sock.sendall(json.dumps({"pid": 0, "error": repr(exc)}).encode() + b"\n")
@@ -173,14 +174,51 @@ def _child(sock: socket.socket, request: dict[str, str], lock_fd: int) -> None:
         os._exit(code)
 
 
+def _run_forked(task_dir: Path, task_id: str, lock_fd: int) -> int:
+    """The runner's life in the forked grandchild: fresh stdio and signal dispositions, then
+    :func:`.supervisor.run_task`. ``lock_fd`` stays open (held) until the process ends."""
+    from .store import Store
+    from .supervisor import run_task
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    try:
+        log = os.open(
+            Store.runner_log_path(task_dir, task_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+        )
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+    except OSError:
+        pass
+    os.set_inheritable(lock_fd, False)  # Codex must not inherit the task's lock
+    code = 70
+    try:
+        code = run_task(task_dir, task_id)
+    except BaseException as exc:  # recorded by run_task; the traceback goes to runner.log
+        import traceback
+
+        traceback.print_exception(exc)
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+    return code
+
+
 def serve(fd: int) -> int:
     """The fork server's loop: one request at a time until the engine closes the socket."""
     import gc
 
-    from . import branches, procs, runner  # noqa: F401  (imported once here, shared by every fork)
+    # Imported once here, shared by every fork.
+    from . import branches, procs, supervisor  # noqa: F401
+    from .rehearsal import rehearse
 
     procs.preload()  # libc and setpriv found once here, not in every runner
-    runner.rehearse()  # and the runner's first steps run once, so forks start with warm code
+    rehearse()  # and the runner's first steps run once, so forks start with warm code
 
     sock = socket.socket(fileno=fd)
     gc.freeze()  # objects imported so far stay out of the collector: fewer copied pages per fork
