@@ -441,6 +441,7 @@ def test_tools_and_board_predict_conflicts_the_same_cached_capped_way(
     repo: Path, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from codex_mcp_swarm.engine import branches, outlook
+    from codex_mcp_swarm.engine.records import TaskExtra
     from codex_mcp_swarm.engine.store import Store
     from codex_mcp_swarm.web import data
 
@@ -460,7 +461,7 @@ def test_tools_and_board_predict_conflicts_the_same_cached_capped_way(
             cwd=str(wt.path),
             title=task_id,
             owner="o",
-            extra={"worktree": wt.to_dict()},
+            extra=TaskExtra(worktree=wt),
         )
         row = store.get(task_id)
         assert row is not None
@@ -482,9 +483,7 @@ def test_tools_and_board_predict_conflicts_the_same_cached_capped_way(
     page = data.repository(store, data.repo_of(a))
     assert page is not None
     conflicting = {t["task_id"]: t["conflicts_with"] for t in page["tasks"]}
-    assert conflicting["aaaa11112222"] == [
-        {"task_id": b.id, "branch": b.extra["worktree"]["branch"]}
-    ]
+    assert conflicting["aaaa11112222"] == [{"task_id": b.id, "branch": b.extra.branch}]
     assert conflicting["cccc11112222"] == []
     # Capped: only the first MAX_TASKS tasks of a repository are paired.
     monkeypatch.setattr(outlook, "MAX_TASKS", 1)

@@ -24,6 +24,10 @@ def test_doing_says_every_state_once_for_every_face() -> None:
         (view("starting", waiting_for="a free codex slot"), "waiting for a free codex slot"),
         (view("starting"), "starting Codex"),
         (view("running", cancel_requested=True, last_tool=TOOL), "cancelling"),
+        (
+            view("running", last_tool=TOOL, reconnecting={"reason": "timed out", "attempt": 2}),
+            "reconnecting to the model: timed out, attempt 2",
+        ),
         (view("running", last_tool=TOOL, todo="1/3"), "running $ pytest -q · plan 1/3 done"),
         (
             view("running", last_tool={**TOOL, "status": "completed"}, reasoning="Hmm\nmore"),

@@ -6,8 +6,8 @@ and its detail); :meth:`Doing.text`, the one line every face shows for it (the M
 notifications, the console's tables and board, the web board's "last action"); and
 :func:`tool_text`, a tool call in one line.
 
-To add a state (say, Codex reconnecting to the model): name it in :data:`STATES` with its
-wording, and return it from :func:`doing` where the view shows it.
+To add a state: name it in :data:`STATES` with its wording, and return it from :func:`doing`
+where the view shows it (as ``reconnecting``: Codex cut off from the model, retrying).
 
 Must not: read the store or know any face (no tool names, no terminal styles, no HTML).
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..codex.progress import reconnect_text
 from ..codex.shell import command_text
 from .phases import is_terminal
 
@@ -26,6 +27,7 @@ STATES: dict[str, str] = {
     "waiting": "waiting for {detail}",  # not placed yet (the Ray backend: no free slot)
     "starting": "starting Codex",
     "cancelling": "cancelling",
+    "reconnecting": "{detail}",  # cut off from the model: Codex retries (codex.progress words it)
     "tool": "running {detail}",  # a tool call in progress
     "thinking": "thinking: {detail}",
     "saying": "said: {detail}",
@@ -97,6 +99,10 @@ def doing(view: dict[str, Any]) -> Doing:
         if view.get("cancel_requested"):
             return Doing("cancelling")
         plan = view.get("todo") or None
+        if cut_off := view.get("reconnecting"):
+            reason = one_line(cut_off.get("reason"))
+            attempt = cut_off.get("attempt") or 1
+            return Doing("reconnecting", reconnect_text(reason, attempt), plan=plan)
         last = view.get("last_tool")
         if last and last.get("status") == "in_progress":
             return Doing("tool", tool_text(last, view.get("cwd")), plan=plan)

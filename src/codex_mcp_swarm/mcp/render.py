@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..codex.progress import reconnect_text
 from ..engine.doing import doing as now_doing
 from ..engine.phases import is_terminal
 from ..wording import duration, node_text, tokens, worktree_outlook
@@ -93,6 +94,8 @@ def status_text(view: dict[str, Any]) -> str:
         + (f" · thread {view['threadId']}" if view.get("threadId") else ""),
         f"  prompt: {_short(view.get('title') or '', 100)}",
     ]
+    if cut_off := view.get("reconnecting"):
+        lines.append("  " + reconnect_text(_short(cut_off["reason"], 160), cut_off["attempt"]))
     last = view.get("last_tool")
     if last:
         state = last["status"]
