@@ -20,6 +20,7 @@ from codex_mcp_swarm.codex.command import (
     is_uuid,
     parse_override,
     toml_value,
+    with_output_schema,
 )
 
 if sys.version_info >= (3, 11):
@@ -452,3 +453,23 @@ def test_parse_override_of_encoded_value_is_identity(value: Any) -> None:
     key, text = parse_override("k=" + toml_value(value))
     assert key == "k"
     assert same(tomllib.loads(f"v = {text}")["v"], value)
+
+
+# --- output schema --------------------------------------------------------------------------------
+
+THREAD = "01a2119b-aec0-7301-897f-f913e13173fc"
+
+
+def test_output_schema_goes_before_the_subcommand_so_a_continued_thread_keeps_it() -> None:
+    argv = build_argv(CODEX, TaskSpec(prompt="p", cwd="/w", output_schema={"type": "object"}))
+    with_schema = with_output_schema(argv, "/t/output-schema.json")
+    assert with_schema[:3] == [CODEX, "exec", "--output-schema=/t/output-schema.json"]
+    assert with_schema[3:] == argv[2:]
+    resumed = build_argv(CODEX, TaskSpec(prompt="p", cwd="/w", resume_thread_id=THREAD))
+    assert with_output_schema(resumed, "/s.json")[-3:] == ["resume", THREAD, "-"]
+
+
+@pytest.mark.parametrize("schema", ["object", ["type"], {"x": float("nan")}, {"a": "b" * 100_001}])
+def test_check_rejects_an_output_schema_that_is_no_json_object(schema: Any) -> None:
+    with pytest.raises(SpecError, match="output_schema"):
+        TaskSpec(prompt="p", cwd="/w", output_schema=schema).check()

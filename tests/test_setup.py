@@ -132,7 +132,8 @@ def test_setup_codex_project_scope_writes_the_project_config(codex: str, tmp_pat
     done = setup(env, project, "codex", "--scope", "project")
     assert done.returncode == 0, done.stderr
     assert "trusted" in done.stdout  # Codex reads a project's config only in a trusted project
-    assert (project / ".codex" / "config.toml").is_file()
+    written = (project / ".codex" / "config.toml").read_text()
+    assert written.startswith("[mcp_servers.codex-swarm]\n") and written.endswith("}\n")  # env last
     assert codex_mcp_list(codex, env, project) == []  # not trusted yet: Codex ignores it
     (Path(env["CODEX_HOME"]) / "config.toml").write_text(
         f'[projects."{project}"]\ntrust_level = "trusted"\n'

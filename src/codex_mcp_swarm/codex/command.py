@@ -10,6 +10,7 @@ given on stdin with ``-`` as the prompt argument, so a prompt that starts with `
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -188,6 +189,9 @@ class TaskSpec:
     fork_thread_id: str | None = None  # ``exec fork``: a new thread from a copy of this one
     review: ReviewTarget | None = None  # ``exec review``: what to review (the prompt is ignored
     # unless ``review.instructions`` is set: then the prompt is the whole review request)
+    # ``exec --output-schema FILE``: a JSON Schema the final message must follow. The file is
+    # written by the task's supervisor, where Codex runs (see :func:`with_output_schema`).
+    output_schema: Mapping[str, Any] | None = None
 
     def check(self) -> TaskSpec:
         if not isinstance(self.prompt, str) or not self.prompt.strip():
@@ -211,6 +215,10 @@ class TaskSpec:
             raise SpecError("a run resumes, forks or reviews: at most one of them")
         if self.review is not None:
             self.review.check()
+        if self.output_schema is not None:
+            check_output_schema(self.output_schema)
+            if self.review is not None:
+                raise SpecError("a review answers in its own format: it takes no output schema")
         for key, value in self.config.items():
             check_config_key(key)
             toml_value(value)
@@ -229,6 +237,33 @@ class TaskSpec:
         }
         pairs += [(key, toml_value(value)) for key, value in named.items() if value is not None]
         return pairs
+
+
+OUTPUT_SCHEMA_LIMIT = 100_000  # characters of JSON
+
+
+def check_output_schema(schema: Any) -> Mapping[str, Any]:
+    """Accept a JSON Schema object of a sane size, or raise SpecError."""
+    if not isinstance(schema, Mapping):
+        raise SpecError('output_schema must be a JSON Schema object, e.g. {"type": "object"}')
+    try:
+        size = len(json.dumps(schema, allow_nan=False))
+    except (TypeError, ValueError):
+        raise SpecError("output_schema must be plain JSON") from None
+    if size > OUTPUT_SCHEMA_LIMIT:
+        raise SpecError(
+            f"output_schema is {size} characters of JSON; at most {OUTPUT_SCHEMA_LIMIT}"
+        )
+    return schema
+
+
+def with_output_schema(argv: Sequence[str], path: str) -> list[str]:
+    """A :func:`build_argv` result that also asks Codex for a final message following the JSON
+    Schema in the file at ``path`` (the option goes before the subcommand, so a continued or
+    steered thread keeps it)."""
+    if len(argv) < 2 or argv[1] != "exec":
+        raise SpecError("not an argv of build_argv")
+    return [argv[0], "exec", f"--output-schema={path}", *argv[2:]]
 
 
 def build_argv(

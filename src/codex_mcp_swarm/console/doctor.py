@@ -132,8 +132,8 @@ def check_codex(settings: Settings) -> Check:
             f"Codex {version} at {path}; this release was tested with {TESTED_CODEX_VERSION}",
             f"If tasks misbehave, install the tested version with {install}.",
         )
-    where = " (the per-user copy)" if path == per_user else ""
-    return Check("codex", OK, f"Codex {version} at {path}{where} (the tested version)")
+    which = "the per-user copy of the tested version" if path == per_user else "the tested version"
+    return Check("codex", OK, f"Codex {version} at {path} ({which})")
 
 
 def codex_home(environ: Mapping[str, str]) -> Path:

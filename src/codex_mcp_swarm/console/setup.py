@@ -80,7 +80,8 @@ def merged_codex_config(existing: str, block: str) -> str:
             del entry["env"]  # the server's variables are now none: the old ones would linger
     else:
         raise ValueError(f"mcp_servers.{SERVER_NAME} in the Codex config is not a table")
-    return document.as_string()
+    text = document.as_string()
+    return text if text.endswith("\n") or not text else text + "\n"
 
 
 PROJECT_NOTE = (

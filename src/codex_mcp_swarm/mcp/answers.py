@@ -66,6 +66,8 @@ class TaskAnswer(TypedDict, total=False):
     overlaps: list[dict[str, Any]]
     truncated: bool
     next: str
+    result: Any
+    result_error: str
 
 
 class WaitAnswer(TypedDict):
@@ -231,7 +233,12 @@ def task_answer(view: dict[str, Any]) -> TaskAnswer:
     answer["node"] = view.get("node")
     answer["truncated"] = view.get("truncated") or None
     answer["next"] = next_step(view, wt)
-    return strip_empty(answer)  # type: ignore[no-any-return]
+    answer["result_error"] = view.get("result_error")
+    out: TaskAnswer = strip_empty(answer)
+    if "result" in view:  # the agent's JSON as it is (its nulls and empty values too)
+        out["result"] = view["result"]
+        out.pop("content", None)  # the same JSON as text: it is in the text content
+    return out
 
 
 def wait_answer(views: list[dict[str, Any]], done: bool, running: list[str]) -> WaitAnswer:

@@ -119,6 +119,10 @@ Retries = Annotated[
         description="retries after transient model errors",
     ),
 ]
+OutputSchema = Annotated[
+    dict[str, Any] | None,
+    Field(description="JSON Schema for the final message; result holds it parsed"),
+]
 TaskIds = Annotated[
     list[Annotated[str, Field(max_length=64)]],
     Field(min_length=1, max_length=MAX_IDS, description="task ids"),
