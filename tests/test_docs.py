@@ -46,6 +46,13 @@ def test_readme_links_point_at_docs_pages_that_exist() -> None:
         assert f" {page.name}" in nav, f"{page.name} is not in mkdocs.yml's nav"
 
 
+def test_no_page_holds_merge_conflict_markers() -> None:
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    for page in pages:
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            assert not re.match(r"(<{7}|={7}|>{7})( |$)", line), f"{page.name}:{number}: {line}"
+
+
 def test_the_tool_reference_covers_every_tool_and_parameter(tools: list[dict[str, Any]]) -> None:
     page = docs_reference.tools_markdown(tools)
     assert len(tools) >= 14
