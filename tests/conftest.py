@@ -46,6 +46,7 @@ KINDS: dict[str, frozenset[str]] = {
             "test_settings.py",
             "test_store.py",
             "test_store_steers.py",
+            "test_vocabulary.py",
             "test_watchers.py",
             "test_web_units.py",
         }

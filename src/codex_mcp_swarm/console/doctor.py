@@ -33,6 +33,7 @@ from ..codex.command import toml_value
 from ..codex.install import PINNED_VERSION, pinned_binary
 from ..engine import procs
 from ..engine.backends.local import STARTING_GRACE
+from ..engine.phases import SUPERVISED, TERMINAL
 from ..engine.store import Store, StoreError
 from ..settings import ENV_DEPTH, Settings
 from .common import make_console, print_json
@@ -324,8 +325,8 @@ def check_processes(settings: Settings) -> list[Check]:
     except (StoreError, sqlite3.Error):
         return []  # check_store already said what is wrong
     try:
-        active = store.list(phases=("starting", "running"))
-        recent = store.list(phases=("completed", "failed", "cancelled", "lost"), limit=200)
+        active = store.list(phases=SUPERVISED)
+        recent = store.list(phases=TERMINAL, limit=200)
         now = time.time()
         checks: list[Check] = []
         for row in active:
