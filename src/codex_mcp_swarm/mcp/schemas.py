@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from ..engine.phases import PHASES, Phase
 from ..engine.records import CleanupReport, MergeReport
@@ -61,9 +61,14 @@ Sandbox = Annotated[
 ]
 ApprovalPolicy = Annotated[
     Literal["untrusted", "on-failure", "on-request", "never"] | None,
-    Field(
-        alias="approval-policy",
-        description="exec cannot ask: escalations are refused",
+    Field(alias="approval-policy"),
+    # Advertised without "untrusted", which the pinned Codex refuses (the refusal says so).
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": ["on-failure", "on-request", "never"],
+            "description": "exec cannot ask: escalations are refused",
+        }
     ),
 ]
 Cwd = Annotated[
