@@ -46,6 +46,7 @@ KINDS: dict[str, frozenset[str]] = {
             "test_settings.py",
             "test_store.py",
             "test_store_steers.py",
+            "test_vocabulary.py",
             "test_watchers.py",
             "test_web_units.py",
         }
@@ -73,7 +74,9 @@ KINDS: dict[str, frozenset[str]] = {
             "test_land.py",
             "test_ray_parts.py",
             "test_runner_parts.py",
+            "test_setup.py",
             "test_start.py",
+            "test_wheel.py",
         }
     ),
     "cluster": frozenset({"test_ray_backend.py"}),

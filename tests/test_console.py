@@ -144,6 +144,11 @@ def test_each_codex_event_reads_as_one_line() -> None:
         "turn completed (10 tokens in, 2 out)"
     )
     assert _line({"type": "turn.failed", "error": {"message": "quota"}}) == "turn failed: quota"
+    reconnect = "Reconnecting... waiting for network (Connection failed: error sending request)"
+    assert _line({"type": "error", "message": reconnect}) == (
+        "reconnecting to the model: Connection failed: error sending request"
+    )
+    assert _line({"type": "error", "message": "boom"}) == "error: boom"
     assert _line({"type": "item.updated", "item": {**command, "status": "in_progress"}}) == ""
     assert event_line(parse_line("not json")) is not None  # type: ignore[arg-type]
 

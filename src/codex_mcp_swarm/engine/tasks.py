@@ -156,7 +156,7 @@ class Engine:
         # left in the order they were entered: the shields, then the task group.
         if self.settings.cancel_on_exit:
             with anyio.CancelScope(shield=True):
-                mine = await off_loop(self.store.list, phases=sorted(ACTIVE), owner=self.owner)
+                mine = await off_loop(self.store.list, phases=ACTIVE, owner=self.owner)
                 async with anyio.create_task_group() as cancels:
                     for row in mine:
                         cancels.start_soon(self._cancel_quietly, row.id)
@@ -448,7 +448,7 @@ class Engine:
 
     def unfinished_of_this_server(self) -> list[str]:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""
-        rows = self.store.list(phases=sorted(ACTIVE), owner=self.owner)
+        rows = self.store.list(phases=ACTIVE, owner=self.owner)
         return [r.id for r in reversed(rows)]
 
     async def wait(

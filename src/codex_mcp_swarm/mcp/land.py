@@ -24,42 +24,27 @@ from . import answers
 from .schemas import MAX_IDS, Cwd, Strategy, Target
 
 DESCRIPTION = (
-    "Merge (land) many finished Codex agents' worktree branches into their target one by "
-    "one, like a merge queue: "
-    "each merge is built on the target's current tip in memory; with check, a shell command "
-    "runs on it in a scratch worktree first; only then does the target move. Conflicts and "
-    "failed checks are reported (with the landed tasks a conflict collides with) and the rest "
-    "go on. Default: every finished, unlanded worktree task of cwd's repository, in the order "
-    "they finished. The checkout follows only when it is on the target and clean. resolve: "
-    "true starts a task per conflict to resolve it; land again when it is done."
+    "Land (merge) many finished Codex agents' worktree branches into their target, like a merge "
+    "queue: each merge is checked (check: a shell command) before the target moves; conflicts "
+    "and failed checks are reported and the rest go on."
 )
 
 LandIds = Annotated[
     list[Annotated[str, Field(max_length=64)]] | None,
     Field(
         max_length=MAX_IDS,
-        description="tasks to land, in this order (default: every finished, unlanded worktree "
-        "task of cwd's repository, in the order they finished)",
+        description="default: every finished one of cwd's repository",
     ),
 ]
 Check = Annotated[
     str | None,
     Field(
         max_length=4096,
-        description="shell command run at the top of a scratch checkout of each candidate "
-        "merge; a non-zero exit keeps that task out (e.g. 'pytest -q')",
+        description="e.g. 'pytest -q' (non-zero: not landed)",
     ),
 ]
-CheckTimeout = Annotated[
-    float, Field(gt=0, le=86400, description="seconds a check may run before it is killed")
-]
-Resolve = Annotated[
-    bool,
-    Field(
-        description="start a Codex task per conflicted task, in a worktree of the new target "
-        "with that branch merged in and the conflict markers present"
-    ),
-]
+CheckTimeout = Annotated[float, Field(gt=0, le=86400)]
+Resolve = Annotated[bool, Field(description="start an agent per conflict")]
 
 
 class LandAnswer(BaseModel):

@@ -61,7 +61,7 @@ from typing import Any
 from ... import git
 from ...git import remote as gitremote
 from .. import branches
-from ..phases import Phase
+from ..phases import Phase, is_terminal
 from ..plan import LaunchPlan, WorktreeRequest
 from ..records import ActorPayload, Node, PollSnapshot, RayRecord, RemoteCode
 from ..store import TaskRow
@@ -646,7 +646,7 @@ class RayBackend(Backend):
             self.store.finish(task_id, phase="lost", error=NO_END)
             return
         phase, error = end.phase, end.error
-        if phase not in ("completed", "failed", "cancelled", "lost"):
+        if not is_terminal(phase):
             phase, error = "lost", NO_END
         self.store.finish(
             task_id,
