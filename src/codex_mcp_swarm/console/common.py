@@ -14,7 +14,6 @@ import dataclasses
 import json
 import os
 import re
-import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from .. import git
+from ..codex import shell
 from ..engine import ACTIVE, PHASES, TERMINAL, Engine, Store, StoreError, TaskRow, valid_task_id
 from ..settings import Settings
 
@@ -89,21 +89,9 @@ def clean(text: object, limit: int | None = None, *, one_line: bool = True) -> s
     return value
 
 
-_SHELL_WRAPPER = re.compile(r"(?:\S*/)?(?:bash|zsh|sh) -lc (.+)", re.DOTALL)
-
-
 def command_text(command: object) -> str:
-    """A command as its author wrote it: Codex's ``/bin/bash -lc '...'`` wrapper taken off."""
-    text = str(command)
-    wrapped = _SHELL_WRAPPER.fullmatch(text)
-    if wrapped:
-        try:
-            words = shlex.split(wrapped.group(1))
-        except ValueError:
-            words = []
-        if len(words) == 1:
-            text = words[0]
-    return clean(text)
+    """A command as its author wrote it (Codex's shell wrapper taken off), safe to print."""
+    return clean(shell.command_text(command))
 
 
 def first_line(text: object, limit: int | None = None) -> str:

@@ -31,7 +31,7 @@ from rich.text import Text
 from .. import __version__
 from ..codex.command import toml_value
 from ..codex.install import PINNED_VERSION, pinned_binary
-from ..engine import STARTING_GRACE, Store, StoreError, same_process
+from ..engine import STARTING_GRACE, SUPERVISED, TERMINAL, Store, StoreError, same_process
 from ..settings import ENV_DEPTH, Settings
 from .common import make_console, print_json
 
@@ -322,8 +322,8 @@ def check_processes(settings: Settings) -> list[Check]:
     except (StoreError, sqlite3.Error):
         return []  # check_store already said what is wrong
     try:
-        active = store.list(phases=("starting", "running"))
-        recent = store.list(phases=("completed", "failed", "cancelled", "lost"), limit=200)
+        active = store.list(phases=SUPERVISED)
+        recent = store.list(phases=TERMINAL, limit=200)
         now = time.time()
         checks: list[Check] = []
         for row in active:

@@ -111,7 +111,7 @@ def snapshot(store: Store | None, keep: Callable[[TaskRow], bool]) -> list[dict[
     """Every active task and the newest finished ones that pass ``keep``, newest first."""
     if store is None:
         return []
-    rows = unique([*store.list(phases=sorted(ACTIVE)), *store.list(limit=RECENT)])
+    rows = unique([*store.list(phases=ACTIVE), *store.list(limit=RECENT)])
     now = time.time()
     return [task_view(store, row, now) for row in rows if keep(row)]
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .codec import extra_to_dict
     from .landing import LandRequest
     from .offload import off_loop
-    from .phases import ACTIVE, PHASES, TERMINAL, Phase
+    from .phases import ACTIVE, PHASES, SUPERVISED, TERMINAL, Phase
     from .plan import Checkout, Limits, WorktreeRequest
     from .procs import same_process
     from .records import (
@@ -77,6 +77,7 @@ _HOMES = {
     "off_loop": ".offload",
     "ACTIVE": ".phases",
     "PHASES": ".phases",
+    "SUPERVISED": ".phases",
     "TERMINAL": ".phases",
     "Phase": ".phases",
     "Checkout": ".plan",
@@ -124,6 +125,7 @@ __all__ = [
     "MESSAGE_LIMIT",
     "PHASES",
     "STARTING_GRACE",
+    "SUPERVISED",
     "TERMINAL",
     "BackendError",
     "CheckFailed",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import git
-from .phases import Phase
+from .phases import TERMINAL, Phase
 from .records import CleanupReport, Merged, MergeReport
 from .store import Store, TaskRow
 
@@ -185,11 +185,7 @@ def is_merged(row: TaskRow) -> bool:
 
 def merged_tasks(store: Store) -> list[TaskRow]:
     """Finished worktree tasks whose branch still exists and whose work is merged."""
-    rows = [
-        r
-        for r in store.list(phases=("completed", "failed", "cancelled", "lost"))
-        if r.extra.live_branch
-    ]
+    rows = [r for r in store.list(phases=TERMINAL) if r.extra.live_branch]
     return [r for r in rows if is_merged(r)]
 
 
@@ -202,7 +198,7 @@ def expire(store: Store, max_age: float, now: float | None = None) -> list[str]:
     now = time.time() if now is None else now
     removed: list[str] = []
     repos: set[Path] = set()
-    for row in store.list(phases=("completed", "failed", "cancelled", "lost")):
+    for row in store.list(phases=TERMINAL):
         wt = worktree_of(row)
         if wt is None or row.extra.removed_worktree or not row.ended_at:
             continue

@@ -30,6 +30,7 @@ from ..git.run import common_dir
 from ..git.worktrees import repo_dir
 from . import branches
 from .admission import TaskError, check_cwd
+from .phases import TERMINAL
 from .plan import WorktreeRequest
 from .records import (
     CheckFailed,
@@ -46,8 +47,6 @@ if TYPE_CHECKING:  # the engine calls land() (its awaitable land)
     from .tasks import Engine
 
 log = logging.getLogger(__name__)
-
-FINISHED = ("completed", "failed", "cancelled", "lost")
 
 
 @dataclass(frozen=True)
@@ -373,7 +372,7 @@ def _colliding(
     found: list[TaskRow] = []
     earlier = [
         row
-        for row in engine.store.list(phases=FINISHED, limit=500)
+        for row in engine.store.list(phases=TERMINAL, limit=500)
         if row.extra.merged is not None and row.extra.merged.target == step.target
     ]
     for row in [*reversed(landed_now), *earlier]:

@@ -65,7 +65,7 @@ from .backends import make_backend
 from .backends.base import Backend, BackendError
 from .eventlog import read_page
 from .offload import off_loop
-from .phases import ACTIVE, SUPERVISED
+from .phases import ACTIVE, SUPERVISED, TERMINAL
 from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
 from .records import CleanupReport, LandReport, MergeReport, TaskExtra
 from .store import Store, TaskRow, backend_of, valid_task_id
@@ -194,7 +194,7 @@ class Engine:
         # left in the order they were entered: the shields, then the task group.
         if self.settings.cancel_on_exit:
             with anyio.CancelScope(shield=True):
-                mine = await off_loop(self.store.list, phases=sorted(ACTIVE), owner=self.owner)
+                mine = await off_loop(self.store.list, phases=ACTIVE, owner=self.owner)
                 async with anyio.create_task_group() as cancels:
                     for row in mine:
                         cancels.start_soon(self._cancel_quietly, row.id)
@@ -503,7 +503,7 @@ class Engine:
 
     def unfinished_sync(self) -> list[str]:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""
-        rows = self.store.list(phases=sorted(ACTIVE), owner=self.owner)
+        rows = self.store.list(phases=ACTIVE, owner=self.owner)
         return [r.id for r in reversed(rows)]
 
     async def wait(
@@ -724,6 +724,36 @@ class Engine:
     async def conflicts(self, rows: Sequence[TaskRow]) -> list[dict[str, Any]]:
         """Predicted conflicts between these tasks' branches (see :mod:`.outlook`)."""
         return await off_loop(outlook.conflicts_between, list(rows))
+
+    def conflicts_with_sync(self, row: TaskRow) -> list[dict[str, Any]]:
+        return outlook.conflicts_with(row, self.store.list(phases=TERMINAL))
+
+    async def conflicts_with(self, row: TaskRow) -> list[dict[str, Any]]:
+        """The finished, unlanded tasks whose branches are predicted to conflict with
+        ``row``'s (see :func:`.outlook.conflicts_with`)."""
+        return await off_loop(self.conflicts_with_sync, row)
+
+    @staticmethod
+    def outcomes_now_sync(rows: Sequence[TaskRow]) -> tuple[dict[str, git.Outcome], dict[str, str]]:
+        outcomes: dict[str, git.Outcome] = {}
+        errors: dict[str, str] = {}
+        for row in rows:
+            wt = branches.worktree_of(row)
+            if wt is None:
+                continue
+            try:
+                outcomes[row.id] = branches.outcome_of(wt)
+            except git.GitError as exc:
+                errors[row.id] = str(exc)
+        return outcomes, errors
+
+    async def outcomes_now(
+        self, rows: Sequence[TaskRow]
+    ) -> tuple[dict[str, git.Outcome], dict[str, str]]:
+        """What each worktree task's branch would do landed on its target's tip now, by task
+        id, and why git could not tell for the others; nothing is recorded (unlike
+        :meth:`refresh_outcomes`)."""
+        return await off_loop(self.outcomes_now_sync, rows)
 
     async def refresh_outcomes(self, rows: Sequence[TaskRow]) -> list[TaskRow]:
         """Finished worktree tasks' merge outlook against their base branch's tip now."""

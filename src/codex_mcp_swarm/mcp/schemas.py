@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from ..engine import PHASES, CleanupReport, MergeReport, Phase
 
@@ -60,9 +60,14 @@ Sandbox = Annotated[
 ]
 ApprovalPolicy = Annotated[
     Literal["untrusted", "on-failure", "on-request", "never"] | None,
-    Field(
-        alias="approval-policy",
-        description="exec cannot ask: escalations are refused",
+    Field(alias="approval-policy"),
+    # Advertised without "untrusted", which the pinned Codex refuses (the refusal says so).
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": ["on-failure", "on-request", "never"],
+            "description": "exec cannot ask: escalations are refused",
+        }
     ),
 ]
 Cwd = Annotated[

@@ -7,25 +7,25 @@ it conflicts with) and a repository's branches with what would land cleanly now.
 
 Must not: change tasks or branches (the actions live in ``actions``), render HTML, or store what
 it computes: outlooks are recomputed for the page and never written back, so reading the board
-never wakes the change feed it listens to.
+never wakes the change feed it listens to. Nor read the store or run git itself: what it needs it
+awaits from the engine (which does that work off the event loop); the rest is plain functions of
+what the engine gave.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from .. import git
-from ..codex.progress import reconnect_text
 from ..engine import (
     ACTIVE,
     PHASES,
+    TERMINAL,
     Engine,
-    Store,
+    TaskError,
     TaskRow,
-    branch_diff,
-    branch_outcome,
+    doing,
     elapsed,
     result_view,
     status_view,
@@ -44,26 +44,6 @@ def repo_of(row: TaskRow) -> str:
     """The repository a task belongs to: its worktree's origin, else its working directory."""
     wt = row.extra.worktree
     return str(wt.repo) if wt is not None else row.cwd
-
-
-def last_action(row: TaskRow, view: dict[str, Any]) -> str:
-    if row.phase == "queued":
-        position = view.get("queue_position")
-        return f"waiting in the queue (#{position})" if position else "waiting in the queue"
-    if view.get("waiting_for"):
-        return f"waiting for {view['waiting_for']}"
-    last = view.get("last_tool")
-    if (cut_off := view.get("reconnecting")) and not row.terminal:
-        return reconnect_text(cut_off["reason"], cut_off["attempt"])
-    if row.terminal:
-        if row.error:
-            return row.error.splitlines()[0] if row.error.strip() else row.phase
-        message = (row.result or view.get("message") or "").strip()
-        return message.splitlines()[0] if message else row.phase
-    if last:
-        text = timeline.command_text(last["summary"]) if last["kind"] == "command" else ""
-        return f"{last['kind']}: {text or last['summary']}"
-    return str(view.get("reasoning") or view.get("message") or row.phase)
 
 
 def outlook(row: TaskRow) -> dict[str, Any] | None:
@@ -94,8 +74,9 @@ def outlook(row: TaskRow) -> dict[str, Any] | None:
     }
 
 
-def task_row(store: Store, row: TaskRow, now: float) -> dict[str, Any]:
-    view = status_view(row, now, store.queue_position(row) if row.phase == "queued" else None)
+def task_row(row: TaskRow, now: float, position: int | None) -> dict[str, Any]:
+    """One row of the swarm table; ``position``: its place in the queue, when queued."""
+    view = status_view(row, now, position if row.phase == "queued" else None)
     turn = (usage_view(row).get("turn") or {}) if row.usage or row.progress else {}
     return {
         "task_id": row.id,
@@ -105,7 +86,7 @@ def task_row(store: Store, row: TaskRow, now: float) -> dict[str, Any]:
         "cwd": row.cwd,
         "created_at": row.created_at,
         "elapsed_s": elapsed(row, now),
-        "last_action": last_action(row, view),
+        "last_action": doing.doing(view).text(),
         "tool_calls": view.get("tool_calls", 0),
         "tokens_in": int(turn.get("input_tokens", 0) or 0),
         "tokens_out": int(turn.get("output_tokens", 0) or 0),
@@ -115,10 +96,11 @@ def task_row(store: Store, row: TaskRow, now: float) -> dict[str, Any]:
     }
 
 
-def swarm(store: Store) -> dict[str, Any]:
-    """Every task, newest first, with the summary line's counts and the filters' choices."""
+def swarm(tasks: list[TaskRow], positions: dict[str, int]) -> dict[str, Any]:
+    """Every task (``tasks``, newest first) with the summary line's counts and the filters'
+    choices; ``positions``: the queued ones' places in the queue."""
     now = time.time()
-    rows = [task_row(store, r, now) for r in store.list()]
+    rows = [task_row(r, now, positions.get(r.id)) for r in tasks]
     counts: dict[str, int] = {phase: 0 for phase in PHASES}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -131,6 +113,11 @@ def swarm(store: Store) -> dict[str, Any]:
         "tokens_out": sum(r["tokens_out"] for r in rows),
         "repos": sorted({r["repo"] for r in rows}),
         "phases": list(PHASES),
+        # The status filter's groups, in the phases' order (the page names no phase set itself).
+        "groups": {
+            "active": [p for p in PHASES if p in ACTIVE],
+            "finished": [p for p in PHASES if p in TERMINAL],
+        },
     }
 
 
@@ -140,19 +127,18 @@ def spec_of(row: TaskRow) -> dict[str, Any]:
     return inner if isinstance(inner, dict) else row.spec
 
 
-def task_detail(engine: Engine, row: TaskRow) -> dict[str, Any]:
+def task_detail(row: TaskRow, position: int | None) -> dict[str, Any]:
     now = time.time()
-    store = engine.store
     spec = spec_of(row)
     return {
-        "task": task_row(store, row, now),
+        "task": task_row(row, now, position),
         "prompt": str(spec.get("prompt") or ""),
         "settings": {
             key: spec.get(key)
             for key in ("model", "sandbox", "approval_policy", "profile")
             if spec.get(key)
         },
-        "live": status_view(row, now, store.queue_position(row)),
+        "live": status_view(row, now, position),
         "result": result_view(row, now) if row.terminal else None,
         "worktree": worktree_view(row),
         "terminal": row.terminal,
@@ -160,9 +146,9 @@ def task_detail(engine: Engine, row: TaskRow) -> dict[str, Any]:
     }
 
 
-def events_page(engine: Engine, task_id: str, cursor: int) -> dict[str, Any]:
+async def events_page(engine: Engine, task_id: str, cursor: int) -> dict[str, Any]:
     """Timeline entries from byte ``cursor`` of the task's events.jsonl, and the next cursor."""
-    page = engine.read_events_sync(task_id, max(0, cursor), EVENT_PAGE_LINES, EVENT_PAGE_BYTES)
+    page = await engine.read_events(task_id, max(0, cursor), EVENT_PAGE_LINES, EVENT_PAGE_BYTES)
     return {
         "entries": timeline.entries(page["lines"]),
         "cursor": page["next_cursor"],
@@ -170,7 +156,7 @@ def events_page(engine: Engine, task_id: str, cursor: int) -> dict[str, Any]:
     }
 
 
-def task_diff(row: TaskRow) -> dict[str, Any]:
+async def task_diff(engine: Engine, row: TaskRow) -> dict[str, Any]:
     """The branch against its base, file by file, side by side (only once the task ended)."""
     wt = worktree_of(row)
     if wt is None:
@@ -184,8 +170,8 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
     if row.extra.removed_branch:
         return {"available": False, "reason": f"branch {wt.branch} was deleted by a cleanup"}
     try:
-        out = branch_diff(row, paths=None, stat_only=False, max_chars=DIFF_MAX_CHARS)
-    except git.GitError as exc:
+        out = await engine.diff(row.id, max_chars=DIFF_MAX_CHARS)
+    except (TaskError, git.GitError) as exc:
         return {"available": False, "reason": str(exc)}
     return {
         "available": True,
@@ -207,74 +193,52 @@ def _live_branch(row: TaskRow) -> git.Worktree | None:
     return wt
 
 
-def _pair_conflicts(wt: git.Worktree, other: git.Worktree) -> list[str] | None:
-    """The paths two task branches conflict in (``None``: they merge cleanly or git failed)."""
-    try:
-        predicted = git.outcome(wt.repo, wt.branch, wt.base_commit, other.branch)
-    except git.GitError:
-        return None
-    if predicted.merges_cleanly is False:
-        return predicted.conflicts or ["(unnamed paths)"]
-    return None
-
-
-def conflicts(store: Store, row: TaskRow) -> dict[str, Any]:
-    """Which other unmerged task branches of the same repository this branch conflicts with."""
-    wt = _live_branch(row)
-    if wt is None:
+async def conflicts(engine: Engine, row: TaskRow) -> dict[str, Any]:
+    """Which other unmerged task branches of the same repository this branch conflicts with
+    (the engine's prediction, ``Engine.conflicts_with``: cached and capped)."""
+    if _live_branch(row) is None:
         return {"checked": False, "with": []}
-    found: list[dict[str, Any]] = []
-    for other in store.list(phases=("completed", "failed", "cancelled", "lost")):
-        owt = _live_branch(other)
-        if other.id == row.id or owt is None or Path(owt.repo) != Path(wt.repo):
-            continue
-        paths = _pair_conflicts(wt, owt)
-        if paths is not None:
-            found.append({"task_id": other.id, "branch": owt.branch, "paths": paths})
-    return {"checked": True, "with": found}
+    return {"checked": True, "with": await engine.conflicts_with(row)}
 
 
-def repository(store: Store, repo: str) -> dict[str, Any] | None:
+async def repository(engine: Engine, repo: str) -> dict[str, Any] | None:
     """A repository's task branches, each with whether it would land cleanly on its target now
     and which other unmerged task branches it conflicts with (land one, and the other will not).
 
     ``None`` when no task belongs to ``repo`` (the page only shows repositories the store knows).
     """
-    rows = [r for r in store.list() if repo_of(r) == repo]
+    rows = [r for r in await engine.list() if repo_of(r) == repo]
     if not rows:
         return None
+    positions = await engine.queue_positions(rows)
+    landing = [r for r in rows if (wt := _live_branch(r)) is not None and wt.base_branch]
+    outcomes, errors = await engine.outcomes_now(landing)
+    found = await engine.conflicts(rows)
     now = time.time()
     out: list[dict[str, Any]] = []
     for row in rows:
-        item = task_row(store, row, now)
-        wt = _live_branch(row)
-        if wt is not None and wt.base_branch is not None:
-            try:
-                fresh = branch_outcome(wt)
-                item["now"] = {
-                    "state": (
-                        ("clean" if fresh.files else "empty")
-                        if fresh.merges_cleanly
-                        else "conflicts"
-                    ),
-                    "target": fresh.target,
-                    "conflicts": fresh.conflicts,
-                    "files": len(fresh.files),
-                    "insertions": fresh.insertions,
-                    "deletions": fresh.deletions,
-                }
-            except git.GitError as exc:
-                item["now"] = {"state": "error", "error": str(exc)}
+        item = task_row(row, now, positions.get(row.id))
+        fresh = outcomes.get(row.id)
+        if fresh is not None:
+            item["now"] = {
+                "state": (
+                    ("clean" if fresh.files else "empty") if fresh.merges_cleanly else "conflicts"
+                ),
+                "target": fresh.target,
+                "conflicts": fresh.conflicts,
+                "files": len(fresh.files),
+                "insertions": fresh.insertions,
+                "deletions": fresh.deletions,
+            }
+        elif row.id in errors:
+            item["now"] = {"state": "error", "error": errors[row.id]}
         out.append(item)
-    live = {r.id: wt for r in rows if (wt := _live_branch(r)) is not None}
-    ids = list(live)
-    pairs: dict[str, list[dict[str, Any]]] = {task_id: [] for task_id in ids}
-    for i, first in enumerate(ids):
-        for second in ids[i + 1 :]:
-            paths = _pair_conflicts(live[first], live[second])
-            if paths is not None:
-                pairs[first].append({"task_id": second, "branch": live[second].branch})
-                pairs[second].append({"task_id": first, "branch": live[first].branch})
+    pairs: dict[str, list[dict[str, Any]]] = {}
+    branch = {r.id: wt.branch for r in rows if (wt := worktree_of(r)) is not None}
+    for pair in found:
+        first, second = pair["tasks"]
+        pairs.setdefault(first, []).append({"task_id": second, "branch": branch[second]})
+        pairs.setdefault(second, []).append({"task_id": first, "branch": branch[first]})
     for item in out:
         item["conflicts_with"] = pairs.get(item["task_id"], [])
     landable = [i["task_id"] for i in out if (i.get("now") or {}).get("state") == "clean"]

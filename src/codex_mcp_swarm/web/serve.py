@@ -16,7 +16,7 @@ import sys
 import webbrowser
 from urllib.parse import quote
 
-from ..engine import Engine
+from ..engine import Engine, off_loop
 from ..settings import Settings
 from .access import Access
 from .app import board_app
@@ -56,7 +56,7 @@ def serve_board(
             async def opener() -> None:
                 while not server.started:
                     await asyncio.sleep(0.05)
-                await asyncio.to_thread(webbrowser.open, target)
+                await off_loop(webbrowser.open, target)  # the engine's one helper for blocking work
 
             asyncio.get_running_loop().create_task(opener())
         await server.serve()
