@@ -331,3 +331,20 @@ def _started_by(proc: psutil.Process, task_id: str) -> bool:
         return proc.environ().get("CODEX_SWARM_TASK_ID") == task_id
     except psutil.Error:
         return False
+
+
+def test_run_without_credentials_says_so_at_once_and_starts_nothing(
+    env: dict[str, str], repo: Path
+) -> None:
+    no_key = {**env, "MOCK_API_KEY": ""}  # the fake model's provider reads its key from it
+    out = cli("run", "first", "second", env=no_key, cwd=repo, timeout=60)
+    assert out.returncode == 1
+    said = " ".join(out.stderr.split())
+    assert "Codex has no credentials for its model" in said
+    assert "needs the environment variable MOCK_API_KEY, which is not set" in said
+    assert "Set MOCK_API_KEY in the environment" in said
+    assert said.count("no credentials") == 1  # once, not per prompt
+    assert tasks_json(env, repo) == []
+    # The provider's own key, once set, is the credentials: the same run works.
+    done = cli("run", "hello", env=env, cwd=repo, timeout=120)
+    assert done.returncode == 0, done.stderr

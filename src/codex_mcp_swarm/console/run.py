@@ -24,6 +24,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from ..codex.command import TaskSpec
+from ..engine.admission import credentials_problem
 from ..engine.store import StoreError, TaskRow
 from ..engine.tasks import Engine, TaskError, WorktreeRequest
 from ..engine.views import result_view
@@ -197,6 +198,10 @@ def _verdict(launched: Sequence[Launched], rows: Sequence[TaskRow]) -> Text:
 
 def run_command(settings: Settings, request: RunRequest) -> int:
     """``codex-mcp-swarm run``: launch, follow, print, and exit 0 only if every task completed."""
+    problem = credentials_problem(settings)
+    if problem is not None:  # say it once, before any task is recorded
+        error(problem)
+        return 1
     try:
         engine = console_engine(settings)
     except StoreError as exc:
