@@ -184,8 +184,11 @@ def test_setup_claude_without_the_cli_writes_mcp_json(codex: str, tmp_path: Path
     assert "already starts this server" in again.stdout
 
 
-def test_pinned_version_is_the_one_the_suite_pins() -> None:
+def test_pinned_versions_are_the_ones_the_suite_installs() -> None:
     assert install.PINNED_VERSION == CODEX_VERSION
+    assert f"claude_version={CLAUDE_VERSION}\n" in (REPO / "scripts" / "test").read_text()
+    done = subprocess.run([claude_bin(), "--version"], capture_output=True, text=True, timeout=60)
+    assert CLAUDE_VERSION in done.stdout
 
 
 def test_the_per_user_codex_is_installed_with_npm_once(tmp_path: Path) -> None:
