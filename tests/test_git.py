@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from codex_mcp_swarm.git import (
+    FileChange,
     GitError,
     Worktree,
     cleanup,
@@ -133,7 +134,6 @@ def test_create_from_head(repo: Path, root: Path) -> None:
     assert (wt.path / "a.txt").read_text() == "one\ntwo\nthree\n"
     assert git(wt.path, "branch", "--show-current").strip() == "codex-swarm/t1"
     assert git(wt.path, "status", "--porcelain") == ""
-    assert json.loads(json.dumps(wt.to_dict()))["path"] == str(wt.path)
 
     sub = create_worktree(repo / "src", root, "t2")
     assert sub.subdir == "src"
@@ -377,10 +377,7 @@ def test_two_tasks_on_the_same_line(repo: Path, root: Path) -> None:
     predicted = outcome(repo, first.branch, first.base_commit, "main")
     assert predicted.merges_cleanly is True and predicted.conflicts == []
     assert (predicted.insertions, predicted.deletions) == (1, 1)
-    assert [f.to_dict() for f in predicted.files] == [
-        {"path": "a.txt", "insertions": 1, "deletions": 1}
-    ]
-    json.dumps(predicted.to_dict())
+    assert predicted.files == [FileChange(path="a.txt", insertions=1, deletions=1)]
 
     done = merge(repo, first.branch, target="main", message="merge first")
     assert done.merged and done.commit == head(repo)

@@ -11,8 +11,9 @@ Owns: one family of frozen dataclasses.
 * the results faces render: :class:`MergeReport`, :class:`CleanupReport`, and a landing's
   :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`, :class:`CheckFailed`,
   :class:`Skipped`, :class:`Resolving`);
-* what a Ray task actor hands its server on each poll (:class:`PollSnapshot`, with the worker's
-  record of the task, :class:`WorkerRow`);
+* what a Ray task actor is made with (:class:`ActorPayload`, its code coming through the git
+  remote as a :class:`RemoteCode`) and hands its server on each poll (:class:`PollSnapshot`,
+  with the worker's record of the task, :class:`WorkerRow`);
 * :func:`as_data`, a result as JSON-ready data named by its fields (for a face's answer).
 
 Must not: know the JSON shape of a stored record (the store's codec, :mod:`.codec`, is the one
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ..git import Outcome, Worktree
 
 __all__ = [
+    "ActorPayload",
     "CheckFailed",
     "Checkout",
     "CleanupReport",
@@ -45,6 +47,7 @@ __all__ = [
     "Node",
     "PollSnapshot",
     "RayRecord",
+    "RemoteCode",
     "Resolving",
     "Skipped",
     "TaskExtra",
@@ -240,7 +243,31 @@ class LandReport:
     lines: tuple[str, ...]  # a summary line first
 
 
-# ---- the Ray worker's answers ----------------------------------------------------------------
+# ---- a Ray task actor's payload and answers --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteCode:
+    """Where a Ray task's code comes from: the git remote (``url``) the server pushed it to, and
+    the task's directory in the repository (``subdir``). For a worktree, ``branch_id`` is the
+    task whose branch it works on (a reply: the task it continues)."""
+
+    url: str
+    subdir: str = ""
+    branch_id: str = ""
+
+
+@dataclass(frozen=True)
+class ActorPayload:
+    """What a Ray task actor is made with: the task's stored spec (with its launch plan), and
+    its code: a ``worktree`` (a branch to work on and push back) or a ``checkout`` (other work to
+    look at), else none (the task runs in its ``cwd``, on a filesystem the workers share)."""
+
+    task_id: str
+    spec: Mapping[str, Any]
+    title: str
+    worktree: RemoteCode | None = None
+    checkout: RemoteCode | None = None
 
 
 @dataclass(frozen=True)

@@ -16,20 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from .merging import merge_tree
-from .records import ToDict
 from .refs import branch_tip, resolve_commit
 from .run import GitError, run_git
 
 
-@dataclass
-class FileChange(ToDict):
+@dataclass(frozen=True)
+class FileChange:
     path: str
     insertions: int | None  # None for binary files
     deletions: int | None
 
 
-@dataclass
-class Outcome(ToDict):
+@dataclass(frozen=True)
+class Outcome:
     branch: str
     base_commit: str
     head_commit: str
