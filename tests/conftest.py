@@ -31,6 +31,15 @@ from fake_model import FakeModel
 REPO = Path(__file__).resolve().parents[1]
 CODEX_VERSION = (REPO / ".codex-version").read_text().strip()
 
+# Every server and command a test starts runs the suite's pinned Codex unless the test names
+# another: without a Codex named or on PATH, the program would install the per-user copy of the
+# pinned Codex with npm into the real home (codex.install). Tests of that default build their
+# own environment (test_start, test_setup, test_wheel, test_settings).
+if not os.environ.get("CODEX_SWARM_CODEX_BIN"):
+    os.environ["CODEX_SWARM_CODEX_BIN"] = os.environ.get("CODEX_SWARM_TEST_CODEX") or str(
+        REPO / ".cache" / "codex" / "node_modules" / ".bin" / "codex"
+    )
+
 # Every test module is of one kind (the markers are declared in pyproject.toml). A module
 # listed here gets its kind's marker; a module may instead carry it itself (``pytestmark``).
 # ``scripts/test --fast`` runs the unit kind: in-process tests that need no Codex, server,

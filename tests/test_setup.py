@@ -228,3 +228,26 @@ def test_without_npm_the_install_says_what_to_do(tmp_path: Path) -> None:
     env = {"PATH": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     with pytest.raises(install.CodexInstallError, match="npm is not on PATH"):
         install.ensure_pinned(env, version="9.9.9")
+
+
+def test_setup_claude_user_scope_without_the_cli_keeps_the_rest_of_claude_json(
+    tmp_path: Path,
+) -> None:
+    from codex_mcp_swarm.console import setup as setup_module
+
+    path = tmp_path / ".claude.json"
+    path.write_text(json.dumps({"userID": "u", "mcpServers": {"other": {"command": "/x"}}}))
+    path.chmod(0o600)
+    server = {"command": "/clone/scripts/start", "args": ["-c", "model=gpt-5.5"]}
+    said, changed = setup_module.setup_claude(
+        path, "user", server, claude=None, print_only=False, environ={}, cwd=tmp_path
+    )
+    assert changed and "no `claude` on PATH" in said
+    data = json.loads(path.read_text())
+    assert data["userID"] == "u" and data["mcpServers"]["other"] == {"command": "/x"}
+    assert data["mcpServers"]["codex-swarm"] == {"type": "stdio", **server}
+    assert path.stat().st_mode & 0o777 == 0o600  # Claude Code's file stays private
+    said, changed = setup_module.setup_claude(
+        path, "user", server, claude=None, print_only=False, environ={}, cwd=tmp_path
+    )
+    assert not changed and "already starts this server" in said
