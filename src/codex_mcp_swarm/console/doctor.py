@@ -30,6 +30,7 @@ from rich.text import Text
 
 from .. import __version__
 from ..codex.command import toml_value
+from ..codex.credentials import codex_home, find_credentials
 from ..codex.install import PINNED_VERSION, pinned_binary
 from ..engine import procs
 from ..engine.backends.local import STARTING_GRACE
@@ -136,13 +137,6 @@ def check_codex(settings: Settings) -> Check:
     return Check("codex", OK, f"Codex {version} at {path} ({which})")
 
 
-def codex_home(environ: Mapping[str, str]) -> Path:
-    home = environ.get("CODEX_HOME")
-    if home:
-        return Path(home).expanduser()
-    return Path(environ.get("HOME") or Path.home()) / ".codex"
-
-
 def _override(settings: Settings, key: str) -> Any:
     for name, value in reversed(settings.overrides):
         if name == key:
@@ -151,48 +145,9 @@ def _override(settings: Settings, key: str) -> Any:
 
 
 def check_login(settings: Settings, environ: Mapping[str, str]) -> Check:
-    home = codex_home(environ)
-    config_path = home / "config.toml"
-    config: dict[str, Any] = {}
-    if config_path.is_file():
-        try:
-            config = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            return Check(
-                "login",
-                FAIL,
-                f"{config_path} cannot be read as TOML ({exc})",
-                f"Fix {config_path} or move it aside: Codex refuses to start with it too.",
-            )
-    provider = str(
-        _override(settings, "model_provider") or config.get("model_provider") or "openai"
-    )
-    providers = config.get("model_providers")
-    entry = providers.get(provider) if isinstance(providers, dict) else None
-    if isinstance(entry, dict) and entry.get("env_key"):
-        key = str(entry["env_key"])
-        if environ.get(key):
-            return Check("login", OK, f"model provider {provider!r} reads its key from {key} (set)")
-        return Check(
-            "login",
-            FAIL,
-            f"model provider {provider!r} needs the environment variable {key}, which is not set",
-            f"Set {key} in the environment your MCP client starts the server with.",
-        )
-    for name in ("OPENAI_API_KEY", "CODEX_API_KEY"):
-        if environ.get(name):
-            return Check("login", OK, f"API key in {name} (set)")
-    if (home / "auth.json").is_file():
-        return Check("login", OK, f"Codex login found ({home / 'auth.json'})")
-    if isinstance(entry, dict) and not entry.get("requires_openai_auth"):
-        return Check("login", OK, f"model provider {provider!r} needs no API key")
-    return Check(
-        "login",
-        FAIL,
-        f"no Codex login or API key found (no OPENAI_API_KEY, no {home / 'auth.json'})",
-        "Run `codex login`, or set OPENAI_API_KEY in the environment your MCP client starts "
-        "the server with.",
-    )
+    provider = _override(settings, "model_provider")
+    found = find_credentials(environ, str(provider) if provider else None)
+    return Check("login", OK if found.found else FAIL, found.said, found.fix)
 
 
 # ---- git and the task dir ---------------------------------------------------------------------
