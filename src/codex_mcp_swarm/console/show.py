@@ -54,7 +54,7 @@ def diffstat(row: TaskRow) -> str | None:
         return None
     if not row.extra.removed_branch:
         try:
-            stat = str(branch_diff(row, paths=None, stat_only=True, max_chars=0)["stat"])
+            stat = branch_diff(row, paths=None, stat_only=True, max_chars=0).stat
             return stat.rstrip() or "no changes"
         except (GitError, OSError):
             pass

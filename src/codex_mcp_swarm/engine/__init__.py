@@ -5,7 +5,8 @@ Owns: the names in ``__all__``: :class:`Engine`, whose awaitable methods (``laun
 ``get``, ``get_many``, ``list``, ``status``...) each run their own blocking work off the event
 loop; the records and views it hands out; its errors; the limits of its arguments; and, for
 synchronous console commands that have no event loop, the store they read and the
-``*_sync`` twins of the engine's methods.
+``*_sync`` twins of the engine's methods. One module is named whole: ``doing`` (what a task is
+doing now, worded once for every face), imported as ``from codex_mcp_swarm.engine import doing``.
 
 Faces import from here and nowhere else in the engine; an import-linter contract keeps them out
 of the store, backends, procs, runner, fork server and branches modules. A face that needs
@@ -24,7 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .admission import TaskError
+    from .admission import TaskError, credentials_problem
     from .backends.base import BackendError
     from .backends.local import STARTING_GRACE
     from .branches import diff as branch_diff
@@ -33,13 +34,14 @@ if TYPE_CHECKING:
     from .codec import extra_to_dict
     from .landing import LandRequest
     from .offload import off_loop
-    from .phases import ACTIVE, PHASES, SUPERVISED, TERMINAL, Phase
+    from .phases import ACTIVE, PHASES, SUPERVISED, TERMINAL, Phase, is_terminal
     from .plan import Checkout, Limits, WorktreeRequest
     from .procs import same_process
     from .records import (
         CheckFailed,
         CleanupReport,
         Conflicted,
+        DiffReport,
         Landed,
         LandReport,
         Merged,
@@ -67,6 +69,8 @@ if TYPE_CHECKING:
 # name -> the module (relative to this package) that defines it, and its name there if another
 _HOMES = {
     "TaskError": ".admission",
+    "credentials_problem": ".admission",
+    "DiffReport": ".records",
     "BackendError": ".backends.base",
     "STARTING_GRACE": ".backends.local",
     "branch_diff": ".branches:diff",
@@ -78,6 +82,7 @@ _HOMES = {
     "ACTIVE": ".phases",
     "PHASES": ".phases",
     "SUPERVISED": ".phases",
+    "is_terminal": ".phases",
     "TERMINAL": ".phases",
     "Phase": ".phases",
     "Checkout": ".plan",
@@ -132,6 +137,7 @@ __all__ = [
     "Checkout",
     "CleanupReport",
     "Conflicted",
+    "DiffReport",
     "Engine",
     "LandReport",
     "LandRequest",
@@ -155,8 +161,10 @@ __all__ = [
     "branch_diff",
     "branch_of",
     "branch_outcome",
+    "credentials_problem",
     "elapsed",
     "extra_to_dict",
+    "is_terminal",
     "listing_view",
     "make_private_dir",
     "new_task_id",

@@ -8,7 +8,8 @@ Owns: one family of frozen dataclasses.
   merged (:class:`Merged`), the checkout it looks at (:class:`~.plan.Checkout`), the Ray node it
   runs on (:class:`Node`) and its actor (:class:`RayRecord`), the paths it declared, and the
   links between a conflicted task and the task resolving it;
-* the results faces render: :class:`MergeReport`, :class:`CleanupReport`, and a landing's
+* the results faces render: :class:`DiffReport`, :class:`MergeReport`, :class:`CleanupReport`,
+  and a landing's
   :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`, :class:`CheckFailed`,
   :class:`Skipped`, :class:`Resolving`);
 * what a Ray task actor is made with (:class:`ActorPayload`, its code coming through the git
@@ -40,6 +41,7 @@ __all__ = [
     "Checkout",
     "CleanupReport",
     "Conflicted",
+    "DiffReport",
     "LandReport",
     "Landed",
     "MergeReport",
@@ -156,6 +158,23 @@ class TaskExtra:
 
 
 # ---- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    """A finished task's branch against its base: the stat and the patch, cut at a line
+    boundary (``truncated``; ``omitted_paths`` are missing in whole or part: ask for them)."""
+
+    task_id: str
+    branch: str
+    base_commit: str
+    stat: str
+    patch: str | None  # None when only the stat was asked for
+    truncated: bool
+    total_chars: int
+    shown_chars: int
+    cut_in_path: str | None = None  # the file whose patch was cut part-way
+    omitted_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from .admission import (
     admit_spec,
     check_depth,
     codex_path,
+    credentials_problem,
     nested_swarm_servers,
     nesting_depth,
     reply_spec,
@@ -67,7 +68,7 @@ from .eventlog import read_page
 from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED, TERMINAL
 from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
-from .records import CleanupReport, LandReport, MergeReport, TaskExtra
+from .records import CleanupReport, DiffReport, LandReport, MergeReport, TaskExtra
 from .store import Store, TaskRow, backend_of, valid_task_id
 
 __all__ = [
@@ -141,6 +142,7 @@ class Engine:
         self.started_at = time.time()
         self.depth = nesting_depth()
         self._codex_version: str | None = None
+        self._credentials_found = False  # once found, not looked for again
         self._users = 0
         self._token: anyio.lowlevel.EventLoopToken | None = None
         self._group: anyio.abc.TaskGroup | None = None
@@ -421,7 +423,13 @@ class Engine:
     def _admit(self, spec: TaskSpec, continued: git.Worktree | None) -> TaskSpec:
         """The spec as it will run (see :func:`.admission.admit_spec`). A reply whose worktree
         is checked out on the backend's workers, not here, is admitted in the repository that
-        worktree was made from (where its first task was admitted) and keeps its cwd."""
+        worktree was made from (where its first task was admitted) and keeps its cwd. Until a
+        launch has found credentials for Codex's model, each looks for them first."""
+        if not self._credentials_found:
+            problem = credentials_problem(self.settings, spec)
+            if problem is not None:
+                raise TaskError(problem)
+            self._credentials_found = spec.config.get("model_provider") is None
         if continued is None or not self.backend.remote_worktrees:
             return admit_spec(self.settings, spec)
         home = continued.repo / continued.subdir
@@ -666,7 +674,7 @@ class Engine:
 
     def diff_sync(
         self, task_id: str, *, paths: Sequence[str] | None, stat_only: bool, max_chars: int
-    ) -> dict[str, Any]:
+    ) -> DiffReport:
         return branches.diff(
             self.get_sync(task_id),
             paths=list(paths) if paths else None,
@@ -681,7 +689,7 @@ class Engine:
         paths: Sequence[str] | None = None,
         stat_only: bool = False,
         max_chars: int,
-    ) -> dict[str, Any]:
+    ) -> DiffReport:
         """A worktree task's branch against its base (see :func:`.branches.diff`)."""
         return await off_loop(
             self.diff_sync, task_id, paths=paths, stat_only=stat_only, max_chars=max_chars

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from ..engine import PHASES, CleanupReport, MergeReport, Phase
+from ..engine import PHASES, CleanupReport, DiffReport, MergeReport, Phase
 
 PROMPT_LIMIT = 1_000_000  # characters
 MAX_IDS = 200
@@ -194,17 +194,8 @@ Target = Annotated[
 ]
 
 
-class DiffResult(BaseModel):
-    task_id: str
-    branch: str
-    base_commit: str
-    stat: str
-    patch: str | None
-    truncated: bool
-    total_chars: int
-    shown_chars: int
-    cut_in_path: str | None = None
-    omitted_paths: list[str] = Field(default_factory=list)
+#: ``codex_diff``: the engine's record of the diff is the answer.
+DiffResult = DiffReport
 
 
 #: ``codex_merge``: the engine's record of the merge is the answer.

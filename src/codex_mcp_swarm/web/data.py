@@ -177,10 +177,10 @@ async def task_diff(engine: Engine, row: TaskRow) -> dict[str, Any]:
         "available": True,
         "branch": wt.branch,
         "base_commit": wt.base_commit,
-        "stat": out["stat"],
-        "files": diffs.side_by_side(out["patch"] or ""),
-        "truncated": out["truncated"],
-        "omitted_paths": out["omitted_paths"],
+        "stat": out.stat,
+        "files": diffs.side_by_side(out.patch or ""),
+        "truncated": out.truncated,
+        "omitted_paths": list(out.omitted_paths),
     }
 
 
