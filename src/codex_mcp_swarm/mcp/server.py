@@ -114,4 +114,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         register(face)
     for tool in mcp._tool_manager.list_tools():
         tool.parameters = lean(tool.parameters)
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = lean(tool.fn_metadata.output_schema, nulls=True)
+            tool.__dict__.pop("output_schema", None)  # a cached copy of the old one
     return mcp
