@@ -28,6 +28,11 @@ from mcp.types import CallToolResult, ReadResourceResult, TextResourceContents
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_model import FakeModel
 
+# An engine in this process launches as a user with credentials would (without them a launch is
+# refused: codex.credentials). Servers started as subprocesses get server_env() instead, and the
+# tests of the refusal give their own environment.
+os.environ.setdefault("CODEX_API_KEY", "test-key-of-the-suite")
+
 REPO = Path(__file__).resolve().parents[1]
 CODEX_VERSION = (REPO / ".codex-version").read_text().strip()
 
