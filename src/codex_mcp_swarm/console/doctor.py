@@ -347,9 +347,45 @@ def _in_uv_cache(command: str) -> bool:
     return "/uv/" in command and ("/archive-v" in command or "/builds-v" in command)
 
 
+def install_source() -> str | None:
+    """Where this package was installed from, for ``uvx --from``: a directory, a VCS URL or an
+    archive URL (PEP 610's direct_url.json), or None for a release from an index."""
+    from importlib import metadata
+    from urllib.parse import unquote, urlparse
+
+    try:
+        text = metadata.distribution("codex-mcp-swarm").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    try:
+        info = json.loads(text or "null")
+    except ValueError:
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("url"), str):
+        return None
+    url: str = info["url"]
+    vcs = info.get("vcs_info")
+    if isinstance(vcs, dict) and vcs.get("vcs"):
+        revision = vcs.get("requested_revision")
+        return f"{vcs['vcs']}+{url}" + (f"@{revision}" if revision else "")
+    if url.startswith("file://"):
+        return unquote(urlparse(url).path)
+    return url
+
+
+def _durable(command: list[str]) -> list[str]:
+    """A command that runs from uv's cache (``uvx``), which uv may clean, becomes the ``uvx``
+    command that starts the same package again."""
+    if not _in_uv_cache(command[0]):
+        return command
+    source = install_source()
+    uvx = shutil.which("uvx") or "uvx"
+    return [uvx, *(["--from", source] if source else []), "codex-mcp-swarm", *command[1:]]
+
+
 def client_config(server_args: Sequence[str], environ: Mapping[str, str]) -> dict[str, Any]:
     """The lines to paste into Claude Code and Codex to start this server as it runs now."""
-    program, *args = [*current_command(), *server_args]
+    program, *args = _durable([*current_command(), *server_args])
     env = {
         key: value
         for key, value in sorted(environ.items())
@@ -373,11 +409,6 @@ def client_config(server_args: Sequence[str], environ: Mapping[str, str]) -> dic
         "claude_code_json": {"mcpServers": {SERVER_NAME: server}},
         "codex_toml": "\n".join(toml),
     }
-    if _in_uv_cache(program):
-        config["note"] = (
-            "This command runs from uv's cache, which uv may clean: in a client use "
-            "`uvx codex-mcp-swarm` (or `uvx --from /path/to/checkout codex-mcp-swarm`) instead."
-        )
     return config
 
 
