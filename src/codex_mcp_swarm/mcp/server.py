@@ -1,7 +1,9 @@
 """The MCP face: builds the server over the engine and registers every tool module.
 
 Owns: the server's lifespan (the engine and resource-update notifications), the SDK extensions
-and middleware (the Tasks layer, argument errors as sentences), and the list of tool modules.
+and middleware (the Tasks layer; argument errors as sentences and unknown arguments refused),
+the list of tool modules, and making every tool's definition lean (``schemas.lean``) once all
+are registered.
 What the server says in the handshake is in ``handshake``; answers and their caps in
 ``answers``; text for people in ``render``; parameter types in ``schemas``.
 
