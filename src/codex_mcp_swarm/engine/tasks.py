@@ -68,7 +68,16 @@ from .eventlog import read_page
 from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED, TERMINAL
 from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
-from .records import CleanupReport, DiffReport, LandReport, MergeReport, TaskExtra
+from .records import (
+    CleanupReport,
+    Collision,
+    ConflictPair,
+    DiffReport,
+    LandReport,
+    MergeReport,
+    Overlap,
+    TaskExtra,
+)
 from .store import Store, TaskRow, backend_of, valid_task_id
 
 __all__ = [
@@ -126,7 +135,7 @@ class Status:
 
     rows: list[TaskRow]
     positions: dict[str, int]
-    conflicts: list[dict[str, Any]]
+    conflicts: list[ConflictPair]
 
 
 class Engine:
@@ -695,7 +704,7 @@ class Engine:
             self.diff_sync, task_id, paths=paths, stat_only=stat_only, max_chars=max_chars
         )
 
-    async def record_paths(self, row: TaskRow, paths: Sequence[str]) -> list[dict[str, Any]]:
+    async def record_paths(self, row: TaskRow, paths: Sequence[str]) -> list[Overlap]:
         """Record the paths ``row`` means to touch; the unfinished tasks that declared
         overlapping ones (see :func:`.outlook.record_paths`)."""
         return await off_loop(outlook.record_paths, self.store, row, list(paths))
@@ -729,14 +738,14 @@ class Engine:
         """The tasks ``task_ids`` with their queue positions and predicted conflicts."""
         return await off_loop(self.status_sync, task_ids)
 
-    async def conflicts(self, rows: Sequence[TaskRow]) -> list[dict[str, Any]]:
+    async def conflicts(self, rows: Sequence[TaskRow]) -> list[ConflictPair]:
         """Predicted conflicts between these tasks' branches (see :mod:`.outlook`)."""
         return await off_loop(outlook.conflicts_between, list(rows))
 
-    def conflicts_with_sync(self, row: TaskRow) -> list[dict[str, Any]]:
+    def conflicts_with_sync(self, row: TaskRow) -> list[Collision]:
         return outlook.conflicts_with(row, self.store.list(phases=TERMINAL))
 
-    async def conflicts_with(self, row: TaskRow) -> list[dict[str, Any]]:
+    async def conflicts_with(self, row: TaskRow) -> list[Collision]:
         """The finished, unlanded tasks whose branches are predicted to conflict with
         ``row``'s (see :func:`.outlook.conflicts_with`)."""
         return await off_loop(self.conflicts_with_sync, row)

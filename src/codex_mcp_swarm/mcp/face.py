@@ -22,7 +22,17 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic.fields import FieldInfo
 
 from ..codex.command import TaskSpec
-from ..engine import Engine, Limits, TaskError, TaskRow, result_view, status_view, worktree_request
+from ..engine import (
+    Engine,
+    Limits,
+    Overlap,
+    TaskError,
+    TaskRow,
+    as_data,
+    result_view,
+    status_view,
+    worktree_request,
+)
 from ..settings import Settings
 from . import answers, render
 from .tasks import LAUNCH_AS_TASK
@@ -123,11 +133,11 @@ class Face:
         )
 
     def started(
-        self, row: TaskRow, text: str, overlaps: list[dict[str, Any]] | None = None
+        self, row: TaskRow, text: str, overlaps: list[Overlap] | None = None
     ) -> CallToolResult:
         data = dict(answers.task_answer(result_view(row)))
         if overlaps:
-            data["overlaps"] = overlaps
+            data["overlaps"] = as_data(overlaps)
             text += "\nWarning: " + render.overlap_text(overlaps)
         return self.answer(text, data)
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
-from ..engine import TaskError, listing_view, result_view, status_view
+from ..engine import TaskError, as_data, listing_view, result_view, status_view
 from . import answers, render
 from .answers import StatusList, TaskList, WaitAnswer
 from .face import READ_TOOL, Face
@@ -54,7 +54,7 @@ def register(face: Face) -> None:
         lines = [render.status_text(v) for v in views] + render.conflict_lines(conflicts)
         data: dict[str, Any] = {"tasks": views}
         if conflicts:
-            data["conflicts"] = conflicts
+            data["conflicts"] = as_data(conflicts)
         return face.answer("\n\n".join(lines), data)
 
     @face.mcp.tool(
@@ -101,7 +101,7 @@ def register(face: Face) -> None:
         parts = [head, *(render.result_text(v) for v in views), *render.conflict_lines(conflicts)]
         answer = dict(answers.wait_answer(views, done, running))
         if conflicts:
-            answer["conflicts"] = conflicts
+            answer["conflicts"] = as_data(conflicts)
         return face.answer("\n\n".join(parts), answer)
 
     @face.mcp.tool(

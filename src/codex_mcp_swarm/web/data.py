@@ -25,6 +25,7 @@ from ..engine import (
     Engine,
     TaskError,
     TaskRow,
+    as_data,
     doing,
     elapsed,
     result_view,
@@ -198,7 +199,7 @@ async def conflicts(engine: Engine, row: TaskRow) -> dict[str, Any]:
     (the engine's prediction, ``Engine.conflicts_with``: cached and capped)."""
     if _live_branch(row) is None:
         return {"checked": False, "with": []}
-    return {"checked": True, "with": await engine.conflicts_with(row)}
+    return {"checked": True, "with": as_data(await engine.conflicts_with(row))}
 
 
 async def repository(engine: Engine, repo: str) -> dict[str, Any] | None:
@@ -236,7 +237,7 @@ async def repository(engine: Engine, repo: str) -> dict[str, Any] | None:
     pairs: dict[str, list[dict[str, Any]]] = {}
     branch = {r.id: wt.branch for r in rows if (wt := worktree_of(r)) is not None}
     for pair in found:
-        first, second = pair["tasks"]
+        first, second = pair.tasks
         pairs.setdefault(first, []).append({"task_id": second, "branch": branch[second]})
         pairs.setdefault(second, []).append({"task_id": first, "branch": branch[first]})
     for item in out:
