@@ -19,6 +19,7 @@ CONSOLE_WORDS: Mapping[Term, str] = {
     Term.LIST: "`codex-mcp-swarm tasks`",
     Term.DIFF: "`codex-mcp-swarm show ID`",
     Term.WAIT: "`codex-mcp-swarm watch ID`",
+    Term.SETUP_CHECK: "`codex-mcp-swarm doctor`",
     Term.TASK_ID: "ID",
     Term.THREAD_ID: "thread id",
     Term.PROMPT: "PROMPT",

@@ -56,6 +56,7 @@ class Term(str, enum.Enum):
     LIST = "LIST"  # see the known tasks and their ids
     DIFF = "DIFF"  # see a worktree task's branch against its base
     WAIT = "WAIT"  # learn when a task ends
+    SETUP_CHECK = "SETUP_CHECK"  # check Codex, its login, git and the store on this machine
     # Arguments, as a caller names them: bare nouns (``{CWD} {cwd!r} does not exist``).
     TASK_ID = "TASK_ID"
     THREAD_ID = "THREAD_ID"
@@ -82,6 +83,7 @@ ENGINE_WORDS: Mapping[Term, str] = {
     Term.LIST: "the task list",
     Term.DIFF: "its diff",
     Term.WAIT: "its status",
+    Term.SETUP_CHECK: "the set-up check",
     Term.TASK_ID: "task id",
     Term.THREAD_ID: "thread id",
     Term.PROMPT: "prompt",

@@ -19,6 +19,7 @@ MCP_WORDS: Mapping[Term, str] = {
     Term.LIST: "codex_list",
     Term.DIFF: "codex_diff",
     Term.WAIT: "codex_wait",
+    Term.SETUP_CHECK: "`codex-mcp-swarm doctor` (in a shell)",
     Term.TASK_ID: "task_id",
     Term.THREAD_ID: "threadId",
     Term.PROMPT: "prompt",

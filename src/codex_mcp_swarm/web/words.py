@@ -19,6 +19,7 @@ BOARD_WORDS: Mapping[Term, str] = {
     Term.DIFF: "the diff on its task page",
     Term.WAIT: "its task page",
     Term.CHECK: "the check field",
+    Term.SETUP_CHECK: "`codex-mcp-swarm doctor` (in a shell)",
 }
 
 
