@@ -31,7 +31,8 @@ LAND_LOCK_TIMEOUT = 3600.0  # seconds to wait for another landing (it may run lo
 
 
 @contextlib.contextmanager
-def _flock(path: Path, timeout: float, busy: str) -> Iterator[None]:
+def flock_file(path: Path, timeout: float, busy: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created 0600), waiting up to ``timeout``."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
@@ -58,12 +59,12 @@ def _flock(path: Path, timeout: float, busy: str) -> Iterator[None]:
 @contextlib.contextmanager
 def repository_lock(top: Path, *, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the repository's merge lock (blocking, up to ``timeout`` seconds)."""
-    with _flock(common_dir(Path(top)) / MERGE_LOCK, timeout, "another merge or cleanup"):
+    with flock_file(common_dir(Path(top)) / MERGE_LOCK, timeout, "another merge or cleanup"):
         yield
 
 
 @contextlib.contextmanager
 def landing_lock(top: Path, *, timeout: float = LAND_LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the repository's landing lock: one landing at a time per repository."""
-    with _flock(common_dir(Path(top)) / LAND_LOCK, timeout, "another landing"):
+    with flock_file(common_dir(Path(top)) / LAND_LOCK, timeout, "another landing"):
         yield
