@@ -185,9 +185,9 @@ def task_filter(statuses: frozenset[str] | None, repo: Path | None) -> Callable[
             return False
         if repo is None:
             return True
-        worktree = row.extra.get("worktree")
-        origin = worktree.get("repo") if isinstance(worktree, dict) else None
-        return any(_within(p, repo) for p in (row.cwd, origin) if isinstance(p, str))
+        worktree = row.extra.worktree
+        origin = str(worktree.repo) if worktree is not None else None
+        return any(_within(p, repo) for p in (row.cwd, origin) if p is not None)
 
     return keep
 

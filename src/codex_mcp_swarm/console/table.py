@@ -21,6 +21,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..codex.progress import reconnect_text
 from ..engine.store import Store, StoreError, TaskRow
 from ..engine.views import branch_of, status_view
 from ..settings import Settings
@@ -85,7 +86,9 @@ def now_text(view: dict[str, Any]) -> str:
         if view.get("cancel_requested"):
             return "cancelling"
         last = view.get("last_tool")
-        if last and last.get("status") == "in_progress":
+        if cut_off := view.get("reconnecting"):
+            text = reconnect_text(first_line(cut_off["reason"]), cut_off["attempt"])
+        elif last and last.get("status") == "in_progress":
             text = "running " + tool_text(last, view.get("cwd"))
         elif view.get("reasoning"):
             text = "thinking: " + first_line(view["reasoning"])

@@ -1,7 +1,7 @@
 """Seeing conflicts before they happen: overlapping declared paths, and branches that conflict.
 
-Owns: the ``paths`` a task declares it will touch (``extra["paths"]``, repository-relative, with
-the repository they belong to in ``extra["paths_repo"]``), which running tasks a new task's paths
+Owns: the ``paths`` a task declares it will touch (its record's ``paths``, repository-relative,
+with the repository they belong to in ``paths_repo``), which running tasks a new task's paths
 overlap (a file and a directory holding it overlap), and the pairwise conflict outlook of the
 finished, unlanded worktree tasks of one repository (``git merge-tree`` of each pair of branch
 heads, remembered per pair of heads so a repeated question costs nothing).
@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import posixpath
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,9 @@ def overlapping(store: Store, key: str, paths: list[str], besides: str) -> list[
     """Active tasks of the same repository whose declared paths overlap ``paths``."""
     found: list[dict[str, Any]] = []
     for row in store.list(phases=ACTIVE):
-        if row.id == besides or row.extra.get("paths_repo") != key:
+        if row.id == besides or row.extra.paths_repo != key:
             continue
-        theirs = [str(p) for p in row.extra.get("paths") or []]
+        theirs = row.extra.paths
         shared = sorted({p for p in paths for q in theirs if _overlap(p, q)})
         if shared:
             found.append({"task_id": row.id, "paths": shared, "title": row.title})
@@ -74,7 +75,7 @@ def record_paths(store: Store, row: TaskRow, paths: list[str]) -> list[dict[str,
     wt = branches.worktree_of(row)
     if wt is not None:  # a worktree task's cwd is in its worktree: key on the real repository
         key, clean = declare_paths(str(Path(wt.repo) / wt.subdir), paths)
-    store.set_extra(row.id, paths=clean, paths_repo=key)
+    store.update_extra(row.id, lambda e: replace(e, paths=tuple(clean), paths_repo=key))
     return overlapping(store, key, clean, row.id)
 
 
@@ -86,9 +87,8 @@ def _pair(repo: str, head_a: str, head_b: str) -> tuple[str, ...]:
 
 
 def _head(row: TaskRow) -> str | None:
-    outcome = row.extra.get("outcome") or {}
-    head = outcome.get("head_commit")
-    return str(head) if head else None
+    outcome = row.extra.outcome
+    return outcome.head_commit if outcome is not None else None
 
 
 def conflicts_between(rows: list[TaskRow]) -> list[dict[str, Any]]:
@@ -101,8 +101,8 @@ def conflicts_between(rows: list[TaskRow]) -> list[dict[str, Any]]:
             wt is None
             or head is None
             or not row.terminal
-            or row.extra.get("removed_branch")
-            or row.extra.get("merged")
+            or row.extra.removed_branch
+            or row.extra.merged is not None
         ):
             continue
         groups.setdefault(str(wt.repo), []).append((row, head))

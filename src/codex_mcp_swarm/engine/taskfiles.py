@@ -105,16 +105,21 @@ class StderrLog:
             self.fd = None
 
 
-def stderr_tail(path: Path, limit: int = 1500) -> str:
-    """The last few meaningful lines of the last ``limit`` bytes of a stderr log ("" if none)."""
+def stderr_since(path: Path, start: int, limit: int = 65536) -> str:
+    """What a stderr log holds from byte ``start`` on: its last ``limit`` bytes ("" if none)."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
-            f.seek(max(0, size - limit))
-            text = f.read().decode("utf-8", errors="replace")
+            f.seek(max(start, size - limit))
+            return f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def stderr_tail(path: Path, limit: int = 1500) -> str:
+    """The last few meaningful lines of the last ``limit`` bytes of a stderr log ("" if none)."""
+    text = stderr_since(path, 0, limit)
     lines = [
         line
         for line in text.splitlines()

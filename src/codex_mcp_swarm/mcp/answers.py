@@ -84,6 +84,11 @@ class LastTool(TypedDict, total=False):
     exit_code: int
 
 
+class Reconnecting(TypedDict):
+    reason: str
+    attempt: int
+
+
 class StatusAnswer(TypedDict, total=False):
     """One task in ``codex_status``: what it is doing now (empty facts left out)."""
 
@@ -98,6 +103,7 @@ class StatusAnswer(TypedDict, total=False):
     reasoning: str
     message: str
     todo: str
+    reconnecting: Reconnecting
     usage: dict[str, dict[str, int]]
     warnings: list[str]
     queue_position: int

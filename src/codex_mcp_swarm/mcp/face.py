@@ -115,7 +115,7 @@ class Face:
 
     async def fresh(self, rows: list[TaskRow]) -> list[TaskRow]:
         """Worktree tasks' merge outlook against their base branch's tip as it is now."""
-        if any(r.terminal and "worktree" in r.extra for r in rows):
+        if any(r.terminal and r.extra.worktree is not None for r in rows):
             await anyio.to_thread.run_sync(branches.refresh_outcomes, self.engine.store, rows)
         return rows
 

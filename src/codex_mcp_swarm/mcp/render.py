@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..codex.progress import reconnect_text
 from ..wording import duration, node_text, tokens, worktree_outlook
 from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
 
@@ -23,6 +24,8 @@ def doing(view: dict[str, Any]) -> str:
         return "starting: waiting for " + _short(str(view["waiting_for"]), 80)
     if status in ("queued", "starting"):
         return str(status)
+    if status == "running" and (cut_off := view.get("reconnecting")):
+        return reconnect_text(_short(str(cut_off["reason"]), 80), cut_off["attempt"])
     last = view.get("last_tool")
     if status == "running" and last and last.get("status") == "in_progress":
         return f"running `{_short(str(last['summary']), 80)}`"
@@ -103,6 +106,8 @@ def status_text(view: dict[str, Any]) -> str:
         + (f" · thread {view['threadId']}" if view.get("threadId") else ""),
         f"  prompt: {_short(view.get('title') or '', 100)}",
     ]
+    if cut_off := view.get("reconnecting"):
+        lines.append("  " + reconnect_text(_short(cut_off["reason"], 160), cut_off["attempt"]))
     last = view.get("last_tool")
     if last:
         state = last["status"]

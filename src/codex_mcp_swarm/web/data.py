@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import git
+from ..codex.progress import reconnect_text
 from ..engine import branches
 from ..engine.store import ACTIVE, PHASES, Store, TaskRow
 from ..engine.tasks import Engine
@@ -30,10 +31,8 @@ EVENT_PAGE_LINES = 2_000
 
 def repo_of(row: TaskRow) -> str:
     """The repository a task belongs to: its worktree's origin, else its working directory."""
-    wt = row.extra.get("worktree")
-    if isinstance(wt, dict) and isinstance(wt.get("repo"), str):
-        return str(wt["repo"])
-    return row.cwd
+    wt = row.extra.worktree
+    return str(wt.repo) if wt is not None else row.cwd
 
 
 def last_action(row: TaskRow, view: dict[str, Any]) -> str:
@@ -43,6 +42,8 @@ def last_action(row: TaskRow, view: dict[str, Any]) -> str:
     if view.get("waiting_for"):
         return f"waiting for {view['waiting_for']}"
     last = view.get("last_tool")
+    if (cut_off := view.get("reconnecting")) and not row.terminal:
+        return reconnect_text(cut_off["reason"], cut_off["attempt"])
     if row.terminal:
         if row.error:
             return row.error.splitlines()[0] if row.error.strip() else row.phase
@@ -97,7 +98,7 @@ def task_row(store: Store, row: TaskRow, now: float) -> dict[str, Any]:
         "tool_calls": view.get("tool_calls", 0),
         "tokens_in": int(turn.get("input_tokens", 0) or 0),
         "tokens_out": int(turn.get("output_tokens", 0) or 0),
-        "branch": (row.extra.get("worktree") or {}).get("branch"),
+        "branch": row.extra.branch,
         "outlook": outlook(row),
         "cancel_requested": bool(row.cancel_requested and not row.terminal),
     }
@@ -169,7 +170,7 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
             "reason": f"the task is still {row.phase}: its work is committed on {wt.branch} "
             "when it ends, and its diff appears here then",
         }
-    if row.extra.get("removed_branch"):
+    if row.extra.removed_branch:
         return {"available": False, "reason": f"branch {wt.branch} was deleted by a cleanup"}
     try:
         out = branches.diff(row, paths=None, stat_only=False, max_chars=DIFF_MAX_CHARS)
@@ -188,9 +189,9 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
 
 def _live_branch(row: TaskRow) -> git.Worktree | None:
     wt = branches.worktree_of(row)
-    if wt is None or not row.terminal or row.extra.get("removed_branch"):
+    if wt is None or not row.terminal or row.extra.removed_branch:
         return None
-    if row.extra.get("merged"):
+    if row.extra.merged is not None:
         return None
     return wt
 
@@ -241,15 +242,15 @@ def repository(store: Store, repo: str) -> dict[str, Any] | None:
                 fresh = branches.outcome_of(wt)
                 item["now"] = {
                     "state": (
-                        ("clean" if fresh["files"] else "empty")
-                        if fresh["merges_cleanly"]
+                        ("clean" if fresh.files else "empty")
+                        if fresh.merges_cleanly
                         else "conflicts"
                     ),
-                    "target": fresh["target"],
-                    "conflicts": fresh["conflicts"],
-                    "files": len(fresh["files"]),
-                    "insertions": fresh["insertions"],
-                    "deletions": fresh["deletions"],
+                    "target": fresh.target,
+                    "conflicts": fresh.conflicts,
+                    "files": len(fresh.files),
+                    "insertions": fresh.insertions,
+                    "deletions": fresh.deletions,
                 }
             except git.GitError as exc:
                 item["now"] = {"state": "error", "error": str(exc)}
