@@ -224,7 +224,7 @@ def test_verdicts_are_cached_per_tree_and_command(tmp_path: Path) -> None:
     assert again[0].status == "check_failed" and checks == 0 and rounds == 0
     assert again[0].check is not None and again[0].check.cached
     assert "break file" in again[0].check.output_tail
-    other, _rounds, checks = run_batch(repo, names, 1, check=CHECK + " ")
+    _steps, _rounds, checks = run_batch(repo, names, 1, check=CHECK + " ")
     assert checks == 1  # another command: checked anew
 
 
