@@ -100,7 +100,7 @@ def test_tool_definitions_codex_sends_its_model_are_lean(
         sentences = [s for s in tool["description"].split(". ") if s.strip()]
         assert len(sentences) <= 2, (name, tool["description"])
     launch = tools["codex_async"]["parameters"]["properties"]
-    assert {"prompt", "worktree", "approval-policy"} <= set(launch)
+    assert {"prompt", "worktree", "output_schema", "approval-policy"} <= set(launch)
 
 
 def test_codex_orchestrates_parallel_tasks_through_the_server(

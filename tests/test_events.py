@@ -1,8 +1,9 @@
 """Codex's ``exec --json`` lines as typed records (``codex.events``) and their fold into a
 TaskProgress (``codex.progress``).
 
-``tests/data/{basic,failed,resume}.jsonl`` are real Codex CLI 0.169.0 output recorded against the
-fake model by ``tests/data/record.py``; ``tests/data/todo.jsonl`` is hand-written (see there).
+``tests/data/{basic,failed,resume,mcp,reconnect}.jsonl`` are real Codex CLI 0.171.0 output
+recorded against the fake model (or, for ``reconnect``, a port nothing listens on) by
+``tests/data/record.py``; ``tests/data/todo.jsonl`` is hand-written (see there).
 Thread ids and temp paths change on every recording, so the tests read them from the lines.
 """
 
@@ -57,6 +58,7 @@ from codex_mcp_swarm.codex.progress import (
 )
 
 DATA = Path(__file__).parent / "data"
+RECORDED = ("basic", "failed", "resume", "mcp", "reconnect", "todo")
 
 
 def lines(name: str) -> list[str]:
@@ -261,7 +263,7 @@ def test_item_of_an_item_event_that_is_not_an_object() -> None:
 
 
 def test_every_recorded_line_parses_to_a_known_record() -> None:
-    for name in ("basic", "failed", "resume", "todo"):
+    for name in RECORDED:
         for line in lines(name):
             event = parse_line(line)
             assert event is not None
@@ -636,7 +638,7 @@ def test_message_capped_but_final_message_whole() -> None:
     assert "chars in all" in progress.message
 
 
-@pytest.mark.parametrize("name", ["basic", "failed", "resume", "todo"])
+@pytest.mark.parametrize("name", RECORDED)
 def test_to_dict_from_dict_roundtrip(name: str) -> None:
     progress = fold_lines(lines(name))
     data = json.loads(json.dumps(progress.to_dict()))
@@ -728,3 +730,43 @@ def test_gave_up_text() -> None:
         "Codex could not reach the model (1 try): Connection failed: x"
     )
     assert gave_up_text("r", 4) == "Codex could not reach the model (4 tries): r"
+
+
+def test_recorded_reconnects() -> None:
+    # Codex 0.171 against a port nothing listens on, stopped with SIGINT after two reconnects:
+    # it printed nothing more, so the reconnecting is what the run ended in.
+    events = [parse_line(line) for line in lines("reconnect")]
+    reconnects = [e for e in events if isinstance(e, ThreadError)]
+    assert len(reconnects) == 2
+    assert {e.reconnect_reason for e in reconnects} == {"Connection failed: error sending request"}
+    progress = fold_lines(lines("reconnect"))
+    assert progress.reconnecting == "Connection failed: error sending request"
+    assert progress.reconnect_attempts == 2
+    assert progress.failure is None and progress.turns_completed == 0
+    assert len(progress.warnings) == 1  # the model-metadata warning only
+
+
+# --- MCP tool calls, recorded ---------------------------------------------------------------------
+
+
+def test_recorded_mcp_tool_calls() -> None:
+    events = [parse_line(line) for line in lines("mcp")]
+    done = [
+        e.item for e in events if isinstance(e, ItemCompleted) and isinstance(e.item, McpToolCall)
+    ]
+    listed, refused = done
+    assert (listed.server, listed.tool, listed.arguments, listed.status) == (
+        "swarm",
+        "codex_list",
+        {},
+        "completed",
+    )
+    assert listed.result["structured_content"] == {"tasks": [], "total": 0}
+    assert listed.error is None
+    # A tool answer with isError: Codex marks the call failed and keeps the answer as result.
+    assert (refused.tool, refused.status, refused.error) == ("codex_status", "failed", None)
+    assert "task_ids" in refused.result["content"][0]["text"]
+    progress = fold_lines(lines("mcp"))
+    assert progress.tool_calls == 2
+    assert progress.last_tool == ToolCall("mcp_tool_call", "swarm.codex_status({})", "failed")
+    assert progress.final_message == "Listed the tasks."

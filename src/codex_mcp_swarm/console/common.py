@@ -14,7 +14,6 @@ import dataclasses
 import json
 import os
 import re
-import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -24,7 +23,9 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from .. import git
-from ..engine.store import ACTIVE, PHASES, TERMINAL, Store, StoreError, TaskRow, valid_task_id
+from ..codex import shell
+from ..engine.phases import ACTIVE, PHASES, TERMINAL
+from ..engine.store import Store, StoreError, TaskRow, valid_task_id
 from ..engine.tasks import Engine
 from ..settings import Settings
 
@@ -90,21 +91,9 @@ def clean(text: object, limit: int | None = None, *, one_line: bool = True) -> s
     return value
 
 
-_SHELL_WRAPPER = re.compile(r"(?:\S*/)?(?:bash|zsh|sh) -lc (.+)", re.DOTALL)
-
-
 def command_text(command: object) -> str:
-    """A command as its author wrote it: Codex's ``/bin/bash -lc '...'`` wrapper taken off."""
-    text = str(command)
-    wrapped = _SHELL_WRAPPER.fullmatch(text)
-    if wrapped:
-        try:
-            words = shlex.split(wrapped.group(1))
-        except ValueError:
-            words = []
-        if len(words) == 1:
-            text = words[0]
-    return clean(text)
+    """A command as its author wrote it (Codex's shell wrapper taken off), safe to print."""
+    return clean(shell.command_text(command))
 
 
 def first_line(text: object, limit: int | None = None) -> str:
@@ -231,7 +220,8 @@ def unique(rows: Iterable[TaskRow]) -> list[TaskRow]:
 
 def console_engine(settings: Settings, store: Store | None = None) -> Engine:
     """An engine for a command at the shell. Its tasks are never cancelled when it stops (``run``
-    asks on Ctrl-C instead), so stopping it only ends its scheduler."""
+    cancels its own on Ctrl-C with ``--cancel-on-exit``), so stopping it only ends its
+    scheduler."""
     return Engine(dataclasses.replace(settings, cancel_on_exit=False), store)
 
 

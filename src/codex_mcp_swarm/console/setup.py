@@ -29,7 +29,8 @@ import tomlkit
 import tomlkit.exceptions
 import tomlkit.items
 
-from .doctor import SERVER_NAME, client_config, codex_home
+from ..codex.credentials import codex_home
+from .doctor import SERVER_NAME, client_config
 
 CLIENTS = ("claude", "codex")
 SCOPES = ("user", "project")
@@ -80,7 +81,8 @@ def merged_codex_config(existing: str, block: str) -> str:
             del entry["env"]  # the server's variables are now none: the old ones would linger
     else:
         raise ValueError(f"mcp_servers.{SERVER_NAME} in the Codex config is not a table")
-    return document.as_string()
+    text = document.as_string()
+    return text if text.endswith("\n") or not text else text + "\n"
 
 
 PROJECT_NOTE = (

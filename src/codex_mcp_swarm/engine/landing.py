@@ -33,6 +33,7 @@ from ..git.run import common_dir
 from ..git.worktrees import repo_dir
 from . import branches
 from .admission import check_cwd
+from .phases import TERMINAL
 from .records import (
     CheckFailed,
     Conflicted,
@@ -46,8 +47,6 @@ from .store import TaskRow
 from .tasks import Engine, TaskError, WorktreeRequest
 
 log = logging.getLogger(__name__)
-
-FINISHED = ("completed", "failed", "cancelled", "lost")
 
 
 @dataclass(frozen=True)
@@ -407,7 +406,7 @@ def _colliding(
     found: list[TaskRow] = []
     earlier = [
         row
-        for row in engine.store.list(phases=FINISHED, limit=500)
+        for row in engine.store.list(phases=TERMINAL, limit=500)
         if row.extra.merged is not None and row.extra.merged.target == step.target
     ]
     for row in [*reversed(landed_now), *earlier]:

@@ -205,7 +205,7 @@ def fork(
         worktree = source_wt is not None
     if row is not None:
         fields = dict(row.spec["task"])
-        for key in ("review", "resume_thread_id"):
+        for key in ("review", "resume_thread_id", "output_schema"):
             fields.pop(key, None)
         base_spec = TaskSpec(**{**fields, "prompt": prompt, "fork_thread_id": thread})
     else:

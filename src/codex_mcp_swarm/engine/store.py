@@ -21,14 +21,14 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .codec import extra_from_json, extra_to_json
-from .phases import ACTIVE, PHASES, TERMINAL, Phase
+from .phases import ACTIVE, PHASES, SUPERVISED, TERMINAL, Phase
 from .plan import LaunchPlan
 from .records import TaskExtra
 
@@ -528,12 +528,12 @@ class Store:
             rows = self._db.execute(f"SELECT * FROM tasks WHERE id IN ({marks})", ids).fetchall()
         return {r["id"]: TaskRow.from_sql(r) for r in rows}
 
-    def count(self, *, phases: Sequence[str] | None = None) -> int:
+    def count(self, *, phases: Collection[str] | None = None) -> int:
         query = "SELECT COUNT(*) FROM tasks"
         args: list[Any] = []
         if phases:
             query += f" WHERE phase IN ({','.join('?' * len(phases))})"
-            args += list(phases)
+            args += sorted(phases)
         with self._lock:
             return int(self._db.execute(query, args).fetchone()[0])
 
@@ -549,7 +549,7 @@ class Store:
     def list(
         self,
         *,
-        phases: Sequence[str] | None = None,
+        phases: Collection[str] | None = None,
         owner: str | None = None,
         limit: int | None = None,
     ) -> list[TaskRow]:
@@ -558,7 +558,7 @@ class Store:
         args: list[Any] = []
         if phases:
             where.append(f"phase IN ({','.join('?' * len(phases))})")
-            args += list(phases)
+            args += sorted(phases)
         if owner is not None:
             where.append("owner = ?")
             args.append(owner)
@@ -625,7 +625,7 @@ class Store:
                 spec = json.loads(row[1])
                 spec["task"]["prompt"] = f"{spec['task']['prompt'].rstrip()}\n\n{message}"
                 db.execute("UPDATE tasks SET spec = ? WHERE id = ?", (json.dumps(spec), task_id))
-            elif phase in ("starting", "running"):
+            elif phase in SUPERVISED:
                 db.execute(
                     "INSERT INTO steers(task_id, created_at, message) VALUES (?, ?, ?)",
                     (task_id, now, message),

@@ -34,6 +34,7 @@ Must not: talk MCP, decide anything about other tasks, or parse the command line
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import shutil
@@ -48,7 +49,7 @@ from typing import Any
 
 import psutil
 
-from ..codex.command import SpecError, continue_argv, exec_prefix
+from ..codex.command import SpecError, continue_argv, exec_prefix, with_output_schema
 from ..codex.events import cap, parse_line
 from ..codex.progress import TaskProgress, fold, gave_up_text
 from ..codex.stderr import codex_error
@@ -57,7 +58,14 @@ from .lines import Lines
 from .phases import Phase
 from .retry import is_transient, retry_delay
 from .store import Store, TaskRow
-from .taskfiles import EventLog, StderrLog, stderr_since, stderr_tail
+from .taskfiles import (
+    OUTPUT_SCHEMA_FILE,
+    EventLog,
+    StderrLog,
+    stderr_since,
+    stderr_tail,
+    write_private,
+)
 
 FLUSH_INTERVAL = 0.25  # seconds between progress writes while events stream in
 TICK = 0.25  # seconds between progress flushes and limit checks
@@ -76,6 +84,11 @@ class Runner:
         plan = row.plan
         self.plan = plan
         self.argv: list[str] = list(plan.argv)
+        schema = row.spec["task"].get("output_schema")
+        if schema is not None:  # Codex reads it from a file: written here, where Codex runs
+            path = store.task_path(row.id) / OUTPUT_SCHEMA_FILE
+            write_private(path, json.dumps(schema).encode())
+            self.argv = with_output_schema(self.argv, str(path))
         self.cwd: str = plan.cwd
         # This process is the task's own: its environment becomes Codex's (no copy per start).
         os.environ.update(plan.env)

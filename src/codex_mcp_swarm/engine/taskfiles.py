@@ -3,7 +3,7 @@
 Owns: opening task files private to the user and for appending; the raw JSONL event log
 (``events.jsonl``) with the disk reserve that lets the end be recorded on a full disk; the
 capped copy of Codex's stderr (``stderr.log``); reading the end of that copy back for an error
-message.
+message; the output schema Codex reads (``output-schema.json``).
 
 Must not: parse events, touch the store, or let a failed write reach Codex or stop the task.
 """
@@ -26,6 +26,15 @@ def private_fd(path: Path) -> int:
 
 def open_private(path: Path, mode: str, buffering: int = -1) -> IO[bytes]:
     return os.fdopen(private_fd(path), mode, buffering)
+
+
+OUTPUT_SCHEMA_FILE = "output-schema.json"
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` whole (replacing what was there), private to the user."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(data)
 
 
 class EventLog:

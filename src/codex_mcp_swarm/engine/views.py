@@ -8,6 +8,7 @@ Must not: render text for people (that is the caller's face), or read anything b
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -184,7 +185,19 @@ def result_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
     }
     if row.extra.node is not None:  # the Ray backend: the worker node it ran on
         view["node"] = node_view(row.extra.node)
+    if row.phase == "completed" and row.spec.get("task", {}).get("output_schema") is not None:
+        view.update(structured_result(content or ""))
     return view
+
+
+def structured_result(message: str) -> dict[str, Any]:
+    """A final message asked for with an output schema: ``{"result": <parsed JSON>}``, or
+    ``{"result_error": why}`` when it is not JSON (Codex's model is asked to follow the schema;
+    Codex does not check that it did)."""
+    try:
+        return {"result": json.loads(message)}
+    except ValueError as exc:
+        return {"result_error": f"the final message is not JSON ({exc}); content has it as text"}
 
 
 def listing_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:

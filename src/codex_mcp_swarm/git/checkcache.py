@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .lock import flock_file
+from .lock import flock
 from .run import GitError, common_dir
 
 CACHE_FILE = "codex-swarm-checks.json"
@@ -68,7 +68,7 @@ class CheckCache:
         )
 
     def put(self, tree: str, command: str, verdict: CachedCheck) -> None:
-        with contextlib.suppress(OSError, GitError), flock_file(self._lock, 30.0, "a landing"):
+        with contextlib.suppress(OSError, GitError), flock(self._lock, 30.0, "a landing"):
             data = self._read()
             data.pop(_key(tree, command), None)
             data[_key(tree, command)] = {

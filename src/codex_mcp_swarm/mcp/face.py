@@ -67,6 +67,7 @@ def spec_from_args(args: dict[str, Any]) -> TaskSpec:
         base_instructions=args.get("base_instructions"),
         developer_instructions=args.get("developer_instructions"),
         compact_prompt=args.get("compact_prompt"),
+        output_schema=args.get("output_schema"),
     )
 
 

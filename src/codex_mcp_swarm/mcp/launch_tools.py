@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import replace
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -36,6 +37,7 @@ from .schemas import (
     IdleTimeout,
     IncludeUncommitted,
     Model,
+    OutputSchema,
     Priority,
     Profile,
     Prompt,
@@ -91,6 +93,7 @@ def register(face: Face) -> None:
         base_ref: BaseRef = None,
         include_uncommitted: IncludeUncommitted = False,
         paths: TouchPaths = None,
+        output_schema: OutputSchema = None,
     ) -> Annotated[CallToolResult, TaskAnswer]:
         """Run one Codex session and return when it finishes."""
         args = dict(locals())
@@ -137,9 +140,11 @@ def register(face: Face) -> None:
         run_async: Annotated[
             bool, Field(alias="async", description="return a task_id at once")
         ] = False,
+        output_schema: OutputSchema = None,
     ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
             spec, previous = face.engine.reply_spec(threadId, prompt)
+            spec = replace(spec, output_schema=output_schema)
             gone = removed_worktree_reply(previous, spec.cwd, face.engine.worktrees_here)
             if gone:
                 return face.error(gone)

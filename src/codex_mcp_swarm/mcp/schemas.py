@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from ..engine.phases import PHASES, Phase
-from ..engine.records import CleanupReport, MergeReport
+from ..engine.records import CleanupReport, DiffReport, MergeReport
 
 PROMPT_LIMIT = 1_000_000  # characters
 MAX_IDS = 200
@@ -61,9 +61,14 @@ Sandbox = Annotated[
 ]
 ApprovalPolicy = Annotated[
     Literal["untrusted", "on-failure", "on-request", "never"] | None,
-    Field(
-        alias="approval-policy",
-        description="exec cannot ask: escalations are refused",
+    Field(alias="approval-policy"),
+    # Advertised without "untrusted", which the pinned Codex refuses (the refusal says so).
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": ["on-failure", "on-request", "never"],
+            "description": "exec cannot ask: escalations are refused",
+        }
     ),
 ]
 Cwd = Annotated[
@@ -118,6 +123,10 @@ Retries = Annotated[
         le=10,
         description="retries after transient model errors",
     ),
+]
+OutputSchema = Annotated[
+    dict[str, Any] | None,
+    Field(description="JSON Schema for the final message; result holds it parsed"),
 ]
 TaskIds = Annotated[
     list[Annotated[str, Field(max_length=64)]],
@@ -186,17 +195,8 @@ Target = Annotated[
 ]
 
 
-class DiffResult(BaseModel):
-    task_id: str
-    branch: str
-    base_commit: str
-    stat: str
-    patch: str | None
-    truncated: bool
-    total_chars: int
-    shown_chars: int
-    cut_in_path: str | None = None
-    omitted_paths: list[str] = Field(default_factory=list)
+#: ``codex_diff``: the engine's record of the diff is the answer.
+DiffResult = DiffReport
 
 
 #: ``codex_merge``: the engine's record of the merge is the answer.

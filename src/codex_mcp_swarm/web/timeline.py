@@ -11,7 +11,6 @@ Must not: read files or know tasks; it is a pure function of the lines. Texts st
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from ..codex.events import (
@@ -36,23 +35,9 @@ from ..codex.events import (
     cap,
     parse_line,
 )
+from ..codex.shell import command_text
 
 OUTPUT_TAIL = 4_000  # characters of a command's output kept in its entry (its end)
-
-
-def command_text(command: object) -> str:
-    """A command as its author wrote it: Codex's ``bash -lc '...'`` wrapper taken off."""
-    text = " ".join(command) if isinstance(command, list) else str(command or "")
-    for shell in ("/bin/bash -lc ", "bash -lc ", "/bin/zsh -lc ", "/bin/sh -lc ", "sh -lc "):
-        if text.startswith(shell):
-            try:
-                words = shlex.split(text[len(shell) :])
-            except ValueError:
-                break
-            if len(words) == 1:
-                return words[0]
-            break
-    return text
 
 
 def _tail(text: str, limit: int = OUTPUT_TAIL) -> str:
