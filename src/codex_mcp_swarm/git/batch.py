@@ -37,7 +37,6 @@ from .checkcache import CachedCheck, CheckCache
 from .landing import ATTEMPTS, CHECK_TIMEOUT, CheckRun, LandStep, Scratch, move_target
 from .lock import repository_lock
 from .merging import Candidate, build_candidate
-from .records import ToDict
 from .refs import branch_tip
 from .run import GitError, commit_of
 
@@ -45,7 +44,7 @@ CANCELLED = "the landing was stopped before this branch was decided"
 
 
 @dataclass
-class BatchStats(ToDict):
+class BatchStats:
     """What a batch cost: check runs started, verdicts reused, runs stopped early, rounds of
     checks (the landing's length in units of one check's time), and moves of the target."""
 
@@ -68,7 +67,7 @@ class BatchProgress:
 
 
 @dataclass
-class BatchResult(ToDict):
+class BatchResult:
     steps: list[LandStep]  # one per branch, in the caller's order
     stats: BatchStats
 
