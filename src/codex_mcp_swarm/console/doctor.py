@@ -2,8 +2,9 @@
 
 Owns: the checks (the Codex binary and its version against :data:`TESTED_CODEX_VERSION`, a Codex
 login or API key, a Codex config value the pinned Codex refuses, git for worktree tasks, the task
-dir, the store's health, active tasks against their processes), the one-sentence fix of each problem, and the exact client configuration for
-Claude Code and Codex with the command that is running now.
+dir, the store's health, active tasks against their processes), the one-sentence fix of each
+problem, and the exact client configuration for Claude Code and Codex with the command that is
+running now.
 
 Must not: change anything it checks (no chmod, no repair, nothing created), or print a secret:
 keys are named by their variable, and auth files are only tested for existence.
