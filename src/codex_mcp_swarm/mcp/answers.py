@@ -275,6 +275,14 @@ def fit_views(views: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
     for view in views:
         view = dict(view)
         size = len(json.dumps(view))
+        if "result" in view and size > share:  # an output_schema's JSON is not cut: it goes
+            whole = len(json.dumps(view.pop("result")))
+            view["result_error"] = (
+                f"the result ({whole} characters of JSON) is too long for this answer: "
+                f"codex-swarm:///tasks/{view['task_id']}/result holds the whole message"
+            )
+            view["truncated"] = True
+            size = len(json.dumps(view))
         for field in sorted(TEXT_FIELDS, key=lambda f: -len(str(view.get(f) or ""))):
             value = view.get(field)
             if size <= share or not isinstance(value, str) or len(value) < 200:
