@@ -14,6 +14,7 @@ import pytest
 from mcp import Client
 
 from codex_mcp_swarm.mcp import answers
+from codex_mcp_swarm.mcp.schemas import inline
 from codex_mcp_swarm.mcp.server import build_server
 from codex_mcp_swarm.settings import Settings
 
@@ -171,3 +172,41 @@ async def test_unknown_arguments_are_refused_on_every_tool_with_the_nearest_name
             assert said.startswith(f"Invalid arguments for {tool.name}: `no_such_argument`")
             for name in tool.input_schema.get("properties", {}):
                 assert name in said, (tool.name, name)
+
+
+async def test_output_schemas_have_no_refs_or_titles_and_keep_every_field(
+    settings: Settings,
+) -> None:
+    """Clients check each answer against its tool's output schema: without ``$ref`` the check
+    costs no lookups. Inlining and dropping pydantic's titles keep every field, even one
+    named ``title``."""
+    async with Client(build_server(settings)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    for tool in tools.values():
+        text = json.dumps(tool.output_schema)
+        assert "$ref" not in text and "$defs" not in text, tool.name
+    listed = tools["codex_list"].output_schema
+    assert listed is not None
+    line = listed["properties"]["tasks"]["items"]
+    assert set(line["properties"]) == {
+        "task_id",
+        "status",
+        "elapsed_s",
+        "title",
+        "branch",
+        "threadId",
+    }
+    assert "title" not in line["properties"]["title"]
+    status = tools["codex_status"].output_schema
+    assert status is not None
+    last_tool = status["properties"]["tasks"]["items"]["properties"]["last_tool"]
+    assert last_tool["type"] == "object" and "summary" in last_tool["properties"]
+
+
+def test_a_recursive_definition_keeps_its_ref() -> None:
+    node = {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}
+    schema = {"$defs": {"Node": node}, "properties": {"head": {"$ref": "#/$defs/Node"}}}
+    out = inline(schema)
+    head = out["properties"]["head"]
+    assert head["type"] == "object" and head["properties"]["next"] == {"$ref": "#/$defs/Node"}
+    assert out["$defs"] == {"Node": node}

@@ -31,7 +31,7 @@ from . import steer as steer_tool
 from .arguments import argument_errors
 from .face import Face
 from .handshake import INSTRUCTIONS, SERVER_NAME
-from .schemas import lean
+from .schemas import inline, lean
 from .tasks import SwarmTasks
 from .updates import ResourceUpdates
 
@@ -114,4 +114,6 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         register(face)
     for tool in mcp._tool_manager.list_tools():
         tool.parameters = lean(tool.parameters)
+        if tool.output_schema is not None:  # what clients check every answer against
+            tool.output_schema = lean(inline(tool.output_schema))
     return mcp
