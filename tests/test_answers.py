@@ -174,6 +174,23 @@ async def test_unknown_arguments_are_refused_on_every_tool_with_the_nearest_name
                 assert name in said, (tool.name, name)
 
 
+@pytest.mark.parametrize(
+    "args",
+    [{"approval-policy": "untrusted"}, {"config": {"approval_policy": "untrusted"}}],
+)
+async def test_a_value_the_pinned_codex_refuses_is_refused_before_launch(
+    settings: Settings, args: dict[str, Any]
+) -> None:
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("codex_async", {"prompt": "x", **args})
+        listed = await client.call_tool("codex_list", {})
+    said = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error
+    assert "refused by Codex 0.171" in said and 'use "on-request"' in said, said
+    assert listed.structured_content is not None
+    assert listed.structured_content["total"] == 0
+
+
 async def test_output_schemas_have_no_refs_or_titles_and_keep_every_field(
     settings: Settings,
 ) -> None:

@@ -122,7 +122,7 @@ def test_named_parameter_keys() -> None:
     s = spec(
         model="o3",
         sandbox="danger-full-access",
-        approval_policy="untrusted",
+        approval_policy="on-failure",
         base_instructions="base",
         developer_instructions="dev",
         compact_prompt="cp",
@@ -130,7 +130,7 @@ def test_named_parameter_keys() -> None:
     assert dict(decode(c) for c in configs(build_argv(CODEX, s))) == {
         "model": "o3",
         "sandbox_mode": "danger-full-access",
-        "approval_policy": "untrusted",
+        "approval_policy": "on-failure",
         "instructions": "base",
         "developer_instructions": "dev",
         "compact_prompt": "cp",
@@ -216,9 +216,19 @@ def test_check_accepts_sandbox_modes(sandbox: str) -> None:
     assert spec(sandbox=sandbox).sandbox == sandbox
 
 
-@pytest.mark.parametrize("policy", APPROVAL_POLICIES)
+@pytest.mark.parametrize("policy", [p for p in APPROVAL_POLICIES if p != "untrusted"])
 def test_check_accepts_approval_policies(policy: str) -> None:
     assert spec(approval_policy=policy).approval_policy == policy
+
+
+def test_values_the_pinned_codex_refuses_are_refused_with_what_to_use_instead() -> None:
+    for refused in (
+        lambda: spec(approval_policy="untrusted"),
+        lambda: spec(config={"approval_policy": "untrusted"}),
+        lambda: parse_override('approval_policy="untrusted"'),
+    ):
+        with pytest.raises(SpecError, match=r'refused by Codex 0\.171.*use "on-request"'):
+            refused()
 
 
 @pytest.mark.parametrize("sandbox", ["", "full", "READ-ONLY", "read_only", "--yolo"])

@@ -419,3 +419,21 @@ def test_piped_watch_prints_the_current_table_once_then_changes(tmp_path: Path) 
     for task_id in made.values():  # finished ones too: the table, not only changes
         assert out.count(task_id) == 1, out
     assert "running" in out and "failed" in out
+
+
+def test_a_command_in_uvs_cache_becomes_a_uvx_command_for_clients(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``uvx --from <clone> codex-mcp-swarm setup ...`` runs from uv's cache, which uv may clean:
+    the configuration names ``uvx --from <where it was installed from>`` instead."""
+    program = tmp_path / "uv" / "archive-v0" / "abc" / "bin" / "codex-mcp-swarm"
+    program.parent.mkdir(parents=True)
+    program.write_text("")
+    monkeypatch.delenv(doctor.ENV_ENTRY, raising=False)
+    monkeypatch.setattr(sys, "argv", [str(program), "setup", "codex"])
+    config = doctor.client_config(["-c", "model=gpt-5.5"], {})
+    server = config["claude_code_json"]["mcpServers"]["codex-swarm"]
+    assert Path(server["command"]).name == "uvx"
+    # This test's package is installed from the clone (an editable install): its directory.
+    assert server["args"] == ["--from", str(REPO), "codex-mcp-swarm", "-c", "model=gpt-5.5"]
+    assert "note" not in config

@@ -89,12 +89,12 @@ def test_an_empty_or_missing_record_is_a_local_task() -> None:
 
 
 def test_rows_of_older_versions_decode() -> None:
-    # As the engine wrote them before the typed record: git's to_dict() of the worktree and the
-    # outcome, a merge result with its time, the Ray backend's dicts.
+    # As the engine wrote them before the typed record: the git layer's records as dicts, a
+    # merge result with its time, the Ray backend's dicts.
     old = {
         "backend": "ray",
-        "worktree": WORKTREE.to_dict(),
-        "outcome": OUTCOME.to_dict(),
+        "worktree": {**dataclasses.asdict(WORKTREE), "path": "/w/abc", "repo": "/r"},
+        "outcome": dataclasses.asdict(OUTCOME),
         "commit": None,
         "outcome_error": None,
         "merged": {

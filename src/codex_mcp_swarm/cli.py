@@ -47,8 +47,8 @@ COMMANDS = {
     "board": "serve the live web board of the task store (127.0.0.1:8766)",
     "setup": "write the client configuration for Claude Code or Codex (what doctor prints)",
 }
-# Commands that start Codex: the per-user copy of the pinned Codex is installed before them when
-# it is the one to run and is missing (codex.install); the others only read the store.
+# Commands that start Codex (land only with --resolve): the per-user copy of the pinned Codex is
+# installed before them when it is the one to run and is missing (codex.install).
 _STARTS_CODEX = frozenset({"serve", "run", "fork", "review", "land", "setup"})
 
 
@@ -572,7 +572,8 @@ def _ensure_codex(settings: Settings) -> None:
 def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
     from .console import common
 
-    if command in _STARTS_CODEX and not getattr(args, "print_only", False):
+    starts = command in _STARTS_CODEX and (command != "land" or args.resolve)
+    if starts and not getattr(args, "print_only", False):
         _ensure_codex(settings)
     if command == "setup":
         from .console.setup import setup_command

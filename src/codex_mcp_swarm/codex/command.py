@@ -24,7 +24,16 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
-APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
+APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")  # every one Codex had
+# Values the pinned Codex (0.171) refuses at start, with what to use instead. Older versions took
+# them; the parameters stay, and these values are refused before a task is recorded.
+REFUSED_VALUES: dict[tuple[str, str], str] = {
+    ("approval_policy", "untrusted"): (
+        'approval-policy "untrusted" is refused by Codex 0.171 (it was dropped after 0.170): use '
+        '"on-request" (the agent asks when it needs more, and codex exec, which cannot ask, '
+        "refuses those requests) or leave approval-policy out"
+    ),
+}
 
 _KEY_PART = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
 _KEY_RE = re.compile(rf"{_KEY_PART}(\.{_KEY_PART})*")
@@ -118,6 +127,13 @@ def toml_value(value: Any) -> str:
     raise SpecError(f"config value of type {type(value).__name__} cannot be encoded as TOML")
 
 
+def check_supported(key: str, value: Any) -> None:
+    """Raise SpecError when the pinned Codex refuses ``value`` for config ``key``."""
+    why = REFUSED_VALUES.get((key, value)) if isinstance(value, str) else None
+    if why is not None:
+        raise SpecError(why)
+
+
 def parse_override(text: str) -> tuple[str, str]:
     """Parse a server-wide ``key=value`` like Codex's ``-c``: value as TOML, else a literal string.
 
@@ -134,6 +150,7 @@ def parse_override(text: str) -> tuple[str, str]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    check_supported(key, value)
     return key, toml_value(value)
 
 
@@ -202,6 +219,7 @@ class TaskSpec:
             raise SpecError(f"sandbox must be one of {', '.join(SANDBOX_MODES)}")
         if self.approval_policy is not None and self.approval_policy not in APPROVAL_POLICIES:
             raise SpecError(f"approval-policy must be one of {', '.join(APPROVAL_POLICIES)}")
+        check_supported("approval_policy", self.approval_policy)
         if self.profile is not None:
             check_profile(self.profile)
         if self.resume_thread_id is not None and not is_uuid(self.resume_thread_id):
@@ -222,6 +240,10 @@ class TaskSpec:
         for key, value in self.config.items():
             check_config_key(key)
             toml_value(value)
+            try:
+                check_supported(key, value)
+            except SpecError as exc:
+                raise SpecError(f"config {key}: {exc}") from None
         return self
 
     def overrides(self) -> list[tuple[str, str]]:

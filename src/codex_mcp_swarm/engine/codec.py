@@ -12,6 +12,7 @@ The git layer is loaded only to decode a row that has a worktree.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -193,7 +194,22 @@ def _record(data: Mapping[str, Any], key: str) -> Any:
 def extra_from_json(text: str | bytes | None) -> TaskExtra:
     """The record stored as ``text`` (empty or missing: the defaults)."""
     if not text:
-        return TaskExtra()
+        return _EMPTY
+    if len(text) <= _SHORT:  # most rows: a backend and little else; records are immutable
+        return _short(text)
+    return _decode(text)
+
+
+_EMPTY = TaskExtra()
+_SHORT = 64  # characters of a stored record decoded once and shared (a worktree is longer)
+
+
+@functools.lru_cache(maxsize=256)
+def _short(text: str | bytes) -> TaskExtra:
+    return _decode(text)
+
+
+def _decode(text: str | bytes) -> TaskExtra:
     try:
         data = json.loads(text)
     except ValueError:

@@ -30,7 +30,6 @@ from pathlib import Path
 
 from .lock import repository_lock
 from .merging import Candidate, build_candidate, fast_forward_checkout, merge_tree
-from .records import ToDict
 from .refs import branch_tip
 from .run import REPO_ENV_VARS, GitError, commit_of, identity_options, run_git
 from .worktrees import holders_of, mkdir_private
@@ -40,8 +39,8 @@ OUTPUT_TAIL = 2000  # characters of a check's output kept
 ATTEMPTS = 5  # rebuilds when another writer moved the target meanwhile
 
 
-@dataclass
-class CheckRun(ToDict):
+@dataclass(frozen=True)
+class CheckRun:
     command: str
     exit_code: int | None  # None when it timed out (it was killed)
     seconds: float
@@ -55,7 +54,7 @@ class CheckRun(ToDict):
 
 
 @dataclass
-class LandStep(ToDict):
+class LandStep:
     """One branch's landing: status landed, already, conflicted, check_failed or skipped."""
 
     branch: str

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from ..engine.phases import PHASES, Phase
-from ..engine.records import CleanupReport, MergeReport
+from ..engine.records import CleanupReport, DiffReport, MergeReport
 
 PROMPT_LIMIT = 1_000_000  # characters
 MAX_IDS = 200
@@ -103,9 +103,14 @@ Sandbox = Annotated[
 ]
 ApprovalPolicy = Annotated[
     Literal["untrusted", "on-failure", "on-request", "never"] | None,
-    Field(
-        alias="approval-policy",
-        description="exec cannot ask: escalations are refused",
+    Field(alias="approval-policy"),
+    # Advertised without "untrusted", which the pinned Codex refuses (the refusal says so).
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": ["on-failure", "on-request", "never"],
+            "description": "exec cannot ask: escalations are refused",
+        }
     ),
 ]
 Cwd = Annotated[
@@ -232,17 +237,8 @@ Target = Annotated[
 ]
 
 
-class DiffResult(BaseModel):
-    task_id: str
-    branch: str
-    base_commit: str
-    stat: str
-    patch: str | None
-    truncated: bool
-    total_chars: int
-    shown_chars: int
-    cut_in_path: str | None = None
-    omitted_paths: list[str] = Field(default_factory=list)
+#: ``codex_diff``: the engine's record of the diff is the answer.
+DiffResult = DiffReport
 
 
 #: ``codex_merge``: the engine's record of the merge is the answer.

@@ -166,10 +166,10 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
         "available": True,
         "branch": wt.branch,
         "base_commit": wt.base_commit,
-        "stat": out["stat"],
-        "files": diffs.side_by_side(out["patch"] or ""),
-        "truncated": out["truncated"],
-        "omitted_paths": out["omitted_paths"],
+        "stat": out.stat,
+        "files": diffs.side_by_side(out.patch or ""),
+        "truncated": out.truncated,
+        "omitted_paths": list(out.omitted_paths),
     }
 
 
