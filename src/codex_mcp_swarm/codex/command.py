@@ -1,8 +1,10 @@
 """A :class:`TaskSpec` -> the argv of ``codex exec`` / ``resume`` / ``fork`` / ``review``.
 
-Owns: what one Codex run is asked to do (the spec), how each setting reaches Codex (always as a
-single ``--config=key=<TOML>`` token, so no caller text can ever be read as a flag), and the TOML
-encoding of values (so a string stays a string: the text ``true`` is sent as ``"true"``).
+Owns: what one Codex run is asked to do (the spec), which values the pinned Codex refuses
+(:data:`REFUSED_VALUES`, each with what to use instead), how each setting reaches Codex (always as a
+single ``--config=key=<TOML>`` token, so no caller text can ever be read as a flag; an output
+schema as one ``--output-schema=FILE`` token), and the TOML encoding of values (so a string
+stays a string: the text ``true`` is sent as ``"true"``).
 
 Must not: start processes, touch the store, or know about MCP. The prompt is never in argv: it is
 given on stdin with ``-`` as the prompt argument, so a prompt that starts with ``-`` stays a prompt.

@@ -12,6 +12,8 @@ Owns: one family of frozen dataclasses.
   and a landing's
   :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`, :class:`CheckFailed`,
   :class:`Skipped`, :class:`Resolving`);
+* what the conflict outlook finds: :class:`Overlap` (declared paths a running task shares),
+  :class:`ConflictPair` and :class:`Collision` (branches that conflict);
 * what a Ray task actor is made with (:class:`ActorPayload`, its code coming through the git
   remote as a :class:`RemoteCode`) and hands its server on each poll (:class:`PollSnapshot`,
   with the worker's record of the task, :class:`WorkerRow`);
@@ -40,6 +42,8 @@ __all__ = [
     "CheckFailed",
     "Checkout",
     "CleanupReport",
+    "Collision",
+    "ConflictPair",
     "Conflicted",
     "DiffReport",
     "LandReport",
@@ -47,6 +51,7 @@ __all__ = [
     "MergeReport",
     "Merged",
     "Node",
+    "Overlap",
     "PollSnapshot",
     "RayRecord",
     "RemoteCode",
@@ -260,6 +265,35 @@ class LandReport:
     check_prepare_seconds: float
     seconds: float
     lines: tuple[str, ...]  # a summary line first
+
+
+# ---- the conflict outlook --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """An active task whose declared paths overlap a new task's (``paths``: the shared ones)."""
+
+    task_id: str
+    paths: tuple[str, ...]
+    title: str
+
+
+@dataclass(frozen=True)
+class ConflictPair:
+    """Two finished, unlanded tasks whose branches conflict in ``paths``."""
+
+    tasks: tuple[str, str]
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Collision:
+    """Another finished, unlanded task whose branch conflicts with a task's in ``paths``."""
+
+    task_id: str
+    branch: str
+    paths: tuple[str, ...]
 
 
 # ---- a Ray task actor's payload and answers --------------------------------------------------
