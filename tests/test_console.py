@@ -297,6 +297,20 @@ def test_doctor_login_sources_and_their_fixes(tmp_path: Path) -> None:
     assert "cannot be read as TOML" in doctor.check_login(settings, env).detail
 
 
+def test_doctor_names_a_config_value_the_pinned_codex_refuses(tmp_path: Path) -> None:
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    env = {"CODEX_HOME": str(home)}
+    assert doctor.check_codex_config(env).status == "ok"
+    (home / "config.toml").write_text(
+        'approval_policy = "untrusted"\n[profiles.fast]\napproval_policy = "untrusted"\n'
+    )
+    found = doctor.check_codex_config(env)
+    assert found.status == doctor.FAIL
+    assert 'approval_policy = "untrusted"; profiles.fast.approval_policy' in found.detail
+    assert 'use "on-request"' in str(found.fix)
+
+
 def test_doctor_task_dir_problems(tmp_path: Path) -> None:
     fresh = doctor.check_task_dir(_settings(tmp_path))
     assert fresh.status == "ok" and "does not exist yet" in fresh.detail

@@ -177,6 +177,7 @@ def test_doctor_on_a_good_setup(env: dict[str, str], repo: Path, codex: str) -> 
     assert statuses == {
         "codex": "ok",
         "login": "ok",
+        "codex config": "ok",
         "codex mcp": "ok",
         "git": "ok",
         "task dir": "ok",

@@ -210,3 +210,11 @@ def test_the_store_updates_the_record_in_one_transaction(tmp_path: Path) -> None
     assert row is not None and row.extra == written
     assert store.update_extra("nosuchtask12", lambda e: e) is None
     assert store.claim_queued(1, "ray") == ["abcdef123456"]  # the queue reads the codec's key
+
+
+def test_equal_texts_share_one_record() -> None:
+    text = extra_to_json(TaskExtra(backend="ray", worktree=WORKTREE, outcome=OUTCOME))
+    first, second = extra_from_json(text), extra_from_json(text)
+    assert first is second and first.worktree == WORKTREE
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.worktree.branch = "x"  # type: ignore[misc]

@@ -9,11 +9,12 @@ Must not: decide what is merged or delete anything itself (``engine.branches`` d
 
 from __future__ import annotations
 
-from ..engine import StoreError, as_data
+from ..engine import StoreError, TaskError, as_data
 from ..git import GitError
 from ..settings import Settings
 from ..wording import cleanup_line
 from .common import clean, console_engine, error, load_task, make_console, open_store, print_json
+from .words import said
 
 
 def cleanup_command(
@@ -37,7 +38,7 @@ def cleanup_command(
         try:
             found = open_store(settings)
         except StoreError as exc:
-            error(str(exc))
+            error(said(exc))
             return 1
         if found is None:
             error(f"no tasks in {settings.task_dir} yet, so there is nothing to clean up")
@@ -49,8 +50,8 @@ def cleanup_command(
             cleaned = [engine.cleanup_sync(task_id, force=force)]
         else:
             cleaned = engine.cleanup_merged_sync()
-    except GitError as exc:
-        error(str(exc))
+    except (TaskError, GitError) as exc:
+        error(said(exc))
         return 1
     if as_json:
         print_json({"cleaned": as_data(cleaned)})

@@ -1,9 +1,10 @@
 """``codex-mcp-swarm doctor``: is this machine ready to run a swarm, and how to plug it in.
 
 Owns: the checks (the Codex binary and its version against :data:`TESTED_CODEX_VERSION`, a Codex
-login or API key, git for worktree tasks, the task dir, the store's health, active tasks against
-their processes), the one-sentence fix of each problem, and the exact client configuration for
-Claude Code and Codex with the command that is running now.
+login or API key, a Codex config value the pinned Codex refuses, git for worktree tasks, the task
+dir, the store's health, active tasks against their processes), the one-sentence fix of each
+problem, and the exact client configuration for Claude Code and Codex with the command that is
+running now.
 
 Must not: change anything it checks (no chmod, no repair, nothing created), or print a secret:
 keys are named by their variable, and auth files are only tested for existence.
@@ -29,7 +30,7 @@ from typing import Any
 from rich.text import Text
 
 from .. import __version__
-from ..codex.command import toml_value
+from ..codex.command import refused_in_config, toml_value
 from ..codex.credentials import codex_home, find_credentials
 from ..codex.install import PINNED_VERSION, pinned_binary
 from ..engine import STARTING_GRACE, SUPERVISED, TERMINAL, Store, StoreError, same_process
@@ -449,6 +450,25 @@ def client_block_problems(entry: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_codex_config(environ: Mapping[str, str]) -> Check:
+    """Does the Codex config set a value the pinned Codex refuses (every task would fail)?"""
+    path = codex_home(environ) / "config.toml"
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return Check("codex config", SKIP, f"{path} cannot be read (see login above)")
+    refused = refused_in_config(config)
+    if not refused:
+        return Check("codex config", OK, f"nothing in {path} that Codex {PINNED_VERSION} refuses")
+    where = "; ".join(setting for setting, _why in refused)
+    return Check(
+        "codex config",
+        FAIL,
+        f"{path} sets {where}: Codex refuses to start, so every task would fail",
+        f"Edit {path}: " + "; ".join(why for _setting, why in refused) + ".",
+    )
+
+
 def check_codex_client(environ: Mapping[str, str]) -> Check:
     """Does an existing Codex config start this server in a way that works?"""
     path = codex_home(environ) / "config.toml"
@@ -479,7 +499,8 @@ def check_codex_client(environ: Mapping[str, str]) -> Check:
 
 
 def run_checks(settings: Settings, environ: Mapping[str, str]) -> list[Check]:
-    checks = [check_codex(settings), check_login(settings, environ), check_codex_client(environ)]
+    checks = [check_codex(settings), check_login(settings, environ), check_codex_config(environ)]
+    checks.append(check_codex_client(environ))
     checks.append(check_git())
     task_dir = check_task_dir(settings)  # before anything opens the store (which tightens it)
     if task_dir.status == FAIL and not (settings.task_dir / "tasks.db").is_file():

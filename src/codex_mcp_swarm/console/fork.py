@@ -17,6 +17,7 @@ from ..engine import Engine, Store, TaskError, TaskRow, result_view
 from ..settings import Settings
 from .common import console_engine, error, load_task, make_console, print_json, stop_engine
 from .show import result_block
+from .words import said
 
 Start = Callable[[Engine], Awaitable[list[TaskRow]]]
 
@@ -41,7 +42,7 @@ def wait_and_print(settings: Settings, store: Store, start: Start, as_json: bool
     try:
         rows = asyncio.run(_start_and_wait(engine, start))
     except TaskError as exc:
-        error(str(exc))
+        error(said(exc))
         return 1
     except KeyboardInterrupt:
         error("stopped waiting; the tasks keep running (`codex-mcp-swarm tasks` lists them)")

@@ -9,10 +9,11 @@ changed).
 
 from __future__ import annotations
 
-from ..engine import as_data
+from ..engine import TaskError, as_data
 from ..git import GitError
 from ..settings import Settings
 from .common import clean, console_engine, error, load_task, make_console, print_json
+from .words import said
 
 
 def merge_command(
@@ -29,8 +30,8 @@ def merge_command(
     store, row = loaded
     try:
         out = console_engine(settings, store).merge_sync(row.id, strategy=strategy, target=target)
-    except GitError as exc:
-        error(str(exc))
+    except (TaskError, GitError) as exc:
+        error(said(exc))
         return 1
     if as_json:
         print_json(as_data(out))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..engine import TaskError
 from ..settings import Settings
 from .common import console_engine, error, load_task, make_console
+from .words import said
 
 
 def steer_command(settings: Settings, task_id: str, message: str) -> int:
@@ -23,7 +24,7 @@ def steer_command(settings: Settings, task_id: str, message: str) -> int:
     try:
         done = engine.steer_sync(task_id, message)
     except TaskError as exc:
-        error(str(exc).replace("with a reply", "with a reply (codex_reply over MCP)"))
+        error(said(exc))
         return 1
     console = make_console()
     if done.how == "prompt":

@@ -25,13 +25,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .admission import TaskError, credentials_problem
+    from .admission import credentials_problem
     from .backends.base import BackendError
     from .backends.local import STARTING_GRACE
     from .branches import diff as branch_diff
     from .branches import outcome_of as branch_outcome
     from .branches import require_worktree, worktree_of
     from .codec import extra_to_dict
+    from .errors import ENGINE_WORDS, Code, EngineError, TaskError, Term, spelt
     from .landing import LandRequest
     from .offload import off_loop
     from .phases import ACTIVE, PHASES, SUPERVISED, TERMINAL, Phase, is_terminal
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
     from .requests import worktree_request
     from .steering import MAX_FORKS, MESSAGE_LIMIT, Steered
     from .store import Store, StoreError, TaskRow, make_private_dir, valid_task_id
-    from .tasks import Engine, Status, WorktreeGone, new_task_id
+    from .tasks import Engine, Status, new_task_id
     from .views import (
         branch_of,
         elapsed,
@@ -71,7 +72,12 @@ if TYPE_CHECKING:
 
 # name -> the module (relative to this package) that defines it, and its name there if another
 _HOMES = {
-    "TaskError": ".admission",
+    "TaskError": ".errors",
+    "EngineError": ".errors",
+    "Code": ".errors",
+    "Term": ".errors",
+    "ENGINE_WORDS": ".errors",
+    "spelt": ".errors",
     "credentials_problem": ".admission",
     "DiffReport": ".records",
     "BackendError": ".backends.base",
@@ -118,7 +124,6 @@ _HOMES = {
     "valid_task_id": ".store",
     "Engine": ".tasks",
     "Status": ".tasks",
-    "WorktreeGone": ".tasks",
     "new_task_id": ".tasks",
     "branch_of": ".views",
     "elapsed": ".views",
@@ -132,6 +137,7 @@ _HOMES = {
 
 __all__ = [
     "ACTIVE",
+    "ENGINE_WORDS",
     "MAX_FORKS",
     "MESSAGE_LIMIT",
     "PHASES",
@@ -142,11 +148,13 @@ __all__ = [
     "CheckFailed",
     "Checkout",
     "CleanupReport",
+    "Code",
     "Collision",
     "ConflictPair",
     "Conflicted",
     "DiffReport",
     "Engine",
+    "EngineError",
     "LandReport",
     "LandRequest",
     "Landed",
@@ -164,7 +172,7 @@ __all__ = [
     "TaskError",
     "TaskExtra",
     "TaskRow",
-    "WorktreeGone",
+    "Term",
     "WorktreeRequest",
     "as_data",
     "branch_diff",
@@ -181,6 +189,7 @@ __all__ = [
     "require_worktree",
     "result_view",
     "same_process",
+    "spelt",
     "status_view",
     "steered_view",
     "usage_view",

@@ -195,17 +195,19 @@ def extra_from_json(text: str | bytes | None) -> TaskExtra:
     """The record stored as ``text`` (empty or missing: the defaults)."""
     if not text:
         return _EMPTY
-    if len(text) <= _SHORT:  # most rows: a backend and little else; records are immutable
-        return _short(text)
+    if len(text) <= _REMEMBERED:
+        # Records are immutable, so equal texts share one: most rows hold a backend and little
+        # else, and a finished task's record rarely changes while lists read it again and again.
+        return _remembered(text)
     return _decode(text)
 
 
 _EMPTY = TaskExtra()
-_SHORT = 64  # characters of a stored record decoded once and shared (a worktree is longer)
+_REMEMBERED = 4096  # characters: longer records (many files) are decoded each time
 
 
-@functools.lru_cache(maxsize=256)
-def _short(text: str | bytes) -> TaskExtra:
+@functools.lru_cache(maxsize=2048)
+def _remembered(text: str | bytes) -> TaskExtra:
     return _decode(text)
 
 

@@ -51,7 +51,6 @@ from ..codex.command import TaskSpec, build_argv
 from ..settings import ENV_DEPTH, Settings
 from . import branches, landing, outlook, steering
 from .admission import (
-    TaskError,
     admit_spec,
     check_depth,
     codex_path,
@@ -64,6 +63,7 @@ from .admission import (
 )
 from .backends import make_backend
 from .backends.base import Backend, BackendError
+from .errors import Code, EngineError, TaskError
 from .eventlog import read_page
 from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED, TERMINAL
@@ -82,11 +82,12 @@ from .store import Store, TaskRow, backend_of, valid_task_id
 
 __all__ = [
     "Checkout",
+    "Code",
     "Engine",
+    "EngineError",
     "Limits",
     "Status",
     "TaskError",
-    "WorktreeGone",
     "WorktreeRequest",
     "nesting_depth",
     "new_task_id",
@@ -98,6 +99,7 @@ _BARE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 EXPIRE_INTERVAL = 600.0  # seconds between expiry passes over old finished tasks' worktrees
 ADOPT_INTERVAL = 2.0  # seconds between scans for active tasks this server does not watch yet
 STOP_TIMEOUT = 30.0  # seconds stop() waits for the background before cancelling it
+NOT_AN_ID = "{task_id!r} is not a task id (ids look like 'a1b2c3d4e5f6')"
 
 
 def new_task_id() -> str:
@@ -108,24 +110,6 @@ async def wait_event(event: anyio.Event, timeout: float | None) -> None:
     """Wait for ``event`` or ``timeout`` (None: no limit)."""
     with anyio.move_on_after(timeout):
         await event.wait()
-
-
-class WorktreeGone(TaskError):
-    """A reply to a thread whose worktree was removed (by a cleanup or expiry): it cannot
-    continue there. ``branch`` still holds the work (``None``: it was deleted too)."""
-
-    def __init__(self, task_id: str, path: str, branch: str | None) -> None:
-        self.task_id, self.path, self.branch = task_id, path, branch
-        text = f"task {task_id}'s worktree {path} was removed, so its thread cannot continue there"
-        if branch:
-            text += (
-                f"; its work is on branch {branch}: start a new task in a worktree based on that "
-                f"branch, or restore the worktree with `git worktree add {path} {branch}` and "
-                "reply again"
-            )
-        else:
-            text += "; its branch was deleted too (merged or cleaned up): start a new task"
-        super().__init__(text)
 
 
 @dataclass(frozen=True)
@@ -333,7 +317,7 @@ class Engine:
             try:
                 continued = self.backend.continue_worktree(parent)
             except git.GitError as exc:
-                raise TaskError(str(exc)) from None
+                raise TaskError.because(exc, code=Code.GIT) from None
         elif checkout is None and parent is not None and spec.resume_thread_id:
             # A reply to a task that looked at a checkout of other work looks at it again.
             checkout = parent.extra.checkout
@@ -347,7 +331,7 @@ class Engine:
             try:
                 made = self.backend.make_worktree(Path(spec.cwd), task_id, worktree)
             except git.GitError as exc:
-                raise TaskError(str(exc)) from None
+                raise TaskError.because(exc, code=Code.GIT) from None
             source = worktree.fork_of
             if source is not None:
                 made = replace(
@@ -420,14 +404,19 @@ class Engine:
         verb = "continue" if spec.resume_thread_id else "fork"
         if backend_of(parent) != self.backend.name:
             raise TaskError(
-                f"thread {thread} ran under the {backend_of(parent)} backend (task "
-                f"{parent.id}), which keeps its session files: {verb} it from a server started "
-                f"with --backend {backend_of(parent)}"
+                "thread {thread_id} ran under the {backend} backend (task {task_id}), which "
+                "keeps its session files: {verb} it from a server started with --backend "
+                "{backend}",
+                code=Code.OTHER_BACKEND,
+                thread_id=thread,
+                backend=backend_of(parent),
+                task_id=parent.id,
+                verb=verb,
             )
         try:
             self.backend.check_thread(parent)
         except BackendError as exc:
-            raise TaskError(str(exc)) from None
+            raise TaskError.because(exc) from None
 
     def _admit(self, spec: TaskSpec, continued: git.Worktree | None) -> TaskSpec:
         """The spec as it will run (see :func:`.admission.admit_spec`). A reply whose worktree
@@ -437,7 +426,7 @@ class Engine:
         if not self._credentials_found:
             problem = credentials_problem(self.settings, spec)
             if problem is not None:
-                raise TaskError(problem)
+                raise problem
             self._credentials_found = spec.config.get("model_provider") is None
         if continued is None or not self.backend.remote_worktrees:
             return admit_spec(self.settings, spec)
@@ -470,8 +459,25 @@ class Engine:
             and self.worktrees_here
             and not Path(spec.cwd).is_dir()
         ):
-            kept = None if previous.extra.removed_branch else previous.extra.branch
-            raise WorktreeGone(previous.id, spec.cwd, kept)
+            gone = (
+                "task {task_id}'s worktree {path} was removed, so its thread cannot continue there"
+            )
+            if previous.extra.removed_branch:
+                raise TaskError(
+                    gone + "; its branch was deleted too (merged or cleaned up): start {LAUNCH}",
+                    code=Code.GONE,
+                    task_id=previous.id,
+                    path=spec.cwd,
+                )
+            raise TaskError(
+                gone + "; its work is on branch {branch}: start {LAUNCH} {WORKTREE_FROM} with a "
+                "prompt that says what was done, or restore the worktree with `git worktree add "
+                "{path} {branch}` and send {REPLY} again",
+                code=Code.GONE,
+                task_id=previous.id,
+                path=spec.cwd,
+                branch=previous.extra.branch,
+            )
         return self.launch_sync(spec, parent=previous)
 
     def start_queued_now(self) -> None:
@@ -500,21 +506,28 @@ class Engine:
 
     def get_sync(self, task_id: str) -> TaskRow:
         if not valid_task_id(task_id):
-            raise TaskError(f"{task_id!r} is not a task id (ids look like 'a1b2c3d4e5f6')")
+            raise TaskError(NOT_AN_ID, task_id=task_id)
         row = self.store.get(task_id)
         if row is None:
-            raise TaskError(f"unknown task id {task_id!r}; list the tasks to find its id")
+            raise TaskError(
+                "unknown task id {task_id!r}; {LIST} shows the known tasks",
+                code=Code.UNKNOWN_TASK,
+                task_id=task_id,
+            )
         return row
 
     def get_many_sync(self, task_ids: Sequence[str]) -> list[TaskRow]:
         for task_id in task_ids:
             if not valid_task_id(task_id):
-                raise TaskError(f"{task_id!r} is not a task id (ids look like 'a1b2c3d4e5f6')")
+                raise TaskError(NOT_AN_ID, task_id=task_id)
         rows = self.store.get_many(task_ids)
         missing = [t for t in task_ids if t not in rows]
         if missing:
             raise TaskError(
-                f"unknown task id(s): {', '.join(missing)}; list the tasks to find their ids"
+                "unknown task id(s): {ids}; {LIST} shows the known tasks",
+                code=Code.UNKNOWN_TASK,
+                ids=", ".join(missing),
+                task_ids=missing,
             )
         return [rows[t] for t in task_ids]
 
@@ -614,7 +627,7 @@ class Engine:
     ) -> TaskRow:
         """A new task continuing ``thread_id`` with ``prompt`` in its original directory (or
         worktree) and settings, its final message shaped by ``output_schema`` (when given).
-        :class:`WorktreeGone` when that worktree was removed."""
+        A :class:`TaskError` (``Code.GONE``) when that worktree was removed."""
         return await off_loop(self.reply_sync, thread_id, prompt, output_schema=output_schema)
 
     def steer_sync(self, task_id: str, message: str) -> steering.Steered:

@@ -36,6 +36,7 @@ from ..engine import (
 from ..settings import Settings
 from . import answers, render
 from .tasks import LAUNCH_AS_TASK
+from .words import said
 
 PROGRESS_EVERY = 10.0  # seconds between progress notifications when nothing changed
 TASK_TOOL = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True)
@@ -173,7 +174,7 @@ class Face:
                 worktree=worktree,
             )
         except TaskError as exc:
-            return self.error(str(exc))
+            return self.error(said(exc))
         overlaps = None
         if args.get("paths"):  # a warning, never a refusal
             overlaps = await self.engine.record_paths(row, args["paths"])

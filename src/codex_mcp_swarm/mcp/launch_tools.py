@@ -18,7 +18,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from ..engine import TaskError, WorktreeGone, result_view
+from ..engine import TaskError, result_view
 from . import answers, render
 from .answers import TaskAnswer
 from .face import TASK_TOOL, Face, alias_kwargs
@@ -44,22 +44,7 @@ from .schemas import (
     UseWorktree,
 )
 from .tasks import LAUNCH_AS_TASK
-
-
-def removed_worktree_reply(gone: WorktreeGone) -> str:
-    """Why a thread whose worktree cleanup removed cannot continue, and what to do instead."""
-    text = f"Task {gone.task_id}'s worktree {gone.path} was removed (codex_cleanup or expiry), "
-    text += "so its thread cannot continue there."
-    if gone.branch:
-        text += (
-            f" Its work is on branch {gone.branch}: start a new task on it with codex_async "
-            f'(worktree: true, base_ref: "{gone.branch}") and a prompt that says what was done, '
-            f"or restore the worktree with `git worktree add {gone.path} {gone.branch}` and "
-            "reply again."
-        )
-    else:
-        text += " Its branch was deleted too (merged or cleaned up): start a new task instead."
-    return text
+from .words import said
 
 
 def register(face: Face) -> None:
@@ -134,10 +119,8 @@ def register(face: Face) -> None:
     ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
             row = await face.engine.reply(threadId, prompt, output_schema=output_schema)
-        except WorktreeGone as gone:
-            return face.error(removed_worktree_reply(gone))
         except TaskError as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         as_task = LAUNCH_AS_TASK.get()
         if as_task is not None:
             as_task.row = row
@@ -163,7 +146,7 @@ def register(face: Face) -> None:
             before = await face.engine.get(task_id)
             row = await face.engine.cancel(task_id)
         except TaskError as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         view = answers.fit_views([result_view(row)], face.budget // 2)[0]
         if before.terminal:
             text = f"Task {row.id} had already ended ({row.phase}); nothing to cancel."

@@ -29,6 +29,7 @@ from .schemas import (
     WaitMode,
     WaitTimeout,
 )
+from .words import said
 
 
 def register(face: Face) -> None:
@@ -44,7 +45,7 @@ def register(face: Face) -> None:
         try:
             found = await face.engine.status(task_ids)
         except TaskError as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         now = time.time()
         views = [status_view(r, now, found.positions.get(r.id)) for r in found.rows]
         for view in views:
@@ -80,7 +81,7 @@ def register(face: Face) -> None:
         try:
             rows, done = await face.wait_with_progress(ids, timeout, ctx, mode)
         except TaskError as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         views = answers.fit_views(
             [result_view(r) for r in await face.fresh(rows)], face.budget * 3 // 4
         )

@@ -14,6 +14,7 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from .. import __version__
 from ..engine import TaskError, TaskRow, extra_to_dict, listing_view, result_view, status_view
 from .face import Face
+from .words import said
 
 EVENTS_PAGE_BYTES = 256 * 1024
 
@@ -23,7 +24,7 @@ def register(face: Face) -> None:
         try:
             return await face.engine.get(task_id)
         except TaskError as exc:
-            raise ResourceError(str(exc)) from None
+            raise ResourceError(said(exc)) from None
 
     @face.mcp.resource(
         "codex-swarm:///server-info",

@@ -16,6 +16,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..engine import MESSAGE_LIMIT, Engine, TaskError, steered_view
+from .words import said
 
 Answer = Callable[..., CallToolResult]
 
@@ -57,8 +58,7 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
         try:
             done = await engine.steer(task_id, message)
         except TaskError as exc:
-            said = str(exc).replace("with a reply", "with codex_reply")
-            return CallToolResult(content=[TextContent(type="text", text=said)], is_error=True)
+            return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         row = done.row
         data = {
             "task_id": row.id,

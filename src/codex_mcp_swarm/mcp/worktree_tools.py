@@ -22,6 +22,7 @@ from ..wording import cleanup_line
 from . import answers
 from .face import READ_TOOL, Face
 from .schemas import CleanupAnswer, DiffResult, MergeAnswer, Paths, Strategy, Target, TaskId
+from .words import said
 
 
 def register(face: Face) -> None:
@@ -41,7 +42,7 @@ def register(face: Face) -> None:
                 task_id, paths=paths, stat_only=stat_only, max_chars=face.budget * 3 // 4
             )
         except (TaskError, GitError) as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         parts = [f"Task {task_id}: {out.branch} against {out.base_commit[:10]}", out.stat]
         if out.patch:
             parts.append(out.patch)
@@ -71,7 +72,7 @@ def register(face: Face) -> None:
         try:
             out = await face.engine.merge(task_id, strategy=strategy, target=target)
         except (TaskError, GitError) as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         if out.merged:
             text = (
                 f"Merged {task_id} into {out.target} ({out.strategy}): now at "
@@ -108,7 +109,7 @@ def register(face: Face) -> None:
             else:
                 cleaned = await face.engine.cleanup_merged()
         except (TaskError, GitError) as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         lines = [cleanup_line(item) for item in cleaned]
         text = "\n".join(lines) if lines else "Nothing to clean up: no merged task branches."
         return face.answer(text, {"cleaned": as_data(cleaned)})

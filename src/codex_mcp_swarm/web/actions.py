@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import git
 from ..engine import Engine, LandRequest, TaskError, as_data, require_worktree
+from .words import said
 
 
 def _answer(ok: bool, message: str, **more: Any) -> dict[str, Any]:
@@ -25,7 +26,7 @@ async def cancel(engine: Engine, task_id: str) -> dict[str, Any]:
     try:
         before = await engine.get(task_id)
     except TaskError as exc:
-        return _answer(False, str(exc))
+        return _answer(False, said(exc))
     if before.terminal:
         return _answer(False, f"task {task_id} had already ended ({before.phase}); nothing changed")
     after = await engine.cancel(task_id)
@@ -52,7 +53,7 @@ async def cleanup(engine: Engine, task_id: str) -> dict[str, Any]:
     try:
         result = await engine.cleanup(task_id, force=False)
     except (TaskError, git.GitError) as exc:
-        return _answer(False, str(exc))
+        return _answer(False, said(exc))
     done = []
     if result.removed_worktree:
         done.append("removed its worktree")
@@ -74,12 +75,12 @@ async def land(engine: Engine, task_id: str, *, check: str | None) -> dict[str, 
         row = await engine.get(task_id)
         wt = require_worktree(row)
     except (TaskError, git.GitError) as exc:
-        return _answer(False, str(exc))
+        return _answer(False, said(exc))
     request = LandRequest(task_ids=[task_id], cwd=str(wt.repo), check=check)
     try:
         out = await engine.land(request)
     except (TaskError, git.GitError) as exc:
-        return _answer(False, str(exc))
+        return _answer(False, said(exc))
     lines = out.lines
     detail = "\n".join(lines[1:]) or (lines[0] if lines else "nothing happened")
     if out.landed:

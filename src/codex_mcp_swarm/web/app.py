@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..engine import Engine, TaskError, TaskRow, valid_task_id
 from . import actions, data
 from .access import Access
+from .words import said
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ class Board:
         try:
             return await self.engine.get(task_id)
         except TaskError as exc:
-            return _refuse(404, str(exc))
+            return _refuse(404, said(exc))
 
     async def _swarm(self) -> dict[str, Any]:
         rows = await self.engine.list()

@@ -35,6 +35,7 @@ from ..engine import (
     worktree_view,
 )
 from . import diffs, timeline
+from .words import said
 
 DIFF_MAX_CHARS = 400_000  # characters of a patch the task page renders; the rest is listed
 EVENT_PAGE_BYTES = 512_000  # bytes of events.jsonl read per timeline page
@@ -173,7 +174,7 @@ async def task_diff(engine: Engine, row: TaskRow) -> dict[str, Any]:
     try:
         out = await engine.diff(row.id, max_chars=DIFF_MAX_CHARS)
     except (TaskError, git.GitError) as exc:
-        return {"available": False, "reason": str(exc)}
+        return {"available": False, "reason": said(exc)}
     return {
         "available": True,
         "branch": wt.branch,
