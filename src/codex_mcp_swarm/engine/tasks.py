@@ -470,9 +470,9 @@ class Engine:
                     path=spec.cwd,
                 )
             raise TaskError(
-                gone + "; its work is on branch {branch}: start {LAUNCH} {WORKTREE_FROM} with a "
-                "prompt that says what was done, or restore the worktree with `git worktree add "
-                "{path} {branch}` and send {REPLY} again",
+                gone + "; its work is on branch {branch}: start {LAUNCH} {WORKTREE_FROM}, "
+                "telling it what was done, or restore the worktree with `git worktree add {path} "
+                "{branch}` and send {REPLY} again",
                 code=Code.GONE,
                 task_id=previous.id,
                 path=spec.cwd,
