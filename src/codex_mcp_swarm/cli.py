@@ -38,7 +38,7 @@ COMMANDS = {
     "cancel": "stop tasks and everything they started",
     "run": "run prompts as parallel tasks from the shell and print their results",
     "doctor": "check Codex, login, git and the task store; print client config lines",
-    "land": "land finished worktree tasks on their target, checked, one by one",
+    "land": "land finished worktree tasks on their target, checked in batches",
     "merge": "merge one worktree task's branch into its target",
     "cleanup": "remove merged tasks' worktrees and branches",
     "steer": "redirect a running task with a message (same task, thread and files)",
@@ -363,6 +363,12 @@ def _branch_flags(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--check-timeout", type=float, default=900.0, metavar="S", help="seconds (900)"
         )
+        parser.add_argument(
+            "--check-parallel",
+            type=int,
+            metavar="N",
+            help="candidates checked at once (default: the CPUs)",
+        )
         parser.add_argument("--cwd", metavar="DIR", help="a directory in the repository (here)")
         parser.add_argument(
             "--resolve", action="store_true", help="start a task per conflict to resolve it"
@@ -600,17 +606,14 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
         return cancel_command(settings, args.task_ids)
     if command == "run":
         from .console.run import RunRequest, run_command
+        from .console.words import said
         from .engine.requests import worktree_request
         from .engine.tasks import TaskError
 
-        flags = {"worktree": "--worktree", "base_ref": "--base-ref"}
-        flags["include_uncommitted"] = "--include-uncommitted"
         try:
-            worktree = worktree_request(
-                args.worktree, args.base_ref, args.include_uncommitted, names=flags
-            )
+            worktree = worktree_request(args.worktree, args.base_ref, args.include_uncommitted)
         except TaskError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(said(exc)) from None
         cwd = Path(args.cwd).expanduser() if args.cwd else Path.cwd()
         request = RunRequest(
             prompts=tuple(args.prompts),
@@ -681,6 +684,8 @@ def _branch_console(command: str, args: argparse.Namespace, settings: Settings) 
 
     if args.check_timeout <= 0:
         raise ValueError("--check-timeout must be a positive number of seconds")
+    if args.check_parallel is not None and not 1 <= args.check_parallel <= 64:
+        raise ValueError("--check-parallel must be a whole number from 1 to 64")
     cwd = Path(args.cwd).expanduser().absolute() if args.cwd else Path.cwd()
     request = LandRequest(
         task_ids=list(args.task_ids) or None,
@@ -689,6 +694,7 @@ def _branch_console(command: str, args: argparse.Namespace, settings: Settings) 
         strategy=args.strategy,
         check=args.check,
         check_timeout=args.check_timeout,
+        check_parallel=args.check_parallel,
         resolve=args.resolve,
     )
     return land_command(settings, request, as_json=args.json)
