@@ -55,10 +55,10 @@ class Watchers:
     after the backend's ``stop()`` returns.
 
     Their threads are this object's: :meth:`close` joins every watcher whose wait is over (it
-    has called :meth:`act` or :meth:`forget`), and every watcher started with
-    ``ends_on_close`` (its wait looks at :attr:`closed` and ends soon after). Only a wait that
-    cannot be interrupted (a blocking ``flock``) is abandoned, its daemon thread left blocked:
-    whatever it wakes up to after :meth:`close` it ignores, and the next server adopts the task."""
+    has called :meth:`act` or :meth:`forget`) or who said its wait ends soon after a close
+    (:meth:`joinable`: it looks at :attr:`closed` while it waits). Only a wait that cannot be
+    interrupted (a blocking ``flock``) is abandoned, its daemon thread left blocked: whatever it
+    wakes up to after :meth:`close` it ignores, and the next server adopts the task."""
 
     def __init__(self, ended: Ended) -> None:
         self._ended = ended
@@ -96,28 +96,26 @@ class Watchers:
         with self._guard:
             return task_id in self._watched
 
-    def start(
-        self,
-        task_id: str,
-        wait: Callable[..., None],
-        *args: Any,
-        name: str,
-        ends_on_close: bool = False,
-    ) -> None:
+    def start(self, task_id: str, wait: Callable[..., None], *args: Any, name: str) -> None:
         """Run ``wait(task_id, *args)`` in a new watcher thread, unless ``task_id`` is
         watched already or the watchers are closed. ``wait`` ends with :meth:`act` (or
-        :meth:`forget`). ``ends_on_close``: the wait ends by itself soon after :meth:`close`
-        (which then joins it) instead of blocking until the supervisor ends."""
+        :meth:`forget`)."""
         thread = threading.Thread(target=wait, args=(task_id, *args), daemon=True, name=name)
         with self._guard:
             if self._closed or task_id in self._watched:
                 return
             self._watched.add(task_id)
-            (self._ending if ends_on_close else self._waiting).add(thread)
+            self._waiting.add(thread)
             thread.start()
 
+    def joinable(self) -> None:
+        """(From a watcher.) From now on this watcher ends soon after :meth:`close` (its wait
+        looks at :attr:`closed`): close joins it instead of abandoning it."""
+        with self._guard:
+            self._wait_over()
+
     def _wait_over(self) -> None:
-        """(Under the guard.) The calling watcher's wait is over: close() joins it."""
+        """(Under the guard.) The calling watcher is to be joined by close()."""
         me = threading.current_thread()
         if me in self._waiting:
             self._waiting.discard(me)

@@ -147,7 +147,9 @@ class RayBackend(Backend):
         self._actor_class = ray.remote(TaskActor)
 
     async def stop(self) -> None:
-        """Abandon the collectors (the actors keep running; the next server adopts them)."""
+        """Stop the collectors and wait for them (the actors keep running; the next server
+        adopts them). A collector still waiting for another server's collector lock is
+        abandoned, as a local watcher's wait is."""
         import anyio
 
         await anyio.to_thread.run_sync(self.watchers.close)
@@ -327,7 +329,7 @@ class RayBackend(Backend):
         """Until the cluster knows the node is dead (a new actor could be placed there before),
         or :data:`NODE_DEATH_WAIT` passes (then it was the actor alone that died)."""
         deadline = time.monotonic() + NODE_DEATH_WAIT
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.watchers.closed:
             try:
                 alive = any(n["NodeID"] == node_id and n["Alive"] for n in self._ray.nodes())
             except Exception:
@@ -366,6 +368,8 @@ class RayBackend(Backend):
         old_node = (row.extra.get("node") or {}).get("node_id")
         if old_node:
             self._wait_node_gone(str(old_node))
+        if self.watchers.closed:
+            return None  # stopped meanwhile: the next server adopts (and judges) the task
         note = f"{_why(exc)}; started again on another node (attempt {done + 2})"
         notes = [*(row.extra.get("ray_notes") or []), note]
         self.store.set_extra(task_id, node=None, ray_notes=notes)
@@ -422,6 +426,7 @@ class RayBackend(Backend):
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # returns at once unless another server collects
+            self.watchers.joinable()  # from here on it looks at watchers.closed: stop joins it
             row = self.store.get(task_id)
             if row is None or row.terminal:
                 self.watchers.forget(task_id)
