@@ -31,7 +31,10 @@ get an empty HOME (Codex's shell reads no user profile), so results do not depen
    (5 in the small configuration);
 10. answer size: characters of a ``codex_wait`` answer's structuredContent (compact JSON, what a
    model reads) per finished task, not counting the agent's own message, for a one-command task
-   and for a worktree task.
+   and for a worktree task;
+11. tool definitions: characters of this server's tools as the pinned Codex, the orchestrating
+   client, sends them to its model (compact JSON of its ``mcp__codex_swarm`` namespace tool, read
+   from the request body the fake model receives), per tool, and the size of ``tools/list``.
 
 Numbers are printed and written to JSON (default ``bench/results/latest.json``), never asserted.
 The exit code is 1 only if a section could not run. Every server, runner and Codex process the
@@ -1053,6 +1056,64 @@ async def answer_size(b: Bench) -> dict[str, Any]:
     return {"params": {}, "results": results}
 
 
+async def tool_definitions(b: Bench) -> dict[str, Any]:
+    """What the server's tools cost an orchestrating model: the pinned Codex as the MCP client
+    starts the server (``codex exec`` with an ``[mcp_servers.codex-swarm]`` block) and the fake
+    model reads the request body; and the size of ``tools/list`` itself."""
+    state = b.root / "definitions" / "state"
+    home = b.root / "definitions" / "orchestrator-home"
+    home.mkdir(parents=True)
+    server_env = {
+        **b.base_env,
+        "CODEX_SWARM_TASK_DIR": str(state / "tasks"),
+        "CODEX_SWARM_WORKTREE_DIR": str(state / "worktrees"),
+        "CODEX_SWARM_CODEX_BIN": b.codex,
+    }
+    block = [
+        "[mcp_servers.codex-swarm]",
+        f"command = {json.dumps(sys.executable)}",
+        'args = ["-m", "codex_mcp_swarm", "--skip-git-repo-check"]',
+        "required = true",
+        "startup_timeout_sec = 60",
+        'default_tools_approval_mode = "approve"',
+        "",
+        "[mcp_servers.codex-swarm.env]",
+        *(f"{key} = {json.dumps(value)}" for key, value in server_env.items()),
+    ]
+    own = (b.home / "config.toml").read_text()
+    (home / "config.toml").write_text(own + "\n" + "\n".join(block) + "\n")
+    marker = f"definitions-{uuid.uuid4().hex[:8]}"
+    done = subprocess.run(
+        [b.codex, "exec", "--json", "--skip-git-repo-check", "-"],
+        input=b.prompt(marker, {"message": "measured"}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=b.work,
+        env={**b.base_env, "CODEX_HOME": str(home)},
+    )
+    bodies = [r for r in b.model.requests if marker in json.dumps(r)]
+    if done.returncode != 0 or not bodies:
+        raise BenchError(f"codex exec as the client failed: {done.stderr[-2000:]}")
+    offered = fake_model.offered_namespace(bodies[0], "mcp__codex_swarm")
+    if offered is None:
+        raise BenchError("Codex offered its model no mcp__codex_swarm tools")
+    results: dict[str, Any] = {
+        "tools": len(offered["tools"]),
+        "codex_sends_chars": fake_model.sent_chars(offered),
+        "namespace_description_chars": len(offered.get("description", "")),
+        "per_tool_chars": {t["name"]: fake_model.sent_chars(t) for t in offered["tools"]},
+    }
+    async with b.server("definitions-list") as srv:
+        listed = await srv.client.list_tools()
+    tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools]
+    results["tools_list_chars"] = fake_model.sent_chars(tools)
+    results["output_schemas_chars"] = sum(
+        fake_model.sent_chars(t.get("outputSchema", {})) for t in tools
+    )
+    return {"params": {"codex": "as pinned"}, "results": results}
+
+
 SECTIONS: dict[str, tuple[str, Callable[[Bench], Awaitable[dict[str, Any]]]]] = {
     "1": ("parallel_efficiency", parallel_efficiency),
     "2": ("wake_latency", wake_latency),
@@ -1064,6 +1125,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Bench], Awaitable[dict[str, Any]]]]] = 
     "8": ("landing", landing),
     "9": ("startup", startup),
     "10": ("answer_size", answer_size),
+    "11": ("tool_definitions", tool_definitions),
 }
 
 
@@ -1104,6 +1166,7 @@ TARGETS = {
     "runner_cost": {"runner_start_cpu_ms": "< 10 (forked)", "runner_uss_mb": "< 4 (forked)"},
     "startup": {"initialize_ms": "p50 < 300", "discover_ms": "p50 < 300"},
     "answer_size": {"one_command_task_chars": "< 250", "worktree_task_chars": "< 450"},
+    "tool_definitions": {"codex_sends_chars": "<= 14000"},
 }
 
 
@@ -1184,7 +1247,7 @@ def main() -> int:
     parser.add_argument("--small", action="store_true", help="the small configuration (CI)")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "latest.json")
     parser.add_argument(
-        "--sections", default="1,2,3,4,5,6,7,8,9,10", help="comma-separated, e.g. 1,3"
+        "--sections", default="1,2,3,4,5,6,7,8,9,10,11", help="comma-separated, e.g. 1,3"
     )
     parser.add_argument("--latency", type=float, help="fake model seconds per request")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (stores, logs)")

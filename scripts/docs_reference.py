@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import html
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -128,7 +129,22 @@ def _fields_table(schema: JSON, defs: JSON, *, inputs: bool) -> list[str]:
     return [*rows, ""]
 
 
-def tools_markdown(tools: list[JSON]) -> str:
+def guide_sections(guide: str) -> dict[str, str]:
+    """Tool name -> the anchor of the first ``##`` heading of the guide (docs/tools.md) that
+    names it in backticks, slugged as MkDocs' table of contents does."""
+    from markdown.extensions.toc import slugify
+
+    found: dict[str, str] = {}
+    for line in guide.splitlines():
+        if line.startswith("## "):
+            title = line[3:].strip()
+            for name in re.findall(r"`(codex\w*)`", title):
+                found.setdefault(name, slugify(title.replace("`", ""), "-"))
+    return found
+
+
+def tools_markdown(tools: list[JSON], guide: str = "") -> str:
+    sections = guide_sections(guide)
     lines = [
         "# Tool reference",
         "",
@@ -147,6 +163,8 @@ def tools_markdown(tools: list[JSON]) -> str:
         name = tool["name"]
         lines += [f"## `{name}` {{#{name}}}", ""]
         lines += [_text(p) + "\n" for p in str(tool.get("description", "")).split("\n\n")]
+        if name in sections:
+            lines += [f"More in the guide: [Tools](../tools.md#{sections[name]}).", ""]
         hints = tool.get("annotations", {})
         shown = [k for k in ("readOnlyHint", "destructiveHint", "idempotentHint") if hints.get(k)]
         if shown:
@@ -212,6 +230,14 @@ def _table(actions: list[argparse.Action]) -> list[str]:
     return ["| argument | meaning |", "| --- | --- |", *map(_action_row, actions), ""]
 
 
+def _usage(parser: argparse.ArgumentParser, shared: set[str]) -> str:
+    """The parser's usage line with the shared server settings folded into one word."""
+    own = [a for a in parser._actions if a.dest not in shared]
+    formatter = parser._get_formatter()
+    formatter.add_usage(parser.usage, own, parser._mutually_exclusive_groups, prefix="")
+    return formatter.format_help().strip() + " [server settings]"
+
+
 def cli_markdown() -> str:
     from codex_mcp_swarm import cli
 
@@ -236,7 +262,7 @@ def cli_markdown() -> str:
     shared = {action.dest for action in settings}
     for name, parser in parsers.items():
         lines += [f"## `{name}` {{#{name}}}", "", _text(parser.description or "") + "", ""]
-        usage = parser.format_usage().removeprefix("usage: ").strip()
+        usage = _usage(parser, shared)
         lines += ["```text", usage, "```", ""]
         for title, actions in _groups(parser):
             own = [a for a in actions if a.dest not in shared]
@@ -258,14 +284,20 @@ def on_files(files: Any, config: Any) -> Any:
     """MkDocs hook: add the two generated pages to the site."""
     from mkdocs.structure.files import File
 
-    for path, content in ((TOOLS_PAGE, tools_markdown(list_tools())), (CLI_PAGE, cli_markdown())):
+    guide = (Path(config["docs_dir"]) / "tools.md").read_text(encoding="utf-8")
+    pages = ((TOOLS_PAGE, tools_markdown(list_tools(), guide)), (CLI_PAGE, cli_markdown()))
+    for path, content in pages:
         files.append(File.generated(config, path, content=content))
     return files
 
 
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
-    for page, text in ((TOOLS_PAGE, tools_markdown(list_tools())), (CLI_PAGE, cli_markdown())):
+    guide = (Path(__file__).parents[1] / "docs" / "tools.md").read_text(encoding="utf-8")
+    for page, text in (
+        (TOOLS_PAGE, tools_markdown(list_tools(), guide)),
+        (CLI_PAGE, cli_markdown()),
+    ):
         (out / page).parent.mkdir(parents=True, exist_ok=True)
         (out / page).write_text(text)
         print(out / page)

@@ -31,6 +31,77 @@ from fake_model import FakeModel
 REPO = Path(__file__).resolve().parents[1]
 CODEX_VERSION = (REPO / ".codex-version").read_text().strip()
 
+# Every test module is of one kind (the markers are declared in pyproject.toml). A module
+# listed here gets its kind's marker; a module may instead carry it itself (``pytestmark``).
+# ``scripts/test --fast`` runs the unit kind: in-process tests that need no Codex, server,
+# cluster or browser.
+KINDS: dict[str, frozenset[str]] = {
+    "unit": frozenset(
+        {
+            "test_answers.py",
+            "test_command.py",
+            "test_command_steering.py",
+            "test_console.py",
+            "test_events.py",
+            "test_settings.py",
+            "test_store.py",
+            "test_store_steers.py",
+            "test_vocabulary.py",
+            "test_watchers.py",
+            "test_web_units.py",
+        }
+    ),
+    "e2e": frozenset(
+        {
+            "test_conformance.py",
+            "test_docs.py",
+            "test_console_e2e.py",
+            "test_console_land.py",
+            "test_console_steering.py",
+            "test_e2e_codex_client.py",
+            "test_e2e_faults.py",
+            "test_e2e_http.py",
+            "test_e2e_land.py",
+            "test_e2e_protocol.py",
+            "test_e2e_steering.py",
+            "test_e2e_swarm.py",
+            "test_e2e_tools.py",
+            "test_e2e_worktrees.py",
+            "test_engine.py",
+            "test_fast_start.py",
+            "test_fuzz.py",
+            "test_git.py",
+            "test_land.py",
+            "test_ray_parts.py",
+            "test_runner_parts.py",
+            "test_setup.py",
+            "test_start.py",
+            "test_wheel.py",
+        }
+    ),
+    "cluster": frozenset({"test_ray_backend.py"}),
+    "browser": frozenset({"test_web_board.py"}),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its module's kind; a module of no kind, or of two, stops the run."""
+    wrong: dict[str, list[str]] = {}
+    for item in items:
+        name = item.path.name
+        listed = [kind for kind, names in KINDS.items() if name in names]
+        for kind in listed:
+            item.add_marker(kind)
+        kinds = {mark.name for mark in item.iter_markers() if mark.name in KINDS}
+        if len(kinds) != 1:
+            wrong[name] = sorted(kinds)
+    if wrong:
+        shown = "; ".join(f"{name} has {kinds or 'none'}" for name, kinds in sorted(wrong.items()))
+        raise pytest.UsageError(
+            f"every test module needs exactly one kind of {sorted(KINDS)} ({shown}): add it to "
+            f"KINDS in tests/conftest.py or give the module a pytestmark"
+        )
+
 
 def codex_bin() -> str:
     override = os.environ.get("CODEX_SWARM_TEST_CODEX")

@@ -298,6 +298,19 @@ class FakeModel:
         self._server.server_close()
 
 
+def offered_namespace(body: dict[str, Any], namespace: str) -> dict[str, Any] | None:
+    """The ``namespace`` tool (an MCP server's tools, as Codex offers them) in a request body."""
+    for tool in body.get("tools") or []:
+        if tool.get("type") == "namespace" and tool.get("name") == namespace:
+            return dict(tool)
+    return None
+
+
+def sent_chars(value: Any) -> int:
+    """Characters of ``value`` as Codex sends it: compact JSON, non-ASCII unescaped."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
 def script(*steps: dict[str, Any], text: str = "task") -> str:
     """A prompt that makes the fake model play ``steps``."""
     return f"{text}\nSCRIPT: {json.dumps(list(steps))}"

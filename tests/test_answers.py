@@ -150,3 +150,41 @@ async def test_every_tool_has_an_output_schema_and_a_searchable_first_sentence(
         assert tool.output_schema, tool.name
         first = (tool.description or "").split(". ")[0]
         assert any(w.lower() in first.lower() for w in words), (tool.name, first)
+
+
+async def test_unknown_arguments_are_refused_on_every_tool_with_the_nearest_name(
+    settings: Settings,
+) -> None:
+    async with Client(build_server(settings)) as client:
+        tools = (await client.list_tools()).tools
+        result = await client.call_tool("codex_async", {"prompt": "x", "worktre": True})
+        said = result.content[0].text  # type: ignore[union-attr]
+        assert result.is_error
+        assert "`worktre` (did you mean `worktree`?) is not a parameter of codex_async" in said
+        listed = await client.call_tool("codex_list", {})
+        assert listed.structured_content is not None
+        assert listed.structured_content["total"] == 0  # nothing was started
+        for tool in tools:
+            result = await client.call_tool(tool.name, {"no_such_argument": 1})
+            said = result.content[0].text  # type: ignore[union-attr]
+            assert result.is_error, tool.name
+            assert said.startswith(f"Invalid arguments for {tool.name}: `no_such_argument`")
+            for name in tool.input_schema.get("properties", {}):
+                assert name in said, (tool.name, name)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [{"approval-policy": "untrusted"}, {"config": {"approval_policy": "untrusted"}}],
+)
+async def test_a_value_the_pinned_codex_refuses_is_refused_before_launch(
+    settings: Settings, args: dict[str, Any]
+) -> None:
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("codex_async", {"prompt": "x", **args})
+        listed = await client.call_tool("codex_list", {})
+    said = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error
+    assert "refused by Codex 0.171" in said and 'use "on-request"' in said, said
+    assert listed.structured_content is not None
+    assert listed.structured_content["total"] == 0

@@ -20,6 +20,7 @@ from codex_mcp_swarm.codex.command import (
     is_uuid,
     parse_override,
     toml_value,
+    with_output_schema,
 )
 
 if sys.version_info >= (3, 11):
@@ -121,7 +122,7 @@ def test_named_parameter_keys() -> None:
     s = spec(
         model="o3",
         sandbox="danger-full-access",
-        approval_policy="untrusted",
+        approval_policy="on-failure",
         base_instructions="base",
         developer_instructions="dev",
         compact_prompt="cp",
@@ -129,7 +130,7 @@ def test_named_parameter_keys() -> None:
     assert dict(decode(c) for c in configs(build_argv(CODEX, s))) == {
         "model": "o3",
         "sandbox_mode": "danger-full-access",
-        "approval_policy": "untrusted",
+        "approval_policy": "on-failure",
         "instructions": "base",
         "developer_instructions": "dev",
         "compact_prompt": "cp",
@@ -215,9 +216,19 @@ def test_check_accepts_sandbox_modes(sandbox: str) -> None:
     assert spec(sandbox=sandbox).sandbox == sandbox
 
 
-@pytest.mark.parametrize("policy", APPROVAL_POLICIES)
+@pytest.mark.parametrize("policy", [p for p in APPROVAL_POLICIES if p != "untrusted"])
 def test_check_accepts_approval_policies(policy: str) -> None:
     assert spec(approval_policy=policy).approval_policy == policy
+
+
+def test_values_the_pinned_codex_refuses_are_refused_with_what_to_use_instead() -> None:
+    for refused in (
+        lambda: spec(approval_policy="untrusted"),
+        lambda: spec(config={"approval_policy": "untrusted"}),
+        lambda: parse_override('approval_policy="untrusted"'),
+    ):
+        with pytest.raises(SpecError, match=r'refused by Codex 0\.171.*use "on-request"'):
+            refused()
 
 
 @pytest.mark.parametrize("sandbox", ["", "full", "READ-ONLY", "read_only", "--yolo"])
@@ -452,3 +463,23 @@ def test_parse_override_of_encoded_value_is_identity(value: Any) -> None:
     key, text = parse_override("k=" + toml_value(value))
     assert key == "k"
     assert same(tomllib.loads(f"v = {text}")["v"], value)
+
+
+# --- output schema --------------------------------------------------------------------------------
+
+THREAD = "01a2119b-aec0-7301-897f-f913e13173fc"
+
+
+def test_output_schema_goes_before_the_subcommand_so_a_continued_thread_keeps_it() -> None:
+    argv = build_argv(CODEX, TaskSpec(prompt="p", cwd="/w", output_schema={"type": "object"}))
+    with_schema = with_output_schema(argv, "/t/output-schema.json")
+    assert with_schema[:3] == [CODEX, "exec", "--output-schema=/t/output-schema.json"]
+    assert with_schema[3:] == argv[2:]
+    resumed = build_argv(CODEX, TaskSpec(prompt="p", cwd="/w", resume_thread_id=THREAD))
+    assert with_output_schema(resumed, "/s.json")[-3:] == ["resume", THREAD, "-"]
+
+
+@pytest.mark.parametrize("schema", ["object", ["type"], {"x": float("nan")}, {"a": "b" * 100_001}])
+def test_check_rejects_an_output_schema_that_is_no_json_object(schema: Any) -> None:
+    with pytest.raises(SpecError, match="output_schema"):
+        TaskSpec(prompt="p", cwd="/w", output_schema=schema).check()

@@ -19,7 +19,9 @@ from codex_mcp_swarm.console import doctor
 from codex_mcp_swarm.console.common import clean, command_text, parse_statuses, short_number
 from codex_mcp_swarm.console.follow import event_line
 from codex_mcp_swarm.console.table import summary_line, task_table, task_view
+from codex_mcp_swarm.engine.records import TaskExtra
 from codex_mcp_swarm.engine.store import Store
+from codex_mcp_swarm.git import Worktree
 from codex_mcp_swarm.settings import Settings
 
 if sys.version_info >= (3, 11):
@@ -143,6 +145,11 @@ def test_each_codex_event_reads_as_one_line() -> None:
         "turn completed (10 tokens in, 2 out)"
     )
     assert _line({"type": "turn.failed", "error": {"message": "quota"}}) == "turn failed: quota"
+    reconnect = "Reconnecting... waiting for network (Connection failed: error sending request)"
+    assert _line({"type": "error", "message": reconnect}) == (
+        "reconnecting to the model: Connection failed: error sending request"
+    )
+    assert _line({"type": "error", "message": "boom"}) == "error: boom"
     assert _line({"type": "item.updated", "item": {**command, "status": "in_progress"}}) == ""
     assert event_line(parse_line("not json")) is not None  # type: ignore[arg-type]
 
@@ -151,10 +158,20 @@ def _store_with_tasks(tmp_path: Path) -> tuple[Store, dict[str, str]]:
     store = Store(tmp_path / "tasks")
     here, there = tmp_path / "here", tmp_path / "there"
     made = {}
+    worktree = Worktree(
+        path=tmp_path / "worktrees" / "x",
+        branch="cs/b",
+        repo=there,
+        base_ref="HEAD",
+        base_commit="0" * 40,
+        base_branch=None,
+        carried_commit=None,
+        subdir="",
+    )
     for name, cwd, extra in (
-        ("a", here / "sub", {}),
-        ("b", tmp_path / "worktrees" / "x", {"worktree": {"repo": str(there), "branch": "cs/b"}}),
-        ("c", tmp_path / "elsewhere", {}),
+        ("a", here / "sub", TaskExtra()),
+        ("b", tmp_path / "worktrees" / "x", TaskExtra(worktree=worktree)),
+        ("c", tmp_path / "elsewhere", TaskExtra()),
     ):
         task_id = f"task{name}00000001"
         store.create(

@@ -46,8 +46,15 @@ def test_readme_links_point_at_docs_pages_that_exist() -> None:
         assert f" {page.name}" in nav, f"{page.name} is not in mkdocs.yml's nav"
 
 
+def test_no_page_holds_merge_conflict_markers() -> None:
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    for page in pages:
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            assert not re.match(r"(<{7}|={7}|>{7})( |$)", line), f"{page.name}:{number}: {line}"
+
+
 def test_the_tool_reference_covers_every_tool_and_parameter(tools: list[dict[str, Any]]) -> None:
-    page = docs_reference.tools_markdown(tools)
+    page = docs_reference.tools_markdown(tools, (REPO / "docs" / "tools.md").read_text())
     assert len(tools) >= 14
     for tool in tools:
         section = page.split(f"## `{tool['name']}`", 1)[1].split("\n## ", 1)[0]
@@ -55,6 +62,9 @@ def test_the_tool_reference_covers_every_tool_and_parameter(tools: list[dict[str
             assert f"| `{name}` |" in section, (tool["name"], name)
         first_sentence = tool["description"].split(". ")[0].split("`")[0][:40]
         assert first_sentence in section
+        assert "More in the guide: [Tools](../tools.md#" in section, (
+            f"docs/tools.md has no section heading that names `{tool['name']}`"
+        )
 
 
 def test_the_command_line_reference_covers_every_command_and_flag() -> None:

@@ -3,7 +3,8 @@
 ``codex exec`` reads a config.toml whose ``[mcp_servers.codex-swarm]`` block is the README's own
 (only the clone's path filled in, plus an ``env`` table that points the server at this test's
 directories), starts the server over stdio itself, and offers its tools to the (fake) model. The
-model's script makes it call ``codex_async`` three times (two calls in one response, as parallel
+first test measures those tool definitions as Codex sends them. In the second, the model's script
+makes it call ``codex_async`` three times (two calls in one response, as parallel
 tool calls), then ``codex_wait``, then answer. The tasks the server starts run the same pinned
 Codex against the same fake model.
 """
@@ -18,9 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from conftest import REPO, requests_with, server_env, write_codex_home
-from fake_model import FakeModel, script
+from fake_model import FakeModel, offered_namespace, script, sent_chars
+from test_e2e_tools import TOOLS
 
 NAMESPACE = "mcp__codex_swarm"  # Codex's name for the server's tools: "mcp__" + name, "-" -> "_"
+# What the server's 14 tool definitions may cost the orchestrating model on every request, in
+# characters of Codex's request body (issue 21: at most 14,000; 0.1.0's were 17,569).
+DEFINITIONS_BUDGET = 14_000
 
 
 def readme_codex_block() -> str:
@@ -46,9 +51,11 @@ def output_text(item: dict[str, Any]) -> str:
     return str(out)
 
 
-def test_codex_orchestrates_parallel_tasks_through_the_server(
-    codex: str, codex_home: Path, fake_model: FakeModel, tmp_path: Path, repo: Path
-) -> None:
+def orchestrate(
+    codex: str, codex_home: Path, fake_model: FakeModel, tmp_path: Path, cwd: Path, prompt: str
+) -> subprocess.CompletedProcess[str]:
+    """``codex exec`` with the README's server block (this test's directories in its env) on
+    ``prompt``, against the fake model."""
     task_dir = tmp_path / "state" / "tasks"
     block = readme_codex_block()
     assert "default_tools_approval_mode" in block and "required = true" in block
@@ -58,6 +65,47 @@ def test_codex_orchestrates_parallel_tasks_through_the_server(
     config.write_text(
         config.read_text() + "\n" + block + "\n" + toml_table("mcp_servers.codex-swarm.env", env)
     )
+    return subprocess.run(
+        [codex, "exec", "--json", "--skip-git-repo-check", "-"],
+        input=prompt,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": env["HOME"],
+            "CODEX_HOME": str(orchestrator_home),
+            "MOCK_API_KEY": "test-key",
+        },
+    )
+
+
+def test_tool_definitions_codex_sends_its_model_are_lean(
+    codex: str, codex_home: Path, fake_model: FakeModel, tmp_path: Path
+) -> None:
+    marker = "definitions-5c1e"
+    done = orchestrate(
+        codex, codex_home, fake_model, tmp_path, tmp_path, script({"message": "hi"}, text=marker)
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    offered = offered_namespace(requests_with(fake_model, marker)[0], NAMESPACE)
+    assert offered is not None
+    tools = {t["name"]: t for t in offered["tools"]}
+    assert set(tools) == TOOLS  # every tool is still there
+    size = sent_chars(offered)
+    print(f"tool definitions as Codex 0.171 sends them: {size} characters")
+    assert size <= DEFINITIONS_BUDGET, size
+    for name, tool in tools.items():
+        sentences = [s for s in tool["description"].split(". ") if s.strip()]
+        assert len(sentences) <= 2, (name, tool["description"])
+    launch = tools["codex_async"]["parameters"]["properties"]
+    assert {"prompt", "worktree", "output_schema", "approval-policy"} <= set(launch)
+
+
+def test_codex_orchestrates_parallel_tasks_through_the_server(
+    codex: str, codex_home: Path, fake_model: FakeModel, tmp_path: Path, repo: Path
+) -> None:
     marker = "orchestrate-7f3a"
     prompt = script(
         {
@@ -71,20 +119,7 @@ def test_codex_orchestrates_parallel_tasks_through_the_server(
         {"message": "all three agents finished"},
         text=marker,
     )
-    done = subprocess.run(
-        [codex, "exec", "--json", "--skip-git-repo-check", "-"],
-        input=prompt,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=repo,
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": env["HOME"],
-            "CODEX_HOME": str(orchestrator_home),
-            "MOCK_API_KEY": "test-key",
-        },
-    )
+    done = orchestrate(codex, codex_home, fake_model, tmp_path, repo, prompt)
     assert done.returncode == 0, done.stderr[-3000:]
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     calls = [

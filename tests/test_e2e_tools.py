@@ -64,6 +64,7 @@ CODEX_PARAMS = {
     "base_ref",
     "include_uncommitted",
     "paths",
+    "output_schema",
 }
 
 
@@ -79,6 +80,7 @@ async def test_tools_and_parameters_in_both_eras(swarm: SwarmFactory, mode: str)
             "threadId",
             "prompt",
             "async",
+            "output_schema",
         }
         annotations = tools["codex_status"].annotations
         assert annotations is not None and annotations.read_only_hint is True
@@ -187,6 +189,68 @@ async def test_reply_continues_the_thread_in_its_original_cwd(
     seen = json.dumps(request["input"])
     assert first_marker in seen, "the resumed turn carries the earlier conversation"
     assert f"<cwd>{workdir.resolve()}</cwd>" in seen
+
+
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "integer"}, "notes": {"type": ["string", "null"]}},
+    "required": ["answer", "notes"],
+    "additionalProperties": False,
+}
+
+
+def response_format(model: FakeModel, marker: str) -> dict[str, Any]:
+    """The ``text.format`` of the latest model request that carries ``marker``."""
+    format_: dict[str, Any] = requests_with(model, marker)[-1].get("text", {}).get("format", {})
+    return format_
+
+
+async def test_output_schema_reaches_the_model_and_the_answer_carries_the_parsed_result(
+    swarm: SwarmFactory, fake_model: FakeModel
+) -> None:
+    first, second, prose = (f"{kind}-{uuid.uuid4().hex[:8]}" for kind in ("os1", "os2", "prose"))
+    async with swarm() as client:
+        started = await client.call_tool(
+            "codex_async",
+            {
+                "prompt": script({"message": '{"answer": 42, "notes": null}'}, text=first),
+                "output_schema": ANSWER_SCHEMA,
+            },
+        )
+        task_id = data(started)["task_id"]
+        waited = data(await client.call_tool("codex_wait", {"task_ids": [task_id]}))
+        task = waited["tasks"][0]
+        assert task["status"] == "completed"
+        assert task["result"] == {"answer": 42, "notes": None}  # its nulls kept
+        assert "content" not in task  # the same JSON once is enough
+        # A reply's schema is its own: this one asks for it again, and gets the model's JSON.
+        reply = await client.call_tool(
+            "codex_reply",
+            {
+                "threadId": task["threadId"],
+                "prompt": script({"message": '{"answer": 7, "notes": "again"}'}, text=second),
+                "output_schema": ANSWER_SCHEMA,
+            },
+        )
+        assert not reply.is_error, text(reply)
+        assert data(reply)["result"] == {"answer": 7, "notes": "again"}
+        # A final message that is not JSON: the answer says so and keeps the text.
+        plain = await client.call_tool(
+            "codex",
+            {
+                "prompt": script({"message": "forty-two"}, text=prose),
+                "output_schema": ANSWER_SCHEMA,
+            },
+        )
+        out = data(plain)
+        assert out["content"] == "forty-two" and "result" not in out
+        assert "not JSON" in out["result_error"]
+        refused = await client.call_tool("codex", {"prompt": "x", "output_schema": "an object"})
+        assert refused.is_error and "output_schema" in text(refused)
+    for marker in (first, second, prose):
+        format_ = response_format(fake_model, marker)
+        assert format_.get("type") == "json_schema", format_
+        assert format_.get("schema") == ANSWER_SCHEMA
 
 
 @pytest.mark.parametrize("sandbox", ["danger-full-access", "workspace-write"])

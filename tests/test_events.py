@@ -1,7 +1,9 @@
-"""The fold of ``codex exec --json`` lines into a TaskProgress (codex_mcp_swarm.codex.events).
+"""Codex's ``exec --json`` lines as typed records (``codex.events``) and their fold into a
+TaskProgress (``codex.progress``).
 
-``tests/data/{basic,failed,resume}.jsonl`` are real Codex CLI 0.169.0 output recorded against the
-fake model by ``tests/data/record.py``; ``tests/data/todo.jsonl`` is hand-written (see there).
+``tests/data/{basic,failed,resume,mcp,reconnect}.jsonl`` are real Codex CLI 0.171.0 output
+recorded against the fake model (or, for ``reconnect``, a port nothing listens on) by
+``tests/data/record.py``; ``tests/data/todo.jsonl`` is hand-written (see there).
 Thread ids and temp paths change on every recording, so the tests read them from the lines.
 """
 
@@ -14,20 +16,49 @@ from typing import Any
 import pytest
 
 from codex_mcp_swarm.codex.events import (
-    MAX_WARNINGS,
     TEXT_CAP,
     USAGE_KEYS,
-    CodexEvent,
+    AgentMessage,
+    CollabToolCall,
+    CommandExecution,
+    ErrorItem,
+    FileChange,
+    FileUpdate,
+    Invalid,
+    Item,
+    ItemCompleted,
+    ItemStarted,
+    ItemUpdated,
+    McpToolCall,
+    Reasoning,
+    ThreadError,
+    ThreadStarted,
+    TodoEntry,
+    TodoList,
+    TurnCompleted,
+    TurnFailed,
+    TurnStarted,
+    UnknownEvent,
+    UnknownItem,
+    Usage,
+    WebSearch,
+    parse_item,
+    parse_line,
+)
+from codex_mcp_swarm.codex.progress import (
+    MAX_WARNINGS,
     TaskProgress,
     ToolCall,
     describe_tool,
     fold,
     fold_lines,
-    parse_line,
+    gave_up_text,
+    reconnect_text,
     usage_delta,
 )
 
 DATA = Path(__file__).parent / "data"
+RECORDED = ("basic", "failed", "resume", "mcp", "reconnect", "todo")
 
 
 def lines(name: str) -> list[str]:
@@ -44,6 +75,10 @@ def of_type(name: str, kind: str) -> list[dict[str, Any]]:
 
 def item_line(event: str, item: dict[str, Any]) -> str:
     return json.dumps({"type": event, "item": item})
+
+
+def tool_of(data: dict[str, Any], done: bool = False) -> ToolCall | None:
+    return describe_tool(parse_item(data), done)
 
 
 def fold_dicts(*objs: dict[str, Any]) -> TaskProgress:
@@ -201,35 +236,187 @@ def test_parse_line_blank_and_invalid() -> None:
     assert parse_line("   \n") is None
     assert parse_line(b"\n") is None
     for junk in ["not json", "{", "[1, 2]", "42", '"text"', "null"]:
-        event = parse_line(junk)
-        assert event is not None
-        assert event.type == "invalid"
-        assert event.data == {"text": junk}
-        assert event.item == {}
+        assert parse_line(junk) == Invalid(junk)
+        assert parse_line(junk).type == "invalid"  # type: ignore[union-attr]
 
 
 def test_parse_line_caps_invalid_text() -> None:
     event = parse_line("x" * 10_000)
-    assert event is not None and event.type == "invalid"
-    assert len(event.data["text"]) <= 200
+    assert isinstance(event, Invalid) and len(event.text) <= 200
 
 
 def test_parse_line_non_string_type_is_invalid() -> None:
-    event = parse_line('{"type": 5}')
-    assert event == CodexEvent("invalid", {"type": 5})
+    assert parse_line('{"type": 5}') == Invalid('{"type": 5}')
+    assert parse_line('{"no_type": 1}') == Invalid('{"no_type": 1}')
 
 
 def test_parse_line_bad_utf8_bytes() -> None:
     event = parse_line(b'{"type": "error", "message": "bad \xff byte"}\n')
-    assert event is not None and event.type == "error"
-    assert event.data["message"] == "bad \ufffd byte"
+    assert event == ThreadError("bad \ufffd byte")
 
 
-def test_item_property() -> None:
+def test_item_of_an_item_event_that_is_not_an_object() -> None:
     event = parse_line('{"type": "item.completed", "item": [1]}')
-    assert event is not None and event.item == {}
-    event = parse_line('{"type": "item.completed", "item": {"id": "a"}}')
-    assert event is not None and event.item == {"id": "a"}
+    assert event == ItemCompleted(UnknownItem("item", "", {}))
+    event = parse_line('{"type": "item.updated", "item": {"id": "a"}}')
+    assert event == ItemUpdated(UnknownItem("item", "a", {"id": "a"}))
+
+
+def test_every_recorded_line_parses_to_a_known_record() -> None:
+    for name in RECORDED:
+        for line in lines(name):
+            event = parse_line(line)
+            assert event is not None
+            assert not isinstance(event, (Invalid, UnknownEvent)), line
+            assert event.type == json.loads(line)["type"]
+            if isinstance(event, (ItemStarted, ItemUpdated, ItemCompleted)):
+                assert not isinstance(event.item, UnknownItem), line
+                assert event.item.type == json.loads(line)["item"]["type"]
+                assert event.item.id == json.loads(line)["item"]["id"]
+
+
+def test_recorded_basic_run_as_records() -> None:
+    events = [parse_line(line) for line in lines("basic")]
+    (started,) = of_type("basic", "thread.started")
+    assert events[0] == ThreadStarted(started["thread_id"])
+    assert events[2] == TurnStarted()
+    assert events[3] == ItemCompleted(Reasoning("item_1", "I should say hi, then add a file."))
+    assert events[4] == ItemStarted(
+        CommandExecution("item_2", "/bin/bash -lc 'echo hi'", "", None, "in_progress")
+    )
+    done = events[5]
+    assert isinstance(done, ItemCompleted) and isinstance(done.item, CommandExecution)
+    assert done.item.exit_code == 0 and done.item.status == "completed"
+    assert done.item.aggregated_output.endswith("hi\n")
+    change = events[7]
+    assert isinstance(change, ItemCompleted) and isinstance(change.item, FileChange)
+    (update,) = change.item.changes
+    assert update.kind == "add" and update.path.endswith("/hello.txt")
+    assert events[8] == ItemCompleted(AgentMessage("item_4", "Said hi and added hello.txt."))
+    (completed,) = of_type("basic", "turn.completed")
+    end = events[9]
+    assert end == TurnCompleted(Usage(**completed["usage"]))
+    assert isinstance(end, TurnCompleted) and end.usage is not None
+    assert end.usage.to_dict() == completed["usage"]
+
+
+def test_recorded_failed_run_as_records() -> None:
+    (failed,) = of_type("failed", "turn.failed")
+    (error,) = of_type("failed", "error")
+    events = [parse_line(line) for line in lines("failed")]
+    assert TurnFailed(failed["error"]["message"]) in events
+    assert ThreadError(error["message"]) in events
+
+
+def test_recorded_todo_list_as_records() -> None:
+    event = parse_line(lines("todo")[3])
+    assert event == ItemUpdated(
+        TodoList(
+            "item_0",
+            (
+                TodoEntry("Read the code", True),
+                TodoEntry("Write the tests", False),
+                TodoEntry("Run the tests", False),
+            ),
+        )
+    )
+    assert isinstance(event.item, TodoList) and event.item.done == 1
+
+
+def test_every_item_type_parses() -> None:
+    cases: list[tuple[dict[str, Any], Item]] = [
+        ({"id": "a", "type": "agent_message", "text": "t"}, AgentMessage("a", "t")),
+        ({"id": "r", "type": "reasoning", "text": "why"}, Reasoning("r", "why")),
+        (
+            {
+                "id": "c",
+                "type": "command_execution",
+                "command": ["bash", "-lc", "echo 'a b'"],
+                "aggregated_output": "a b\n",
+                "exit_code": 2,
+                "status": "failed",
+            },
+            CommandExecution("c", "bash -lc 'echo '\"'\"'a b'\"'\"''", "a b\n", 2, "failed"),
+        ),
+        (
+            {"id": "f", "type": "file_change", "changes": [{"path": "x", "kind": "delete"}, 3]},
+            FileChange("f", (FileUpdate("x", "delete"),), "in_progress"),
+        ),
+        (
+            {
+                "id": "m",
+                "type": "mcp_tool_call",
+                "server": "docs",
+                "tool": "search",
+                "arguments": {"q": 1},
+                "result": {"content": []},
+                "error": {"message": "no"},
+                "status": "failed",
+            },
+            McpToolCall("m", "docs", "search", {"q": 1}, {"content": []}, "no", "failed"),
+        ),
+        (
+            {
+                "id": "k",
+                "type": "collab_tool_call",
+                "tool": "spawn_agent",
+                "sender_thread_id": "t0",
+                "receiver_thread_ids": ["t1"],
+                "prompt": "go",
+                "agents_states": {},
+                "status": "completed",
+            },
+            CollabToolCall("k", "spawn_agent", "t0", ("t1",), "go", "completed"),
+        ),
+        (
+            {"id": "w", "type": "web_search", "query": "q", "action": {"type": "search"}},
+            WebSearch("w", "q"),
+        ),
+        (
+            {"id": "t", "type": "todo_list", "items": [{"text": "a", "completed": True}, "x"]},
+            TodoList("t", (TodoEntry("a", True),)),
+        ),
+        ({"id": "e", "type": "error", "message": "careful"}, ErrorItem("e", "careful")),
+        (
+            {"id": "h", "type": "hologram", "text": "?"},
+            UnknownItem("hologram", "h", {"id": "h", "type": "hologram", "text": "?"}),
+        ),
+    ]
+    for data, expected in cases:
+        assert parse_item(data) == expected
+        assert parse_item(data).type == data["type"]
+
+
+def test_missing_fields_get_empty_values() -> None:
+    assert parse_item({"type": "command_execution"}) == CommandExecution(
+        "", "", "", None, "in_progress"
+    )
+    assert parse_item({"type": "command_execution", "exit_code": "0"}).exit_code is None  # type: ignore[union-attr]
+    assert parse_item({"type": "command_execution", "exit_code": True}).exit_code is None  # type: ignore[union-attr]
+    assert parse_item({"type": "mcp_tool_call"}) == McpToolCall(
+        "", "?", "?", None, None, None, "in_progress"
+    )
+    assert parse_item({"type": "agent_message", "text": None}) == AgentMessage("", "")
+    assert parse_item({"type": "reasoning", "text": 5}) == Reasoning("", "5")
+    assert parse_line('{"type": "thread.started", "thread_id": 7}') == ThreadStarted(None)
+    assert parse_line('{"type": "turn.completed"}') == TurnCompleted(None)
+    assert parse_line('{"type": "turn.completed", "usage": {"input_tokens": true}}') == (
+        TurnCompleted(Usage())
+    )
+    assert parse_line('{"type": "turn.failed", "error": "boom"}') == TurnFailed(None)
+    assert parse_line('{"type": "error"}') == ThreadError("")
+
+
+def test_unknown_event_is_kept() -> None:
+    event = parse_line('{"type": "thread.renamed", "name": "x"}')
+    assert event == UnknownEvent("thread.renamed", {"type": "thread.renamed", "name": "x"})
+    assert event is not None and event.type == "thread.renamed"
+
+
+def test_records_are_immutable() -> None:
+    event = parse_line('{"type": "thread.started", "thread_id": "t"}')
+    with pytest.raises(AttributeError):
+        event.thread_id = "u"  # type: ignore[union-attr, misc]
 
 
 def test_invalid_lines_are_counted_and_recorded() -> None:
@@ -246,11 +433,11 @@ def test_web_search_with_duplicate_id_key_parses() -> None:
         '"id":"ws_0123","query":"python tomllib","action":{"type":"search"}}}'
     )
     event = parse_line(line)
-    assert event is not None and event.type == "item.completed"
-    assert event.item["type"] == "web_search"
+    assert event == ItemCompleted(WebSearch("ws_0123", "python tomllib"))
     progress = fold(TaskProgress(), event)
     assert progress.tool_calls == 1
-    assert progress.last_tool == ToolCall("web_search", "python tomllib", "in_progress")
+    # Codex gives a search no status: its completion says it is done.
+    assert progress.last_tool == ToolCall("web_search", "python tomllib", "completed")
 
 
 # --- unknown things -------------------------------------------------------------------------------
@@ -290,8 +477,9 @@ def test_malformed_known_events_do_not_crash() -> None:
     )
     assert progress.thread_id is None
     assert progress.turns_completed == 2
-    assert progress.usage == {"output_tokens": 4}
+    assert progress.usage == {**dict.fromkeys(USAGE_KEYS, 0), "output_tokens": 4}
     assert progress.failure == "the turn failed"
+    assert progress.unknown_types == ["item"]  # the item.completed without an item
     assert progress.final_message == ""
     assert progress.last_tool == ToolCall("command", "", "in_progress", None)
     assert progress.warnings == [""]
@@ -331,7 +519,7 @@ def test_item_ids_restart_after_a_turn() -> None:
 
 
 def test_mcp_tool_call_summary() -> None:
-    tool = describe_tool(
+    tool = tool_of(
         {
             "id": "item_1",
             "type": "mcp_tool_call",
@@ -344,15 +532,13 @@ def test_mcp_tool_call_summary() -> None:
     assert tool == ToolCall(
         "mcp_tool_call", 'docs.search({"query": "héllo", "limit": 3})', "completed"
     )
-    assert describe_tool({"type": "mcp_tool_call"}) == ToolCall("mcp_tool_call", "?.?()")
-    long = describe_tool(
-        {"type": "mcp_tool_call", "server": "s", "tool": "t", "arguments": "x" * 5000}
-    )
+    assert tool_of({"type": "mcp_tool_call"}) == ToolCall("mcp_tool_call", "?.?()")
+    long = tool_of({"type": "mcp_tool_call", "server": "s", "tool": "t", "arguments": "x" * 5000})
     assert long is not None and len(long.summary) < 400
 
 
 def test_collab_tool_call_summary() -> None:
-    tool = describe_tool(
+    tool = tool_of(
         {
             "id": "item_2",
             "type": "collab_tool_call",
@@ -363,21 +549,22 @@ def test_collab_tool_call_summary() -> None:
         }
     )
     assert tool == ToolCall("collab_tool_call", "spawn_agent t1, t2", "in_progress")
-    assert describe_tool({"type": "collab_tool_call", "tool": "wait"}) == ToolCall(
+    assert tool_of({"type": "collab_tool_call", "tool": "wait"}) == ToolCall(
         "collab_tool_call", "wait"
     )
 
 
 def test_web_search_summary() -> None:
-    assert describe_tool({"type": "web_search", "query": "q", "status": "completed"}) == ToolCall(
+    assert tool_of({"type": "web_search", "query": "q"}) == ToolCall("web_search", "q")
+    assert tool_of({"type": "web_search", "query": "q"}, done=True) == ToolCall(
         "web_search", "q", "completed"
     )
-    tool = describe_tool({"type": "web_search", "query": "q" * 10_000})
+    tool = tool_of({"type": "web_search", "query": "q" * 10_000})
     assert tool is not None and len(tool.summary) <= 500
 
 
 def test_file_change_summary() -> None:
-    tool = describe_tool(
+    tool = tool_of(
         {
             "type": "file_change",
             "changes": [{"path": "a.py", "kind": "update"}, {"path": "b.py", "kind": "delete"}, 3],
@@ -388,7 +575,7 @@ def test_file_change_summary() -> None:
 
 
 def test_command_summary_is_capped() -> None:
-    tool = describe_tool({"type": "command_execution", "command": "x" * 10_000, "exit_code": 1})
+    tool = tool_of({"type": "command_execution", "command": "x" * 10_000, "exit_code": 1})
     assert tool is not None and len(tool.summary) <= 500 and tool.exit_code == 1
 
 
@@ -396,7 +583,7 @@ def test_command_summary_is_capped() -> None:
     "kind", ["agent_message", "reasoning", "todo_list", "error", "other", None]
 )
 def test_describe_tool_ignores_non_tools(kind: str | None) -> None:
-    assert describe_tool({"type": kind}) is None
+    assert tool_of({"type": kind}) is None
 
 
 # --- bounds and serialisation --------------------------------------------------------------------
@@ -451,7 +638,7 @@ def test_message_capped_but_final_message_whole() -> None:
     assert "chars in all" in progress.message
 
 
-@pytest.mark.parametrize("name", ["basic", "failed", "resume", "todo"])
+@pytest.mark.parametrize("name", RECORDED)
 def test_to_dict_from_dict_roundtrip(name: str) -> None:
     progress = fold_lines(lines(name))
     data = json.loads(json.dumps(progress.to_dict()))
@@ -475,3 +662,111 @@ def test_fold_returns_and_mutates_the_same_progress() -> None:
     assert fold(progress, event) is progress
     assert fold_lines(['{"type": "turn.started"}'], progress) is progress
     assert progress.turns_started == 2
+
+
+# --- a model out of reach -------------------------------------------------------------------------
+
+RECONNECT = (
+    '{"type":"error","message":"Reconnecting... waiting for network '
+    '(Connection failed: error sending request)"}'
+)
+
+
+def test_reconnect_reason() -> None:
+    reconnect = parse_line(RECONNECT)
+    assert isinstance(reconnect, ThreadError)
+    assert reconnect.reconnect_reason == "Connection failed: error sending request"
+    older = ThreadError("Reconnecting... 2/5 (stream disconnected before completion: eof)")
+    assert older.reconnect_reason == "stream disconnected before completion: eof"
+    assert ThreadError("Reconnecting... 3/5").reconnect_reason == "the connection was lost"
+    assert ThreadError("Reconnecting... waiting for network").reconnect_reason == (
+        "waiting for network"
+    )
+    assert ThreadError("Model metadata not found").reconnect_reason is None
+    assert ThreadError("").reconnect_reason is None
+
+
+def test_reconnecting_is_counted_not_warned() -> None:
+    head = lines("basic")[:3]  # thread.started, the metadata warning, turn.started
+    progress = fold_lines([*head, RECONNECT, RECONNECT, RECONNECT])
+    assert progress.reconnecting == "Connection failed: error sending request"
+    assert progress.reconnect_attempts == 3
+    assert len(progress.warnings) == 1  # only the metadata warning: no flood of reconnects
+    assert reconnect_text(progress.reconnecting, progress.reconnect_attempts) == (
+        "reconnecting to the model: Connection failed: error sending request, attempt 3"
+    )
+    back = TaskProgress.from_dict(json.loads(json.dumps(progress.to_dict())))
+    assert (back.reconnecting, back.reconnect_attempts) == (progress.reconnecting, 3)
+
+
+def test_reconnected_when_the_model_answers() -> None:
+    all_lines = lines("basic")
+    progress = fold_lines([*all_lines[:3], RECONNECT, RECONNECT, *all_lines[3:]])
+    assert progress.reconnecting is None and progress.reconnect_attempts == 0
+    assert progress.warnings[-1] == (
+        "the model was out of reach for 2 tries (Connection failed: error sending request), "
+        "then answered"
+    )
+    assert progress.final_message == "Said hi and added hello.txt."
+
+
+def test_a_warning_item_is_no_answer_from_the_model() -> None:
+    warning = item_line("item.completed", {"id": "w", "type": "error", "message": "careful"})
+    progress = fold_lines([RECONNECT, warning, '{"type": "turn.started"}'])
+    assert progress.reconnecting is not None and progress.reconnect_attempts == 1
+    assert progress.warnings == ["careful"]
+
+
+def test_a_failed_turn_ends_the_reconnecting() -> None:
+    failed = '{"type": "turn.failed", "error": {"message": "stream disconnected"}}'
+    progress = fold_lines([RECONNECT, failed])
+    assert progress.reconnecting is None and progress.reconnect_attempts == 0
+    assert progress.failure == "stream disconnected"
+    assert progress.warnings == []
+
+
+def test_gave_up_text() -> None:
+    assert gave_up_text("Connection failed: x", 1) == (
+        "Codex could not reach the model (1 try): Connection failed: x"
+    )
+    assert gave_up_text("r", 4) == "Codex could not reach the model (4 tries): r"
+
+
+def test_recorded_reconnects() -> None:
+    # Codex 0.171 against a port nothing listens on, stopped with SIGINT after two reconnects:
+    # it printed nothing more, so the reconnecting is what the run ended in.
+    events = [parse_line(line) for line in lines("reconnect")]
+    reconnects = [e for e in events if isinstance(e, ThreadError)]
+    assert len(reconnects) == 2
+    assert {e.reconnect_reason for e in reconnects} == {"Connection failed: error sending request"}
+    progress = fold_lines(lines("reconnect"))
+    assert progress.reconnecting == "Connection failed: error sending request"
+    assert progress.reconnect_attempts == 2
+    assert progress.failure is None and progress.turns_completed == 0
+    assert len(progress.warnings) == 1  # the model-metadata warning only
+
+
+# --- MCP tool calls, recorded ---------------------------------------------------------------------
+
+
+def test_recorded_mcp_tool_calls() -> None:
+    events = [parse_line(line) for line in lines("mcp")]
+    done = [
+        e.item for e in events if isinstance(e, ItemCompleted) and isinstance(e.item, McpToolCall)
+    ]
+    listed, refused = done
+    assert (listed.server, listed.tool, listed.arguments, listed.status) == (
+        "swarm",
+        "codex_list",
+        {},
+        "completed",
+    )
+    assert listed.result["structured_content"] == {"tasks": [], "total": 0}
+    assert listed.error is None
+    # A tool answer with isError: Codex marks the call failed and keeps the answer as result.
+    assert (refused.tool, refused.status, refused.error) == ("codex_status", "failed", None)
+    assert "task_ids" in refused.result["content"][0]["text"]
+    progress = fold_lines(lines("mcp"))
+    assert progress.tool_calls == 2
+    assert progress.last_tool == ToolCall("mcp_tool_call", "swarm.codex_status({})", "failed")
+    assert progress.final_message == "Listed the tasks."

@@ -398,3 +398,95 @@ def test_declared_paths_are_repository_relative_and_overlap_by_prefix(repo: Path
     assert paths == ["pkg/mod.py", "pkg/sub", "up.txt"]  # outside the repository: dropped
     assert _overlap("pkg", "pkg/mod.py") and _overlap("pkg/mod.py", "pkg/mod.py")
     assert not _overlap("pkg/mod.py", "pkg/mod.pyc") and not _overlap("pk", "pkg")
+
+
+# --------------------------------------------------------------------------------------------
+# One lock helper, one conflict prediction
+
+
+def _try_lock(path: Path) -> bool:
+    """Whether another process can take an exclusive flock on ``path`` now."""
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n"
+        "    sys.exit(1)\n"
+    )
+    return subprocess.run([sys.executable, "-c", probe, str(path)], check=False).returncode == 0
+
+
+def test_the_flock_helper_waits_gives_up_and_is_not_inherited(tmp_path: Path) -> None:
+    from codex_mcp_swarm.git import GitError
+    from codex_mcp_swarm.git.lock import flock
+
+    path = tmp_path / "x.lock"
+    with flock(path, 5, "the first holder"):
+        assert not _try_lock(path)
+        with (
+            pytest.raises(GitError, match=r"the first holder has held .* try again later"),
+            flock(path, 0.05, "the first holder"),
+        ):
+            pass  # pragma: no cover - the lock is held
+        # A child started while the lock is held, even one that keeps every descriptor it can,
+        # does not inherit it (close-on-exec): the lock goes with its holder.
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(30)"], close_fds=False
+        )
+    try:
+        assert _try_lock(path)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_tools_and_board_predict_conflicts_the_same_cached_capped_way(
+    repo: Path, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codex_mcp_swarm.engine import branches, outlook
+    from codex_mcp_swarm.engine.records import TaskExtra
+    from codex_mcp_swarm.engine.store import Store
+    from codex_mcp_swarm.web import data
+
+    store = Store(tmp_path / "tasks")
+    work = {
+        "aaaa11112222": {"shared.txt": shared_with("a")},
+        "bbbb11112222": {"shared.txt": shared_with("b")},
+        "cccc11112222": {"other.txt": "c\n"},
+    }
+    for task_id, files in work.items():
+        wt = create_worktree(repo, root, task_id)
+        for name, text in files.items():
+            write(wt.path / name, text)
+        store.create(
+            task_id,
+            spec={"task": {}},
+            cwd=str(wt.path),
+            title=task_id,
+            owner="o",
+            extra=TaskExtra(worktree=wt),
+        )
+        row = store.get(task_id)
+        assert row is not None
+        branches.finish_worktree(store, row, "completed")
+        store.finish(task_id, phase="completed")
+    rows = store.list()
+    a, b = (store.get(task_id) for task_id in ("aaaa11112222", "bbbb11112222"))
+    assert a is not None and b is not None
+    pairs = outlook.conflicts_between(rows)
+    assert [(sorted(p["tasks"]), p["paths"]) for p in pairs] == [
+        (["aaaa11112222", "bbbb11112222"], ["shared.txt"])
+    ]
+    expected = [{"task_id": b.id, "branch": "codex-swarm/bbbb11112222", "paths": ["shared.txt"]}]
+    assert outlook.conflicts_with(a, rows) == expected
+    hits = outlook._pair.cache_info().hits
+    # The board asks the engine: the same answer, from the cache of the pair's heads.
+    assert data.conflicts(store, a) == {"checked": True, "with": expected}
+    assert outlook._pair.cache_info().hits > hits
+    page = data.repository(store, data.repo_of(a))
+    assert page is not None
+    conflicting = {t["task_id"]: t["conflicts_with"] for t in page["tasks"]}
+    assert conflicting["aaaa11112222"] == [{"task_id": b.id, "branch": b.extra.branch}]
+    assert conflicting["cccc11112222"] == []
+    # Capped: only the first MAX_TASKS tasks of a repository are paired.
+    monkeypatch.setattr(outlook, "MAX_TASKS", 1)
+    assert outlook.conflicts_between(rows) == []

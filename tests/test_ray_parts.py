@@ -3,6 +3,7 @@ trip of a worktree task through a remote (server side and worker side, on one ma
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ from conftest import free_port, git, start_refused
 
 from codex_mcp_swarm import git as gw
 from codex_mcp_swarm.engine.backends.base import BackendError
+from codex_mcp_swarm.engine.plan import Checkout
+from codex_mcp_swarm.engine.records import Node, TaskExtra
 from codex_mcp_swarm.engine.store import Store
 from codex_mcp_swarm.git import remote
 from codex_mcp_swarm.settings import Settings
@@ -254,17 +257,18 @@ def test_status_views_say_what_a_starting_task_waits_for(tmp_path: Path) -> None
         cwd="/tmp",
         title="t",
         owner="o",
-        extra={"backend": "ray"},
+        extra=TaskExtra(backend="ray"),
     )
     assert store.claim_queued(1, "ray") == ["abcd11112222"]
-    store.set_extra("abcd11112222", waiting_for=why)
+    store.update_extra("abcd11112222", lambda e: dataclasses.replace(e, waiting_for=why))
     row = store.get("abcd11112222")
     assert row is not None
     view = status_view(row, now=1.0)
     assert view["waiting_for"] == why
     assert answers.task_answer(view)["waiting_for"] == why
     assert f"starting (waiting for {why})" in render.status_text(view)
-    assert render.doing(view).startswith("starting: waiting for a free codex slot")
+    # One wording of "doing now" for every face (the MCP one caps it at 80 characters).
+    assert render.doing(view).startswith("waiting for a free codex slot")
     assert now_text(view) == f"waiting for {why}"
     row.phase = "running"
     assert "waiting_for" not in status_view(row, now=1.0)
@@ -334,14 +338,14 @@ def test_a_thread_whose_node_left_the_cluster_is_refused_with_a_sentence(tmp_pat
     backend = RayBackend(store, settings, lambda _task_id: None)
     stub = _StubNodes()
     backend._ray = stub
-    node = {"node_id": "n1" * 28, "hostname": "w1", "address": "10.0.0.7"}
+    node = Node(node_id="n1" * 28, hostname="w1", address="10.0.0.7")
     store.create(
         "eeee33334444",
         spec={"task": {}},
         cwd="/tmp",
         title="t",
         owner="o",
-        extra={"backend": "ray", "node": node},
+        extra=TaskExtra(backend="ray", node=node),
     )
     source = store.get("eeee33334444")
     assert source is not None
@@ -357,7 +361,7 @@ def test_a_thread_whose_node_left_the_cluster_is_refused_with_a_sentence(tmp_pat
     )
     fork = store.get("ffff33334444")
     assert fork is not None
-    assert backend._thread_node(fork) == node["node_id"]  # a fork runs where the thread is
+    assert backend._thread_node(fork) == node.node_id  # a fork runs where the thread is
     stub.alive = False
     with pytest.raises(BackendError, match="no longer in the cluster") as refused:
         backend.check_thread(source)
@@ -418,18 +422,19 @@ def test_fork_and_review_of_a_worker_checkout_look_at_its_work(tmp_path: Path) -
         title="p",
         owner="o",
         thread_id=thread,
-        extra={"backend": "ray", "worktree": wt.to_dict(), "node": {"node_id": "n1"}},
+        extra=TaskExtra(backend="ray", worktree=wt, node=Node(node_id="n1")),
     )
     assert store.claim_queued(1, "ray") == ["aaaa55556666"]
     store.finish("aaaa55556666", phase="completed", result="done")
     engine = Engine(settings, store, Workers(store, settings, lambda _task_id: None))
     review = steering.review(engine, "aaaa55556666")
-    look = {"repo": str(repo), "commit": tip, "subdir": "", "of_task": "aaaa55556666"}
-    assert review.extra["checkout"] == look and "worktree" not in review.extra
+    assert tip is not None
+    look = Checkout(repo=str(repo), commit=tip, subdir="", of_task="aaaa55556666")
+    assert review.extra.checkout == look and review.extra.worktree is None
     assert review.cwd == str(repo)
     assert review.plan.argv[-2:] == ("review", f"--base={wt.base_commit}")
     (fork,) = steering.fork(engine, "look", task_id="aaaa55556666", worktree=False)
-    assert fork.extra["checkout"] == look and fork.parent_id == "aaaa55556666"
+    assert fork.extra.checkout == look and fork.parent_id == "aaaa55556666"
     assert fork.spec["task"]["sandbox"] == "read-only"
     assert fork.spec["task"]["fork_thread_id"] == thread
     with pytest.raises(TaskError, match="no task of this server ran thread"):

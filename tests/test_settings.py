@@ -6,12 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from codex_mcp_swarm.codex.install import pinned_binary
 from codex_mcp_swarm.settings import Settings, default_max_parallel, parse_duration
 
 
-def test_defaults() -> None:
+def test_defaults(tmp_path: Path) -> None:
     settings = Settings.build(environ={})
-    assert settings.codex_bin == "codex"
+    # No codex on PATH: the per-user copy of the pinned Codex (codex.install).
+    assert settings.codex_bin == str(pinned_binary({}))
+    (tmp_path / "codex").write_text("#!/bin/sh\n")
+    (tmp_path / "codex").chmod(0o755)
+    assert Settings.build(environ={"PATH": str(tmp_path)}).codex_bin == "codex"  # as before
     assert settings.max_parallel == default_max_parallel()
     assert settings.idle_timeout == 600.0
     assert settings.retries == 0

@@ -1,8 +1,9 @@
 """One command to start: scripts/start in a clean environment, and what a terminal is told.
 
-``scripts/start`` installs uv and the pinned Codex CLI when they are missing (as scripts/test
-does); here both are already in ``.cache`` (scripts/test put them there), so the test runs its
-install-free path with a bare PATH and no HOME setup, the way a client starts it.
+``scripts/start`` installs uv (as scripts/test does) and the runtime dependencies; the program
+installs the pinned Codex CLI once per user (``codex.install``). Here uv is already in ``.cache``
+and the per-user Codex cache of the test's own HOME holds the suite's pinned Codex, so the test
+runs the install-free path with a bare PATH, the way a client starts it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pexpect
-from conftest import REPO, codex_bin
+from conftest import CODEX_VERSION, REPO, codex_bin
 
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -31,8 +32,12 @@ INITIALIZE = {
 def test_scripts_start_serves_in_a_clean_environment(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
+    pinned = Path(codex_bin()).parents[2]  # the npm prefix scripts/test installed Codex into
+    per_user = home / ".cache" / "codex-mcp-swarm" / "codex" / CODEX_VERSION
+    per_user.parent.mkdir(parents=True)
+    per_user.symlink_to(pinned)
     env = {
-        "PATH": "/usr/bin:/bin",  # no uv, no codex: the script finds them in .cache
+        "PATH": "/usr/bin:/bin",  # no uv, no codex: uv from .cache, Codex from the per-user cache
         "HOME": str(home),
         "CODEX_SWARM_TASK_DIR": str(tmp_path / "tasks"),
         "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR") or str(Path.home() / ".cache" / "uv"),
@@ -60,9 +65,9 @@ def test_scripts_start_serves_in_a_clean_environment(tmp_path: Path) -> None:
         proc.stdin.write(b'{"uri":"codex-swarm:///server-info"}}\n')
         proc.stdin.flush()
         info = json.loads(json.loads(proc.stdout.readline())["result"]["contents"][0]["text"])
-        # With no codex on PATH, the script points the server at the pinned one in .cache.
+        # With no codex on PATH, the server runs the per-user copy of the pinned one.
         if not os.environ.get("CODEX_SWARM_TEST_CODEX"):
-            assert info["codex_bin"] == str(REPO / ".cache/codex/node_modules/.bin/codex")
+            assert info["codex_bin"] == str(per_user / "node_modules" / ".bin" / "codex")
         assert info["codex_version"]
     finally:
         proc.stdin.close()

@@ -6,17 +6,17 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from codex_mcp_swarm.engine.phases import ACTIVE, PHASES, TERMINAL
 from codex_mcp_swarm.engine.plan import LaunchPlan
+from codex_mcp_swarm.engine.records import TaskExtra
 from codex_mcp_swarm.engine.store import Store, StoreError
 
 
 def _create(
-    store: Store, task_id: str, *, priority: int = 0, extra: dict[str, Any] | None = None
+    store: Store, task_id: str, *, priority: int = 0, extra: TaskExtra | None = None
 ) -> None:
     plan = LaunchPlan(argv=("codex", "exec"), cwd="/tmp", prompt="p")
     store.create(
@@ -124,7 +124,7 @@ def test_each_backend_has_its_own_queue_and_limit(tmp_path: Path) -> None:
     store = Store(tmp_path)
     _create(store, "dddddd1")
     for task_id in ("dddddd2", "dddddd3"):
-        _create(store, task_id, extra={"backend": "ray"})
+        _create(store, task_id, extra=TaskExtra(backend="ray"))
     _create(store, "dddddd4")
     assert store.claim_queued(1, "ray") == ["dddddd2"]
     assert store.claim_queued(1, "ray") == []  # the cluster's limit is reached...

@@ -154,7 +154,7 @@ async def test_swarm_table_fills_and_updates_live(
             "data-status", "completed", timeout=30_000
         )
         await expect(row).to_have_attribute("data-status", "completed", timeout=30_000)
-        await expect(row.locator("td.action")).to_have_text("slept")
+        await expect(row.locator("td.action")).to_have_text("done: slept")
         await expect(page.locator("#summary")).to_contain_text("2 tasks: 2 completed")
         await page.select_option("#filter-status", "failed")
         await expect(page.locator("tbody#tasks tr")).to_have_count(0)
@@ -417,7 +417,7 @@ async def test_board_command_serves_the_store_alone(
         await page.goto(url)
         row = page.locator(f"tr[data-task='{task}']")
         await expect(row).to_have_attribute("data-status", "completed")
-        await expect(row.locator("td.action")).to_have_text("ok: Hello from the store")
+        await expect(row.locator("td.action")).to_have_text("done: ok: Hello from the store")
         await expect(page.locator("#live")).to_have_text("live")
     finally:
         board.terminate()

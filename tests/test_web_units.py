@@ -89,6 +89,14 @@ def test_the_timeline_of_a_recorded_run() -> None:
         "Said hi and added hello.txt."
     ]
     assert timeline.entry_of("not json") == {"kind": "other", "title": "unreadable line"}
+    reconnect = (
+        '{"type":"error","message":"Reconnecting... waiting for network (Connection failed)"}'
+    )
+    assert timeline.entry_of(reconnect) == {
+        "kind": "warning",
+        "title": "reconnecting to the model",
+        "body": "Connection failed",
+    }
     assert timeline.entry_of("") is None
 
 

@@ -3,11 +3,13 @@
 ``codex-mcp-swarm [serve] [flags]`` serves MCP over stdio (the default when no command is named).
 The other commands are for people at a shell: ``tasks``, ``watch [ID]``, ``show ID``,
 ``cancel ID...``, ``run PROMPT...``, ``land [ID...]``, ``merge ID``, ``cleanup``, ``steer ID
-MESSAGE``, ``fork ID PROMPT``, ``review ID``, ``doctor`` (their code is in ``console``) and
-``board`` (in ``web``). Every command takes the server's flags, so ``--task-dir`` or
-``CODEX_SWARM_TASK_DIR`` points them all at the same store. Flags keep Codex's names and meanings
-(``-c key=value``, ``--skip-git-repo-check``, ``--ephemeral``). A bad flag stops the command at
-start with a sentence on stderr and exit code 2, rather than failing every task later.
+MESSAGE``, ``fork ID PROMPT``, ``review ID``, ``doctor``, ``setup claude|codex`` (their code is
+in ``console``) and ``board`` (in ``web``). Every command takes the server's flags, so
+``--task-dir`` or ``CODEX_SWARM_TASK_DIR`` points them all at the same store. Flags keep Codex's
+names and meanings (``-c key=value``, ``--skip-git-repo-check``, ``--ephemeral``). A bad flag
+stops the command at start with a sentence on stderr and exit code 2, rather than failing every
+task later. Commands that start Codex first install the per-user copy of the pinned Codex when
+it is the one to run and is missing (``codex.install``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ COMMANDS = {
     "fork": "new tasks that continue copies of a task's thread with a prompt",
     "review": "a read-only code review of a task's work, and its findings",
     "board": "serve the live web board of the task store (127.0.0.1:8766)",
+    "setup": "write the client configuration for Claude Code or Codex (what doctor prints)",
 }
+# Commands that start Codex (land only with --resolve): the per-user copy of the pinned Codex is
+# installed before them when it is the one to run and is missing (codex.install).
+_STARTS_CODEX = frozenset({"serve", "run", "fork", "review", "land", "setup"})
 
 
 @dataclass(frozen=True)
@@ -282,6 +288,21 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         )
     elif command == "doctor":
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    elif command == "setup":
+        parser.add_argument("client", choices=["claude", "codex"], help="the MCP client")
+        parser.add_argument(
+            "--scope",
+            choices=["user", "project"],
+            default="user",
+            help="user: every project (~/.codex/config.toml, Claude Code's user scope); "
+            "project: this directory (.codex/config.toml, .mcp.json)",
+        )
+        parser.add_argument(
+            "--print",
+            action="store_true",
+            dest="print_only",
+            help="show what would be written, change nothing",
+        )
     elif command in ("land", "merge", "cleanup"):
         _branch_flags(command, parser)
     elif command == "steer":
@@ -451,6 +472,7 @@ def _serve(argv: Sequence[str] | None) -> int:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 2
     _setup_logging(settings)
+    _ensure_codex(settings)
     if args.transport == "stdio":
         from .mcp.stdio_front import serve_stdio  # answers the client before the SDK is loaded
 
@@ -534,9 +556,34 @@ def _board(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _ensure_codex(settings: Settings) -> None:
+    """Install the per-user copy of the pinned Codex when it is the one to run and is missing
+    (a line of progress on stderr; the first start takes as long as npm does)."""
+    from .codex.install import CodexInstallError, ensure_pinned, pinned_binary
+
+    if settings.codex_bin != str(pinned_binary()) or Path(settings.codex_bin).exists():
+        return
+    try:
+        ensure_pinned()
+    except CodexInstallError as exc:  # launches then say how to get a Codex, as before
+        print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
+
+
 def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
     from .console import common
 
+    starts = command in _STARTS_CODEX and (command != "land" or args.resolve)
+    if starts and not getattr(args, "print_only", False):
+        _ensure_codex(settings)
+    if command == "setup":
+        from .console.setup import setup_command
+
+        return setup_command(
+            args.client,
+            scope=args.scope,
+            print_only=args.print_only,
+            server_args=settings_argv(args),
+        )
     if command == "doctor":
         from .console.doctor import doctor_command
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .codex.command import SANDBOX_MODES, parse_override
+from .codex.install import default_codex_bin
 
 ENV_TASK_DIR = "CODEX_SWARM_TASK_DIR"
 ENV_LOG = "CODEX_SWARM_LOG"
@@ -159,7 +160,7 @@ class Settings:
                 Path(worktrees).expanduser().resolve() if worktrees else tasks.parent / "worktrees"
             ),
             task_max_age=max_age,
-            codex_bin=codex_bin or env.get(ENV_CODEX_BIN) or "codex",
+            codex_bin=codex_bin or env.get(ENV_CODEX_BIN) or default_codex_bin(env),
             overrides=parsed,
             raw_overrides=tuple(overrides or []),
             skip_git_repo_check=skip_git_repo_check,

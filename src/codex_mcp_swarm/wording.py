@@ -7,7 +7,10 @@ Must not: know any face (no MCP tool names, no terminal styles) or read the stor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine.records import CleanupReport
 
 
 def duration(seconds: float) -> str:
@@ -59,16 +62,16 @@ def worktree_outlook(wt: dict[str, Any]) -> list[str]:
     return lines
 
 
-def cleanup_line(item: dict[str, Any]) -> str:
+def cleanup_line(item: CleanupReport) -> str:
     """One cleaned-up task: what was removed, what was kept and why, what was lost."""
     done = []
-    if item["removed_worktree"]:
+    if item.removed_worktree:
         done.append("worktree removed")
-    if item["deleted_branch"]:
-        done.append(f"branch {item['branch']} deleted")
-    line = f"{item['task_id']}: " + (", ".join(done) or "nothing removed")
-    if item.get("kept_reason"):
-        line += f"; kept: {item['kept_reason']}"
-    if item.get("lost_commits"):
-        line += "; LOST commits: " + "; ".join(item["lost_commits"])
+    if item.deleted_branch:
+        done.append(f"branch {item.branch} deleted")
+    line = f"{item.task_id}: " + (", ".join(done) or "nothing removed")
+    if item.kept_reason:
+        line += f"; kept: {item.kept_reason}"
+    if item.lost_commits:
+        line += "; LOST commits: " + "; ".join(item.lost_commits)
     return line

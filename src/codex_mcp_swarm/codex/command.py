@@ -10,6 +10,7 @@ given on stdin with ``-`` as the prompt argument, so a prompt that starts with `
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -23,7 +24,16 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
-APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
+APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")  # every one Codex had
+# Values the pinned Codex (0.171) refuses at start, with what to use instead. Older versions took
+# them; the parameters stay, and these values are refused before a task is recorded.
+REFUSED_VALUES: dict[tuple[str, str], str] = {
+    ("approval_policy", "untrusted"): (
+        'approval-policy "untrusted" is refused by Codex 0.171 (it was dropped after 0.170): use '
+        '"on-request" (the agent asks when it needs more, and codex exec, which cannot ask, '
+        "refuses those requests) or leave approval-policy out"
+    ),
+}
 
 _KEY_PART = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
 _KEY_RE = re.compile(rf"{_KEY_PART}(\.{_KEY_PART})*")
@@ -117,6 +127,13 @@ def toml_value(value: Any) -> str:
     raise SpecError(f"config value of type {type(value).__name__} cannot be encoded as TOML")
 
 
+def check_supported(key: str, value: Any) -> None:
+    """Raise SpecError when the pinned Codex refuses ``value`` for config ``key``."""
+    why = REFUSED_VALUES.get((key, value)) if isinstance(value, str) else None
+    if why is not None:
+        raise SpecError(why)
+
+
 def parse_override(text: str) -> tuple[str, str]:
     """Parse a server-wide ``key=value`` like Codex's ``-c``: value as TOML, else a literal string.
 
@@ -133,6 +150,7 @@ def parse_override(text: str) -> tuple[str, str]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    check_supported(key, value)
     return key, toml_value(value)
 
 
@@ -188,6 +206,9 @@ class TaskSpec:
     fork_thread_id: str | None = None  # ``exec fork``: a new thread from a copy of this one
     review: ReviewTarget | None = None  # ``exec review``: what to review (the prompt is ignored
     # unless ``review.instructions`` is set: then the prompt is the whole review request)
+    # ``exec --output-schema FILE``: a JSON Schema the final message must follow. The file is
+    # written by the task's supervisor, where Codex runs (see :func:`with_output_schema`).
+    output_schema: Mapping[str, Any] | None = None
 
     def check(self) -> TaskSpec:
         if not isinstance(self.prompt, str) or not self.prompt.strip():
@@ -198,6 +219,7 @@ class TaskSpec:
             raise SpecError(f"sandbox must be one of {', '.join(SANDBOX_MODES)}")
         if self.approval_policy is not None and self.approval_policy not in APPROVAL_POLICIES:
             raise SpecError(f"approval-policy must be one of {', '.join(APPROVAL_POLICIES)}")
+        check_supported("approval_policy", self.approval_policy)
         if self.profile is not None:
             check_profile(self.profile)
         if self.resume_thread_id is not None and not is_uuid(self.resume_thread_id):
@@ -211,9 +233,17 @@ class TaskSpec:
             raise SpecError("a run resumes, forks or reviews: at most one of them")
         if self.review is not None:
             self.review.check()
+        if self.output_schema is not None:
+            check_output_schema(self.output_schema)
+            if self.review is not None:
+                raise SpecError("a review answers in its own format: it takes no output schema")
         for key, value in self.config.items():
             check_config_key(key)
             toml_value(value)
+            try:
+                check_supported(key, value)
+            except SpecError as exc:
+                raise SpecError(f"config {key}: {exc}") from None
         return self
 
     def overrides(self) -> list[tuple[str, str]]:
@@ -229,6 +259,33 @@ class TaskSpec:
         }
         pairs += [(key, toml_value(value)) for key, value in named.items() if value is not None]
         return pairs
+
+
+OUTPUT_SCHEMA_LIMIT = 100_000  # characters of JSON
+
+
+def check_output_schema(schema: Any) -> Mapping[str, Any]:
+    """Accept a JSON Schema object of a sane size, or raise SpecError."""
+    if not isinstance(schema, Mapping):
+        raise SpecError('output_schema must be a JSON Schema object, e.g. {"type": "object"}')
+    try:
+        size = len(json.dumps(schema, allow_nan=False))
+    except (TypeError, ValueError):
+        raise SpecError("output_schema must be plain JSON") from None
+    if size > OUTPUT_SCHEMA_LIMIT:
+        raise SpecError(
+            f"output_schema is {size} characters of JSON; at most {OUTPUT_SCHEMA_LIMIT}"
+        )
+    return schema
+
+
+def with_output_schema(argv: Sequence[str], path: str) -> list[str]:
+    """A :func:`build_argv` result that also asks Codex for a final message following the JSON
+    Schema in the file at ``path`` (the option goes before the subcommand, so a continued or
+    steered thread keeps it)."""
+    if len(argv) < 2 or argv[1] != "exec":
+        raise SpecError("not an argv of build_argv")
+    return [argv[0], "exec", f"--output-schema={path}", *argv[2:]]
 
 
 def build_argv(

@@ -1,50 +1,26 @@
-"""Codex ``exec --json`` lines -> typed events -> a folded :class:`TaskProgress`.
+"""Codex ``exec --json`` lines -> typed events: one plain record per event and item type.
 
-Owns: the JSONL event schema of ``codex exec --json`` as this project understands it, and the fold
-of a stream of events into the live view of one run (what it is doing now, what it said, tokens).
+Owns: the JSONL schema of ``codex exec --json`` (Codex 0.171) as this project understands it, as
+frozen dataclasses tagged by ``type`` like Codex's own ``exec_events.rs``, and :func:`parse_line`,
+the one place that reads a line's JSON keys. Everything else (the fold into progress, the
+console's ``watch``, the board's timeline) consumes these records.
 
-Must not: do I/O, know about tasks, processes, SQLite or MCP. Everything here is a pure function of
-the lines it is given, so tests feed recorded lines and the runner feeds a live pipe alike.
-
-Memory is bounded whatever the stream: texts kept for the live view are capped, warnings are a short
-ring, and nothing retains whole command outputs (only the final agent message is kept whole, since
-it is the task's result).
+Must not: do I/O, know about tasks, processes, SQLite or MCP, or fold events into anything
+(``codex.progress`` does). Parsing never raises on what Codex writes: a line that is not JSON is
+an :class:`Invalid` record, an event or item type this module does not know is kept as
+:class:`UnknownEvent` / :class:`UnknownItem`, and a known type with a missing or mistyped field
+gets that field's empty value.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
-#: Item types that count as a tool call in the live view.
-TOOL_ITEM_TYPES = frozenset(
-    {"command_execution", "file_change", "mcp_tool_call", "web_search", "collab_tool_call"}
-)
-#: Every item type the notes on Codex 0.169 describe.
-KNOWN_ITEM_TYPES = TOOL_ITEM_TYPES | {"agent_message", "reasoning", "todo_list", "error"}
-KNOWN_EVENT_TYPES = frozenset(
-    {
-        "thread.started",
-        "turn.started",
-        "turn.completed",
-        "turn.failed",
-        "item.started",
-        "item.updated",
-        "item.completed",
-        "error",
-    }
-)
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeAlias
 
 TEXT_CAP = 2_000  # characters kept of a reasoning summary, a live message or a tool argument
-MAX_WARNINGS = 10
-USAGE_KEYS = (
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_input_tokens",
-    "output_tokens",
-    "reasoning_output_tokens",
-)
 
 
 def cap(text: str, limit: int = TEXT_CAP) -> str:
@@ -55,25 +31,390 @@ def cap(text: str, limit: int = TEXT_CAP) -> str:
     return text[: max(0, limit - len(note))] + note
 
 
+# --- items ---------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class CodexEvent:
-    """One line of ``codex exec --json`` output.
+class AgentMessage:
+    """What the agent said; the last one of a run is its result."""
 
-    ``type`` is the top-level event type; ``item`` the item of ``item.*`` events; ``data`` the whole
-    decoded object. A line that is not a JSON object becomes type ``"invalid"``.
-    """
+    type: ClassVar[str] = "agent_message"
+    id: str
+    text: str
 
-    type: str
-    data: dict[str, Any]
+
+@dataclass(frozen=True)
+class Reasoning:
+    """A summary of the model's reasoning."""
+
+    type: ClassVar[str] = "reasoning"
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CommandExecution:
+    """A shell command: ``exit_code`` is ``None`` while it runs. ``command`` is one string as
+    Codex reports it (``/bin/bash -lc '...'``); an argv list is joined with shell quoting."""
+
+    type: ClassVar[str] = "command_execution"
+    id: str
+    command: str
+    aggregated_output: str
+    exit_code: int | None
+    status: str  # in_progress | completed | failed | declined
+
+
+@dataclass(frozen=True)
+class FileUpdate:
+    path: str
+    kind: str  # add | delete | update
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A patch Codex applied: the files it touched."""
+
+    type: ClassVar[str] = "file_change"
+    id: str
+    changes: tuple[FileUpdate, ...]
+    status: str
+
+
+@dataclass(frozen=True)
+class McpToolCall:
+    """A call of an MCP server's tool; ``arguments`` and ``result`` are JSON as Codex sent them."""
+
+    type: ClassVar[str] = "mcp_tool_call"
+    id: str
+    server: str
+    tool: str
+    arguments: Any
+    result: Any
+    error: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class CollabToolCall:
+    """A call of Codex's own sub-agent tools (spawn, wait, send input...)."""
+
+    type: ClassVar[str] = "collab_tool_call"
+    id: str
+    tool: str
+    sender_thread_id: str | None
+    receiver_thread_ids: tuple[str, ...]
+    prompt: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class WebSearch:
+    """A web search. Codex gives it no status: it is done when its ``item.completed`` comes."""
+
+    type: ClassVar[str] = "web_search"
+    id: str
+    query: str
+
+
+@dataclass(frozen=True)
+class TodoEntry:
+    text: str
+    completed: bool
+
+
+@dataclass(frozen=True)
+class TodoList:
+    """The agent's plan (``update_plan``), whole on every update."""
+
+    type: ClassVar[str] = "todo_list"
+    id: str
+    items: tuple[TodoEntry, ...]
 
     @property
-    def item(self) -> dict[str, Any]:
-        item = self.data.get("item")
-        return item if isinstance(item, dict) else {}
+    def done(self) -> int:
+        return sum(1 for entry in self.items if entry.completed)
+
+
+@dataclass(frozen=True)
+class ErrorItem:
+    """A warning Codex reports as an item (the run goes on)."""
+
+    type: ClassVar[str] = "error"
+    id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class UnknownItem:
+    """An item of a type this module does not know, kept as Codex wrote it."""
+
+    type: str
+    id: str
+    data: Mapping[str, Any]
+
+
+ToolItem: TypeAlias = CommandExecution | FileChange | McpToolCall | CollabToolCall | WebSearch
+Item: TypeAlias = AgentMessage | Reasoning | TodoList | ErrorItem | ToolItem | UnknownItem
+TOOL_ITEMS = (CommandExecution, FileChange, McpToolCall, CollabToolCall, WebSearch)
+
+
+# --- events --------------------------------------------------------------------------------------
+
+USAGE_KEYS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_input_tokens",
+    "output_tokens",
+    "reasoning_output_tokens",
+)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of ``turn.completed``: cumulative for the thread, not for the turn."""
+
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_output_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {key: getattr(self, key) for key in USAGE_KEYS}
+
+
+@dataclass(frozen=True)
+class ThreadStarted:
+    """The first line of a run: the thread's id (the same one again for a resumed thread)."""
+
+    type: ClassVar[str] = "thread.started"
+    thread_id: str | None
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    type: ClassVar[str] = "turn.started"
+
+
+@dataclass(frozen=True)
+class TurnCompleted:
+    """The turn ended well; ``usage`` is ``None`` when the line carried none."""
+
+    type: ClassVar[str] = "turn.completed"
+    usage: Usage | None
+
+
+@dataclass(frozen=True)
+class TurnFailed:
+    """The turn failed (terminal: Codex exits 1); ``message`` is ``None`` when none was given."""
+
+    type: ClassVar[str] = "turn.failed"
+    message: str | None
+
+
+RECONNECTING = "Reconnecting..."
+
+
+@dataclass(frozen=True)
+class ThreadError:
+    """A top-level ``error`` event: not fatal. Codex reports each retry of a lost connection to
+    the model this way (``Reconnecting... waiting for network (Connection failed: ...)``)."""
+
+    type: ClassVar[str] = "error"
+    message: str
+
+    @property
+    def reconnect_reason(self) -> str | None:
+        """Why Codex is reconnecting to the model, or ``None`` if this is another error:
+        ``Connection failed: error sending request`` from the message above."""
+        text = self.message.strip()
+        if not text.startswith(RECONNECTING):
+            return None
+        rest = text[len(RECONNECTING) :].strip()
+        if "(" in rest and rest.endswith(")"):
+            inner = rest[rest.index("(") + 1 : -1].strip()
+            if inner:
+                return inner
+        words = [w for w in rest.split() if not _is_count(w)]  # "2/5" in older versions
+        return " ".join(words) or "the connection was lost"
+
+
+def _is_count(word: str) -> bool:
+    left, slash, right = word.partition("/")
+    return bool(slash) and left.isdigit() and right.isdigit()
+
+
+@dataclass(frozen=True)
+class ItemStarted:
+    type: ClassVar[str] = "item.started"
+    item: Item
+
+
+@dataclass(frozen=True)
+class ItemUpdated:
+    type: ClassVar[str] = "item.updated"
+    item: Item
+
+
+@dataclass(frozen=True)
+class ItemCompleted:
+    type: ClassVar[str] = "item.completed"
+    item: Item
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A line that is not a JSON object with a string ``type`` (its start, capped)."""
+
+    type: ClassVar[str] = "invalid"
+    text: str
+
+
+@dataclass(frozen=True)
+class UnknownEvent:
+    """An event of a type this module does not know, kept as Codex wrote it."""
+
+    type: str
+    data: Mapping[str, Any]
+
+
+ItemEvent: TypeAlias = ItemStarted | ItemUpdated | ItemCompleted
+CodexEvent: TypeAlias = (
+    ThreadStarted
+    | TurnStarted
+    | TurnCompleted
+    | TurnFailed
+    | ThreadError
+    | ItemEvent
+    | Invalid
+    | UnknownEvent
+)
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def _str(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _dicts(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _command(value: Any) -> str:
+    if isinstance(value, list):
+        return shlex.join(str(word) for word in value)
+    return "" if value is None else str(value)
+
+
+def _usage(value: Any) -> Usage | None:
+    if not isinstance(value, dict):
+        return None
+    return Usage(**{key: _int(value.get(key)) or 0 for key in USAGE_KEYS})
+
+
+def parse_item(data: Mapping[str, Any]) -> Item:
+    """The typed item of an ``item.*`` event's ``item`` object."""
+    kind = data.get("type")
+    item_id = _str(data, "id")
+    status = _str(data, "status") or "in_progress"
+    if kind == "agent_message":
+        return AgentMessage(item_id, _str(data, "text"))
+    if kind == "reasoning":
+        return Reasoning(item_id, _str(data, "text"))
+    if kind == "command_execution":
+        return CommandExecution(
+            item_id,
+            _command(data.get("command")),
+            _str(data, "aggregated_output"),
+            _int(data.get("exit_code")),
+            status,
+        )
+    if kind == "file_change":
+        changes = tuple(
+            FileUpdate(_str(c, "path") or "?", _str(c, "kind") or "update")
+            for c in _dicts(data.get("changes"))
+        )
+        return FileChange(item_id, changes, status)
+    if kind == "mcp_tool_call":
+        error = data.get("error")
+        if isinstance(error, dict):
+            error = error.get("message", error)
+        return McpToolCall(
+            item_id,
+            _str(data, "server") or "?",
+            _str(data, "tool") or "?",
+            data.get("arguments"),
+            data.get("result"),
+            None if error is None else str(error),
+            status,
+        )
+    if kind == "collab_tool_call":
+        receivers = data.get("receiver_thread_ids")
+        return CollabToolCall(
+            item_id,
+            _str(data, "tool") or "?",
+            _opt_str(data, "sender_thread_id"),
+            tuple(str(r) for r in receivers) if isinstance(receivers, list) else (),
+            _opt_str(data, "prompt"),
+            status,
+        )
+    if kind == "web_search":
+        return WebSearch(item_id, _str(data, "query"))
+    if kind == "todo_list":
+        entries = tuple(
+            TodoEntry(_str(t, "text"), bool(t.get("completed"))) for t in _dicts(data.get("items"))
+        )
+        return TodoList(item_id, entries)
+    if kind == "error":
+        return ErrorItem(item_id, _str(data, "message"))
+    return UnknownItem(kind if isinstance(kind, str) else "item", item_id, data)
+
+
+_ITEM_EVENTS: dict[str, type[ItemStarted] | type[ItemUpdated] | type[ItemCompleted]] = {
+    "item.started": ItemStarted,
+    "item.updated": ItemUpdated,
+    "item.completed": ItemCompleted,
+}
+
+
+def parse_event(data: Mapping[str, Any]) -> CodexEvent:
+    """The typed event of one decoded line."""
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        return Invalid(cap(json.dumps(data, ensure_ascii=False), 200))
+    if kind == "thread.started":
+        return ThreadStarted(_opt_str(data, "thread_id"))
+    if kind == "turn.started":
+        return TurnStarted()
+    if kind == "turn.completed":
+        return TurnCompleted(_usage(data.get("usage")))
+    if kind == "turn.failed":
+        error = data.get("error")
+        message = error.get("message") if isinstance(error, dict) else None
+        return TurnFailed(None if message is None else str(message))
+    if kind == "error":
+        return ThreadError(_str(data, "message"))
+    if kind in _ITEM_EVENTS:
+        item = data.get("item")
+        return _ITEM_EVENTS[kind](parse_item(item if isinstance(item, dict) else {}))
+    return UnknownEvent(kind, data)
 
 
 def parse_line(line: str | bytes) -> CodexEvent | None:
-    """Decode one JSONL line: ``None`` for a blank line, an ``invalid`` event for junk."""
+    """Decode one JSONL line: ``None`` for a blank line, :class:`Invalid` for junk."""
     if isinstance(line, bytes):
         line = line.decode("utf-8", errors="replace")
     line = line.strip()
@@ -82,188 +423,7 @@ def parse_line(line: str | bytes) -> CodexEvent | None:
     try:
         data = json.loads(line)
     except ValueError:
-        return CodexEvent("invalid", {"text": cap(line, 200)})
+        return Invalid(cap(line, 200))
     if not isinstance(data, dict):
-        return CodexEvent("invalid", {"text": cap(line, 200)})
-    kind = data.get("type")
-    return CodexEvent(kind if isinstance(kind, str) else "invalid", data)
-
-
-@dataclass
-class ToolCall:
-    """The latest tool call: what kind, its argument in one line, and how it is going."""
-
-    kind: str
-    summary: str
-    status: str = "in_progress"
-    exit_code: int | None = None
-
-
-@dataclass
-class TaskProgress:
-    """The live view of one Codex run, folded from its events. JSON-serialisable via ``to_dict``."""
-
-    thread_id: str | None = None
-    events: int = 0
-    turns_started: int = 0
-    turns_completed: int = 0
-    tool_calls: int = 0
-    last_tool: ToolCall | None = None
-    reasoning: str | None = None
-    message: str | None = None  # latest agent message, capped (live view)
-    final_message: str | None = None  # latest agent message, whole (the result)
-    todo_done: int = 0
-    todo_total: int = 0
-    usage: dict[str, int] = field(default_factory=dict)  # cumulative for the thread
-    warnings: list[str] = field(default_factory=list)
-    failure: str | None = None  # message of turn.failed
-    unknown_types: list[str] = field(default_factory=list)  # distinct unknown types, capped
-    _open_items: set[str] = field(default_factory=set, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("_open_items", None)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TaskProgress:
-        data = dict(data)
-        data.pop("_open_items", None)
-        tool = data.pop("last_tool", None)
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        progress = cls(**known)
-        if isinstance(tool, dict):
-            progress.last_tool = ToolCall(**tool)
-        return progress
-
-    @property
-    def todo(self) -> str | None:
-        return f"{self.todo_done}/{self.todo_total}" if self.todo_total else None
-
-
-def describe_tool(item: dict[str, Any]) -> ToolCall | None:
-    """A one-line description of a tool item, or ``None`` for items that are not tool calls."""
-    kind = item.get("type")
-    status = str(item.get("status") or "in_progress")
-    if kind == "command_execution":
-        code = item.get("exit_code")
-        return ToolCall(
-            "command",
-            cap(str(item.get("command", "")), 500),
-            status,
-            code if isinstance(code, int) else None,
-        )
-    if kind == "file_change":
-        changes = _as_list(item.get("changes"))
-        parts = [
-            f"{c.get('kind', '?')} {c.get('path', '?')}" for c in changes if isinstance(c, dict)
-        ]
-        return ToolCall("file_change", cap(", ".join(parts), 500), status)
-    if kind == "mcp_tool_call":
-        args = item.get("arguments")
-        arg_text = json.dumps(args, ensure_ascii=False) if args is not None else ""
-        summary = f"{item.get('server', '?')}.{item.get('tool', '?')}({cap(arg_text, 300)})"
-        return ToolCall("mcp_tool_call", summary, status)
-    if kind == "web_search":
-        return ToolCall("web_search", cap(str(item.get("query", "")), 500), status)
-    if kind == "collab_tool_call":
-        receivers = ", ".join(str(r) for r in _as_list(item.get("receiver_thread_ids")))
-        return ToolCall("collab_tool_call", f"{item.get('tool', '?')} {receivers}".strip(), status)
-    return None
-
-
-def _note_unknown(progress: TaskProgress, kind: str) -> None:
-    name = cap(kind, 100)
-    if name not in progress.unknown_types and len(progress.unknown_types) < 10:
-        progress.unknown_types.append(name)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _add_warning(progress: TaskProgress, text: str) -> None:
-    progress.warnings.append(cap(text, 500))
-    del progress.warnings[:-MAX_WARNINGS]
-
-
-def _fold_item(progress: TaskProgress, event_type: str, item: dict[str, Any]) -> None:
-    kind = item.get("type")
-    item_id = str(item.get("id", ""))
-    if kind in TOOL_ITEM_TYPES:
-        # Count each tool call once: on its first sighting (started, or completed without a start).
-        if event_type == "item.started":
-            progress.tool_calls += 1
-            progress._open_items.add(item_id)
-        elif item_id in progress._open_items:
-            if event_type == "item.completed":
-                progress._open_items.discard(item_id)
-        elif event_type == "item.completed":
-            progress.tool_calls += 1
-        progress.last_tool = describe_tool(item)
-    elif kind == "agent_message":
-        text = str(item.get("text", ""))
-        progress.final_message = text
-        progress.message = cap(text)
-    elif kind == "reasoning":
-        progress.reasoning = cap(str(item.get("text", "")))
-    elif kind == "todo_list":
-        todo = [t for t in _as_list(item.get("items")) if isinstance(t, dict)]
-        progress.todo_total = len(todo)
-        progress.todo_done = sum(1 for t in todo if t.get("completed"))
-    elif kind == "error":
-        if event_type == "item.completed":
-            _add_warning(progress, str(item.get("message", "")))
-    elif isinstance(kind, str):
-        _note_unknown(progress, kind)
-
-
-def fold(progress: TaskProgress, event: CodexEvent) -> TaskProgress:
-    """Apply one event to ``progress`` (in place) and return it."""
-    progress.events += 1
-    data = event.data
-    kind = event.type
-    if kind == "thread.started":
-        tid = data.get("thread_id")
-        if isinstance(tid, str):
-            progress.thread_id = tid
-    elif kind == "turn.started":
-        progress.turns_started += 1
-    elif kind == "turn.completed":
-        progress.turns_completed += 1
-        usage = data.get("usage")
-        if isinstance(usage, dict):
-            progress.usage = {
-                k: int(v)
-                for k, v in usage.items()
-                if isinstance(v, int) and not isinstance(v, bool)
-            }
-        progress._open_items.clear()
-    elif kind == "turn.failed":
-        error = data.get("error")
-        message = error.get("message") if isinstance(error, dict) else None
-        progress.failure = cap(str(message or "the turn failed"), 4_000)
-        progress._open_items.clear()
-    elif kind in ("item.started", "item.updated", "item.completed"):
-        _fold_item(progress, kind, event.item)
-    elif kind == "error":
-        _add_warning(progress, str(data.get("message", "")))
-    else:
-        _note_unknown(progress, kind)
-    return progress
-
-
-def fold_lines(lines: Any, progress: TaskProgress | None = None) -> TaskProgress:
-    """Fold an iterable of JSONL lines into a progress (a convenience for tests and replays)."""
-    progress = progress or TaskProgress()
-    for line in lines:
-        event = parse_line(line)
-        if event is not None:
-            fold(progress, event)
-    return progress
-
-
-def usage_delta(total: dict[str, int], baseline: dict[str, int] | None) -> dict[str, int]:
-    """Per-turn usage from Codex's cumulative thread totals: ``total - baseline`` key by key."""
-    baseline = baseline or {}
-    return {k: max(0, int(total.get(k, 0)) - int(baseline.get(k, 0))) for k in USAGE_KEYS}
+        return Invalid(cap(line, 200))
+    return parse_event(data)

@@ -10,6 +10,7 @@ Must not: decide what is merged or delete anything itself (``engine.branches`` d
 from __future__ import annotations
 
 from ..engine import branches
+from ..engine.records import as_data
 from ..engine.store import StoreError
 from ..git import GitError
 from ..settings import Settings
@@ -54,12 +55,12 @@ def cleanup_command(
         error(str(exc))
         return 1
     if as_json:
-        print_json({"cleaned": cleaned})
+        print_json({"cleaned": as_data(cleaned)})
     else:
         console = make_console()
         for item in cleaned:
             console.print(clean(cleanup_line(item), one_line=False), markup=False, highlight=False)
         if not cleaned:
             console.print("Nothing to clean up: no merged task branches.")
-    kept = task_id is not None and any(item.get("kept_reason") for item in cleaned)
+    kept = task_id is not None and any(item.kept_reason for item in cleaned)
     return 1 if kept else 0

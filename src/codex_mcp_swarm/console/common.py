@@ -14,7 +14,6 @@ import dataclasses
 import json
 import os
 import re
-import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -24,7 +23,9 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from .. import git
-from ..engine.store import ACTIVE, PHASES, TERMINAL, Store, StoreError, TaskRow, valid_task_id
+from ..codex import shell
+from ..engine.phases import ACTIVE, PHASES, TERMINAL
+from ..engine.store import Store, StoreError, TaskRow, valid_task_id
 from ..engine.tasks import Engine
 from ..settings import Settings
 
@@ -90,21 +91,9 @@ def clean(text: object, limit: int | None = None, *, one_line: bool = True) -> s
     return value
 
 
-_SHELL_WRAPPER = re.compile(r"(?:\S*/)?(?:bash|zsh|sh) -lc (.+)", re.DOTALL)
-
-
 def command_text(command: object) -> str:
-    """A command as its author wrote it: Codex's ``/bin/bash -lc '...'`` wrapper taken off."""
-    text = str(command)
-    wrapped = _SHELL_WRAPPER.fullmatch(text)
-    if wrapped:
-        try:
-            words = shlex.split(wrapped.group(1))
-        except ValueError:
-            words = []
-        if len(words) == 1:
-            text = words[0]
-    return clean(text)
+    """A command as its author wrote it (Codex's shell wrapper taken off), safe to print."""
+    return clean(shell.command_text(command))
 
 
 def first_line(text: object, limit: int | None = None) -> str:
@@ -185,9 +174,9 @@ def task_filter(statuses: frozenset[str] | None, repo: Path | None) -> Callable[
             return False
         if repo is None:
             return True
-        worktree = row.extra.get("worktree")
-        origin = worktree.get("repo") if isinstance(worktree, dict) else None
-        return any(_within(p, repo) for p in (row.cwd, origin) if isinstance(p, str))
+        worktree = row.extra.worktree
+        origin = str(worktree.repo) if worktree is not None else None
+        return any(_within(p, repo) for p in (row.cwd, origin) if p is not None)
 
     return keep
 

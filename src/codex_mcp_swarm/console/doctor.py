@@ -30,8 +30,10 @@ from rich.text import Text
 
 from .. import __version__
 from ..codex.command import toml_value
+from ..codex.install import PINNED_VERSION, pinned_binary
 from ..engine import procs
 from ..engine.backends.local import STARTING_GRACE
+from ..engine.phases import SUPERVISED, TERMINAL
 from ..engine.store import Store, StoreError
 from ..settings import ENV_DEPTH, Settings
 from .common import make_console, print_json
@@ -41,7 +43,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-TESTED_CODEX_VERSION = "0.171.0"  # the release the test suite pins (.codex-version in the repo)
+TESTED_CODEX_VERSION = (
+    PINNED_VERSION  # the release the test suite pins (.codex-version in the repo)
+)
 MIN_GIT = (2, 38)  # `git merge-tree --write-tree`, which worktree tasks use to predict merges
 LOW_SPACE = 100 * 1024 * 1024  # bytes free in the task dir below which doctor warns
 STRAY_AFTER = 60.0  # seconds after a task's end from which a live process of it is a stray
@@ -86,6 +90,19 @@ def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
 def check_codex(settings: Settings) -> Check:
     install = f"`npm install -g @openai/codex@{TESTED_CODEX_VERSION}`"
     path = shutil.which(settings.codex_bin)
+    per_user = str(pinned_binary())
+    if path is None and settings.codex_bin == per_user:
+        npm = shutil.which("npm")
+        return Check(
+            "codex",
+            WARN if npm else FAIL,
+            f"no Codex on PATH, and the per-user copy of Codex {TESTED_CODEX_VERSION} is not "
+            f"installed yet (it goes to {per_user})",
+            "The server installs it with npm when it first starts, or now: "
+            "`codex-mcp-swarm setup codex` (or `setup claude`)."
+            if npm
+            else f"Install Node.js with npm (the server then installs Codex itself), or {install}.",
+        )
     if path is None:
         return Check(
             "codex",
@@ -115,7 +132,8 @@ def check_codex(settings: Settings) -> Check:
             f"Codex {version} at {path}; this release was tested with {TESTED_CODEX_VERSION}",
             f"If tasks misbehave, install the tested version with {install}.",
         )
-    return Check("codex", OK, f"Codex {version} at {path} (the tested version)")
+    which = "the per-user copy of the tested version" if path == per_user else "the tested version"
+    return Check("codex", OK, f"Codex {version} at {path} ({which})")
 
 
 def codex_home(environ: Mapping[str, str]) -> Path:
@@ -307,8 +325,8 @@ def check_processes(settings: Settings) -> list[Check]:
     except (StoreError, sqlite3.Error):
         return []  # check_store already said what is wrong
     try:
-        active = store.list(phases=("starting", "running"))
-        recent = store.list(phases=("completed", "failed", "cancelled", "lost"), limit=200)
+        active = store.list(phases=SUPERVISED)
+        recent = store.list(phases=TERMINAL, limit=200)
         now = time.time()
         checks: list[Check] = []
         for row in active:

@@ -16,7 +16,26 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from ..codex.events import CodexEvent, describe_tool, parse_line
+from ..codex.events import (
+    AgentMessage,
+    CodexEvent,
+    ErrorItem,
+    Invalid,
+    ItemCompleted,
+    ItemEvent,
+    ItemStarted,
+    ItemUpdated,
+    Reasoning,
+    ThreadError,
+    ThreadStarted,
+    TodoList,
+    TurnCompleted,
+    TurnFailed,
+    TurnStarted,
+    Usage,
+    parse_line,
+)
+from ..codex.progress import describe_tool
 from ..engine.store import Store, TaskRow
 from ..engine.views import elapsed
 from ..settings import Settings
@@ -29,21 +48,21 @@ POLL = 0.2  # seconds between reads of a file that did not grow
 READ_CHUNK = 1 << 20
 
 
-def _tool_line(event_type: str, item: dict[str, Any]) -> Text | None:
-    tool = describe_tool(item)
+def _tool_line(event: ItemEvent) -> Text | None:
+    tool = describe_tool(event.item, done=isinstance(event, ItemCompleted))
     if tool is None:
         return None
     summary = command_text(tool.summary) if tool.kind == "command" else clean(tool.summary)
     if tool.kind == "command":
-        if event_type == "item.started":
+        if isinstance(event, ItemStarted):
             return Text(f"$ {summary}", style="cyan")
-        if event_type != "item.completed":
+        if not isinstance(event, ItemCompleted):
             return None
         code = tool.exit_code
         ok = tool.status == "completed" and code in (None, 0)
         outcome = f"exit {code}" if code is not None else tool.status
         return Text(f"$ {summary} -> {outcome}", style="green" if ok else "red")
-    if event_type != "item.completed" and tool.kind == "file_change":
+    if not isinstance(event, ItemCompleted) and tool.kind == "file_change":
         return None
     label = {
         "file_change": "edit",
@@ -55,55 +74,50 @@ def _tool_line(event_type: str, item: dict[str, Any]) -> Text | None:
     return Text(f"{label}: {summary}{state}", style="yellow" if state else "")
 
 
-def _item_line(event_type: str, item: dict[str, Any]) -> Text | None:
-    kind = item.get("type")
-    if kind == "agent_message" and event_type == "item.completed":
-        text = str(item.get("text") or "")
-        more = len([line for line in text.splitlines() if line.strip()]) - 1
+def _item_line(event: ItemEvent) -> Text | None:
+    item, completed = event.item, isinstance(event, ItemCompleted)
+    if isinstance(item, AgentMessage) and completed:
+        more = len([line for line in item.text.splitlines() if line.strip()]) - 1
         suffix = f" (+{more} more lines)" if more > 0 else ""
-        return Text(f"message: {first_line(text)}{suffix}", style="bold")
-    if kind == "reasoning" and event_type == "item.completed":
-        return Text(f"thinking: {first_line(item.get('text'))}", style="dim italic")
-    if kind == "todo_list":
-        todo = [t for t in item.get("items") or [] if isinstance(t, dict)]
-        done = sum(1 for t in todo if t.get("completed"))
-        upcoming = next((t for t in todo if not t.get("completed")), None)
-        text = f"plan: {done}/{len(todo)} done"
+        return Text(f"message: {first_line(item.text)}{suffix}", style="bold")
+    if isinstance(item, Reasoning) and completed:
+        return Text(f"thinking: {first_line(item.text)}", style="dim italic")
+    if isinstance(item, TodoList):
+        upcoming = next((t for t in item.items if not t.completed), None)
+        text = f"plan: {item.done}/{len(item.items)} done"
         if upcoming is not None:
-            text += f"; next: {first_line(upcoming.get('text'))}"
+            text += f"; next: {first_line(upcoming.text)}"
         return Text(text, style="blue")
-    if kind == "error" and event_type == "item.completed":
-        return Text(f"warning: {first_line(item.get('message'))}", style="yellow")
-    return _tool_line(event_type, item)
+    if isinstance(item, ErrorItem) and completed:
+        return Text(f"warning: {first_line(item.message)}", style="yellow")
+    return _tool_line(event)
 
 
 def event_line(event: CodexEvent) -> Text | None:
     """One Codex event in one line, or ``None`` for events not worth a line (updates)."""
-    data = event.data
-    kind = event.type
-    if kind == "thread.started":
-        return Text(f"thread {clean(data.get('thread_id'))} started", style="dim")
-    if kind == "turn.started":
+    if isinstance(event, ThreadStarted):
+        return Text(f"thread {clean(event.thread_id)} started", style="dim")
+    if isinstance(event, TurnStarted):
         return Text("turn started", style="dim")
-    if kind == "turn.completed":
-        found = data.get("usage")
-        usage: dict[str, Any] = found if isinstance(found, dict) else {}
+    if isinstance(event, TurnCompleted):
+        usage = event.usage or Usage()
         return Text(
-            f"turn completed ({usage.get('input_tokens', 0)} tokens in, "
-            f"{usage.get('output_tokens', 0)} out)",
+            f"turn completed ({usage.input_tokens} tokens in, {usage.output_tokens} out)",
             style="dim",
         )
-    if kind == "turn.failed":
-        failure = data.get("error")
-        message = failure.get("message") if isinstance(failure, dict) else None
-        return Text(f"turn failed: {first_line(message or 'no reason given')}", style="bold red")
-    if kind == "error":
-        return Text(f"error: {first_line(data.get('message'))}", style="red")
-    if kind in ("item.started", "item.updated", "item.completed"):
-        return _item_line(kind, event.item)
-    if kind == "invalid":
-        return Text(f"(unreadable line: {clean(data.get('text'), 80)})", style="dim")
-    return Text(f"({clean(kind, 60)} event)", style="dim")
+    if isinstance(event, TurnFailed):
+        message = event.message or "no reason given"
+        return Text(f"turn failed: {first_line(message)}", style="bold red")
+    if isinstance(event, ThreadError):
+        reason = event.reconnect_reason
+        if reason is not None:
+            return Text(f"reconnecting to the model: {first_line(reason)}", style="yellow")
+        return Text(f"error: {first_line(event.message)}", style="red")
+    if isinstance(event, (ItemStarted, ItemUpdated, ItemCompleted)):
+        return _item_line(event)
+    if isinstance(event, Invalid):
+        return Text(f"(unreadable line: {clean(event.text, 80)})", style="dim")
+    return Text(f"({clean(event.type, 60)} event)", style="dim")
 
 
 def _end_line(row: TaskRow) -> Text:

@@ -11,6 +11,7 @@ Must not: choose, merge or record anything itself (``engine.landing`` does, as f
 from __future__ import annotations
 
 from ..engine.landing import LandRequest, land
+from ..engine.records import as_data
 from ..engine.store import StoreError
 from ..engine.tasks import TaskError
 from ..git import GitError
@@ -36,13 +37,13 @@ def land_command(settings: Settings, request: LandRequest, *, as_json: bool = Fa
     except KeyboardInterrupt:
         error("interrupted; what had landed stays landed, the rest is unchanged")
         return 130
-    if out["resolving"]:
+    if out.resolving:
         engine.start_queued_now()  # resolving tasks start under their own runners
     if as_json:
-        print_json(out)
+        print_json(as_data(out))
     else:
         console = make_console()
-        for line in out["lines"]:
+        for line in out.lines:
             console.print(clean(line, one_line=False), markup=False, highlight=False)
-    trouble = out["conflicted"] or out["check_failed"] or out["skipped"]
+    trouble = out.conflicted or out.check_failed or out.skipped
     return 1 if trouble else 0

@@ -10,6 +10,7 @@ changed).
 from __future__ import annotations
 
 from ..engine import branches
+from ..engine.records import as_data
 from ..git import GitError
 from ..settings import Settings
 from .common import clean, error, load_task, make_console, print_json
@@ -33,11 +34,11 @@ def merge_command(
         error(str(exc))
         return 1
     if as_json:
-        print_json({"task_id": row.id, **out})
+        print_json(as_data(out))
     else:
         console = make_console()
-        if out["merged"]:
-            console.print(clean(out["message"], one_line=False), markup=False, highlight=False)
+        if out.merged:
+            console.print(clean(out.message, one_line=False), markup=False, highlight=False)
         else:
-            error(f"not merged: {out['message']}")
-    return 0 if out["merged"] else 1
+            error(f"not merged: {out.message}")
+    return 0 if out.merged else 1

@@ -46,7 +46,7 @@ def diffstat(row: TaskRow) -> str | None:
     view = worktree_view(row)
     if view is None or not row.terminal:
         return None
-    if not row.extra.get("removed_branch"):
+    if not row.extra.removed_branch:
         try:
             stat = str(branches.diff(row, paths=None, stat_only=True, max_chars=0)["stat"])
             return stat.rstrip() or "no changes"

@@ -4,8 +4,8 @@ Owns: which facts of a task a table row shows (id, phase, elapsed, tool calls, l
 branch, the prompt's first line, and in the live board what it is doing now), which columns fit
 the terminal's width, and the summary line (running / queued / done / failed, tokens).
 
-Must not: write to the store or touch processes. Facts come from ``engine.views``; this module only
-lays them out.
+Must not: write to the store or touch processes. Facts come from ``engine.views`` and what a task
+is doing now from ``engine.doing`` (the wording every face shows); this module only lays them out.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..engine import doing
 from ..engine.store import Store, StoreError, TaskRow
 from ..engine.views import branch_of, status_view
 from ..settings import Settings
 from ..wording import duration
 from .common import (
     clean,
-    command_text,
     error,
     first_line,
     make_console,
@@ -40,21 +40,10 @@ from .common import (
     token_text,
 )
 
-TOOL_LABELS = {"web_search": "search", "mcp_tool_call": "mcp", "collab_tool_call": "agents"}
-
 
 def tool_text(tool: dict[str, Any], cwd: str | None = None) -> str:
-    """A tool call in one line: ``$ pytest -q``, ``update src/a.py``, ``search: rich live``.
-    Paths inside ``cwd`` are shown relative to it."""
-    kind = str(tool.get("kind"))
-    summary = str(tool.get("summary") or "")
-    if kind == "command":
-        return "$ " + command_text(summary)
-    if kind == "file_change" and cwd:
-        summary = summary.replace(cwd.rstrip("/") + "/", "")
-    if kind in TOOL_LABELS:
-        return f"{TOOL_LABELS[kind]}: {clean(summary)}"
-    return clean(summary)
+    """A tool call in one line, safe to print (see :func:`~..engine.doing.tool_text`)."""
+    return clean(doing.tool_text(tool, cwd))
 
 
 def last_action(view: dict[str, Any]) -> str:
@@ -72,35 +61,8 @@ def last_action(view: dict[str, Any]) -> str:
 
 
 def now_text(view: dict[str, Any]) -> str:
-    """What a task is doing now, or how it ended, in one line."""
-    status = view["status"]
-    if status == "queued":
-        place = view.get("queue_position")
-        return f"queued (#{place} in the queue)" if place else "queued"
-    if status == "starting":
-        if view.get("waiting_for"):
-            return "waiting for " + str(view["waiting_for"])
-        return "starting Codex"
-    if status == "running":
-        if view.get("cancel_requested"):
-            return "cancelling"
-        last = view.get("last_tool")
-        if last and last.get("status") == "in_progress":
-            text = "running " + tool_text(last, view.get("cwd"))
-        elif view.get("reasoning"):
-            text = "thinking: " + first_line(view["reasoning"])
-        elif view.get("message"):
-            text = "said: " + first_line(view["message"])
-        else:
-            text = "running"
-        if view.get("todo"):
-            text += f" · plan {view['todo']} done"
-        return text
-    if view.get("error"):
-        return first_line(view["error"])
-    if status == "completed" and view.get("message"):
-        return "done: " + first_line(view["message"])
-    return str(status)
+    """What a task is doing now, or how it ended, in one line (the engine's wording)."""
+    return clean(doing.doing(view).text())
 
 
 def task_view(store: Store | None, row: TaskRow, now: float | None = None) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from ..engine.store import ACTIVE, Store, StoreError, TaskRow
+from ..engine.phases import ACTIVE
+from ..engine.store import Store, StoreError, TaskRow
 from ..settings import Settings
 from ..wording import duration
 from .common import error, make_console, open_store, phase_text, task_filter, unique
@@ -111,7 +112,7 @@ def snapshot(store: Store | None, keep: Callable[[TaskRow], bool]) -> list[dict[
     """Every active task and the newest finished ones that pass ``keep``, newest first."""
     if store is None:
         return []
-    rows = unique([*store.list(phases=sorted(ACTIVE)), *store.list(limit=RECENT)])
+    rows = unique([*store.list(phases=ACTIVE), *store.list(limit=RECENT)])
     now = time.time()
     return [task_view(store, row, now) for row in rows if keep(row)]
 

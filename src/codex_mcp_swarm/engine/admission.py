@@ -244,7 +244,10 @@ def reply_spec(
     if previous is not None:
         fields = dict(previous.spec["task"])
         fields.pop("review", None)  # a review's thread goes on as an ordinary one
-        fields.update(prompt=prompt, resume_thread_id=thread_id, fork_thread_id=None)
+        # An output schema is the reply's own (codex_reply's output_schema), not inherited.
+        fields.update(
+            prompt=prompt, resume_thread_id=thread_id, fork_thread_id=None, output_schema=None
+        )
         return TaskSpec(**fields), previous
     cwd = find_session_cwd(thread_id)
     if cwd is None:

@@ -1,11 +1,12 @@
 """A task's worktree and branch over its life: made at launch, committed at its end, then
 diffed, merged and cleaned up on request, and expired when old.
 
-Owns: how a task row records its worktree (``extra["worktree"]``, the git layer's
-:class:`~..git.Worktree` as a dict) and its outcome (``extra["outcome"]``: files, counts,
-clean merge or conflicts), merge and cleanup records (``extra["merged"]``, also written by a
-landing), which finished tasks are merged (:func:`merged_tasks`), and the expiry rule (old
-finished tasks' worktree directories go; branches with unmerged commits stay: they hold the work).
+Owns: how a task's record (:class:`~.records.TaskExtra`) keeps its worktree (the git layer's
+:class:`~..git.Worktree`) and its outcome (:class:`~..git.Outcome`: files, counts, clean merge
+or conflicts), merge and cleanup records (:class:`~.records.Merged`, also written by a landing;
+the answers :class:`~.records.MergeReport` and :class:`~.records.CleanupReport`), which finished
+tasks are merged (:func:`merged_tasks`), and the expiry rule (old finished tasks' worktree
+directories go; branches with unmerged commits stay: they hold the work).
 
 Must not: run git itself (the ``git`` package does) or talk MCP. The runner calls
 :func:`finish_worktree` before it records a task's end, so the commit happens even when no
@@ -16,24 +17,20 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .. import git
-from .phases import Phase
+from .phases import TERMINAL, Phase
+from .records import CleanupReport, Merged, MergeReport
 from .store import Store, TaskRow
 
 log = logging.getLogger(__name__)
 
 
 def worktree_of(row: TaskRow) -> git.Worktree | None:
-    data = row.extra.get("worktree")
-    if not isinstance(data, dict):
-        return None
-    fields = dict(data)
-    for key in ("path", "repo"):
-        fields[key] = Path(fields[key])
-    return git.Worktree(**fields)
+    return row.extra.worktree
 
 
 def require_worktree(row: TaskRow) -> git.Worktree:
@@ -51,9 +48,9 @@ def commit_message(row: TaskRow) -> str:
     return f"{title[:72]}\n\nWork of codex-swarm task {row.id} ({row.phase})."
 
 
-def outcome_of(wt: git.Worktree) -> dict[str, Any]:
+def outcome_of(wt: git.Worktree) -> git.Outcome:
     """Files, counts and whether the branch merges cleanly into its base branch's tip now."""
-    return git.outcome(wt.repo, wt.branch, wt.base_commit, wt.base_branch).to_dict()
+    return git.outcome(wt.repo, wt.branch, wt.base_commit, wt.base_branch)
 
 
 def finish_worktree(store: Store, row: TaskRow, phase: Phase) -> None:
@@ -66,27 +63,26 @@ def finish_worktree(store: Store, row: TaskRow, phase: Phase) -> None:
     try:
         commit = git.commit_all(wt, commit_message(row))
         outcome = outcome_of(wt)
-        store.set_extra(row.id, outcome=outcome, commit=commit, outcome_error=None)
+        store.update_extra(
+            row.id, lambda e: replace(e, outcome=outcome, commit=commit, outcome_error=None)
+        )
     except Exception as exc:
         log.exception("committing the worktree of %s failed", row.id)
-        store.set_extra(
-            row.id,
-            outcome_error=f"committing the task's work failed: {exc}. The changes are still in "
-            f"{wt.path}.",
-        )
+        why = f"committing the task's work failed: {exc}. The changes are still in {wt.path}."
+        store.update_extra(row.id, lambda e: replace(e, outcome_error=why))
 
 
-def refresh_outcome(store: Store, row: TaskRow) -> dict[str, Any] | None:
-    """Recompute the outcome against the base branch's current tip (it may have moved)."""
+def refresh_outcome(store: Store, row: TaskRow) -> git.Outcome | None:
+    """Recompute the outcome against the base branch's current tip (it may have moved); None
+    when there is no branch to look at or git cannot say (the recorded outcome stays)."""
     wt = worktree_of(row)
-    if wt is None or not row.terminal or row.extra.get("removed_branch"):
+    if wt is None or not row.terminal or row.extra.removed_branch:
         return None
     try:
         outcome = outcome_of(wt)
-    except git.GitError as exc:
-        return {"error": str(exc)}
-    store.set_extra(row.id, outcome=outcome)
-    row.extra["outcome"] = outcome
+    except git.GitError:
+        return None
+    row.extra = store.update_extra(row.id, lambda e: replace(e, outcome=outcome)) or row.extra
     return outcome
 
 
@@ -106,11 +102,11 @@ def diff(
     return out
 
 
-def merge(store: Store, row: TaskRow, *, strategy: str, target: str | None) -> dict[str, Any]:
+def merge(store: Store, row: TaskRow, *, strategy: str, target: str | None) -> MergeReport:
     wt = require_worktree(row)
     if not row.terminal:
         raise git.GitError(f"task {row.id} is still {row.phase}; wait for it before merging")
-    if row.extra.get("removed_branch"):
+    if row.extra.removed_branch:
         raise git.GitError(f"task {row.id}'s branch {wt.branch} was already deleted")
     into = target or wt.base_branch
     if into is None:
@@ -121,36 +117,64 @@ def merge(store: Store, row: TaskRow, *, strategy: str, target: str | None) -> d
     result = git.merge(
         wt.repo, wt.branch, target=into, strategy=strategy, message=commit_message(row)
     )
-    data = result.to_dict()
+    report = MergeReport(
+        task_id=row.id,
+        merged=result.merged,
+        commit=result.commit,
+        strategy=result.strategy,
+        target=result.target,
+        conflicts=tuple(result.conflicts),
+        message=result.message,
+    )
     if result.merged:
-        store.set_extra(row.id, merged={**data, "at": time.time()})
-    return data
+        record = Merged(
+            target=result.target,
+            commit=result.commit,
+            strategy=result.strategy,
+            message=result.message,
+            at=time.time(),
+        )
+        store.update_extra(row.id, lambda e: replace(e, merged=record))
+    return report
 
 
-def cleanup(store: Store, row: TaskRow, *, force: bool) -> dict[str, Any]:
+def merged_into(row: TaskRow, wt: git.Worktree) -> str | None:
+    """The branch a task's work was merged into, else the branch it started from (if any)."""
+    merged = row.extra.merged
+    return merged.target if merged is not None else wt.base_branch
+
+
+def cleanup(store: Store, row: TaskRow, *, force: bool) -> CleanupReport:
     wt = require_worktree(row)
     if not row.terminal:
         raise git.GitError(
             f"task {row.id} is still {row.phase}; cancel it or wait for it before cleaning up"
         )
-    path = None if row.extra.get("removed_worktree") else wt.path
-    merged = row.extra.get("merged") or {}
-    into = merged.get("target") or wt.base_branch
-    result = git.cleanup(wt.repo, path, wt.branch, into=into, force=force).to_dict()
-    store.set_extra(
+    path = None if row.extra.removed_worktree else wt.path
+    result = git.cleanup(wt.repo, path, wt.branch, into=merged_into(row, wt), force=force)
+    removed_worktree = row.extra.removed_worktree or result.removed_worktree
+    store.update_extra(
         row.id,
-        removed_worktree=bool(row.extra.get("removed_worktree") or result["removed_worktree"]),
-        removed_branch=bool(result["deleted_branch"]),
+        lambda e: replace(
+            e, removed_worktree=removed_worktree, removed_branch=result.deleted_branch
+        ),
     )
-    result.update(task_id=row.id, branch=wt.branch, worktree=str(wt.path))
-    return result
+    return CleanupReport(
+        task_id=row.id,
+        branch=wt.branch,
+        worktree=str(wt.path),
+        removed_worktree=result.removed_worktree,
+        deleted_branch=result.deleted_branch,
+        kept_reason=result.kept_reason,
+        lost_commits=tuple(result.lost_commits),
+    )
 
 
 def is_merged(row: TaskRow) -> bool:
     wt = worktree_of(row)
-    if wt is None or row.extra.get("removed_branch"):
+    if wt is None or row.extra.removed_branch:
         return False
-    into = (row.extra.get("merged") or {}).get("target") or wt.base_branch
+    into = merged_into(row, wt)
     if into is None:
         return False
     try:
@@ -161,11 +185,7 @@ def is_merged(row: TaskRow) -> bool:
 
 def merged_tasks(store: Store) -> list[TaskRow]:
     """Finished worktree tasks whose branch still exists and whose work is merged."""
-    rows = [
-        r
-        for r in store.list(phases=("completed", "failed", "cancelled", "lost"))
-        if "worktree" in r.extra and not r.extra.get("removed_branch")
-    ]
+    rows = [r for r in store.list(phases=TERMINAL) if r.extra.live_branch]
     return [r for r in rows if is_merged(r)]
 
 
@@ -178,9 +198,9 @@ def expire(store: Store, max_age: float, now: float | None = None) -> list[str]:
     now = time.time() if now is None else now
     removed: list[str] = []
     repos: set[Path] = set()
-    for row in store.list(phases=("completed", "failed", "cancelled", "lost")):
+    for row in store.list(phases=TERMINAL):
         wt = worktree_of(row)
-        if wt is None or row.extra.get("removed_worktree") or not row.ended_at:
+        if wt is None or row.extra.removed_worktree or not row.ended_at:
             continue
         if now - row.ended_at < max_age:
             continue
@@ -201,6 +221,6 @@ def expire(store: Store, max_age: float, now: float | None = None) -> list[str]:
 def refresh_outcomes(store: Store, rows: list[TaskRow]) -> list[TaskRow]:
     """Finished worktree tasks' merge outlook against their base branch's tip as it is now."""
     for row in rows:
-        if row.terminal and "worktree" in row.extra:
+        if row.terminal and row.extra.worktree is not None:
             refresh_outcome(store, row)
     return rows

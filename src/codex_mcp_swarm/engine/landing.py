@@ -4,7 +4,8 @@ Owns: :func:`land` (choose the finished, unlanded worktree tasks of one reposito
 they finished, or the ones named; land each through :func:`..git.landing.land_branch` while
 holding the repository's landing lock; record each landed task as merged so cleanup and later
 landings count it; name the already-landed tasks a conflict collides with; start a resolving
-follow-up task per conflict when asked) and the plain-dict answer every face renders.
+follow-up task per conflict when asked) and the typed answer every face renders
+(:class:`~.records.LandReport`).
 
 A crash between two tasks leaves the target at a landed boundary (git moves it with a
 compare-and-swap); a task whose work reached the target before its landing was recorded is
@@ -17,9 +18,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from .. import git
 from ..codex.command import TaskSpec
@@ -29,12 +29,20 @@ from ..git.run import common_dir
 from ..git.worktrees import repo_dir
 from . import branches
 from .admission import check_cwd
+from .phases import TERMINAL
+from .records import (
+    CheckFailed,
+    Conflicted,
+    Landed,
+    LandReport,
+    Merged,
+    Resolving,
+    Skipped,
+)
 from .store import TaskRow
 from .tasks import Engine, TaskError, WorktreeRequest
 
 log = logging.getLogger(__name__)
-
-FINISHED = ("completed", "failed", "cancelled", "lost")
 
 
 @dataclass(frozen=True)
@@ -57,22 +65,15 @@ def _common(path: Path, cache: dict[Path, Path | None]) -> Path | None:
     return cache[path]
 
 
-def _landed_record(row: TaskRow) -> dict[str, Any] | None:
-    merged = row.extra.get("merged")
-    return merged if isinstance(merged, dict) else None
-
-
 def _target_of(row: TaskRow, wt: git.Worktree, request: LandRequest) -> str | None:
-    return request.target or row.extra.get("land_target") or wt.base_branch
+    return request.target or row.extra.land_target or wt.base_branch
 
 
 def _candidates(engine: Engine, common: Path, cache: dict[Path, Path | None]) -> list[TaskRow]:
     rows = [
         row
         for row in engine.store.list(phases=("completed",))
-        if "worktree" in row.extra
-        and not row.extra.get("removed_branch")
-        and _landed_record(row) is None
+        if row.extra.live_branch and row.extra.merged is None
     ]
     mine = []
     for row in rows:
@@ -84,9 +85,8 @@ def _candidates(engine: Engine, common: Path, cache: dict[Path, Path | None]) ->
 
 
 def _files_of(row: TaskRow) -> set[str]:
-    outcome = row.extra.get("outcome") or {}
-    files = outcome.get("files") or []
-    return {str(f["path"]) for f in files if isinstance(f, dict) and f.get("path")}
+    outcome = row.extra.outcome
+    return {f.path for f in outcome.files} if outcome is not None else set()
 
 
 def _resolver_prompt(row: TaskRow, target: str, paths: list[str], others: list[TaskRow]) -> str:
@@ -118,14 +118,17 @@ def _start_resolver(
     )
     spec = TaskSpec(**fields)
     follow = engine.launch(spec, worktree=WorktreeRequest(base_ref=commit))
-    engine.store.set_extra(follow.id, land_target=target, resolves=row.id, resolves_paths=paths)
-    engine.store.set_extra(row.id, resolved_by=follow.id)
+    engine.store.update_extra(
+        follow.id,
+        lambda e: replace(e, land_target=target, resolves=row.id, resolves_paths=tuple(paths)),
+    )
+    engine.store.update_extra(row.id, lambda e: replace(e, resolved_by=follow.id))
     return follow.id
 
 
-def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
-    """Land the tasks' branches one by one; a dict with landed, conflicted, check_failed,
-    skipped, resolving, the target(s) and their new tips, and one line per task."""
+def land(engine: Engine, request: LandRequest) -> LandReport:
+    """Land the tasks' branches one by one: which landed, conflicted, failed their check, were
+    skipped or are being resolved, the target(s) and their new tips, and one line per task."""
     if request.strategy not in git.STRATEGIES:
         raise TaskError(
             f"strategy {request.strategy!r} is unknown; use one of {', '.join(git.STRATEGIES)}"
@@ -152,16 +155,11 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
         raise TaskError(str(exc)) from None
     common = common_dir(top)
     started = time.monotonic()
-    answer: dict[str, Any] = {
-        "landed": [],
-        "conflicted": [],
-        "check_failed": [],
-        "skipped": [],
-        "resolving": [],
-        "repository": str(top),
-        "strategy": request.strategy,
-        "check": request.check,
-    }
+    landed: list[Landed] = []
+    conflicted: list[Conflicted] = []
+    check_failed: list[CheckFailed] = []
+    skipped: list[Skipped] = []
+    resolving: list[Resolving] = []
     lines: list[str] = []
     tips: dict[str, str] = {}
     checkout_notes: list[str] = []
@@ -171,7 +169,7 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
     to_resolve: list[tuple[TaskRow, git.Worktree, str, list[TaskRow]]] = []
 
     def skip(row_id: str, reason: str) -> None:
-        answer["skipped"].append({"task_id": row_id, "reason": reason})
+        skipped.append(Skipped(task_id=row_id, reason=reason))
         lines.append(f"skipped {row_id}: {reason}")
 
     scratch = Scratch(top, repo_dir(engine.settings.worktree_dir, top) / ".land-check")
@@ -190,20 +188,20 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
                 if not row.terminal:
                     skip(row.id, f"it is still {row.phase}; wait for it first")
                     continue
-                if row.extra.get("removed_branch"):
+                if row.extra.removed_branch:
                     skip(row.id, f"its branch {wt.branch} was deleted")
                     continue
                 if _common(Path(wt.repo), cache) != common:
                     skip(row.id, f"its repository {wt.repo} is not the one at {top}")
                     continue
-                record = _landed_record(row)
+                record = row.extra.merged
                 if record is not None:
-                    skip(row.id, f"already merged into {record.get('target')}")
+                    skip(row.id, f"already merged into {record.target}")
                     continue
-                resolver = row.extra.get("resolved_by")
+                resolver = row.extra.resolved_by
                 if resolver:
-                    other = engine.store.get(str(resolver))
-                    if other is not None and _landed_record(other) is None:
+                    other = engine.store.get(resolver)
+                    if other is not None and other.extra.merged is None:
                         skip(row.id, f"task {resolver} is resolving its conflicts; land that one")
                         continue
                 unresolved = _unresolved(engine, row, wt)
@@ -240,14 +238,15 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
                 if step.status in ("landed", "already"):
                     _record(engine, row, step)
                     landed_rows.append(row)
-                    item = {
-                        "task_id": row.id,
-                        "branch": step.branch,
-                        "target": step.target,
-                        "commit": step.commit,
-                        "already": step.status == "already",
-                    }
-                    answer["landed"].append(item)
+                    landed.append(
+                        Landed(
+                            task_id=row.id,
+                            branch=step.branch,
+                            target=step.target,
+                            commit=step.commit,
+                            already=step.status == "already",
+                        )
+                    )
                     how = "was already in" if step.status == "already" else "landed on"
                     lines.append(
                         f"landed {row.id}: {how} {step.target} at {(step.commit or '')[:12]}"
@@ -256,12 +255,12 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
                         checkout_notes.append(step.checkout)
                 elif step.status == "conflicted":
                     others = _colliding(engine, common, step, landed_rows, cache)
-                    answer["conflicted"].append(
-                        {
-                            "task_id": row.id,
-                            "paths": step.conflicts,
-                            "colliding_tasks": [o.id for o in others],
-                        }
+                    conflicted.append(
+                        Conflicted(
+                            task_id=row.id,
+                            paths=tuple(step.conflicts),
+                            colliding_tasks=tuple(o.id for o in others),
+                        )
                     )
                     with_whom = f" (collides with {', '.join(o.id for o in others)})"
                     lines.append(
@@ -273,14 +272,14 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
                 elif step.status == "check_failed":
                     ran = step.check
                     assert ran is not None
-                    answer["check_failed"].append(
-                        {
-                            "task_id": row.id,
-                            "exit_code": ran.exit_code,
-                            "timed_out": ran.timed_out,
-                            "seconds": ran.seconds,
-                            "output_tail": ran.output_tail,
-                        }
+                    check_failed.append(
+                        CheckFailed(
+                            task_id=row.id,
+                            exit_code=ran.exit_code,
+                            timed_out=ran.timed_out,
+                            seconds=ran.seconds,
+                            output_tail=ran.output_tail,
+                        )
                     )
                     last = (ran.output_tail.strip().splitlines() or [""])[-1][:160]
                     code = "timed out" if ran.timed_out else f"exit {ran.exit_code}"
@@ -295,33 +294,43 @@ def land(engine: Engine, request: LandRequest) -> dict[str, Any]:
             except (TaskError, git.GitError) as exc:
                 lines.append(f"resolving {row.id} could not start: {exc}")
                 continue
-            answer["resolving"].append({"task_id": row.id, "follow_up": follow})
+            resolving.append(Resolving(task_id=row.id, follow_up=follow))
             lines.append(f"resolving {row.id}: started task {follow} on the conflicted merge")
     targets = sorted(tips) or ([request.target] if request.target else [])
-    answer["target"] = targets[0] if len(targets) == 1 else None
-    answer["new_tip"] = tips.get(answer["target"]) if answer["target"] else None
-    answer["tips"] = tips
-    answer["check_seconds"] = round(check_seconds, 3)
-    answer["check_prepare_seconds"] = round(prepare_seconds, 3)
-    answer["seconds"] = round(time.monotonic() - started, 3)
-    answer["checkout"] = checkout_notes[-1] if checkout_notes else None
+    target = targets[0] if len(targets) == 1 else None
+    checkout = checkout_notes[-1] if checkout_notes else None
     if not rows:
         lines.append(f"nothing to land: no finished, unlanded worktree task of {top}")
-    summary = f"{len(answer['landed'])} of {len(rows)} landed"
+    summary = f"{len(landed)} of {len(rows)} landed"
     for name, tip in sorted(tips.items()):
         summary += f"; {name} is at {tip[:12]}"
-    if answer["checkout"]:
-        summary += f"; {answer['checkout']}"
-    answer["lines"] = [summary, *lines]
-    return answer
+    if checkout:
+        summary += f"; {checkout}"
+    return LandReport(
+        landed=tuple(landed),
+        conflicted=tuple(conflicted),
+        check_failed=tuple(check_failed),
+        skipped=tuple(skipped),
+        resolving=tuple(resolving),
+        target=target,
+        new_tip=tips.get(target) if target else None,
+        tips=tips,
+        checkout=checkout,
+        repository=str(top),
+        strategy=request.strategy,
+        check=request.check,
+        check_seconds=round(check_seconds, 3),
+        check_prepare_seconds=round(prepare_seconds, 3),
+        seconds=round(time.monotonic() - started, 3),
+        lines=(summary, *lines),
+    )
 
 
 def _unresolved(engine: Engine, row: TaskRow, wt: git.Worktree) -> list[str]:
     """For a task started to resolve conflicts: the paths that still hold markers."""
-    resolves = row.extra.get("resolves")
-    if not resolves:
+    if not row.extra.resolves:
         return []
-    paths = [str(p) for p in row.extra.get("resolves_paths") or []]
+    paths = list(row.extra.resolves_paths)
     try:
         return markers_left(wt.repo, wt.branch, paths)
     except git.GitError:
@@ -329,23 +338,21 @@ def _unresolved(engine: Engine, row: TaskRow, wt: git.Worktree) -> list[str]:
 
 
 def _record(engine: Engine, row: TaskRow, step: LandStep) -> None:
-    data: dict[str, Any] = {
-        "merged": True,
-        "commit": step.commit,
-        "strategy": "land",
-        "target": step.target,
-        "conflicts": [],
-        "message": f"landed on {step.target}",
-        "at": time.time(),
-        "landed": True,
-    }
-    engine.store.set_extra(row.id, merged=data)
-    row.extra["merged"] = data
-    resolves = row.extra.get("resolves")
+    record = Merged(
+        target=step.target,
+        commit=step.commit,
+        strategy="land",
+        message=f"landed on {step.target}",
+        at=time.time(),
+        landed=True,
+    )
+    row.extra = engine.store.update_extra(row.id, lambda e: replace(e, merged=record)) or row.extra
+    resolves = row.extra.resolves
     if resolves:  # the conflicted task's work came home through this one
-        original = engine.store.get(str(resolves))
-        if original is not None and _landed_record(original) is None:
-            engine.store.set_extra(original.id, merged={**data, "via": row.id})
+        original = engine.store.get(resolves)
+        if original is not None and original.extra.merged is None:
+            via = replace(record, via=row.id)
+            engine.store.update_extra(original.id, lambda e: replace(e, merged=via))
 
 
 def _colliding(
@@ -361,8 +368,8 @@ def _colliding(
     found: list[TaskRow] = []
     earlier = [
         row
-        for row in engine.store.list(phases=FINISHED, limit=500)
-        if (_landed_record(row) or {}).get("target") == step.target
+        for row in engine.store.list(phases=TERMINAL, limit=500)
+        if row.extra.merged is not None and row.extra.merged.target == step.target
     ]
     for row in [*reversed(landed_now), *earlier]:
         if row.id in seen:

@@ -1,10 +1,11 @@
 """Seeing conflicts before they happen: overlapping declared paths, and branches that conflict.
 
-Owns: the ``paths`` a task declares it will touch (``extra["paths"]``, repository-relative, with
-the repository they belong to in ``extra["paths_repo"]``), which running tasks a new task's paths
+Owns: the ``paths`` a task declares it will touch (its record's ``paths``, repository-relative,
+with the repository they belong to in ``paths_repo``), which running tasks a new task's paths
 overlap (a file and a directory holding it overlap), and the pairwise conflict outlook of the
 finished, unlanded worktree tasks of one repository (``git merge-tree`` of each pair of branch
-heads, remembered per pair of heads so a repeated question costs nothing).
+heads, remembered per pair of heads so a repeated question costs nothing; at most
+:data:`MAX_TASKS` tasks per repository), which the MCP tools and the board both ask.
 
 Must not: refuse anything (an overlap is a warning), run git itself beyond the ``git`` package's
 functions, or talk MCP.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import posixpath
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,9 @@ from .. import git
 from ..git.merging import merge_tree
 from ..git.run import common_dir
 from . import branches
+from .phases import ACTIVE
 from .store import Store, TaskRow
 
-ACTIVE = ("queued", "starting", "running")
 MAX_TASKS = 24  # tasks considered for the pairwise outlook (at most 276 pairs)
 
 
@@ -59,9 +61,9 @@ def overlapping(store: Store, key: str, paths: list[str], besides: str) -> list[
     """Active tasks of the same repository whose declared paths overlap ``paths``."""
     found: list[dict[str, Any]] = []
     for row in store.list(phases=ACTIVE):
-        if row.id == besides or row.extra.get("paths_repo") != key:
+        if row.id == besides or row.extra.paths_repo != key:
             continue
-        theirs = [str(p) for p in row.extra.get("paths") or []]
+        theirs = row.extra.paths
         shared = sorted({p for p in paths for q in theirs if _overlap(p, q)})
         if shared:
             found.append({"task_id": row.id, "paths": shared, "title": row.title})
@@ -74,7 +76,7 @@ def record_paths(store: Store, row: TaskRow, paths: list[str]) -> list[dict[str,
     wt = branches.worktree_of(row)
     if wt is not None:  # a worktree task's cwd is in its worktree: key on the real repository
         key, clean = declare_paths(str(Path(wt.repo) / wt.subdir), paths)
-    store.set_extra(row.id, paths=clean, paths_repo=key)
+    store.update_extra(row.id, lambda e: replace(e, paths=tuple(clean), paths_repo=key))
     return overlapping(store, key, clean, row.id)
 
 
@@ -86,14 +88,14 @@ def _pair(repo: str, head_a: str, head_b: str) -> tuple[str, ...]:
 
 
 def _head(row: TaskRow) -> str | None:
-    outcome = row.extra.get("outcome") or {}
-    head = outcome.get("head_commit")
-    return str(head) if head else None
+    outcome = row.extra.outcome
+    return outcome.head_commit if outcome is not None else None
 
 
-def conflicts_between(rows: list[TaskRow]) -> list[dict[str, Any]]:
-    """Pairs of the given finished, unlanded worktree tasks whose branches conflict."""
-    groups: dict[str, list[tuple[TaskRow, str]]] = {}
+def _unlanded(rows: list[TaskRow]) -> dict[str, list[tuple[TaskRow, git.Worktree, str]]]:
+    """The finished, unlanded worktree tasks among ``rows`` (in their order, at most
+    :data:`MAX_TASKS` per repository), by repository, each with its worktree and branch head."""
+    groups: dict[str, list[tuple[TaskRow, git.Worktree, str]]] = {}
     for row in rows:
         wt = branches.worktree_of(row)
         head = _head(row)
@@ -101,22 +103,49 @@ def conflicts_between(rows: list[TaskRow]) -> list[dict[str, Any]]:
             wt is None
             or head is None
             or not row.terminal
-            or row.extra.get("removed_branch")
-            or row.extra.get("merged")
+            or row.extra.removed_branch
+            or row.extra.merged is not None
         ):
             continue
-        groups.setdefault(str(wt.repo), []).append((row, head))
+        members = groups.setdefault(str(wt.repo), [])
+        if len(members) < MAX_TASKS:
+            members.append((row, wt, head))
+    return groups
+
+
+def _conflicting_paths(repo: str, head_a: str, head_b: str) -> list[str]:
+    """The paths two branch heads conflict in (empty: they merge cleanly, or git failed)."""
+    if head_a == head_b:
+        return []
+    try:
+        return list(_pair(repo, *sorted((head_a, head_b))))
+    except git.GitError:
+        return []
+
+
+def conflicts_between(rows: list[TaskRow]) -> list[dict[str, Any]]:
+    """Pairs of the given finished, unlanded worktree tasks whose branches conflict."""
     pairs: list[dict[str, Any]] = []
-    for repo, members in groups.items():
-        members = members[:MAX_TASKS]
-        for i, (a, head_a) in enumerate(members):
-            for b, head_b in members[i + 1 :]:
-                if head_a == head_b:
-                    continue
-                try:
-                    paths = _pair(repo, *sorted((head_a, head_b)))
-                except git.GitError:
-                    continue
+    for repo, members in _unlanded(rows).items():
+        for i, (a, _wt_a, head_a) in enumerate(members):
+            for b, _wt_b, head_b in members[i + 1 :]:
+                paths = _conflicting_paths(repo, head_a, head_b)
                 if paths:
-                    pairs.append({"tasks": [a.id, b.id], "paths": list(paths)})
+                    pairs.append({"tasks": [a.id, b.id], "paths": paths})
     return pairs
+
+
+def conflicts_with(row: TaskRow, others: list[TaskRow]) -> list[dict[str, Any]]:
+    """The finished, unlanded worktree tasks among ``others`` whose branches conflict with
+    ``row``'s (itself one): each with its ``task_id``, ``branch`` and the ``paths``."""
+    mine = _unlanded([row])
+    if not mine:
+        return []
+    repo, [(_, _, head)] = next(iter(mine.items()))
+    found: list[dict[str, Any]] = []
+    theirs = _unlanded([o for o in others if o.id != row.id]).get(repo, [])
+    for other, wt, other_head in theirs:
+        paths = _conflicting_paths(repo, head, other_head)
+        if paths:
+            found.append({"task_id": other.id, "branch": wt.branch, "paths": paths})
+    return found

@@ -11,7 +11,10 @@ Must not: build argv (``codex.command`` does), touch the store, or start anythin
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..git import Worktree
 
 DEFAULT_GRACE = 5.0  # seconds between SIGINT and the kill of Codex's whole tree
 DEFAULT_BACKOFF = 2.0  # seconds before the first retry; doubles per attempt, at most 60
@@ -67,9 +70,9 @@ class WorktreeRequest:
 
     base_ref: str | None = None  # branch, tag or commit to start from (default HEAD)
     include_uncommitted: bool = False  # carry the caller's uncommitted and untracked changes
-    # A fork: the source task's worktree record. The fork's branch starts at base_ref (the
-    # source's work so far) but is measured, diffed and merged from the source's own base.
-    fork_of: dict[str, Any] | None = None
+    # A fork: the source task's worktree. The fork's branch starts at base_ref (the source's
+    # work so far) but is measured, diffed and merged from the source's own base.
+    fork_of: Worktree | None = None
 
 
 @dataclass(frozen=True)

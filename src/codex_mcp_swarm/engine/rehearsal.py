@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..codex.events import TaskProgress
+from ..codex.progress import TaskProgress
 from . import procs
 from .plan import LaunchPlan
 from .store import Store

@@ -32,6 +32,7 @@ from . import branches
 from .admission import TaskError, find_session_cwd
 from .phases import ACTIVE
 from .plan import Checkout, Limits, WorktreeRequest
+from .records import TaskExtra
 from .store import TaskRow, backend_of
 from .tasks import Engine
 
@@ -142,8 +143,8 @@ def _source(
     return thread_id, engine.store.latest_for_thread(thread_id)
 
 
-def _where_it_ran(row: TaskRow) -> dict[str, Any]:
-    return {k: row.extra[k] for k in ("backend", "node") if k in row.extra}
+def _where_it_ran(row: TaskRow) -> TaskExtra:
+    return TaskExtra(backend=row.extra.backend, node=row.extra.node)
 
 
 def _origin(wt: git.Worktree) -> Path:
@@ -160,7 +161,7 @@ def _work_so_far(engine: Engine, row: TaskRow, wt: git.Worktree, live: bool) -> 
 
 def _checkout(engine: Engine, row: TaskRow, wt: git.Worktree, live: bool) -> Checkout:
     """A throwaway checkout of ``row``'s work so far, for a task that only looks at it."""
-    if row.extra.get("removed_worktree"):
+    if row.extra.removed_worktree:
         raise TaskError(
             f"the worktree of task {row.id} was removed, so there is no checkout to look at; "
             f"codex_diff still shows its branch {wt.branch!r}"
@@ -204,7 +205,7 @@ def fork(
         worktree = source_wt is not None
     if row is not None:
         fields = dict(row.spec["task"])
-        for key in ("review", "resume_thread_id"):
+        for key in ("review", "resume_thread_id", "output_schema"):
             fields.pop(key, None)
         base_spec = TaskSpec(**{**fields, "prompt": prompt, "fork_thread_id": thread})
     else:
@@ -228,7 +229,7 @@ def fork(
         assert row is not None
         start = _work_so_far(engine, row, source_wt, live)
         base_spec = replace(base_spec, cwd=str(_origin(source_wt)))
-        request = WorktreeRequest(base_ref=start, fork_of=source_wt.to_dict())
+        request = WorktreeRequest(base_ref=start, fork_of=source_wt)
     elif worktree:
         request = WorktreeRequest()
     elif live or source_wt is not None:
@@ -288,7 +289,7 @@ def review(engine: Engine, task_id: str, instructions: str | None = None) -> Tas
     title = f"Review of task {row.id}"
     checkout: Checkout | None = None
     if wt is not None:
-        if row.extra.get("removed_worktree"):
+        if row.extra.removed_worktree:
             raise TaskError(
                 f"the worktree of task {row.id} was removed, so there is no checkout to review "
                 f"in; codex_diff still shows its branch {wt.branch!r}"

@@ -1,6 +1,7 @@
 """The task store: one SQLite file under the task dir, the single source of truth on disk.
 
-Owns: the schema, every read and write of task rows, and the files layout under the task dir
+Owns: the schema, every read and write of task rows (a row's ``extra`` record through the
+store's codec, :mod:`.codec`), and the files layout under the task dir
 (``tasks.db``, ``tasks/<id>/events.jsonl``, ``stderr.log``, ``runner.lock``).
 
 Must not: start or signal processes, parse Codex output, or know about MCP.
@@ -20,14 +21,16 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .phases import ACTIVE, PHASES, TERMINAL, Phase
+from .codec import extra_from_json, extra_to_json
+from .phases import ACTIVE, PHASES, SUPERVISED, TERMINAL, Phase
 from .plan import LaunchPlan
+from .records import TaskExtra
 
 __all__ = [
     "ACTIVE",
@@ -36,6 +39,7 @@ __all__ = [
     "Phase",
     "Store",
     "StoreError",
+    "TaskExtra",
     "TaskRow",
     "backend_of",
     "make_private_dir",
@@ -101,13 +105,14 @@ _ADDED_COLUMNS = (
 
 
 # The backend a task runs under, as the engine records it in ``extra`` (rows from before that
-# record are local): one SQL condition with one parameter, the backend's name.
+# record are local): one SQL condition with one parameter, the backend's name. The key is the
+# codec's (:mod:`.codec`): it always writes it.
 _OF_BACKEND = "COALESCE(json_extract(extra, '$.backend'), 'local') = ?"
 
 
 def backend_of(row: TaskRow) -> str:
     """The backend that runs ``row`` (``local`` for rows from before backends were recorded)."""
-    return str(row.extra.get("backend") or "local")
+    return row.extra.backend
 
 
 class StoreError(RuntimeError):
@@ -132,7 +137,8 @@ def make_private_dir(path: Path) -> Path:
 
 @dataclass
 class TaskRow:
-    """One task as stored. JSON columns are decoded; ``spec`` stays a dict (the engine owns it)."""
+    """One task as stored. JSON columns are decoded; ``spec`` stays a dict (the engine owns it);
+    ``extra`` is the typed record the store's codec (:mod:`.codec`) reads and writes."""
 
     id: str
     seq: int
@@ -160,7 +166,7 @@ class TaskRow:
     usage: dict[str, int]
     usage_baseline: dict[str, int]
     priority: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the worktree and its outcome
+    extra: TaskExtra = field(default_factory=TaskExtra)  # e.g. the worktree and its outcome
     steer_count: int = 0  # codex_steer requests accepted (queued ones joined the prompt)
     steered_at: float | None = None  # when the latest was accepted
 
@@ -176,8 +182,9 @@ class TaskRow:
     @classmethod
     def from_sql(cls, row: sqlite3.Row) -> TaskRow:
         data = dict(row)
-        for key in ("spec", "progress", "usage", "usage_baseline", "extra"):
+        for key in ("spec", "progress", "usage", "usage_baseline"):
             data[key] = json.loads(data[key]) if data[key] else {}
+        data["extra"] = extra_from_json(data["extra"])
         data["cancel_requested"] = bool(data["cancel_requested"])
         return cls(**data)
 
@@ -312,7 +319,7 @@ class Store:
         thread_id: str | None = None,
         usage_baseline: dict[str, int] | None = None,
         priority: int = 0,
-        extra: dict[str, Any] | None = None,
+        extra: TaskExtra | None = None,
     ) -> None:
         make_private_dir(self.task_path(task_id))
         now = time.time()
@@ -336,7 +343,7 @@ class Store:
                     parent_id,
                     json.dumps(usage_baseline or {}),
                     priority,
-                    json.dumps(extra or {}),
+                    extra_to_json(extra or TaskExtra()),
                 ),
             )
 
@@ -408,16 +415,22 @@ class Store:
                 (json.dumps(progress), progress.get("thread_id"), time.time(), task_id),
             )
 
-    def set_extra(self, task_id: str, **values: Any) -> None:
-        """Merge ``values`` into the task's ``extra`` JSON, in one transaction."""
+    def update_extra(
+        self, task_id: str, change: Callable[[TaskExtra], TaskExtra]
+    ) -> TaskExtra | None:
+        """Change the task's ``extra`` record in one transaction: ``change`` gets the stored
+        record and returns the new one (``dataclasses.replace`` of it; no I/O, it runs under
+        the write lock). Returns the record written, or None for an unknown task."""
         with self._tx() as db:
             row = db.execute("SELECT extra FROM tasks WHERE id = ?", (task_id,)).fetchone()
-            extra = json.loads(row[0]) if row and row[0] else {}
-            extra.update(values)
+            if row is None:
+                return None
+            extra = change(extra_from_json(row[0]))
             db.execute(
                 "UPDATE tasks SET extra = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(extra), time.time(), task_id),
+                (extra_to_json(extra), time.time(), task_id),
             )
+        return extra
 
     def queue_position(self, row: TaskRow) -> int | None:
         """1-based place of a queued task in its backend's start order (priority first, then
@@ -515,12 +528,12 @@ class Store:
             rows = self._db.execute(f"SELECT * FROM tasks WHERE id IN ({marks})", ids).fetchall()
         return {r["id"]: TaskRow.from_sql(r) for r in rows}
 
-    def count(self, *, phases: Sequence[str] | None = None) -> int:
+    def count(self, *, phases: Collection[str] | None = None) -> int:
         query = "SELECT COUNT(*) FROM tasks"
         args: list[Any] = []
         if phases:
             query += f" WHERE phase IN ({','.join('?' * len(phases))})"
-            args += list(phases)
+            args += sorted(phases)
         with self._lock:
             return int(self._db.execute(query, args).fetchone()[0])
 
@@ -536,7 +549,7 @@ class Store:
     def list(
         self,
         *,
-        phases: Sequence[str] | None = None,
+        phases: Collection[str] | None = None,
         owner: str | None = None,
         limit: int | None = None,
     ) -> list[TaskRow]:
@@ -545,7 +558,7 @@ class Store:
         args: list[Any] = []
         if phases:
             where.append(f"phase IN ({','.join('?' * len(phases))})")
-            args += list(phases)
+            args += sorted(phases)
         if owner is not None:
             where.append("owner = ?")
             args.append(owner)
@@ -612,7 +625,7 @@ class Store:
                 spec = json.loads(row[1])
                 spec["task"]["prompt"] = f"{spec['task']['prompt'].rstrip()}\n\n{message}"
                 db.execute("UPDATE tasks SET spec = ? WHERE id = ?", (json.dumps(spec), task_id))
-            elif phase in ("starting", "running"):
+            elif phase in SUPERVISED:
                 db.execute(
                     "INSERT INTO steers(task_id, created_at, message) VALUES (?, ?, ?)",
                     (task_id, now, message),

@@ -10,13 +10,15 @@ the task's stored :class:`~.plan.LaunchPlan` with a :class:`Runner`. It:
   :mod:`.taskfiles`, framing: :mod:`.lines`), folds it into progress and writes that to the
   store at most every :data:`FLUSH_INTERVAL` seconds;
 * on SIGTERM (cancel) or a timeout sends Codex SIGINT (its graceful stop), waits a grace period,
-  then kills Codex and every descendant;
+  then kills Codex and every descendant; a model Codex keeps reconnecting to counts as silent for
+  the idle timeout (Codex 0.171 never gives up on it by itself);
 * on a steer (a message waiting in the store's ``steers`` table; SIGUSR1 says "look now")
   interrupts the turn the same way and continues the thread at once with ``codex exec resume``
   and the waiting message(s), under the same lock, limits and task record;
 * runs a failed turn again when :mod:`.retry` judges the failure transient;
 * when Codex has exited, stops whatever it left behind and records phase, exit code or signal,
-  error, final message and usage in one transaction. Exit codes are read, never guessed.
+  error, final message and usage in one transaction. Exit codes are read, never guessed; the
+  error of a Codex that exited non-zero on its own is its ``Error:`` sentence when it printed one.
 
 One thread does it all (cheap to start, nothing to lock): it writes the prompt to Codex's stdin
 as the pipe takes it, reads Codex's stdout and stderr and, between reads, every :data:`TICK`,
@@ -32,6 +34,7 @@ Must not: talk MCP, decide anything about other tasks, or parse the command line
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import shutil
@@ -46,14 +49,23 @@ from typing import Any
 
 import psutil
 
-from ..codex.command import SpecError, continue_argv, exec_prefix
-from ..codex.events import TaskProgress, cap, fold, parse_line
+from ..codex.command import SpecError, continue_argv, exec_prefix, with_output_schema
+from ..codex.events import cap, parse_line
+from ..codex.progress import TaskProgress, fold, gave_up_text
+from ..codex.stderr import codex_error
 from . import procs
 from .lines import Lines
 from .phases import Phase
 from .retry import is_transient, retry_delay
 from .store import Store, TaskRow
-from .taskfiles import EventLog, StderrLog, stderr_tail
+from .taskfiles import (
+    OUTPUT_SCHEMA_FILE,
+    EventLog,
+    StderrLog,
+    stderr_since,
+    stderr_tail,
+    write_private,
+)
 
 FLUSH_INTERVAL = 0.25  # seconds between progress writes while events stream in
 TICK = 0.25  # seconds between progress flushes and limit checks
@@ -72,6 +84,11 @@ class Runner:
         plan = row.plan
         self.plan = plan
         self.argv: list[str] = list(plan.argv)
+        schema = row.spec["task"].get("output_schema")
+        if schema is not None:  # Codex reads it from a file: written here, where Codex runs
+            path = store.task_path(row.id) / OUTPUT_SCHEMA_FILE
+            write_private(path, json.dumps(schema).encode())
+            self.argv = with_output_schema(self.argv, str(path))
         self.cwd: str = plan.cwd
         # This process is the task's own: its environment becomes Codex's (no copy per start).
         os.environ.update(plan.env)
@@ -88,6 +105,8 @@ class Runner:
         self.dirty = False
         self.last_flush = 0.0
         self.last_event = time.monotonic()
+        self.unreachable_since: float | None = None  # when Codex began reconnecting to the model
+        self.stderr_start = 0  # where this attempt's Codex began writing in stderr.log
         self.started = time.monotonic()
         self.stop_reason: str | None = None  # why we are stopping Codex (cancel or a limit)
         self.cancelled = False
@@ -261,6 +280,17 @@ class Runner:
                     f"timed out: ran longer than the task's timeout of {self.timeout:g} s",
                     cancelled=False,
                 )
+            elif (reason := self.progress.reconnecting) is not None:
+                # Reconnect events are no sign of life: the model is as silent as without them.
+                # Codex 0.171 retries a model it cannot reach for ever; the idle limit ends it.
+                since = self.unreachable_since = self.unreachable_since or now
+                if self.idle_timeout and now - since > self.idle_timeout:
+                    tries = self.progress.reconnect_attempts
+                    self.request_stop(
+                        f"{gave_up_text(reason, tries)}; stopped after {self.idle_timeout:g} s "
+                        "without an answer (the task's idle timeout)",
+                        cancelled=False,
+                    )
             elif self._tool_running():
                 self.last_event = now  # a long command is work, not a silent model
             elif self.idle_timeout and now - self.last_event > self.idle_timeout:
@@ -269,6 +299,8 @@ class Runner:
                     "no command was running (the model may have stopped answering)",
                     cancelled=False,
                 )
+            if self.progress.reconnecting is None:
+                self.unreachable_since = None
             if (codex := self.proc) is not None:
                 self._watch_exit(codex)
             # SIGTERM is the fast path; the flag catches a cancel sent before we listened.
@@ -422,6 +454,8 @@ class Runner:
         except OSError as exc:
             return f"could not start Codex ({self.argv[0]}): {exc.strerror or exc}"
         self.proc = proc
+        with contextlib.suppress(OSError):
+            self.stderr_start = stderr_path.stat().st_size
         try:  # from here on, whatever happens, Codex does not outlive this attempt
             try:
                 ctime = procs.create_time(proc.pid) or time.time()
@@ -494,7 +528,7 @@ class Runner:
             events.close()
 
     def _commit_worktree(self, phase: Phase) -> None:
-        if "worktree" in self.row.extra:  # git code is only loaded for worktree tasks
+        if self.row.extra.worktree is not None:  # git code is only loaded for worktree tasks
             from . import branches
 
             branches.finish_worktree(self.store, self.row, phase)
@@ -549,6 +583,11 @@ class Runner:
             phase, error = "completed", None
         elif progress.failure:
             phase, error = "failed", f"the model turn failed: {progress.failure}"
+        elif progress.reconnecting is not None:
+            tries = progress.reconnect_attempts
+            phase, error = "failed", gave_up_text(progress.reconnecting, tries)
+        elif said := codex_error(stderr_since(stderr_path, self.stderr_start)):
+            phase, error = "failed", said  # Codex's own sentence, not its backtrace
         else:
             tail = stderr_tail(stderr_path)
             error = f"Codex stopped with {how}" + (f": {cap(tail, 1500)}" if tail else "")

@@ -3,7 +3,7 @@
 Owns: opening task files private to the user and for appending; the raw JSONL event log
 (``events.jsonl``) with the disk reserve that lets the end be recorded on a full disk; the
 capped copy of Codex's stderr (``stderr.log``); reading the end of that copy back for an error
-message.
+message; the output schema Codex reads (``output-schema.json``).
 
 Must not: parse events, touch the store, or let a failed write reach Codex or stop the task.
 """
@@ -26,6 +26,15 @@ def private_fd(path: Path) -> int:
 
 def open_private(path: Path, mode: str, buffering: int = -1) -> IO[bytes]:
     return os.fdopen(private_fd(path), mode, buffering)
+
+
+OUTPUT_SCHEMA_FILE = "output-schema.json"
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` whole (replacing what was there), private to the user."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(data)
 
 
 class EventLog:
@@ -105,16 +114,21 @@ class StderrLog:
             self.fd = None
 
 
-def stderr_tail(path: Path, limit: int = 1500) -> str:
-    """The last few meaningful lines of the last ``limit`` bytes of a stderr log ("" if none)."""
+def stderr_since(path: Path, start: int, limit: int = 65536) -> str:
+    """What a stderr log holds from byte ``start`` on: its last ``limit`` bytes ("" if none)."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
-            f.seek(max(0, size - limit))
-            text = f.read().decode("utf-8", errors="replace")
+            f.seek(max(start, size - limit))
+            return f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def stderr_tail(path: Path, limit: int = 1500) -> str:
+    """The last few meaningful lines of the last ``limit`` bytes of a stderr log ("" if none)."""
+    text = stderr_since(path, 0, limit)
     lines = [
         line
         for line in text.splitlines()

@@ -60,6 +60,7 @@ from .eventlog import read_page
 from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED
 from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
+from .records import TaskExtra
 from .store import Store, TaskRow, backend_of, valid_task_id
 
 __all__ = [
@@ -161,7 +162,7 @@ class Engine:
         # left in the order they were entered: the shields, then the task group.
         if self.settings.cancel_on_exit:
             with anyio.CancelScope(shield=True):
-                mine = await off_loop(self.store.list, phases=sorted(ACTIVE), owner=self.owner)
+                mine = await off_loop(self.store.list, phases=ACTIVE, owner=self.owner)
                 async with anyio.create_task_group() as cancels:
                     for row in mine:
                         cancels.start_soon(self._cancel_quietly, row.id)
@@ -288,46 +289,44 @@ class Engine:
         checkout of that commit, made where its supervisor runs (a backend whose worktrees are
         not on this machine; ``spec.cwd`` is then where it was admitted, here)."""
         check_depth(self.depth)
-        continued: dict[str, Any] | None = None  # the worktree a reply continues in
+        continued: git.Worktree | None = None  # the worktree a reply continues in
         if parent is not None:
             self._check_thread(spec, parent)
-        if worktree is None and parent is not None and "worktree" in parent.extra:
+        if worktree is None and parent is not None and parent.extra.worktree is not None:
             try:
                 continued = self.backend.continue_worktree(parent)
             except git.GitError as exc:
                 raise TaskError(str(exc)) from None
         elif checkout is None and parent is not None and spec.resume_thread_id:
             # A reply to a task that looked at a checkout of other work looks at it again.
-            looked = parent.extra.get("checkout")
-            if isinstance(looked, dict):
-                checkout = Checkout(**looked)
+            checkout = parent.extra.checkout
         spec = self._admit(spec, continued)
         limits = resolve_limits(self.settings, limits, parent)
         codex = self.codex_path()
         task_id = new_task_id()
-        extra: dict[str, Any] = {"backend": self.backend.name}  # only it supervises the task
+        extra = TaskExtra(backend=self.backend.name)  # only it supervises the task
         made: git.Worktree | None = None
         if worktree is not None:
             try:
                 made = self.backend.make_worktree(Path(spec.cwd), task_id, worktree)
             except git.GitError as exc:
                 raise TaskError(str(exc)) from None
-            if worktree.fork_of:
-                source = worktree.fork_of
+            source = worktree.fork_of
+            if source is not None:
                 made = replace(
                     made,
-                    base_ref=source["base_ref"],
-                    base_commit=source["base_commit"],
-                    base_branch=source.get("base_branch"),
+                    base_ref=source.base_ref,
+                    base_commit=source.base_commit,
+                    base_branch=source.base_branch,
                 )
             spec = replace(
                 spec, cwd=str(made.path / made.subdir) if made.subdir else str(made.path)
             )
-            extra["worktree"] = made.to_dict()
+            extra = replace(extra, worktree=made)
         elif continued is not None:
-            extra["worktree"] = continued
+            extra = replace(extra, worktree=continued)
         elif checkout is not None:
-            extra["checkout"] = asdict(checkout)
+            extra = replace(extra, checkout=checkout)
         nested = tuple(
             (f"mcp_servers.{name}.enabled", "false")
             for name in nested_swarm_servers()
@@ -393,13 +392,13 @@ class Engine:
         except BackendError as exc:
             raise TaskError(str(exc)) from None
 
-    def _admit(self, spec: TaskSpec, continued: dict[str, Any] | None) -> TaskSpec:
+    def _admit(self, spec: TaskSpec, continued: git.Worktree | None) -> TaskSpec:
         """The spec as it will run (see :func:`.admission.admit_spec`). A reply whose worktree
         is checked out on the backend's workers, not here, is admitted in the repository that
         worktree was made from (where its first task was admitted) and keeps its cwd."""
         if continued is None or not self.backend.remote_worktrees:
             return admit_spec(self.settings, spec)
-        home = Path(continued["repo"]) / (continued.get("subdir") or "")
+        home = continued.repo / continued.subdir
         return replace(admit_spec(self.settings, replace(spec, cwd=str(home))), cwd=spec.cwd)
 
     @property
@@ -462,7 +461,7 @@ class Engine:
 
     def unfinished_of_this_server(self) -> list[str]:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""
-        rows = self.store.list(phases=sorted(ACTIVE), owner=self.owner)
+        rows = self.store.list(phases=ACTIVE, owner=self.owner)
         return [r.id for r in reversed(rows)]
 
     async def wait(

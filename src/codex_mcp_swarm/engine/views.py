@@ -8,10 +8,12 @@ Must not: render text for people (that is the caller's face), or read anything b
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from ..codex.events import TaskProgress, usage_delta
+from ..codex.progress import TaskProgress, usage_delta
+from .records import Merged, Node
 from .store import TaskRow
 
 
@@ -31,8 +33,31 @@ def usage_view(row: TaskRow) -> dict[str, Any]:
 
 
 def branch_of(row: TaskRow) -> str | None:
-    worktree = row.extra.get("worktree")
-    return worktree.get("branch") if isinstance(worktree, dict) else None
+    return row.extra.branch
+
+
+def node_view(node: Node) -> dict[str, Any]:
+    """The Ray worker node a task runs (ran) on, as far as known."""
+    known = {"node_id": node.node_id, "address": node.address, "hostname": node.hostname}
+    return {k: v for k, v in known.items() if v is not None}
+
+
+def merged_view(merged: Merged) -> dict[str, Any]:
+    """How a task's work was merged (or landed)."""
+    view: dict[str, Any] = {
+        "merged": True,
+        "target": merged.target,
+        "commit": merged.commit,
+        "strategy": merged.strategy,
+        "message": merged.message,
+        "conflicts": list(merged.conflicts),
+        "at": merged.at,
+    }
+    if merged.landed:
+        view["landed"] = True
+    if merged.via:
+        view["via"] = merged.via
+    return view
 
 
 MAX_FILES = 50  # files listed per task in a view; the diff tool has them all
@@ -40,37 +65,40 @@ MAX_FILES = 50  # files listed per task in a view; the diff tool has them all
 
 def worktree_view(row: TaskRow) -> dict[str, Any] | None:
     """Where a worktree task works and, once it ended, what its branch holds."""
-    wt = row.extra.get("worktree")
-    if not isinstance(wt, dict):
+    extra = row.extra
+    wt = extra.worktree
+    if wt is None:
         return None
     view: dict[str, Any] = {
-        "path": wt.get("path"),
-        "branch": wt.get("branch"),
-        "base_ref": wt.get("base_ref"),
-        "base_branch": wt.get("base_branch"),
-        "base_commit": wt.get("base_commit"),
+        "path": str(wt.path),
+        "branch": wt.branch,
+        "base_ref": wt.base_ref,
+        "base_branch": wt.base_branch,
+        "base_commit": wt.base_commit,
     }
-    if wt.get("carried_commit"):
-        view["carried_commit"] = wt["carried_commit"]
-    outcome = row.extra.get("outcome")
-    if isinstance(outcome, dict) and "head_commit" in outcome:
-        files = outcome.get("files") or []
+    if wt.carried_commit:
+        view["carried_commit"] = wt.carried_commit
+    outcome = extra.outcome
+    if outcome is not None:
         view.update(
-            head_commit=outcome.get("head_commit"),
-            files=files[:MAX_FILES],
-            files_total=len(files),
-            insertions=outcome.get("insertions"),
-            deletions=outcome.get("deletions"),
-            merges_cleanly=outcome.get("merges_cleanly"),
-            conflicts=outcome.get("conflicts") or [],
+            head_commit=outcome.head_commit,
+            files=[
+                {"path": f.path, "insertions": f.insertions, "deletions": f.deletions}
+                for f in outcome.files[:MAX_FILES]
+            ],
+            files_total=len(outcome.files),
+            insertions=outcome.insertions,
+            deletions=outcome.deletions,
+            merges_cleanly=outcome.merges_cleanly,
+            conflicts=list(outcome.conflicts),
         )
-    if row.extra.get("outcome_error"):
-        view["error"] = row.extra["outcome_error"]
-    if row.extra.get("merged"):
-        view["merged"] = row.extra["merged"]
-    if row.extra.get("removed_worktree"):
+    if extra.outcome_error:
+        view["error"] = extra.outcome_error
+    if extra.merged is not None:
+        view["merged"] = merged_view(extra.merged)
+    if extra.removed_worktree:
         view["removed_worktree"] = True
-    if row.extra.get("removed_branch"):
+    if extra.removed_branch:
         view["removed_branch"] = True
     return view
 
@@ -105,11 +133,17 @@ def status_view(
         "usage": usage_view(row),
         "warnings": progress.warnings,
     }
+    if progress.reconnecting is not None and not row.terminal:
+        # Codex cannot reach its model: why, and how many tries so far.
+        view["reconnecting"] = {
+            "reason": progress.reconnecting,
+            "attempt": progress.reconnect_attempts,
+        }
     if queue_position is not None:
         view["queue_position"] = queue_position
-    if row.phase == "starting" and row.extra.get("waiting_for"):
+    if row.phase == "starting" and row.extra.waiting_for:
         # The Ray backend: the task's actor is not placed yet, and what it waits for.
-        view["waiting_for"] = row.extra["waiting_for"]
+        view["waiting_for"] = row.extra.waiting_for
     worktree = worktree_view(row)
     if worktree is not None:
         view["worktree"] = {"path": worktree["path"], "branch": worktree["branch"]}
@@ -119,8 +153,8 @@ def status_view(
         view["cancel_requested"] = True
     if row.steer_count:
         view["steered"] = steered_view(row)
-    if row.extra.get("node"):  # the Ray backend: the worker node it runs on
-        view["node"] = row.extra["node"]
+    if row.extra.node is not None:  # the Ray backend: the worker node it runs on
+        view["node"] = node_view(row.extra.node)
     return view
 
 
@@ -149,9 +183,21 @@ def result_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
         "worktree": worktree_view(row),
         **({"steered": steered_view(row)} if row.steer_count else {}),
     }
-    if row.extra.get("node"):  # the Ray backend: the worker node it ran on
-        view["node"] = row.extra["node"]
+    if row.extra.node is not None:  # the Ray backend: the worker node it ran on
+        view["node"] = node_view(row.extra.node)
+    if row.phase == "completed" and row.spec.get("task", {}).get("output_schema") is not None:
+        view.update(structured_result(content or ""))
     return view
+
+
+def structured_result(message: str) -> dict[str, Any]:
+    """A final message asked for with an output schema: ``{"result": <parsed JSON>}``, or
+    ``{"result_error": why}`` when it is not JSON (Codex's model is asked to follow the schema;
+    Codex does not check that it did)."""
+    try:
+        return {"result": json.loads(message)}
+    except ValueError as exc:
+        return {"result_error": f"the final message is not JSON ({exc}); content has it as text"}
 
 
 def listing_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:

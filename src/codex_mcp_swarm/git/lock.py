@@ -9,6 +9,11 @@ console command and thread, whatever task dir or worktree root they use, and for
 worktree of the repository. The kernel drops a lock when its holder dies, so a killed server
 never leaves one behind.
 
+Also owns :func:`flock`, the one wait for an exclusive ``flock`` in this package (the worktree
+creation lock and a node's cache-repository lock use it too): the descriptor is opened
+close-on-exec (a child git never inherits the lock), the wait backs off briefly and gives up with
+a :class:`GitError` after ``timeout`` seconds.
+
 Must not: run git to change anything, or hold a lock across a caller's long work by accident
 (the context managers release on every exit path).
 """
@@ -31,7 +36,9 @@ LAND_LOCK_TIMEOUT = 3600.0  # seconds to wait for another landing (it may run lo
 
 
 @contextlib.contextmanager
-def _flock(path: Path, timeout: float, busy: str) -> Iterator[None]:
+def flock(path: Path, timeout: float, busy: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created 0600), waiting up to ``timeout``
+    seconds; ``busy`` names the holder in the error ("another landing")."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
@@ -58,12 +65,12 @@ def _flock(path: Path, timeout: float, busy: str) -> Iterator[None]:
 @contextlib.contextmanager
 def repository_lock(top: Path, *, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the repository's merge lock (blocking, up to ``timeout`` seconds)."""
-    with _flock(common_dir(Path(top)) / MERGE_LOCK, timeout, "another merge or cleanup"):
+    with flock(common_dir(Path(top)) / MERGE_LOCK, timeout, "another merge or cleanup"):
         yield
 
 
 @contextlib.contextmanager
 def landing_lock(top: Path, *, timeout: float = LAND_LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the repository's landing lock: one landing at a time per repository."""
-    with _flock(common_dir(Path(top)) / LAND_LOCK, timeout, "another landing"):
+    with flock(common_dir(Path(top)) / LAND_LOCK, timeout, "another landing"):
         yield

@@ -28,20 +28,20 @@ follow ``--end-of-options``, and git never prompts.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
+from .lock import flock
 from .refs import BRANCH_PREFIX
 from .run import GitError
 
 BASE_PREFIX = "refs/codex-swarm/base/"
 SNAPSHOT_PREFIX = "refs/codex-swarm/snap/"
 GIT_TIMEOUT = 600.0
+CACHE_LOCK_TIMEOUT = 300.0  # seconds to wait while another task creates a node's cache repository
 _TASK_ID = re.compile(r"^[a-z0-9]{6,32}$")
 _REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -184,22 +184,12 @@ def drop_base(repo: Path, url: str, task_id: str) -> None:
 # ---- the worker's side --------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def cache_repo(cache_root: Path, url: str) -> Path:
     """The node's bare cache repository for ``url`` (made on first use)."""
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     cache_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     repo = cache_root / f"{key}.git"
-    with _locked(cache_root / f"{key}.lock"):
+    with flock(cache_root / f"{key}.lock", CACHE_LOCK_TIMEOUT, "another task making this cache"):
         if not (repo / "HEAD").exists():
             _run(cache_root, ["init", "--quiet", "--bare", "--", str(repo)])
     return repo
@@ -228,7 +218,7 @@ def checkout_task(
     path = worktree_root / branch_id
     worktree_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = repo.name.removesuffix(".git")
-    with _locked(cache_root / f"{key}.lock"):
+    with flock(cache_root / f"{key}.lock", CACHE_LOCK_TIMEOUT, "another task making this cache"):
         _run(
             repo,
             ["fetch", "--quiet", "--no-tags", "--end-of-options", url, f"+{private}:{private}"],
@@ -293,7 +283,7 @@ def remove_task(
     branch_id = branch_id or task_id
     repo = cache_repo(cache_root, url)
     key = repo.name.removesuffix(".git")
-    with _locked(cache_root / f"{key}.lock"):
+    with flock(cache_root / f"{key}.lock", CACHE_LOCK_TIMEOUT, "another task making this cache"):
         with contextlib.suppress(GitError):
             _run(repo, ["worktree", "remove", "--force", "--", str(worktree_root / branch_id)])
         for ref in (branch_ref(branch_id), base_ref(task_id)):

@@ -15,18 +15,17 @@ Must not: merge, diff or delete branches (:mod:`.merging`, :mod:`.describe`,
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .lock import flock
 from .records import ToDict
 from .refs import BRANCH_PREFIX, check_rev_text, check_task_id, resolve_commit, valid_branch
 from .run import (
@@ -121,23 +120,8 @@ def _repo_lock(root_dir: Path, key: str) -> Iterator[None]:
     """Serialize worktree creation per repository across threads and processes."""
     lock_dir = root_dir / ".locks"
     mkdir_private(lock_dir)
-    fd = os.open(lock_dir / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise GitError(
-                        f"another worktree of this repository has been in creation for over "
-                        f"{LOCK_TIMEOUT:.0f} s (lock {lock_dir / key}.lock); try again later"
-                    ) from None
-                time.sleep(0.01)
+    with flock(lock_dir / f"{key}.lock", LOCK_TIMEOUT, "another worktree creation"):
         yield
-    finally:
-        os.close(fd)  # closing the only descriptor releases the lock
 
 
 def _snapshot_uncommitted(top: Path, head: str, task_id: str) -> str | None:

@@ -20,7 +20,8 @@ from typing import Any
 # pydantic (which makes the output schemas) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import NotRequired, Required, TypedDict
 
-ENDED = ("completed", "failed", "cancelled", "lost")
+from ..engine.phases import is_terminal
+
 TEXT_FIELDS = ("content", "message", "reasoning", "error")
 # Codex warnings that say nothing about the task's work (and repeat in every task).
 NOISE = ("Model metadata for `",)
@@ -65,6 +66,8 @@ class TaskAnswer(TypedDict, total=False):
     overlaps: list[dict[str, Any]]
     truncated: bool
     next: str
+    result: Any
+    result_error: str
 
 
 class WaitAnswer(TypedDict):
@@ -84,6 +87,11 @@ class LastTool(TypedDict, total=False):
     exit_code: int
 
 
+class Reconnecting(TypedDict):
+    reason: str
+    attempt: int
+
+
 class StatusAnswer(TypedDict, total=False):
     """One task in ``codex_status``: what it is doing now (empty facts left out)."""
 
@@ -98,6 +106,7 @@ class StatusAnswer(TypedDict, total=False):
     reasoning: str
     message: str
     todo: str
+    reconnecting: Reconnecting
     usage: dict[str, dict[str, int]]
     warnings: list[str]
     queue_position: int
@@ -186,7 +195,7 @@ def worktree_answer(wt: dict[str, Any] | None) -> WorktreeAnswer | None:
 def next_step(view: dict[str, Any], wt: WorktreeAnswer | None) -> str | None:
     """What to call next for this task, when there is something to do."""
     status = view["status"]
-    if status not in ENDED:
+    if not is_terminal(status):
         return "codex_wait"
     if wt and status == "completed" and "merged_into" not in wt and "removed" not in wt:
         if not wt.get("files"):
@@ -201,7 +210,7 @@ def next_step(view: dict[str, Any], wt: WorktreeAnswer | None) -> str | None:
 
 def task_answer(view: dict[str, Any]) -> TaskAnswer:
     """The compact answer for one task, from ``engine.views.result_view`` (or a status view)."""
-    ended = view["status"] in ENDED
+    ended = is_terminal(view["status"])
     wt = worktree_answer(view.get("worktree"))
     answer: dict[str, Any] = {"task_id": view["task_id"], "threadId": view.get("threadId")}
     if ended:
@@ -224,7 +233,12 @@ def task_answer(view: dict[str, Any]) -> TaskAnswer:
     answer["node"] = view.get("node")
     answer["truncated"] = view.get("truncated") or None
     answer["next"] = next_step(view, wt)
-    return strip_empty(answer)  # type: ignore[no-any-return]
+    answer["result_error"] = view.get("result_error")
+    out: TaskAnswer = strip_empty(answer)
+    if "result" in view:  # the agent's JSON as it is (its nulls and empty values too)
+        out["result"] = view["result"]
+        out.pop("content", None)  # the same JSON as text: it is in the text content
+    return out
 
 
 def wait_answer(views: list[dict[str, Any]], done: bool, running: list[str]) -> WaitAnswer:

@@ -6,17 +6,24 @@ not fit, answers with pydantic's dump ("1 validation error for codexArguments ..
 text with one sentence per problem, naming the argument as the model wrote it, what it must be,
 and what it got.
 
-Owns: the wording of argument errors. Must not: change any other answer, or validate anything
-the SDK did not already refuse.
+The SDK ignores arguments a tool does not have, so a typo (``worktre``) or a parameter of another
+tool would start a task as if it were not there. Before the tool runs, this middleware refuses an
+argument that is not among the tool's advertised parameters, naming the nearest one that is.
+
+Owns: the wording of argument errors, and the refusal of unknown arguments. Must not: change any
+other answer, or validate anything else the SDK does not refuse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Collection
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from pydantic import ValidationError
+
+from .handshake import MODERN_VERSION
 
 PREFIX = "Error executing tool "
 
@@ -54,15 +61,48 @@ def explain(tool: str, exc: ValidationError) -> str:
     return f"Invalid arguments for {tool}: " + " ".join(lines) + " Change them and call again."
 
 
+def unknown(tool: str, given: Collection[str], known: Collection[str]) -> str | None:
+    """A sentence refusing the arguments in ``given`` that are not in ``known`` (None if all
+    are known): each named with the nearest known parameter, when one is near."""
+    parts = []
+    for name in sorted(set(given) - set(known)):
+        near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        hint = f" (did you mean `{near[0]}`?)" if near else ""
+        parts.append(f"`{name}`{hint}")
+    if not parts:
+        return None
+    which = "is not a parameter" if len(parts) == 1 else "are not parameters"
+    return (
+        f"Invalid arguments for {tool}: {', '.join(parts)} {which} of {tool}, so nothing was "
+        f"done. Its parameters: {', '.join(sorted(known)) or 'none'}. Fix the name and call again."
+    )
+
+
 Validator = Callable[[dict[str, Any]], Any]
 
 
 def argument_errors(
     validator_of: Callable[[str], Validator | None],
+    parameters_of: Callable[[str], Collection[str] | None],
 ) -> ServerMiddleware[Any]:
-    """A middleware; ``validator_of(name)`` validates a tool's arguments as the SDK does."""
+    """A middleware; ``validator_of(name)`` validates a tool's arguments as the SDK does, and
+    ``parameters_of(name)`` gives the tool's parameter names as the client sees them."""
 
     async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method == "tools/call":
+            params = ctx.params or {}
+            known = parameters_of(str(params.get("name")))
+            arguments = params.get("arguments")
+            if known is not None and isinstance(arguments, dict):
+                refusal = unknown(str(params.get("name")), arguments, known)
+                if refusal is not None:
+                    refused: dict[str, Any] = {
+                        "content": [{"type": "text", "text": refusal}],
+                        "isError": True,
+                    }
+                    if ctx.protocol_version == MODERN_VERSION:
+                        refused["resultType"] = "complete"
+                    return refused
         result = await call_next(ctx)
         if ctx.method != "tools/call" or not isinstance(result, dict) or not result.get("isError"):
             return result

@@ -67,6 +67,7 @@ def spec_from_args(args: dict[str, Any]) -> TaskSpec:
         base_instructions=args.get("base_instructions"),
         developer_instructions=args.get("developer_instructions"),
         compact_prompt=args.get("compact_prompt"),
+        output_schema=args.get("output_schema"),
     )
 
 
@@ -115,7 +116,7 @@ class Face:
 
     async def fresh(self, rows: list[TaskRow]) -> list[TaskRow]:
         """Worktree tasks' merge outlook against their base branch's tip as it is now."""
-        if any(r.terminal and "worktree" in r.extra for r in rows):
+        if any(r.terminal and r.extra.worktree is not None for r in rows):
             await anyio.to_thread.run_sync(branches.refresh_outcomes, self.engine.store, rows)
         return rows
 

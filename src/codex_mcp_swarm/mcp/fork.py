@@ -37,13 +37,8 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
     @mcp.tool(
         name="codex_fork",
         description=(
-            "Fork a Codex agent: start new background tasks that continue COPIES of a task's (or "
-            "thread's) history with a new prompt, in parallel: try another approach from the "
-            "same understanding, or best-of-N with count. "
-            "With worktrees (default: as the source) each fork gets its own branch starting from "
-            "the source's work so far (a running source is snapshotted, not disturbed). Without, "
-            "a fork of a running task runs read-only: ask it a question without stopping it. "
-            "Returns the new task ids at once; use codex_wait for their results."
+            "Fork a Codex agent: new background tasks continue copies of a task's thread with "
+            "a new prompt (best-of-N with count), each on its own branch when worktrees are on."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, open_world_hint=True
@@ -52,20 +47,14 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
     async def codex_fork(
         prompt: Annotated[
             str,
-            Field(min_length=1, max_length=PROMPT_LIMIT, description="what each fork should do"),
+            Field(min_length=1, max_length=PROMPT_LIMIT),
         ],
-        task_id: Annotated[
-            str | None, Field(max_length=64, description="the source task (or give threadId)")
-        ] = None,
-        threadId: Annotated[
-            str | None, Field(max_length=64, description="the source thread (or give task_id)")
-        ] = None,
-        count: Annotated[
-            int, Field(ge=1, le=steering.MAX_FORKS, description="how many forks to start")
-        ] = 1,
+        task_id: Annotated[str | None, Field(max_length=64, description="or threadId")] = None,
+        threadId: Annotated[str | None, Field(max_length=64)] = None,
+        count: Annotated[int, Field(ge=1, le=steering.MAX_FORKS)] = 1,
         worktree: Annotated[
             bool | None,
-            Field(description="own worktree and branch per fork (default: as the source task)"),
+            Field(description="default: as the source"),
         ] = None,
     ) -> Annotated[CallToolResult, ForkResult]:
         start = functools.partial(

@@ -18,18 +18,10 @@ from .. import __version__
 SERVER_NAME = "codex-swarm"
 
 INSTRUCTIONS = """\
-Runs OpenAI Codex CLI agents as parallel background tasks.
-- codex: run one Codex session and wait for its answer (like the classic Codex MCP tool).
-- codex_async: start a session and get a task_id at once; start several to work in parallel.
-- codex_status: what each task is doing right now. codex_wait: block until tasks finish (bounded
-  by timeout; a task still running is reported, never killed; call again to keep waiting).
-- codex_reply: continue a finished session by its threadId. codex_cancel: stop a task.
-- codex_list: find tasks (and their ids) again.
-- worktree: true gives a task its own git worktree and branch (parallel agents never edit over
-  each other); its work is committed there when it ends. Then codex_diff shows it, codex_merge
-  brings it back (refusing on conflicts), codex_cleanup removes what is merged.
-Every result carries threadId and content (the agent's final message). Long answers are cut;
-the cut says which codex-swarm:/// resource holds the whole text."""
+Runs OpenAI Codex CLI agents as parallel background tasks: codex_async starts one (worktree:
+true gives it its own git branch), codex_wait collects results, codex_land merges the branches;
+codex runs one and waits. Results carry content (the agent's final message) and threadId (for
+codex_reply). A long answer is cut; the cut names the codex-swarm:/// resource with the rest."""
 
 # The handshake-era revisions the SDK (2.3) negotiates as themselves.
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")

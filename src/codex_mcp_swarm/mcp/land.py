@@ -9,7 +9,7 @@ checks and moves the target); anything they refuse becomes an ``isError`` result
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from mcp.server import MCPServer
@@ -17,60 +17,48 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..engine.landing import LandRequest, land
+from ..engine.records import CheckFailed, Conflicted, Landed, Resolving, Skipped, as_data
 from ..engine.tasks import Engine, TaskError
 from ..git import GitError
 from . import answers
 from .schemas import MAX_IDS, Cwd, Strategy, Target
 
 DESCRIPTION = (
-    "Merge (land) many finished Codex agents' worktree branches into their target one by "
-    "one, like a merge queue: "
-    "each merge is built on the target's current tip in memory; with check, a shell command "
-    "runs on it in a scratch worktree first; only then does the target move. Conflicts and "
-    "failed checks are reported (with the landed tasks a conflict collides with) and the rest "
-    "go on. Default: every finished, unlanded worktree task of cwd's repository, in the order "
-    "they finished. The checkout follows only when it is on the target and clean. resolve: "
-    "true starts a task per conflict to resolve it; land again when it is done."
+    "Land (merge) many finished Codex agents' worktree branches into their target, like a merge "
+    "queue: each merge is checked (check: a shell command) before the target moves; conflicts "
+    "and failed checks are reported and the rest go on."
 )
 
 LandIds = Annotated[
     list[Annotated[str, Field(max_length=64)]] | None,
     Field(
         max_length=MAX_IDS,
-        description="tasks to land, in this order (default: every finished, unlanded worktree "
-        "task of cwd's repository, in the order they finished)",
+        description="default: every finished one of cwd's repository",
     ),
 ]
 Check = Annotated[
     str | None,
     Field(
         max_length=4096,
-        description="shell command run at the top of a scratch checkout of each candidate "
-        "merge; a non-zero exit keeps that task out (e.g. 'pytest -q')",
+        description="e.g. 'pytest -q' (non-zero: not landed)",
     ),
 ]
-CheckTimeout = Annotated[
-    float, Field(gt=0, le=86400, description="seconds a check may run before it is killed")
-]
-Resolve = Annotated[
-    bool,
-    Field(
-        description="start a Codex task per conflicted task, in a worktree of the new target "
-        "with that branch merged in and the conflict markers present"
-    ),
-]
+CheckTimeout = Annotated[float, Field(gt=0, le=86400)]
+Resolve = Annotated[bool, Field(description="start an agent per conflict")]
 
 
 class LandAnswer(BaseModel):
-    landed: list[dict[str, Any]] = Field(
+    """The engine's :class:`~..engine.records.LandReport`, field for field."""
+
+    landed: list[Landed] = Field(
         description="task_id, branch, target, commit, already (it was in the target before)"
     )
-    conflicted: list[dict[str, Any]] = Field(description="task_id, paths, colliding_tasks")
-    check_failed: list[dict[str, Any]] = Field(
+    conflicted: list[Conflicted] = Field(description="task_id, paths, colliding_tasks")
+    check_failed: list[CheckFailed] = Field(
         description="task_id, exit_code, timed_out, seconds, output_tail"
     )
-    skipped: list[dict[str, Any]] = Field(description="task_id, reason")
-    resolving: list[dict[str, Any]] = Field(description="task_id, follow_up (the resolving task)")
+    skipped: list[Skipped] = Field(description="task_id, reason")
+    resolving: list[Resolving] = Field(description="task_id, follow_up (the resolving task)")
     target: str | None = Field(description="the target branch (null when several)")
     new_tip: str | None = Field(description="the target's tip after the landing")
     tips: dict[str, str] = Field(description="each target branch's tip after the landing")
@@ -118,5 +106,8 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
             out = await anyio.to_thread.run_sync(functools.partial(land, engine, request))
         except (TaskError, GitError) as exc:
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
-        text = answers.cap_text("\n".join(out["lines"]), budget, "structuredContent has all")
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=out)
+        text = answers.cap_text("\n".join(out.lines), budget, "structuredContent has all")
+        data = LandAnswer.model_validate(as_data(out)).model_dump(mode="json")
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=data
+        )

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import replace
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from ..engine.store import TaskRow
 from ..engine.tasks import TaskError
 from ..engine.views import result_view
 from . import answers, render
@@ -35,6 +37,7 @@ from .schemas import (
     IdleTimeout,
     IncludeUncommitted,
     Model,
+    OutputSchema,
     Priority,
     Profile,
     Prompt,
@@ -47,17 +50,18 @@ from .schemas import (
 from .tasks import LAUNCH_AS_TASK
 
 
-def removed_worktree_reply(previous: Any, cwd: str, here: bool = True) -> str | None:
+def removed_worktree_reply(previous: TaskRow | None, cwd: str, here: bool = True) -> str | None:
     """Why a thread whose worktree cleanup removed cannot continue, and what to do instead.
     ``here``: worktrees are checked out on this machine (with Ray they are made again on a
     worker for each reply, and the engine judges whether that can be)."""
-    if previous is None or "worktree" not in previous.extra or not here or os.path.isdir(cwd):
+    if previous is None or not here or os.path.isdir(cwd):
         return None
-    wt = previous.extra["worktree"]
-    branch = wt.get("branch") if isinstance(wt, dict) else None
+    branch = previous.extra.branch
+    if branch is None:
+        return None
     text = f"Task {previous.id}'s worktree {cwd} was removed (codex_cleanup or expiry), so its "
     text += "thread cannot continue there."
-    if branch and not previous.extra.get("removed_branch"):
+    if not previous.extra.removed_branch:
         text += (
             f" Its work is on branch {branch}: start a new task on it with codex_async "
             f'(worktree: true, base_ref: "{branch}") and a prompt that says what was done, or '
@@ -89,6 +93,7 @@ def register(face: Face) -> None:
         base_ref: BaseRef = None,
         include_uncommitted: IncludeUncommitted = False,
         paths: TouchPaths = None,
+        output_schema: OutputSchema = None,
     ) -> Annotated[CallToolResult, TaskAnswer]:
         """Run one Codex session and return when it finishes."""
         args = dict(locals())
@@ -103,10 +108,8 @@ def register(face: Face) -> None:
         alias_kwargs(codex),
         name="codex",
         description=(
-            "Run one OpenAI Codex CLI agent on a prompt and wait for its answer (optionally in "
-            "its own git worktree). Returns its final message (content), threadId (for "
-            "codex_reply), status and tokens; progress is reported while it runs. For parallel "
-            "agents use codex_async instead."
+            "Run an OpenAI Codex CLI agent on a prompt and wait for its answer (content; "
+            "threadId for codex_reply). For parallel agents use codex_async."
         ),
         annotations=TASK_TOOL,
     )
@@ -114,10 +117,9 @@ def register(face: Face) -> None:
         alias_kwargs(codex_async),
         name="codex_async",
         description=(
-            "Start an OpenAI Codex CLI agent as a background task and get its task_id at once: "
-            "call it several times to run agents in parallel (worktree: true gives each its own "
-            "git worktree and branch). Then codex_wait (results), codex_status (live view) or "
-            "codex_cancel. Same parameters as codex."
+            "Start a Codex agent as a background task and get its task_id at once; call it "
+            "several times for parallel agents (worktree: true gives each its own git branch), "
+            "then codex_wait."
         ),
         annotations=TASK_TOOL,
     )
@@ -125,23 +127,24 @@ def register(face: Face) -> None:
     @face.mcp.tool(
         name="codex_reply",
         description=(
-            "Continue a Codex agent's session (thread) with a new prompt, in its original "
-            "working directory (or worktree) and settings. Waits for the answer unless async is "
-            "true (then it runs as a background task)."
+            "Continue a Codex agent's thread with a new prompt, in its directory and settings. "
+            "Waits unless async is true."
         ),
         annotations=TASK_TOOL,
     )
     @alias_kwargs
     async def codex_reply(
-        threadId: Annotated[str, Field(max_length=64, description="threadId of an earlier result")],
+        threadId: Annotated[str, Field(max_length=64, description="from an earlier result")],
         prompt: Prompt,
         ctx: Context,
         run_async: Annotated[
-            bool, Field(alias="async", description="return a task_id at once instead of waiting")
+            bool, Field(alias="async", description="return a task_id at once")
         ] = False,
+        output_schema: OutputSchema = None,
     ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
             spec, previous = face.engine.reply_spec(threadId, prompt)
+            spec = replace(spec, output_schema=output_schema)
             gone = removed_worktree_reply(previous, spec.cwd, face.engine.worktrees_here)
             if gone:
                 return face.error(gone)
@@ -159,16 +162,15 @@ def register(face: Face) -> None:
     @face.mcp.tool(
         name="codex_cancel",
         description=(
-            "Cancel a Codex agent background task: stop it and every process it started. Its "
-            "output so far is kept; the task is recorded as cancelled. A queued task is removed "
-            "from the queue."
+            "Cancel a Codex agent background task: stop it and every process it started "
+            "(its output so far is kept)."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
         ),
     )
     async def codex_cancel(
-        task_id: Annotated[str, Field(max_length=64, description="the task to stop")],
+        task_id: Annotated[str, Field(max_length=64)],
     ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
             before = face.engine.get(task_id)

@@ -38,9 +38,8 @@ def register(face: Face) -> None:
     @face.mcp.tool(
         name="codex_status",
         description=(
-            "Live status of Codex agent background tasks: what each is doing right now. Per "
-            "task: phase (and queue position), elapsed time, tool calls, the last command or "
-            "file change, latest reasoning and message, plan progress, tokens."
+            "Live status of Codex agent background tasks: what each is doing now (phase, last "
+            "command, latest message, tokens)."
         ),
         annotations=READ_TOOL,
     )
@@ -64,11 +63,8 @@ def register(face: Face) -> None:
     @face.mcp.tool(
         name="codex_wait",
         description=(
-            "Wait for Codex agent background tasks (parallel agents) to finish and get their "
-            "results: until all listed tasks have finished (mode all) or one has (mode any), or "
-            "timeout seconds pass. Tasks still running are listed in still_running (never "
-            "killed): call codex_wait again to keep waiting. Without task_ids, waits for every "
-            "unfinished task this client started."
+            "Wait for Codex agent background tasks to finish and get their results. Tasks "
+            "still running at timeout are listed, not stopped: call again to keep waiting."
         ),
         annotations=READ_TOOL,
     )
@@ -113,10 +109,7 @@ def register(face: Face) -> None:
 
     @face.mcp.tool(
         name="codex_list",
-        description=(
-            "List Codex agent background tasks, newest first, to find task ids again: id, "
-            "phase, elapsed, first line of the prompt, worktree branch. Filter by status."
-        ),
+        description=("List Codex agent background tasks, newest first, to find task ids again."),
         annotations=READ_TOOL,
     )
     async def codex_list(

@@ -12,25 +12,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..codex.progress import reconnect_text
+from ..engine.doing import doing as now_doing
+from ..engine.phases import is_terminal
 from ..wording import duration, node_text, tokens, worktree_outlook
 from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
 
 
 def doing(view: dict[str, Any]) -> str:
-    """What a task is doing now, in a few words."""
-    status = view["status"]
-    if status == "starting" and view.get("waiting_for"):
-        return "starting: waiting for " + _short(str(view["waiting_for"]), 80)
-    if status in ("queued", "starting"):
-        return str(status)
-    last = view.get("last_tool")
-    if status == "running" and last and last.get("status") == "in_progress":
-        return f"running `{_short(str(last['summary']), 80)}`"
-    if status == "running":
-        if view.get("reasoning"):
-            return f"thinking: {_short(str(view['reasoning']), 80)}"
-        return "running"
-    return str(status)
+    """What a task is doing now, in a few words (the engine's :func:`~..engine.doing.doing`)."""
+    return now_doing(view).text(limit=80)
 
 
 def _short(text: str, limit: int) -> str:
@@ -41,7 +32,7 @@ def _short(text: str, limit: int) -> str:
 def result_text(view: dict[str, Any]) -> str:
     """A finished (or still running) task's result, for a person."""
     head = f"Task {view['task_id']} {view['status']}"
-    if view["status"] in ("completed", "failed", "cancelled", "lost"):
+    if is_terminal(view["status"]):
         head += f" after {duration(view['elapsed_s'])}"
     else:
         head += f" ({duration(view['elapsed_s'])} so far; not finished)"
@@ -103,6 +94,8 @@ def status_text(view: dict[str, Any]) -> str:
         + (f" · thread {view['threadId']}" if view.get("threadId") else ""),
         f"  prompt: {_short(view.get('title') or '', 100)}",
     ]
+    if cut_off := view.get("reconnecting"):
+        lines.append("  " + reconnect_text(_short(cut_off["reason"], 160), cut_off["attempt"]))
     last = view.get("last_tool")
     if last:
         state = last["status"]
@@ -136,7 +129,7 @@ def status_text(view: dict[str, Any]) -> str:
 
 def progress_line(views: Sequence[dict[str, Any]]) -> str:
     """One line for a progress notification: '1/3 done; abc123: running `pytest -q` (41 s)'."""
-    done = [v for v in views if v["status"] in ("completed", "failed", "cancelled", "lost")]
+    done = [v for v in views if is_terminal(v["status"])]
     live = [v for v in views if v not in done]
     parts = []
     if len(views) > 1:

@@ -12,6 +12,7 @@ import time
 from mcp.server.mcpserver.exceptions import ResourceError
 
 from .. import __version__
+from ..engine.codec import extra_to_dict
 from ..engine.store import TaskRow
 from ..engine.tasks import TaskError
 from ..engine.views import listing_view, result_view, status_view
@@ -107,7 +108,7 @@ def register(face: Face) -> None:
             "spec": spec,
             "priority": row.priority,
             "parent_id": row.parent_id,
-            "extra": row.extra,
+            "extra": extra_to_dict(row.extra),
             "events_uri": f"codex-swarm:///tasks/{row.id}/events",
         }
         return json.dumps(data, indent=1)

@@ -35,14 +35,14 @@ def register(
     mcp: MCPServer, engine: Engine, answer: Answer, task_answer: AnswerOf, wait: Wait
 ) -> None:
     async def review_task(
-        task_id: Annotated[str, Field(max_length=64, description="the task whose work to review")],
+        task_id: Annotated[str, Field(max_length=64)],
         ctx: Context,
         instructions: Annotated[
             str | None,
-            Field(max_length=PROMPT_LIMIT, description="what to focus on (optional)"),
+            Field(max_length=PROMPT_LIMIT, description="what to focus on"),
         ] = None,
         run_async: Annotated[
-            bool, Field(alias="async", description="return a task_id at once instead of waiting")
+            bool, Field(alias="async", description="return a task_id at once")
         ] = False,
     ) -> Annotated[CallToolResult, TaskAnswer]:
         start = functools.partial(steering.review, engine, task_id, instructions)
@@ -63,11 +63,8 @@ def register(
     @mcp.tool(
         name="codex_review",
         description=(
-            "Code review of a Codex agent's work (a background task of its own) with `codex exec "
-            "review` in a read-only sandbox: a worktree "
-            "task's changes against its base (what codex_merge would bring in), otherwise the "
-            "uncommitted changes in its directory. Runs as a task of its own; the result "
-            "(content) is the review's findings. Waits unless async is true."
+            "Code review of a Codex agent's work (its worktree branch, else its uncommitted "
+            "changes) by a read-only review agent. Waits unless async is true."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, open_world_hint=True

@@ -3,6 +3,10 @@
 Owns: what a model reads in ``tools/list``: every parameter's name, type, bounds and one-line
 description, and the ``outputSchema`` of each tool. Pydantic validates calls against these before
 a tool runs, so a wrong type or an out-of-range value is an ``isError`` result naming the field.
+A client sends every tool definition to its model on every request, so they are kept lean:
+:func:`lean` drops what pydantic adds and a model does not need (titles, ``null`` alternatives
+of optional parameters, ``default: null``), descriptions are a few words, and the long story of
+each parameter is in docs/tools.md.
 
 Must not: contain behaviour.
 """
@@ -11,9 +15,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from ..engine.phases import PHASES, Phase
+from ..engine.records import CleanupReport, MergeReport
 
 PROMPT_LIMIT = 1_000_000  # characters
 MAX_IDS = 200
@@ -22,39 +27,65 @@ DEFAULT_WAIT = 300.0
 PHASE_NAMES = PHASES  # named once, in engine.phases
 
 
+NULL = {"type": "null"}
+
+
+def lean(schema: Any) -> Any:
+    """``schema`` without pydantic's noise: no ``title``; an optional parameter's
+    ``anyOf: [X, {"type": "null"}]`` with ``default: null`` becomes X (omitting it means null:
+    validation still accepts an explicit null)."""
+    if isinstance(schema, list):
+        return [lean(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: lean(v) for k, v in schema.items() if k != "title"}
+    options = out.get("anyOf")
+    optional = "default" in out and out["default"] is None
+    if optional and isinstance(options, list) and len(options) == 2 and NULL in options:
+        kept = options[1 - options.index(NULL)]
+        out.pop("anyOf")
+        out = {**kept, **out}
+    if "default" in out and out["default"] is None:
+        out.pop("default")
+    return out
+
+
 Prompt = Annotated[
     str,
-    Field(min_length=1, max_length=PROMPT_LIMIT, description="what the Codex agent should do"),
+    Field(min_length=1, max_length=PROMPT_LIMIT, description="what the agent should do"),
 ]
-Model = Annotated[str | None, Field(max_length=200, description="model name, e.g. gpt-5.5")]
+Model = Annotated[str | None, Field(max_length=200, description="e.g. gpt-5.5")]
 Sandbox = Annotated[
     Literal["read-only", "workspace-write", "danger-full-access"] | None,
-    Field(description="sandbox for the agent's commands (Codex's default: read-only)"),
+    Field(description="default read-only"),
 ]
 ApprovalPolicy = Annotated[
     Literal["untrusted", "on-failure", "on-request", "never"] | None,
-    Field(
-        alias="approval-policy",
-        description="approval policy (codex exec runs unattended, so escalations are refused)",
+    Field(alias="approval-policy"),
+    # Advertised without "untrusted", which the pinned Codex refuses (the refusal says so).
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": ["on-failure", "on-request", "never"],
+            "description": "exec cannot ask: escalations are refused",
+        }
     ),
 ]
 Cwd = Annotated[
     str | None,
-    Field(max_length=4096, description="absolute working directory (default: the server's)"),
+    Field(max_length=4096, description="absolute working directory"),
 ]
-Profile = Annotated[
-    str | None, Field(max_length=64, description="Codex profile: $CODEX_HOME/<name>.config.toml")
-]
+Profile = Annotated[str | None, Field(max_length=64, description="Codex profile")]
 Config = Annotated[
     dict[str, Any] | None,
-    Field(description='Codex config overrides, e.g. {"model_reasoning_effort": "high"}'),
+    Field(description='Codex config, e.g. {"model_reasoning_effort":"high"}'),
 ]
 BaseInstructions = Annotated[
     str | None,
     Field(
         alias="base-instructions",
         max_length=PROMPT_LIMIT,
-        description="replace Codex's base instructions",
+        description="replaces Codex's",
     ),
 ]
 DeveloperInstructions = Annotated[
@@ -67,16 +98,14 @@ DeveloperInstructions = Annotated[
 ]
 CompactPrompt = Annotated[
     str | None,
-    Field(
-        alias="compact-prompt", max_length=PROMPT_LIMIT, description="prompt used when compacting"
-    ),
+    Field(alias="compact-prompt", max_length=PROMPT_LIMIT, description="for compacting history"),
 ]
 Timeout = Annotated[
     float | None,
     Field(
         gt=0,
         le=7 * 24 * 3600,
-        description="maximum runtime in seconds; the task is stopped and fails when it is exceeded",
+        description="seconds before the task is stopped and fails",
     ),
 ]
 IdleTimeout = Annotated[
@@ -84,8 +113,7 @@ IdleTimeout = Annotated[
     Field(
         ge=0,
         le=7 * 24 * 3600,
-        description="fail the task when Codex reports nothing this many seconds while no command "
-        "runs (a silent model); 0 turns it off (server default 600)",
+        description="seconds of silence before the task fails (0: never; default 600)",
     ),
 ]
 Retries = Annotated[
@@ -93,83 +121,77 @@ Retries = Annotated[
     Field(
         ge=0,
         le=10,
-        description="retry a run that failed on a transient model error (HTTP 5xx/429, dropped "
-        "stream) this many times, with backoff (default 0)",
+        description="retries after transient model errors",
     ),
+]
+OutputSchema = Annotated[
+    dict[str, Any] | None,
+    Field(description="JSON Schema for the final message; result holds it parsed"),
 ]
 TaskIds = Annotated[
     list[Annotated[str, Field(max_length=64)]],
-    Field(min_length=1, max_length=MAX_IDS, description="task ids from codex_async or codex_list"),
+    Field(min_length=1, max_length=MAX_IDS, description="task ids"),
 ]
 
 
 Priority = Annotated[
     int,
-    Field(ge=-100, le=100, description="queue priority: higher starts first (FIFO within a level)"),
+    Field(ge=-100, le=100, description="higher starts first"),
 ]
 OptionalTaskIds = Annotated[
     list[Annotated[str, Field(max_length=64)]] | None,
     Field(
         max_length=MAX_IDS,
-        description="task ids to wait for (default: every unfinished task this client started)",
+        description="default: all this client started",
     ),
 ]
 WaitMode = Annotated[
     Literal["all", "any"],
-    Field(description="all: until every task has finished; any: until one has"),
+    Field(description="until all tasks or any task ended"),
 ]
 WaitTimeout = Annotated[
     float,
-    Field(ge=0, le=MAX_WAIT, description=f"seconds to wait (max {MAX_WAIT:g})"),
+    Field(ge=0, le=MAX_WAIT, description="seconds"),
 ]
 StatusFilter = Annotated[
     list[Phase] | None,
-    Field(description="only tasks in these phases"),
+    Field(description="only these phases"),
 ]
-ListLimit = Annotated[int, Field(ge=1, le=500, description="at most this many tasks")]
+ListLimit = Annotated[int, Field(ge=1, le=500)]
 UseWorktree = Annotated[
     bool,
-    Field(
-        description="run in a new git worktree on branch codex-swarm/<task_id>, made from the "
-        "repository that contains cwd; everything the task changed is committed there when it "
-        "ends (then codex_diff, codex_merge, codex_cleanup)"
-    ),
+    Field(description="own git worktree and branch, committed at the end"),
 ]
 BaseRef = Annotated[
     str | None,
     Field(
         max_length=255,
-        description="with worktree: branch, tag or commit to start from (default HEAD); "
-        "another task's branch lets a follow-up build on its work",
+        description="worktree from this ref (default HEAD)",
     ),
 ]
 IncludeUncommitted = Annotated[
     bool,
-    Field(
-        description="with worktree: carry your uncommitted and untracked changes into the new "
-        "worktree (your checkout is not touched)"
-    ),
+    Field(description="worktree gets your uncommitted changes"),
 ]
-TaskId = Annotated[str, Field(max_length=64, description="a task id")]
+TaskId = Annotated[str, Field(max_length=64)]
 Paths = Annotated[
     list[Annotated[str, Field(max_length=4096)]] | None,
-    Field(max_length=200, description="only these paths (relative to the repository top)"),
+    Field(max_length=200, description="only these paths"),
 ]
 TouchPaths = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=4096)]] | None,
     Field(
         max_length=200,
-        description="files or directories (relative to cwd) the task expects to touch; a "
-        "launch whose paths overlap a running task's gets a warning",
+        description="paths it will touch (warns of overlaps)",
     ),
 ]
 Strategy = Annotated[
     Literal["merge", "squash", "rebase"],
-    Field(description="merge: a merge commit; squash: one commit; rebase: replay the commits"),
+    Field(),
 ]
 Target = Annotated[
     str | None,
-    Field(max_length=255, description="branch to merge into (default: the task's base branch)"),
+    Field(max_length=255, description="default: the task's base branch"),
 ]
 
 
@@ -186,27 +208,11 @@ class DiffResult(BaseModel):
     omitted_paths: list[str] = Field(default_factory=list)
 
 
-class MergeAnswer(BaseModel):
-    task_id: str
-    merged: bool
-    commit: str | None
-    strategy: str
-    target: str
-    conflicts: list[str]
-    message: str
-
-
-class CleanedTask(BaseModel):
-    task_id: str
-    branch: str | None = None
-    worktree: str | None = None
-    removed_worktree: bool
-    deleted_branch: bool
-    kept_reason: str | None = None
-    lost_commits: list[str] = Field(default_factory=list)
+#: ``codex_merge``: the engine's record of the merge is the answer.
+MergeAnswer = MergeReport
 
 
 class CleanupAnswer(BaseModel):
-    cleaned: list[CleanedTask] = Field(
+    cleaned: list[CleanupReport] = Field(
         description="per task: removed_worktree, deleted_branch, kept_reason, lost_commits"
     )

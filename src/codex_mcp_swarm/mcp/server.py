@@ -31,6 +31,7 @@ from . import steer as steer_tool
 from .arguments import argument_errors
 from .face import Face
 from .handshake import INSTRUCTIONS, SERVER_NAME
+from .schemas import lean
 from .tasks import SwarmTasks
 from .updates import ResourceUpdates
 
@@ -82,6 +83,10 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         tool = mcp._tool_manager.get_tool(name)
         return tool.fn_metadata.validate_arguments if tool is not None else None
 
+    def parameters_of(name: str) -> Any:
+        tool = mcp._tool_manager.get_tool(name)
+        return set(tool.parameters.get("properties", {})) if tool is not None else None
+
     tasks_extension = SwarmTasks(engine)
     mcp = MCPServer(
         SERVER_NAME,
@@ -89,7 +94,10 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         extensions=[tasks_extension],
-        middleware=[tasks_extension.legacy_middleware, argument_errors(validator_of)],
+        middleware=[
+            tasks_extension.legacy_middleware,
+            argument_errors(validator_of, parameters_of),
+        ],
         subscriptions=updates.bus,
     )
     # The SDK serves subscriptions/listen (2026-07-28) from our bus but has no handler for the
@@ -104,4 +112,6 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
     tasks_extension.bind(face.task_answer)
     for register in TOOL_MODULES:
         register(face)
+    for tool in mcp._tool_manager.list_tools():
+        tool.parameters = lean(tool.parameters)
     return mcp

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 HELLO = (
     "codex-mcp-swarm: an MCP server for running Codex agents, waiting for an MCP client on "
-    "stdin/stdout. Add it to a client (see README), or try `codex-mcp-swarm doctor` and "
+    "stdin/stdout. Add it to a client (`codex-mcp-swarm setup claude` or `setup codex`), or try "
+    "`codex-mcp-swarm doctor` and "
     "`codex-mcp-swarm --help`; Ctrl-C quits."
 )
 ENV_SLOW_START = "CODEX_SWARM_SLOW_START"

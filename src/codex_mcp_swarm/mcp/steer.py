@@ -38,24 +38,21 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
     @mcp.tool(
         name="codex_steer",
         description=(
-            "Steer a running Codex agent (background task) with a new message, mid-flight: its "
-            "current turn is interrupted (Codex's graceful stop), and the same task and thread "
-            "continue at once with your message, in the same "
-            "directory, worktree and settings; files and history are kept. A queued task gets "
-            "the message added to its prompt. For a finished task use codex_reply."
+            "Steer a running Codex agent mid-flight: interrupt its turn and continue the same "
+            "task with your message (files and history kept)."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, open_world_hint=True
         ),
     )
     async def codex_steer(
-        task_id: Annotated[str, Field(max_length=64, description="the task to redirect")],
+        task_id: Annotated[str, Field(max_length=64)],
         message: Annotated[
             str,
             Field(
                 min_length=1,
                 max_length=steering.MESSAGE_LIMIT,
-                description="what the agent should do now (it also sees what it did so far)",
+                description="what to do now",
             ),
         ],
     ) -> Annotated[CallToolResult, SteerResult]:

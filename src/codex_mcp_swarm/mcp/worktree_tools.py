@@ -18,6 +18,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from ..engine import branches
+from ..engine.records import as_data
 from ..engine.tasks import TaskError
 from ..git import GitError
 from ..wording import cleanup_line
@@ -30,9 +31,8 @@ def register(face: Face) -> None:
     @face.mcp.tool(
         name="codex_diff",
         description=(
-            "Show the diff of a Codex agent's worktree branch against its base before a merge: "
-            "the stat, and the patch cut to a size a model can read (the answer says where it "
-            "was cut; pass paths to see the rest)."
+            "Diff of a Codex agent's worktree branch against its base: stat and patch (cut to "
+            "fit; paths shows the rest)."
         ),
         annotations=READ_TOOL,
     )
@@ -69,10 +69,8 @@ def register(face: Face) -> None:
     @face.mcp.tool(
         name="codex_merge",
         description=(
-            "Merge a finished Codex agent's worktree branch into the main checkout (strategy "
-            "merge, squash or rebase; target defaults to the branch the task started from). "
-            "Only when that checkout is on the target branch and clean; refuses with the "
-            "conflicting paths otherwise and changes nothing."
+            "Merge a finished Codex agent's worktree branch into the checkout of its target "
+            "branch; on conflicts it changes nothing and names them."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, open_world_hint=False
@@ -90,38 +88,31 @@ def register(face: Face) -> None:
             )
         except (TaskError, GitError) as exc:
             return face.error(str(exc))
-        data = {"task_id": row.id, **out}
-        if out["merged"]:
+        if out.merged:
             text = (
-                f"Merged {row.id} into {out['target']} ({out['strategy']}): now at "
-                f"{out['commit']}. {out['message']}"
+                f"Merged {row.id} into {out.target} ({out.strategy}): now at "
+                f"{out.commit}. {out.message}"
             )
         else:
-            text = f"Not merged: {out['message']}"
-            if out["conflicts"]:
-                text += "\nConflicting paths: " + ", ".join(out["conflicts"])
-        return face.answer(text, data, is_error=not out["merged"])
+            text = f"Not merged: {out.message}"
+            if out.conflicts:
+                text += "\nConflicting paths: " + ", ".join(out.conflicts)
+        return face.answer(text, as_data(out), is_error=not out.merged)
 
     @face.mcp.tool(
         name="codex_cleanup",
         description=(
-            "Clean up after Codex agents: remove a finished task's git worktree and delete its "
-            "branch when its work is merged (task_id), or do that for every merged task "
-            "(all_merged: true). Unmerged work is kept unless force is true, and then the "
-            "answer lists the commits that were lost."
+            "Clean up Codex agent worktrees: remove a finished task's worktree and its merged "
+            "branch, or every merged one (all_merged)."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, open_world_hint=False
         ),
     )
     async def codex_cleanup(
-        task_id: Annotated[str | None, Field(max_length=64, description="the task")] = None,
-        all_merged: Annotated[
-            bool, Field(description="clean up every finished task whose branch is merged")
-        ] = False,
-        force: Annotated[
-            bool, Field(description="also delete unmerged work (only with task_id)")
-        ] = False,
+        task_id: Annotated[str | None, Field(max_length=64)] = None,
+        all_merged: bool = False,
+        force: Annotated[bool, Field(description="also unmerged work (lost)")] = False,
     ) -> Annotated[CallToolResult, CleanupAnswer]:
         if bool(task_id) == bool(all_merged):
             return face.error("give either task_id or all_merged: true (not both)")
@@ -143,4 +134,4 @@ def register(face: Face) -> None:
             return face.error(str(exc))
         lines = [cleanup_line(item) for item in cleaned]
         text = "\n".join(lines) if lines else "Nothing to clean up: no merged task branches."
-        return face.answer(text, {"cleaned": cleaned})
+        return face.answer(text, {"cleaned": as_data(cleaned)})

@@ -16,6 +16,7 @@ from typing import Any
 from .. import git
 from ..engine import branches, landing
 from ..engine.landing import LandRequest
+from ..engine.records import as_data
 from ..engine.tasks import Engine, TaskError
 
 
@@ -58,15 +59,15 @@ async def cleanup(engine: Engine, task_id: str) -> dict[str, Any]:
     except (TaskError, git.GitError) as exc:
         return _answer(False, str(exc))
     done = []
-    if result.get("removed_worktree"):
+    if result.removed_worktree:
         done.append("removed its worktree")
-    if result.get("deleted_branch"):
-        done.append(f"deleted branch {result.get('branch')}")
-    kept = result.get("kept_reason")
+    if result.deleted_branch:
+        done.append(f"deleted branch {result.branch}")
+    kept = result.kept_reason
     message = f"task {task_id}: " + (" and ".join(done) if done else "nothing to remove")
     if kept:
         message += f"; {kept}"
-    return _answer(bool(done) or not kept, message, result=result)
+    return _answer(bool(done) or not kept, message, result=as_data(result))
 
 
 async def land(engine: Engine, task_id: str, *, check: str | None) -> dict[str, Any]:
@@ -84,14 +85,13 @@ async def land(engine: Engine, task_id: str, *, check: str | None) -> dict[str, 
         out = await asyncio.to_thread(landing.land, engine, request)
     except (TaskError, git.GitError) as exc:
         return _answer(False, str(exc))
-    lines = [str(line) for line in out.get("lines") or []]
+    lines = out.lines
     detail = "\n".join(lines[1:]) or (lines[0] if lines else "nothing happened")
-    if out["landed"]:
-        return _answer(True, detail, result=out)
-    failed = out["check_failed"]
-    if failed:
-        tail = str(failed[0].get("output_tail") or "").strip()
+    if out.landed:
+        return _answer(True, detail, result=as_data(out))
+    if out.check_failed:
+        tail = out.check_failed[0].output_tail.strip()
         detail = (
             "the check failed, so nothing was landed: " + detail + (f"\n{tail}" if tail else "")
         )
-    return _answer(False, detail, result=out)
+    return _answer(False, detail, result=as_data(out))

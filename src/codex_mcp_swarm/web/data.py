@@ -13,12 +13,14 @@ never wakes the change feed it listens to.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from .. import git
 from ..engine import branches
-from ..engine.store import ACTIVE, PHASES, Store, TaskRow
+from ..engine.doing import doing
+from ..engine.outlook import conflicts_between, conflicts_with
+from ..engine.phases import ACTIVE, PHASES, TERMINAL
+from ..engine.store import Store, TaskRow
 from ..engine.tasks import Engine
 from ..engine.views import elapsed, result_view, status_view, usage_view, worktree_view
 from . import diffs, timeline
@@ -30,28 +32,8 @@ EVENT_PAGE_LINES = 2_000
 
 def repo_of(row: TaskRow) -> str:
     """The repository a task belongs to: its worktree's origin, else its working directory."""
-    wt = row.extra.get("worktree")
-    if isinstance(wt, dict) and isinstance(wt.get("repo"), str):
-        return str(wt["repo"])
-    return row.cwd
-
-
-def last_action(row: TaskRow, view: dict[str, Any]) -> str:
-    if row.phase == "queued":
-        position = view.get("queue_position")
-        return f"waiting in the queue (#{position})" if position else "waiting in the queue"
-    if view.get("waiting_for"):
-        return f"waiting for {view['waiting_for']}"
-    last = view.get("last_tool")
-    if row.terminal:
-        if row.error:
-            return row.error.splitlines()[0] if row.error.strip() else row.phase
-        message = (row.result or view.get("message") or "").strip()
-        return message.splitlines()[0] if message else row.phase
-    if last:
-        text = timeline.command_text(last["summary"]) if last["kind"] == "command" else ""
-        return f"{last['kind']}: {text or last['summary']}"
-    return str(view.get("reasoning") or view.get("message") or row.phase)
+    wt = row.extra.worktree
+    return str(wt.repo) if wt is not None else row.cwd
 
 
 def outlook(row: TaskRow) -> dict[str, Any] | None:
@@ -93,11 +75,11 @@ def task_row(store: Store, row: TaskRow, now: float) -> dict[str, Any]:
         "cwd": row.cwd,
         "created_at": row.created_at,
         "elapsed_s": elapsed(row, now),
-        "last_action": last_action(row, view),
+        "last_action": doing(view).text(),
         "tool_calls": view.get("tool_calls", 0),
         "tokens_in": int(turn.get("input_tokens", 0) or 0),
         "tokens_out": int(turn.get("output_tokens", 0) or 0),
-        "branch": (row.extra.get("worktree") or {}).get("branch"),
+        "branch": row.extra.branch,
         "outlook": outlook(row),
         "cancel_requested": bool(row.cancel_requested and not row.terminal),
     }
@@ -119,6 +101,11 @@ def swarm(store: Store) -> dict[str, Any]:
         "tokens_out": sum(r["tokens_out"] for r in rows),
         "repos": sorted({r["repo"] for r in rows}),
         "phases": list(PHASES),
+        # The status filter's groups, in the phases' order (the page names no phase set itself).
+        "groups": {
+            "active": [p for p in PHASES if p in ACTIVE],
+            "finished": [p for p in PHASES if p in TERMINAL],
+        },
     }
 
 
@@ -169,7 +156,7 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
             "reason": f"the task is still {row.phase}: its work is committed on {wt.branch} "
             "when it ends, and its diff appears here then",
         }
-    if row.extra.get("removed_branch"):
+    if row.extra.removed_branch:
         return {"available": False, "reason": f"branch {wt.branch} was deleted by a cleanup"}
     try:
         out = branches.diff(row, paths=None, stat_only=False, max_chars=DIFF_MAX_CHARS)
@@ -188,38 +175,19 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
 
 def _live_branch(row: TaskRow) -> git.Worktree | None:
     wt = branches.worktree_of(row)
-    if wt is None or not row.terminal or row.extra.get("removed_branch"):
+    if wt is None or not row.terminal or row.extra.removed_branch:
         return None
-    if row.extra.get("merged"):
+    if row.extra.merged is not None:
         return None
     return wt
 
 
-def _pair_conflicts(wt: git.Worktree, other: git.Worktree) -> list[str] | None:
-    """The paths two task branches conflict in (``None``: they merge cleanly or git failed)."""
-    try:
-        predicted = git.outcome(wt.repo, wt.branch, wt.base_commit, other.branch)
-    except git.GitError:
-        return None
-    if predicted.merges_cleanly is False:
-        return predicted.conflicts or ["(unnamed paths)"]
-    return None
-
-
 def conflicts(store: Store, row: TaskRow) -> dict[str, Any]:
-    """Which other unmerged task branches of the same repository this branch conflicts with."""
-    wt = _live_branch(row)
-    if wt is None:
+    """Which other unmerged task branches of the same repository this branch conflicts with
+    (the engine's prediction, :func:`~..engine.outlook.conflicts_with`: cached and capped)."""
+    if _live_branch(row) is None:
         return {"checked": False, "with": []}
-    found: list[dict[str, Any]] = []
-    for other in store.list(phases=("completed", "failed", "cancelled", "lost")):
-        owt = _live_branch(other)
-        if other.id == row.id or owt is None or Path(owt.repo) != Path(wt.repo):
-            continue
-        paths = _pair_conflicts(wt, owt)
-        if paths is not None:
-            found.append({"task_id": other.id, "branch": owt.branch, "paths": paths})
-    return {"checked": True, "with": found}
+    return {"checked": True, "with": conflicts_with(row, store.list(phases=TERMINAL))}
 
 
 def repository(store: Store, repo: str) -> dict[str, Any] | None:
@@ -241,28 +209,25 @@ def repository(store: Store, repo: str) -> dict[str, Any] | None:
                 fresh = branches.outcome_of(wt)
                 item["now"] = {
                     "state": (
-                        ("clean" if fresh["files"] else "empty")
-                        if fresh["merges_cleanly"]
+                        ("clean" if fresh.files else "empty")
+                        if fresh.merges_cleanly
                         else "conflicts"
                     ),
-                    "target": fresh["target"],
-                    "conflicts": fresh["conflicts"],
-                    "files": len(fresh["files"]),
-                    "insertions": fresh["insertions"],
-                    "deletions": fresh["deletions"],
+                    "target": fresh.target,
+                    "conflicts": fresh.conflicts,
+                    "files": len(fresh.files),
+                    "insertions": fresh.insertions,
+                    "deletions": fresh.deletions,
                 }
             except git.GitError as exc:
                 item["now"] = {"state": "error", "error": str(exc)}
         out.append(item)
-    live = {r.id: wt for r in rows if (wt := _live_branch(r)) is not None}
-    ids = list(live)
-    pairs: dict[str, list[dict[str, Any]]] = {task_id: [] for task_id in ids}
-    for i, first in enumerate(ids):
-        for second in ids[i + 1 :]:
-            paths = _pair_conflicts(live[first], live[second])
-            if paths is not None:
-                pairs[first].append({"task_id": second, "branch": live[second].branch})
-                pairs[second].append({"task_id": first, "branch": live[first].branch})
+    pairs: dict[str, list[dict[str, Any]]] = {}
+    branch = {r.id: wt.branch for r in rows if (wt := branches.worktree_of(r)) is not None}
+    for pair in conflicts_between(rows):
+        first, second = pair["tasks"]
+        pairs.setdefault(first, []).append({"task_id": second, "branch": branch[second]})
+        pairs.setdefault(second, []).append({"task_id": first, "branch": branch[first]})
     for item in out:
         item["conflicts_with"] = pairs.get(item["task_id"], [])
     landable = [i["task_id"] for i in out if (i.get("now") or {}).get("state") == "clean"]

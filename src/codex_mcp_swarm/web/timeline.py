@@ -11,82 +11,74 @@ Must not: read files or know tasks; it is a pure function of the lines. Texts st
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
-from ..codex.events import cap, parse_line
+from ..codex.events import (
+    AgentMessage,
+    CommandExecution,
+    ErrorItem,
+    FileChange,
+    Invalid,
+    Item,
+    ItemCompleted,
+    ItemStarted,
+    ItemUpdated,
+    McpToolCall,
+    Reasoning,
+    ThreadError,
+    ThreadStarted,
+    TodoList,
+    TurnCompleted,
+    TurnFailed,
+    Usage,
+    WebSearch,
+    cap,
+    parse_line,
+)
+from ..codex.shell import command_text
 
 OUTPUT_TAIL = 4_000  # characters of a command's output kept in its entry (its end)
-
-
-def command_text(command: object) -> str:
-    """A command as its author wrote it: Codex's ``bash -lc '...'`` wrapper taken off."""
-    text = " ".join(command) if isinstance(command, list) else str(command or "")
-    for shell in ("/bin/bash -lc ", "bash -lc ", "/bin/zsh -lc ", "/bin/sh -lc ", "sh -lc "):
-        if text.startswith(shell):
-            try:
-                words = shlex.split(text[len(shell) :])
-            except ValueError:
-                break
-            if len(words) == 1:
-                return words[0]
-            break
-    return text
 
 
 def _tail(text: str, limit: int = OUTPUT_TAIL) -> str:
     return text if len(text) <= limit else "… " + text[-limit:]
 
 
-def _item_entry(kind: str, item: dict[str, Any]) -> dict[str, Any] | None:
-    item_type = item.get("type")
-    entry: dict[str, Any] = {"id": item.get("id"), "state": kind}
-    if item_type == "command_execution":
+def _item_entry(state: str, item: Item) -> dict[str, Any] | None:
+    entry: dict[str, Any] = {"id": item.id, "state": state}
+    if isinstance(item, CommandExecution):
         entry.update(
             kind="command",
-            title=command_text(item.get("command")),
-            body=_tail(str(item.get("aggregated_output") or "")),
-            exit_code=item.get("exit_code"),
-            status=item.get("status"),
+            title=command_text(item.command),
+            body=_tail(item.aggregated_output),
+            exit_code=item.exit_code,
+            status=item.status,
         )
-    elif item_type == "file_change":
-        changes = item.get("changes") or []
+    elif isinstance(item, FileChange):
         entry.update(
             kind="file_change",
-            title=", ".join(
-                f"{c.get('kind', 'update')} {c.get('path', '?')}"
-                for c in changes
-                if isinstance(c, dict)
-            )
-            or "file change",
-            status=item.get("status"),
+            title=", ".join(f"{c.kind} {c.path}" for c in item.changes) or "file change",
+            status=item.status,
         )
-    elif item_type == "reasoning":
-        entry.update(kind="reasoning", title="", body=cap(str(item.get("text") or "")))
-    elif item_type == "agent_message":
-        entry.update(kind="message", title="", body=str(item.get("text") or ""))
-    elif item_type == "todo_list":
-        items = [i for i in item.get("items") or [] if isinstance(i, dict)]
+    elif isinstance(item, Reasoning):
+        entry.update(kind="reasoning", title="", body=cap(item.text))
+    elif isinstance(item, AgentMessage):
+        entry.update(kind="message", title="", body=item.text)
+    elif isinstance(item, TodoList):
         entry.update(
             kind="todo",
-            title=f"plan {sum(1 for i in items if i.get('completed'))}/{len(items)}",
-            body="\n".join(
-                ("[x] " if i.get("completed") else "[ ] ") + str(i.get("text", "")) for i in items
-            ),
+            title=f"plan {item.done}/{len(item.items)}",
+            body="\n".join(("[x] " if t.completed else "[ ] ") + t.text for t in item.items),
         )
-    elif item_type == "mcp_tool_call":
-        entry.update(
-            kind="tool",
-            title=f"{item.get('server', '?')}.{item.get('tool', '?')}",
-            status=item.get("status"),
-        )
-    elif item_type == "web_search":
-        entry.update(kind="tool", title=f"web search: {item.get('query', '')}")
-    elif item_type == "error":
-        entry.update(kind="warning", title=str(item.get("message") or ""))
+    elif isinstance(item, McpToolCall):
+        entry.update(kind="tool", title=f"{item.server}.{item.tool}", status=item.status)
+    elif isinstance(item, WebSearch):
+        entry.update(kind="tool", title=f"web search: {item.query}")
+    elif isinstance(item, ErrorItem):
+        entry.update(kind="warning", title=item.message)
     else:
-        entry.update(kind="other", title=str(item_type or "item"))
-    if kind == "started" and entry["kind"] not in ("command", "file_change", "tool"):
+        entry.update(kind="other", title=item.type)
+    if state == "started" and entry["kind"] not in ("command", "file_change", "tool"):
         return None  # only work in progress is worth showing before it completes
     return entry
 
@@ -94,27 +86,25 @@ def _item_entry(kind: str, item: dict[str, Any]) -> dict[str, Any] | None:
 def entry_of(line: str) -> dict[str, Any] | None:
     """The timeline entry of one JSONL line, or ``None`` when the line is not worth a row."""
     event = parse_line(line)
-    if event is None:
-        return None
-    if event.type in ("item.started", "item.updated", "item.completed"):
-        state = "completed" if event.type == "item.completed" else "started"
+    if isinstance(event, (ItemStarted, ItemUpdated, ItemCompleted)):
+        state = "completed" if isinstance(event, ItemCompleted) else "started"
         return _item_entry(state, event.item)
-    if event.type == "thread.started":
-        return {"kind": "thread", "title": str(event.data.get("thread_id", ""))}
-    if event.type == "turn.completed":
-        usage = event.data.get("usage") or {}
+    if isinstance(event, ThreadStarted):
+        return {"kind": "thread", "title": event.thread_id or ""}
+    if isinstance(event, TurnCompleted):
+        usage = event.usage or Usage()
         return {
             "kind": "turn",
-            "title": f"turn completed: {usage.get('input_tokens', 0)} tokens in, "
-            f"{usage.get('output_tokens', 0)} out",
+            "title": f"turn completed: {usage.input_tokens} tokens in, {usage.output_tokens} out",
         }
-    if event.type == "turn.failed":
-        error = event.data.get("error") or {}
-        message = error.get("message") if isinstance(error, dict) else error
-        return {"kind": "error", "title": "turn failed", "body": str(message or "")}
-    if event.type == "error":
-        return {"kind": "error", "title": "error", "body": str(event.data.get("message") or "")}
-    if event.type == "invalid":
+    if isinstance(event, TurnFailed):
+        return {"kind": "error", "title": "turn failed", "body": event.message or ""}
+    if isinstance(event, ThreadError):
+        reason = event.reconnect_reason
+        if reason is not None:
+            return {"kind": "warning", "title": "reconnecting to the model", "body": reason}
+        return {"kind": "error", "title": "error", "body": event.message}
+    if isinstance(event, Invalid):
         return {"kind": "other", "title": "unreadable line"}
     return None
 

@@ -185,8 +185,8 @@ class Backend(ABC):
         return None
 
     def supervises(self, row: TaskRow) -> bool:
-        """Whether ``row`` runs under this kind of backend (the engine records it in
-        ``extra["backend"]``; rows from before that are local). A server of one backend must
+        """Whether ``row`` runs under this kind of backend (the engine records it in the task's
+        record, ``extra.backend``; rows from before that are local). A server of one backend must
         never judge another's tasks lost: several may share a task dir (a console command
         is a local engine)."""
         return backend_of(row) == self.name
@@ -221,18 +221,18 @@ class Backend(ABC):
             include_uncommitted=request.include_uncommitted,
         )
 
-    def continue_worktree(self, parent: TaskRow) -> dict[str, Any]:
-        """The worktree record of a reply to ``parent`` (a worktree task): the reply continues
-        the parent's thread in the parent's worktree, on its branch. :class:`~..git.GitError`,
+    def continue_worktree(self, parent: TaskRow) -> git.Worktree:
+        """The worktree of a reply to ``parent`` (a worktree task): the reply continues the
+        parent's thread in the parent's worktree, on its branch. :class:`~..git.GitError`,
         saying what to do instead, when it cannot."""
-        record = parent.extra["worktree"]
-        if parent.extra.get("removed_worktree"):
+        record = branches.require_worktree(parent)
+        if parent.extra.removed_worktree:
             raise git.GitError(
                 f"the worktree of task {parent.id} was removed (by a cleanup or expiry), so its "
                 "thread cannot continue there. Start a new task in a worktree made from its "
-                f"branch {record['branch']!r} (worktree with that branch as base_ref)."
+                f"branch {record.branch!r} (worktree with that branch as base_ref)."
             )
-        return dict(record)
+        return record
 
     def check_thread(self, parent: TaskRow) -> None:
         """A task is about to continue or fork ``parent``'s Codex thread: raise
@@ -244,7 +244,7 @@ class Backend(ABC):
         """The commit, in ``wt.repo``, holding ``row``'s work so far: its branch tip, or for a
         ``live`` task a snapshot of its worktree now (the worktree itself left untouched).
         :class:`~..git.GitError` when there is none. Git work: call it from a thread."""
-        checkout = None if row.extra.get("removed_worktree") else wt.path
+        checkout = None if row.extra.removed_worktree else wt.path
         return snapshots.work_so_far(wt.repo, wt.branch, checkout, live=live, label=row.id)
 
     def discard_worktree(self, wt: git.Worktree) -> None:

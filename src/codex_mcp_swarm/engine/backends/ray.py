@@ -19,7 +19,7 @@ Owns the server's side of running tasks on a Ray cluster (``--backend ray``):
   (every ``codex`` slot it could take is in use) is removed at once instead, and the task is
   ``cancelled``: nothing of it runs later;
 * waiting for a slot: a task whose actor is not placed yet stays ``starting`` and its record
-  says what it waits for (``extra["waiting_for"]``, shown by the status views) while no
+  says what it waits for (its record's ``waiting_for``, shown by the status views) while no
   ``codex`` slot it could take is free;
 * worktrees: made here from the user's repository as locally (same validation, base and
   carried snapshot), then the base commit is pushed to a private ref on the git remote
@@ -35,7 +35,7 @@ Owns the server's side of running tasks on a Ray cluster (``--backend ray``):
   is snapshotted by its actor on the worker and fetched from the git remote
   (:meth:`RayBackend.work_so_far`); a fork's own branch starts from it, and a review (or a fork
   without a worktree) gets a throwaway detached checkout of it on its worker
-  (``extra["checkout"]``, pushed to its private ref when it starts).
+  (its record's ``checkout``, pushed to its private ref when it starts).
 
 Ray is imported only here and in :mod:`.ray_worker` (at run time), never by the rest of the
 package: the local backend needs nothing of it.
@@ -54,14 +54,16 @@ import socket
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ... import git
 from ...git import remote as gitremote
 from .. import branches
-from ..phases import Phase
+from ..phases import Phase, is_terminal
 from ..plan import LaunchPlan, WorktreeRequest
+from ..records import Node, PollSnapshot, RayRecord
 from ..store import TaskRow
 from .base import Backend, BackendError
 
@@ -75,6 +77,7 @@ CALL_TIMEOUT = 120.0  # seconds for one quick actor call before it is counted a 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the cluster's head before giving up at start
 UNAVAILABLE_FOR = 60.0  # seconds an actor may be unreachable before its task is lost
 NODE_DEATH_WAIT = 60.0  # seconds a relaunch waits for the cluster to see a dead node as dead
+NO_END = "the worker ended without recording an end"
 # Seconds an actor may take to start (Ray starts a worker process for it: about 3 s on a busy
 # 2-core machine) before a task without a free codex slot is said to wait for one.
 WAITING_AFTER = 3.0
@@ -95,9 +98,9 @@ def _import_ray() -> Any:
     return ray
 
 
-def branch_id(worktree: dict[str, Any]) -> str:
-    """The task whose branch (``codex-swarm/<id>``) a worktree record names."""
-    return str(worktree["branch"]).removeprefix(git.BRANCH_PREFIX)
+def branch_id(worktree: git.Worktree) -> str:
+    """The task whose branch (``codex-swarm/<id>``) a worktree names."""
+    return worktree.branch.removeprefix(git.BRANCH_PREFIX)
 
 
 class RayBackend(Backend):
@@ -173,21 +176,21 @@ class RayBackend(Backend):
             raise
         return wt
 
-    def continue_worktree(self, parent: TaskRow) -> dict[str, Any]:
-        """The parent's worktree record, once its branch is known to be here and reachable: the
+    def continue_worktree(self, parent: TaskRow) -> git.Worktree:
+        """The parent's worktree, once its branch is known to be here and reachable: the
         worker makes the checkout again from the branch when the reply starts."""
         record = super().continue_worktree(parent)
-        if parent.extra.get("removed_branch"):
+        if parent.extra.removed_branch:
             raise git.GitError(
-                f"the branch {record['branch']} of task {parent.id} was deleted (merged or "
+                f"the branch {record.branch} of task {parent.id} was deleted (merged or "
                 "cleaned up), so its thread has no work to continue on. Start a new task instead."
             )
-        repo = Path(record["repo"])
+        repo = record.repo
         try:
             gitremote.branch_commit(repo, branch_id(record))
         except git.GitError:
             raise git.GitError(
-                f"the branch {record['branch']} of task {parent.id} is no longer in {repo}, so "
+                f"the branch {record.branch} of task {parent.id} is no longer in {repo}, so "
                 "its thread cannot continue on it. Start a new task instead (worktree: true)."
             ) from None
         self._remote_url(repo)  # a sentence now, not a failed task later
@@ -219,8 +222,8 @@ class RayBackend(Backend):
         """The thread's session files are on the node that ran ``parent``: refuse while that
         node is not in the cluster (nothing else has them)."""
         fresh = self.store.get(parent.id) or parent
-        node = fresh.extra.get("node") or {}
-        node_id = node.get("node_id")
+        node = fresh.extra.node or Node()
+        node_id = node.node_id
         if not node_id or self._ray is None:
             return  # not known yet (the task still starts): the actor's placement decides
         try:
@@ -228,9 +231,8 @@ class RayBackend(Backend):
         except Exception:
             return
         if not alive:
-            where = " ".join(str(node[k]) for k in ("hostname", "address") if node.get(k))
             raise BackendError(
-                f"the thread of task {parent.id} ran on Ray node {str(node_id)[:8]} ({where}), "
+                f"the thread of task {parent.id} ran on Ray node {node_id[:8]} ({node.where}), "
                 "which is no longer in the cluster, and only that node had its Codex session "
                 "files: start a new task instead (codex_async), with the context it needs in "
                 "the prompt"
@@ -243,29 +245,26 @@ class RayBackend(Backend):
 
     def finish_worktree(self, row: TaskRow, phase: Phase) -> None:
         """The work of a lost task stays on the worker (nothing was pushed): record that."""
-        if "worktree" in row.extra:
-            self.store.set_extra(
-                row.id,
-                outcome_error="the task's worker is gone, so its work was not pushed; its "
-                "branch holds only its base",
-            )
+        if row.extra.worktree is not None:
+            why = "the task's worker is gone, so its work was not pushed; its branch holds only "
+            self.store.update_extra(row.id, lambda e: replace(e, outcome_error=why + "its base"))
 
     # ---- launching ---------------------------------------------------------------------------
 
     def _payload(self, row: TaskRow) -> dict[str, Any]:
         payload: dict[str, Any] = {"task_id": row.id, "spec": row.spec, "title": row.title}
-        wt = row.extra.get("worktree")
-        if isinstance(wt, dict):
+        wt = row.extra.worktree
+        if wt is not None:
             payload["worktree"] = {
-                "url": self._remote_url(Path(wt["repo"])),
-                "subdir": wt.get("subdir") or "",
+                "url": self._remote_url(wt.repo),
+                "subdir": wt.subdir,
                 "branch_id": branch_id(wt),
             }
-        checkout = row.extra.get("checkout")
-        if isinstance(checkout, dict):
+        checkout = row.extra.checkout
+        if checkout is not None:
             payload["checkout"] = {
-                "url": self._remote_url(Path(checkout["repo"])),
-                "subdir": checkout.get("subdir") or "",
+                "url": self._remote_url(Path(checkout.repo)),
+                "subdir": checkout.subdir,
             }
         return payload
 
@@ -274,18 +273,16 @@ class RayBackend(Backend):
             raise BackendError("the Ray backend is not started")
         try:
             payload = self._payload(row)
-            wt = payload.get("worktree")
-            if wt and wt["branch_id"] != row.id:
+            wt = row.extra.worktree
+            if wt is not None and branch_id(wt) != row.id:
                 # A reply: it continues the branch as it is here now (as a local reply works in
                 # the worktree as it is when it starts).
-                repo = Path(row.extra["worktree"]["repo"])
-                tip = gitremote.branch_commit(repo, wt["branch_id"])
-                gitremote.push_base(repo, wt["url"], tip, row.id)
-            checkout = payload.get("checkout")
-            if checkout:  # the work it looks at, as the server took it
-                repo = Path(row.extra["checkout"]["repo"])
-                commit = str(row.extra["checkout"]["commit"])
-                gitremote.push_base(repo, checkout["url"], commit, row.id)
+                tip = gitremote.branch_commit(wt.repo, branch_id(wt))
+                gitremote.push_base(wt.repo, payload["worktree"]["url"], tip, row.id)
+            checkout = row.extra.checkout
+            if checkout is not None:  # the work it looks at, as the server took it
+                url = payload["checkout"]["url"]
+                gitremote.push_base(Path(checkout.repo), url, checkout.commit, row.id)
         except git.GitError as exc:
             raise BackendError(str(exc)) from exc
         handle = self._create_actor(row, payload)
@@ -294,11 +291,10 @@ class RayBackend(Backend):
     def _create_actor(self, row: TaskRow, payload: dict[str, Any], relaunches: int = 0) -> Any:
         """The task's actor, and its record: the name, and where its events start in this
         server's copy (a relaunched actor's own events start at 0 again)."""
-        base = self._events_size(row.id)
-        self.store.set_extra(
-            row.id,
-            ray={"actor": actor_name(row.id), "events_base": base, "relaunches": relaunches},
+        record = RayRecord(
+            actor=actor_name(row.id), events_base=self._events_size(row.id), relaunches=relaunches
         )
+        self.store.update_extra(row.id, lambda e: replace(e, ray=record))
         options: dict[str, Any] = {
             "name": actor_name(row.id),
             "namespace": NAMESPACE,
@@ -346,9 +342,8 @@ class RayBackend(Backend):
         if not (task.get("resume_thread_id") or task.get("fork_thread_id")) or not row.parent_id:
             return None
         parent = self.store.get(row.parent_id)
-        node = (parent.extra.get("node") or {}) if parent is not None else {}
-        node_id = node.get("node_id")
-        return str(node_id) if node_id else None
+        node = parent.extra.node if parent is not None else None
+        return node.node_id if node is not None and node.node_id else None
 
     def _events_size(self, task_id: str) -> int:
         try:
@@ -362,17 +357,17 @@ class RayBackend(Backend):
         row = self.store.get(task_id)
         if row is None or row.terminal or row.cancel_requested:
             return None
-        done = int((row.extra.get("ray") or {}).get("relaunches") or 0)
+        done = row.extra.ray.relaunches if row.extra.ray is not None else 0
         if done >= row.plan.retries:
             return None
-        old_node = (row.extra.get("node") or {}).get("node_id")
+        old_node = row.extra.node.node_id if row.extra.node is not None else None
         if old_node:
-            self._wait_node_gone(str(old_node))
+            self._wait_node_gone(old_node)
         if self.watchers.closed:
             return None  # stopped meanwhile: the next server adopts (and judges) the task
         note = f"{_why(exc)}; started again on another node (attempt {done + 2})"
-        notes = [*(row.extra.get("ray_notes") or []), note]
-        self.store.set_extra(task_id, node=None, ray_notes=notes)
+        notes = (*row.extra.ray_notes, note)
+        self.store.update_extra(task_id, lambda e: replace(e, node=None, ray_notes=notes))
         self.store.set_progress(task_id, _noted(row.progress, notes))
         try:
             return self._create_actor(row, self._payload(row), done + 1)
@@ -447,7 +442,8 @@ class RayBackend(Backend):
     def _collect_polls(self, task_id: str, handle: Any) -> None:
         ray = self._ray
         stored = self.store.get(task_id)
-        base = int(((stored.extra.get("ray") or {}) if stored else {}).get("events_base") or 0)
+        actor = stored.extra.ray if stored is not None else None
+        base = actor.events_base if actor is not None else 0
         offset = max(0, self._events_size(task_id) - base)  # what this actor already gave
         seen_running = False
         node_recorded = False
@@ -458,7 +454,7 @@ class RayBackend(Backend):
         # removes it then. The first poll returns at once when the actor runs.
         answered = False
         since = time.monotonic()
-        waiting: str | None = (stored.extra.get("waiting_for") if stored else None) or None
+        waiting = stored.extra.waiting_for if stored is not None else None
         with self._guard:
             self._unplaced[task_id] = handle
         ref = handle.poll.remote(offset, 0.0)
@@ -474,7 +470,7 @@ class RayBackend(Backend):
                     elif time.monotonic() - since >= WAITING_AFTER:
                         now = self._waiting_for(task_id)
                         if now != waiting:
-                            self.store.set_extra(task_id, waiting_for=now)
+                            self._set_waiting(task_id, now)
                             waiting = now
                 continue
             if not answered:
@@ -482,10 +478,10 @@ class RayBackend(Backend):
                 with self._guard:
                     self._unplaced.pop(task_id, None)
                 if waiting is not None:
-                    self.store.set_extra(task_id, waiting_for=None)
+                    self._set_waiting(task_id, None)
                     waiting = None
             try:
-                snap = ray.get(ref)
+                snap: PollSnapshot = ray.get(ref)
                 unreachable_since = None
             except (ray.exceptions.ActorUnavailableError, ray.exceptions.RayTaskError) as exc:
                 # Unreachable for now, or the call itself failed (the actor lives on): try
@@ -522,29 +518,29 @@ class RayBackend(Backend):
                     continue
                 self._finally(task_id, functools.partial(self._lost, task_id, _why(exc)), None)
                 return
-            offset = self._apply(task_id, snap, offset)
-            row = snap.get("row") or {}
-            if not cancel_sent and not snap["done"] and self.store.cancel_requested(task_id):
+            offset = self._apply(task_id, snap)
+            row = snap.row
+            if not cancel_sent and not snap.done and self.store.cancel_requested(task_id):
                 # Whoever set the store's flag (this server, the console, another server
                 # sharing the task dir), the actor hears of it within a poll.
                 handle.cancel.remote()
                 cancel_sent = True
-            if not node_recorded and snap.get("node"):
-                self.store.set_extra(task_id, node=_node_view(snap["node"]))
+            if not node_recorded:
+                self._set_node(task_id, snap.node.public())
                 node_recorded = True
-            if not seen_running and row.get("codex_pid"):
+            if not seen_running and row is not None and row.codex_pid:
                 # The pid is the worker's: a start time of 0 never matches a process of this host.
-                self.store.set_running(task_id, int(row["codex_pid"]), 0.0)
+                self.store.set_running(task_id, row.codex_pid, 0.0)
                 seen_running = True
-            if row.get("progress") and row["progress"] != last_progress and not snap["done"]:
-                last_progress = row["progress"]
-                notes = (stored.extra.get("ray_notes") if stored else None) or []
-                self.store.set_progress(task_id, _noted(row["progress"], notes))
-            if snap["done"] and not snap["events"]:  # every event is copied: record the end
+            if row is not None and row.progress and row.progress != last_progress and not snap.done:
+                last_progress = row.progress
+                notes = stored.extra.ray_notes if stored is not None else ()
+                self.store.set_progress(task_id, _noted(dict(row.progress), notes))
+            if snap.done and not snap.events:  # every event is copied: record the end
                 end = functools.partial(self._record_end, task_id, snap, handle)
                 self._finally(task_id, end, handle)
                 return
-            ref = handle.poll.remote(offset, 0.0 if snap["events"] else PROGRESS_INTERVAL)
+            ref = handle.poll.remote(offset, 0.0 if snap.events else PROGRESS_INTERVAL)
 
     def _cancelled_before_start(self, task_id: str) -> bool:
         """A cancel was asked for while the task is still ``starting`` (Codex never ran)."""
@@ -589,7 +585,7 @@ class RayBackend(Backend):
         if row is None or row.terminal:
             return
         self._drop_private_ref(row)  # nothing was pushed
-        self.store.set_extra(task_id, waiting_for=None)
+        self._set_waiting(task_id, None)
         self.store.finish(
             task_id,
             phase="cancelled",
@@ -608,8 +604,15 @@ class RayBackend(Backend):
 
         self.watchers.act(task_id, consequence)
 
-    def _apply(self, task_id: str, snap: dict[str, Any], offset: int) -> int:
-        data: bytes = snap.get("events") or b""
+    def _set_waiting(self, task_id: str, what: str | None) -> None:
+        self.store.update_extra(task_id, lambda e: replace(e, waiting_for=what))
+
+    def _set_node(self, task_id: str, node: Node) -> None:
+        self.store.update_extra(task_id, lambda e: replace(e, node=node))
+
+    def _apply(self, task_id: str, snap: PollSnapshot) -> int:
+        """Append the snapshot's events to this server's copy; the offset of the next poll."""
+        data = snap.events
         if data:
             path = self.store.events_path(task_id)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -619,86 +622,84 @@ class RayBackend(Backend):
                     view = view[os.write(fd, view) :]
             finally:
                 os.close(fd)
-        return int(snap.get("offset", offset + len(data)))
+        return snap.offset
 
-    def _record_end(self, task_id: str, snap: dict[str, Any], handle: Any) -> None:
+    def _record_end(self, task_id: str, snap: PollSnapshot, handle: Any) -> None:
         row = self.store.get(task_id)
         if row is None or row.terminal:
             return
-        end = snap.get("row") or {}
-        if snap.get("stderr"):
+        end = snap.row
+        if snap.stderr:
             with contextlib.suppress(OSError):
                 fd = os.open(
                     self.store.stderr_path(task_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
                 )
                 try:
-                    os.write(fd, snap["stderr"])
+                    os.write(fd, snap.stderr)
                 finally:
                     os.close(fd)
         wt = branches.worktree_of(row)
         if wt is not None:
-            self._fetch_work(row, wt, snap, end)
-        elif "checkout" in row.extra:
+            self._fetch_work(row, wt, snap)
+        elif row.extra.checkout is not None:
             self._drop_private_ref(row)
         # The worker drops its checkout before the end is recorded: a reply (possible from
         # then on) makes it again in the same place, and must not lose it to this release.
         with contextlib.suppress(Exception):
             self._ray.get(handle.release.remote(), timeout=CALL_TIMEOUT)
-        phase = end.get("phase")
-        if phase not in ("completed", "failed", "cancelled", "lost"):
-            phase = "lost"
-            end = {**end, "error": "the worker ended without recording an end"}
+        if end is None:
+            self.store.finish(task_id, phase="lost", error=NO_END)
+            return
+        phase, error = end.phase, end.error
+        if not is_terminal(phase):
+            phase, error = "lost", NO_END
         self.store.finish(
             task_id,
             phase=phase,
-            exit_code=end.get("exit_code"),
-            exit_signal=end.get("exit_signal"),
-            error=end.get("error"),
-            progress=_noted(end.get("progress") or {}, row.extra.get("ray_notes") or []) or None,
-            result=end.get("result"),
-            usage=end.get("usage") or None,
+            exit_code=end.exit_code,
+            exit_signal=end.exit_signal,
+            error=error,
+            progress=_noted(dict(end.progress), row.extra.ray_notes) or None,
+            result=end.result,
+            usage=dict(end.usage) or None,
         )
 
-    def _fetch_work(
-        self, row: TaskRow, wt: git.Worktree, snap: dict[str, Any], end: dict[str, Any]
-    ) -> None:
-        worker = end.get("extra") or {}
-        if not snap.get("pushed"):
-            why = snap.get("push_error") or worker.get("outcome_error") or "nothing was pushed"
-            self.store.set_extra(row.id, outcome_error=why)
+    def _fetch_work(self, row: TaskRow, wt: git.Worktree, snap: PollSnapshot) -> None:
+        end = snap.row
+        outcome_error = end.outcome_error if end is not None else None
+        if not snap.pushed:
+            why = snap.push_error or outcome_error or "nothing was pushed"
+            self.store.update_extra(row.id, lambda e: replace(e, outcome_error=why))
             return
         try:
-            gitremote.fetch_branch(
-                wt.repo, self._remote_url(wt.repo), row.id, branch_id(row.extra["worktree"])
-            )
+            gitremote.fetch_branch(wt.repo, self._remote_url(wt.repo), row.id, branch_id(wt))
             outcome = branches.outcome_of(wt)
-            self.store.set_extra(
+            commit = end.commit if end is not None else None
+            self.store.update_extra(
                 row.id,
-                outcome=outcome,
-                commit=worker.get("commit"),
-                outcome_error=worker.get("outcome_error"),
+                lambda e: replace(e, outcome=outcome, commit=commit, outcome_error=outcome_error),
             )
         except git.GitError as exc:
-            self.store.set_extra(
-                row.id,
-                outcome_error=f"the task's branch could not be fetched from the git remote: "
-                f"{exc}. It is on the remote as {wt.branch}.",
+            why = (
+                f"the task's branch could not be fetched from the git remote: {exc}. It is on "
+                f"the remote as {wt.branch}."
             )
+            self.store.update_extra(row.id, lambda e: replace(e, outcome_error=why))
 
     def _drop_private_ref(self, row: TaskRow) -> None:
         """Delete the private ref a task got when it started (its base or the work it looked
         at) from the remote. Never raises."""
-        record = row.extra.get("worktree") or row.extra.get("checkout")
-        if isinstance(record, dict):
+        wt, checkout = row.extra.worktree, row.extra.checkout
+        repo = wt.repo if wt is not None else Path(checkout.repo) if checkout is not None else None
+        if repo is not None:
             with contextlib.suppress(git.GitError):
-                repo = Path(record["repo"])
                 gitremote.drop_base(repo, self._remote_url(repo), row.id)
 
     def _lost(self, task_id: str, why: str) -> None:
         row = self.store.get(task_id)
         if row is None or row.terminal:
             return
-        if "checkout" in row.extra:
+        if row.extra.checkout is not None:
             self._drop_private_ref(row)
         self.finish_worktree(row, "lost")
         self.store.finish(task_id, phase="lost", error=f"{why}. Its events so far are kept.")
@@ -751,7 +752,7 @@ def _node_free(node_id: str, cluster_free: float) -> float:
     return float((per_node.get(node_id) or {}).get(RESOURCE, 0))
 
 
-def _noted(progress: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+def _noted(progress: dict[str, Any], notes: tuple[str, ...]) -> dict[str, Any]:
     """The worker's progress with this server's notes (an earlier attempt's node died) first."""
     if not notes or not progress:
         return progress
@@ -776,10 +777,6 @@ def _keep_stdout_clean() -> None:
 
     to_stderr.codex_swarm_patched = True  # type: ignore[attr-defined]
     ray_driver.print_to_stdstream = to_stderr
-
-
-def _node_view(node: dict[str, Any]) -> dict[str, Any]:
-    return {k: node[k] for k in ("node_id", "address", "hostname") if k in node}
 
 
 def _why(exc: BaseException) -> str:

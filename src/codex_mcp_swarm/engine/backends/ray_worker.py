@@ -41,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from ... import git
 from ...git import remote as gitremote
 from ...git import snapshots
 from .. import procs
+from ..records import Node, PollSnapshot, TaskExtra, WorkerRow
 from ..store import Store
 
 ENV_WORKER_DIR = "CODEX_SWARM_WORKER_DIR"
@@ -63,17 +65,17 @@ def _worker_codex() -> str | None:
     return shutil.which(os.environ.get("CODEX_SWARM_CODEX_BIN") or "codex")
 
 
-def _node() -> dict[str, Any]:
-    info: dict[str, Any] = {"hostname": socket.gethostname(), "pid": os.getpid()}
+def _node() -> Node:
+    node = Node(hostname=socket.gethostname(), pid=os.getpid())
     try:
         import ray
 
         context = ray.get_runtime_context()
-        info["node_id"] = context.get_node_id()
-        info["address"] = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+        node_id = context.get_node_id()
+        address = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
     except Exception:  # outside Ray (unit use): the host is enough
-        pass
-    return info
+        return node
+    return replace(node, node_id=str(node_id), address=str(address))
 
 
 class TaskActor:
@@ -101,12 +103,13 @@ class TaskActor:
 
     # ---- the task's life ---------------------------------------------------------------------
 
-    def _prepare(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The spec to run here and the node-local row's extra; GitError/OSError if impossible."""
+    def _prepare(self) -> tuple[dict[str, Any], TaskExtra]:
+        """The spec to run here and the node-local row's record; GitError/OSError if
+        impossible."""
         spec = dict(self.payload["spec"])
         launch = dict(spec["launch"])
         argv = list(launch["argv"])
-        extra: dict[str, Any] = {}
+        extra = TaskExtra()
         codex = _worker_codex()
         if codex is None:
             raise OSError(
@@ -131,7 +134,7 @@ class TaskActor:
                 carried_commit=None,
                 subdir=wt.get("subdir") or "",
             )
-            extra["worktree"] = record.to_dict()
+            extra = replace(extra, worktree=record)
         elif self.payload.get("checkout"):
             view = self.payload["checkout"]
             path, _commit = gitremote.checkout_task(
@@ -144,8 +147,8 @@ class TaskActor:
             cwd = launch["cwd"]
             if not Path(cwd).is_dir():
                 raise OSError(
-                    f"cwd {cwd!r} does not exist on worker {self.node.get('hostname')} "
-                    f"({self.node.get('address', '?')}): a task without a worktree runs in a "
+                    f"cwd {cwd!r} does not exist on worker {self.node.hostname} "
+                    f"({self.node.address or '?'}): a task without a worktree runs in a "
                     "directory the workers share with the server. Use worktree: true (the code "
                     "then travels through the git remote) or a shared filesystem."
                 )
@@ -174,7 +177,7 @@ class TaskActor:
                 self.store.finish(
                     self.task_id,
                     phase="lost",
-                    error=f"the task runner on worker {self.node.get('hostname')} ended "
+                    error=f"the task runner on worker {self.node.hostname} ended "
                     "without recording an end",
                 )
             self._push()
@@ -189,7 +192,7 @@ class TaskActor:
     def _start(self) -> None:
         spec: dict[str, Any] | None = None
         failure: str | None = None
-        extra: dict[str, Any] = {}
+        extra = TaskExtra()
         try:
             spec, extra = self._prepare()
         except (git.GitError, OSError) as exc:
@@ -200,7 +203,7 @@ class TaskActor:
             cwd=(spec or self.payload["spec"])["launch"]["cwd"],
             title=self.payload.get("title", ""),
             owner="ray-worker",
-            extra={**extra, "node": self.node},
+            extra=replace(extra, node=self.node),
         )
         self.store.claim_queued(1_000_000)  # 'starting': the runner takes it from here
         if failure is not None:
@@ -243,7 +246,7 @@ class TaskActor:
 
     # ---- the server's calls ------------------------------------------------------------------
 
-    def snapshot(self, offset: int = 0) -> dict[str, Any]:
+    def snapshot(self, offset: int = 0) -> PollSnapshot:
         """The node-local record and the raw events from byte ``offset`` (at most a chunk)."""
         row = self.store.get(self.task_id)
         events = b""
@@ -253,38 +256,36 @@ class TaskActor:
             cut = events.rfind(b"\n")  # whole lines only; the rest comes next time
             events = events[: cut + 1] if cut >= 0 else b""
         done = self.done.is_set()
-        out: dict[str, Any] = {
-            "node": self.node,
-            "done": done,
-            "events": events,
-            "offset": offset + len(events),
-            "row": None,
-        }
+        record = None
         if row is not None:
-            out["row"] = {
-                "phase": row.phase,
-                "codex_pid": row.codex_pid,
-                "progress": row.progress,
-                "exit_code": row.exit_code,
-                "exit_signal": row.exit_signal,
-                "error": row.error,
-                "result": row.result,
-                "usage": row.usage,
-                "extra": {k: v for k, v in row.extra.items() if k in ("commit", "outcome_error")},
-            }
+            record = WorkerRow(
+                phase=row.phase,
+                codex_pid=row.codex_pid,
+                progress=row.progress,
+                exit_code=row.exit_code,
+                exit_signal=row.exit_signal,
+                error=row.error,
+                result=row.result,
+                usage=row.usage,
+                commit=row.extra.commit,
+                outcome_error=row.extra.outcome_error,
+            )
+        snap = PollSnapshot(
+            node=self.node, done=done, events=events, offset=offset + len(events), row=record
+        )
         if done:
-            out["pushed"] = self.pushed
-            out["push_error"] = self.push_error
+            stderr = b""
             with (
                 contextlib.suppress(OSError),
                 open(self.store.stderr_path(self.task_id), "rb") as f,
             ):
                 f.seek(0, os.SEEK_END)
                 f.seek(max(0, f.tell() - STDERR_KEEP))
-                out["stderr"] = f.read()
-        return out
+                stderr = f.read()
+            snap = replace(snap, pushed=self.pushed, push_error=self.push_error, stderr=stderr)
+        return snap
 
-    def poll(self, offset: int, timeout: float) -> dict[str, Any]:
+    def poll(self, offset: int, timeout: float) -> PollSnapshot:
         """:meth:`snapshot` once the task has ended or ``timeout`` has passed, whichever is
         first: the server keeps one of these outstanding per task (no tight polling)."""
         self.done.wait(timeout)

@@ -124,8 +124,6 @@
 
   // ---- the swarm page ----------------------------------------------------------------------
 
-  const STATUS_GROUPS = { active: ["queued", "starting", "running"], finished: ["completed", "failed", "cancelled", "lost"] };
-
   function swarmPage() {
     const params = new URLSearchParams(location.search);
     const statusSelect = $("filter-status"), repoSelect = $("filter-repo");
@@ -162,7 +160,7 @@
         " · tokens " + short(s.tokens_in) + " in / " + short(s.tokens_out) + " out";
 
       const wanted = statusSelect.value;
-      const phases = STATUS_GROUPS[wanted] || (wanted ? [wanted] : null);
+      const phases = s.groups[wanted] || (wanted ? [wanted] : null);
       const rows = s.tasks.filter((t) => (!phases || phases.includes(t.status)) && (!repoSelect.value || t.repo === repoSelect.value));
       const body = $("tasks");
       clear(body);
@@ -171,7 +169,7 @@
           el("td", {}, el("a", { href: "/task/" + t.task_id, class: "mono", text: t.task_id })),
           el("td", {}, phase(t.status), t.cancel_requested ? el("span", { class: "muted", text: " (cancelling)" }) : null),
           el("td", { class: "title", title: t.title, text: t.title }),
-          el("td", { class: "num elapsed", "data-elapsed": String(t.elapsed_s), "data-running": String(["starting", "running", "queued"].includes(t.status)), text: duration(t.elapsed_s) }),
+          el("td", { class: "num elapsed", "data-elapsed": String(t.elapsed_s), "data-running": String(s.groups.active.includes(t.status)), text: duration(t.elapsed_s) }),
           el("td", { class: "action", title: t.last_action, text: t.last_action }),
           el("td", { class: "num", text: t.tokens_in || t.tokens_out ? short(t.tokens_in) + " / " + short(t.tokens_out) : "" }),
           el("td", { class: "mono", text: t.branch || "" }),

@@ -1,0 +1,274 @@
+"""The engine's typed records: what a task row keeps beside its columns, and the results of the
+engine's git operations.
+
+Owns: one family of frozen dataclasses.
+
+* :class:`TaskExtra`, a task row's ``extra``: the backend that supervises it, its worktree (the
+  git layer's :class:`~..git.Worktree`) and outcome (:class:`~..git.Outcome`), how its work was
+  merged (:class:`Merged`), the checkout it looks at (:class:`~.plan.Checkout`), the Ray node it
+  runs on (:class:`Node`) and its actor (:class:`RayRecord`), the paths it declared, and the
+  links between a conflicted task and the task resolving it;
+* the results faces render: :class:`MergeReport`, :class:`CleanupReport`, and a landing's
+  :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`, :class:`CheckFailed`,
+  :class:`Skipped`, :class:`Resolving`);
+* what a Ray task actor hands its server on each poll (:class:`PollSnapshot`, with the worker's
+  record of the task, :class:`WorkerRow`);
+* :func:`as_data`, a result as JSON-ready data named by its fields (for a face's answer).
+
+Must not: know the JSON shape of a stored record (the store's codec, :mod:`.codec`, is the one
+place that does), touch the store, or run anything. The git layer is imported for type checking
+only: a runner of a task without a worktree never loads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+from .plan import Checkout
+
+if TYPE_CHECKING:
+    from ..git import Outcome, Worktree
+
+__all__ = [
+    "CheckFailed",
+    "Checkout",
+    "CleanupReport",
+    "Conflicted",
+    "LandReport",
+    "Landed",
+    "MergeReport",
+    "Merged",
+    "Node",
+    "PollSnapshot",
+    "RayRecord",
+    "Resolving",
+    "Skipped",
+    "TaskExtra",
+    "WorkerRow",
+    "as_data",
+]
+
+
+def as_data(record: Any) -> Any:
+    """A record as JSON-ready data named by its fields (paths become strings, tuples lists),
+    for a face that hands a result on as JSON."""
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        return {f.name: as_data(getattr(record, f.name)) for f in dataclasses.fields(record)}
+    if isinstance(record, PurePath):
+        return str(record)
+    if isinstance(record, (list, tuple)):
+        return [as_data(item) for item in record]
+    if isinstance(record, Mapping):
+        return {str(key): as_data(value) for key, value in record.items()}
+    return record
+
+
+# ---- a task's record -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    """The Ray worker node a task runs on (``pid``: its actor's process, the worker's own
+    record only)."""
+
+    node_id: str | None = None
+    address: str | None = None
+    hostname: str | None = None
+    pid: int | None = None
+
+    @property
+    def where(self) -> str:
+        """``hostname address``, as far as known."""
+        return " ".join(part for part in (self.hostname, self.address) if part)
+
+    def public(self) -> Node:
+        """What the server records and shows of the node (no process id)."""
+        return Node(node_id=self.node_id, address=self.address, hostname=self.hostname)
+
+
+@dataclass(frozen=True)
+class Merged:
+    """How a task's work reached ``target``: a merge (``strategy`` merge, squash or rebase) or a
+    landing (``landed``; ``via`` names the task whose resolving merge brought it)."""
+
+    target: str
+    commit: str | None
+    strategy: str
+    message: str = ""
+    at: float | None = None
+    landed: bool = False
+    via: str | None = None
+    conflicts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RayRecord:
+    """A Ray task's actor, and where its events start in the server's copy (a relaunched
+    actor's own events start at 0 again)."""
+
+    actor: str
+    events_base: int = 0
+    relaunches: int = 0
+
+
+@dataclass(frozen=True)
+class TaskExtra:
+    """Everything a task row records beside its columns. Every field has a default: a row from
+    an older version decodes with what it has."""
+
+    backend: str = "local"  # the kind of backend that supervises the task
+    worktree: Worktree | None = None
+    outcome: Outcome | None = None  # the branch's files and merge outlook, once it ended
+    outcome_error: str | None = None  # committing or fetching the work failed: why
+    commit: str | None = None  # the commit the end made of the worktree (None: nothing changed)
+    merged: Merged | None = None
+    removed_worktree: bool = False
+    removed_branch: bool = False
+    checkout: Checkout | None = None  # a throwaway checkout of other work it looks at
+    node: Node | None = None  # the Ray backend: the worker node it runs on
+    ray: RayRecord | None = None
+    ray_notes: tuple[str, ...] = ()  # the Ray backend's warnings (an attempt's node died)
+    waiting_for: str | None = None  # the Ray backend: what an unplaced actor waits for
+    paths: tuple[str, ...] = ()  # declared paths, relative to the repository top
+    paths_repo: str | None = None  # the repository they belong to (its common git dir)
+    land_target: str | None = None  # a resolving task lands on this branch
+    resolves: str | None = None  # the conflicted task this one resolves
+    resolves_paths: tuple[str, ...] = ()  # the paths that held conflict markers
+    resolved_by: str | None = None  # the task resolving this one's conflicts
+    # Keys a newer version wrote that this one does not know: kept as they were.
+    unknown: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def branch(self) -> str | None:
+        return self.worktree.branch if self.worktree is not None else None
+
+    @property
+    def live_branch(self) -> bool:
+        """A worktree task whose branch was not deleted."""
+        return self.worktree is not None and not self.removed_branch
+
+
+# ---- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    """What merging one task's branch did (``merged`` false: nothing changed, see message)."""
+
+    task_id: str
+    merged: bool
+    commit: str | None  # the target's new tip after a merge
+    strategy: str
+    target: str
+    conflicts: tuple[str, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    """What cleaning up one task removed, what it kept and why, and what was lost."""
+
+    task_id: str
+    branch: str
+    worktree: str
+    removed_worktree: bool
+    deleted_branch: bool
+    kept_reason: str | None = None
+    lost_commits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Landed:
+    task_id: str
+    branch: str
+    target: str
+    commit: str | None
+    already: bool  # its work was in the target before this landing
+
+
+@dataclass(frozen=True)
+class Conflicted:
+    task_id: str
+    paths: tuple[str, ...]
+    colliding_tasks: tuple[str, ...]  # landed tasks that changed a conflicting path
+
+
+@dataclass(frozen=True)
+class CheckFailed:
+    task_id: str
+    exit_code: int | None  # None when it timed out
+    timed_out: bool
+    seconds: float
+    output_tail: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    task_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Resolving:
+    task_id: str
+    follow_up: str  # the task started to resolve its conflicts
+
+
+@dataclass(frozen=True)
+class LandReport:
+    """A landing: each task's fate, the targets' new tips, timings, and one line per task."""
+
+    landed: tuple[Landed, ...]
+    conflicted: tuple[Conflicted, ...]
+    check_failed: tuple[CheckFailed, ...]
+    skipped: tuple[Skipped, ...]
+    resolving: tuple[Resolving, ...]
+    target: str | None  # the one target branch (None when there were several)
+    new_tip: str | None
+    tips: Mapping[str, str]  # each target branch's tip after the landing
+    checkout: str | None  # what happened to the checkout holding the target
+    repository: str
+    strategy: str
+    check: str | None
+    check_seconds: float
+    check_prepare_seconds: float
+    seconds: float
+    lines: tuple[str, ...]  # a summary line first
+
+
+# ---- the Ray worker's answers ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    """A Ray worker's node-local record of the task, as its server copies it."""
+
+    phase: str
+    codex_pid: int | None
+    progress: Mapping[str, Any]
+    exit_code: int | None
+    exit_signal: int | None
+    error: str | None
+    result: str | None
+    usage: Mapping[str, int]
+    commit: str | None  # the commit the runner made of the worktree
+    outcome_error: str | None
+
+
+@dataclass(frozen=True)
+class PollSnapshot:
+    """One poll of a Ray task actor: its record and the raw events from the asked offset (whole
+    lines); once ``done``, whether its branch was pushed and the tail of the runner's stderr."""
+
+    node: Node
+    done: bool
+    events: bytes
+    offset: int  # where the next poll starts
+    row: WorkerRow | None
+    pushed: str | None = None
+    push_error: str | None = None
+    stderr: bytes = b""
