@@ -1,7 +1,8 @@
 """The seam between the engine and where tasks run.
 
 Owns: the :class:`Backend` interface, and :class:`Watchers` (the bookkeeping of the threads
-that wait for supervisors to end, the same for every backend: one per task, none after stop).
+that wait for supervisors to end, the same for every backend: one per task, none acting after
+stop, each joined by stop unless blocked in a wait nothing can interrupt).
 The engine (admission, the queue, the store, waking waiters, views) is the same for every
 backend; a backend only
 

@@ -193,8 +193,14 @@ class LocalBackend(Backend):
     # ---- watching ----------------------------------------------------------------------------
 
     def adopt(self, rows: list[TaskRow]) -> None:
-        for row in rows:
-            if row.terminal or row.id in self.watchers or not self.supervises(row):
+        for listed in rows:
+            if listed.terminal or listed.id in self.watchers or not self.supervises(listed):
+                continue
+            # Read again: the list may be older than a watcher that has just ended (a runner
+            # records its end before it lets go of its lock), and watching an ended task would
+            # leave a thread for nothing.
+            row = self.store.get(listed.id)
+            if row is None or row.terminal:
                 continue
             if row.runner_pid is not None:
                 self._watch(row.id, RunnerIdentity.of(row))
