@@ -99,6 +99,7 @@ class Config:
     burst_tasks: int = 100
     burst_parallel: int = 8
     land_branches: int = 20
+    queue_branches: int = 12  # branches per merge-queue case in section 8
     runner_tasks: int = 8  # runners measured per kind in section 7
     runner_sleep: int = 6  # seconds each of them runs (all must still run when USS is read)
     starts: int = 10  # server starts in section 9
@@ -119,6 +120,7 @@ SMALL = Config(
     burst_tasks=20,
     burst_parallel=4,
     land_branches=4,
+    queue_branches=4,
     runner_tasks=4,
     runner_sleep=3,
     starts=5,
@@ -856,7 +858,98 @@ async def landing(b: Bench) -> dict[str, Any]:
             ).stdout
             == ""
         )
-    return {"params": {"branches": n, "repo_files": cfg.repo_files}, "results": results}
+        results["queue"] = await merge_queue_cases(b, srv, repo)
+    return {
+        "params": {
+            "branches": n,
+            "repo_files": cfg.repo_files,
+            "queue_branches": cfg.queue_branches,
+            "queue_check": QUEUE_CHECK,
+        },
+        "results": results,
+    }
+
+
+# The merge queue's check: one second, failing when a branch added BREAK. A case's cost is the
+# landing's wall time in units of that second (the issue's "checks").
+QUEUE_CHECK = "sleep 1; test ! -e BREAK"
+QUEUE_CASES = (
+    # (name, check_parallel, a branch breaks the check, two branches conflict); with 12
+    # branches the eighth breaks, and the third and tenth conflict
+    ("clean", 1, False, False),
+    ("one_breaks", 1, True, False),
+    ("one_conflicts", 1, False, True),
+    ("one_breaks_parallel_2", 2, True, False),
+)
+
+
+async def merge_queue_cases(b: Bench, srv: Server, repo: Path) -> dict[str, Any]:
+    """codex_land of ``queue_branches`` worktree tasks' branches with the one-second check, per
+    case, in units of one check; beside it a bare ``git merge`` chain of the same branches
+    with the check run once."""
+    n = b.config.queue_branches
+    out: dict[str, Any] = {}
+    for case, parallel, breaking, conflicting in QUEUE_CASES:
+        breaks = (7 * n) // 12 if breaking else None
+        conflicts = (n // 6, (3 * n) // 4) if conflicting else None
+        ids = []
+        for i in range(n):
+            if conflicts is not None and i in conflicts:
+                step = {"shell": f"printf 'shared = {i}\\n' > queue_shared.py"}
+            else:
+                step = {"shell": f"printf 'VALUE = {i}\\n' > queue_{case}_{i}.py"}
+            if i == breaks:
+                step = {"shell": step["shell"] + " && touch BREAK"}
+            ids.append(
+                await srv.launch(
+                    b.prompt(f"queue {case} {i}", step),
+                    cwd=str(repo),
+                    worktree=True,
+                    sandbox="workspace-write",
+                )
+            )
+        tasks = await srv.wait_all(ids)
+        bad = [t["task_id"] for t in tasks if t["status"] != "completed"]
+        if bad:
+            raise BenchError(f"queue case {case}: tasks did not complete: {bad}")
+        start_tip = subprocess.run(
+            ["git", "rev-parse", "main"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        bare_start = time.perf_counter()  # the baseline: merge every branch, check once
+        for task_id in ids:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                await anyio.to_thread.run_sync(
+                    git, repo, "merge", "-q", "--no-ff", "--no-edit", f"codex-swarm/{task_id}"
+                )
+            await anyio.to_thread.run_sync(
+                lambda: subprocess.run(
+                    ["git", "merge", "--abort"], cwd=repo, capture_output=True, check=False
+                )
+            )
+        await anyio.to_thread.run_sync(
+            lambda: subprocess.run(["sh", "-c", QUEUE_CHECK], cwd=repo, check=False)
+        )
+        bare = time.perf_counter() - bare_start
+        await anyio.to_thread.run_sync(git, repo, "reset", "-q", "--hard", start_tip)
+        start = time.perf_counter()
+        answer = await srv.call(
+            "codex_land",
+            {"task_ids": ids, "cwd": str(repo), "check": QUEUE_CHECK, "check_parallel": parallel},
+        )
+        wall = time.perf_counter() - start
+        expected = n - (breaks is not None) - (conflicts is not None)
+        if len(answer["landed"]) != expected:
+            raise BenchError(f"queue case {case}: landed {len(answer['landed'])} of {expected}")
+        out[case] = {
+            "check_parallel": parallel,
+            "landed": len(answer["landed"]),
+            "check_failed": len(answer["check_failed"]),
+            "conflicted": len(answer["conflicted"]),
+            "wall_s": round(wall, 2),
+            "in_checks": round(wall / 1.0, 2),
+            "bare_git_merge_chain_and_one_check_s": round(bare, 2),
+        }
+    return out
 
 
 def machine_busy_s() -> float:

@@ -36,6 +36,8 @@ async def _list_tools() -> list[JSON]:
             "CODEX_SWARM_TASK_DIR": str(Path(scratch) / "tasks"),
             "CODEX_SWARM_WORKTREE_DIR": str(Path(scratch) / "worktrees"),
             "CODEX_HOME": scratch,
+            # Listing tools runs no Codex: name one so that no per-user copy is installed.
+            "CODEX_SWARM_CODEX_BIN": os.environ.get("CODEX_SWARM_CODEX_BIN") or "codex",
         }
         params = StdioServerParameters(
             command=sys.executable, args=["-m", "codex_mcp_swarm"], env=env, cwd=scratch

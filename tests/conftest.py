@@ -28,8 +28,22 @@ from mcp.types import CallToolResult, ReadResourceResult, TextResourceContents
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_model import FakeModel
 
+# An engine in this process launches as a user with credentials would (without them a launch is
+# refused: codex.credentials). Servers started as subprocesses get server_env() instead, and the
+# tests of the refusal give their own environment.
+os.environ.setdefault("CODEX_API_KEY", "test-key-of-the-suite")
+
 REPO = Path(__file__).resolve().parents[1]
 CODEX_VERSION = (REPO / ".codex-version").read_text().strip()
+
+# Every server and command a test starts runs the suite's pinned Codex unless the test names
+# another: without a Codex named or on PATH, the program would install the per-user copy of the
+# pinned Codex with npm into the real home (codex.install). Tests of that default build their
+# own environment (test_start, test_setup, test_wheel, test_settings).
+if not os.environ.get("CODEX_SWARM_CODEX_BIN"):
+    os.environ["CODEX_SWARM_CODEX_BIN"] = os.environ.get("CODEX_SWARM_TEST_CODEX") or str(
+        REPO / ".cache" / "codex" / "node_modules" / ".bin" / "codex"
+    )
 
 # Every test module is of one kind (the markers are declared in pyproject.toml). A module
 # listed here gets its kind's marker; a module may instead carry it itself (``pytestmark``).

@@ -188,3 +188,14 @@ async def test_a_value_the_pinned_codex_refuses_is_refused_before_launch(
     assert "refused by Codex 0.171" in said and 'use "on-request"' in said, said
     assert listed.structured_content is not None
     assert listed.structured_content["total"] == 0
+
+
+def test_a_structured_result_too_long_for_the_answer_says_where_it_is() -> None:
+    small = view(result={"answer": 42}, content='{"answer": 42}')
+    assert answers.task_answer(answers.fit_views([small], 20_000)[0])["result"] == {"answer": 42}
+    rows = [{"n": i, "text": "x" * 50} for i in range(400)]
+    big = view(result=rows, content=json.dumps(rows))
+    out = answers.task_answer(answers.fit_views([big], 4_000)[0])
+    assert "result" not in out
+    assert "codex-swarm:///tasks/a1b2c3d4e5f6/result" in out["result_error"]
+    assert out["truncated"] is True and len(out["content"]) < 4_000

@@ -298,6 +298,20 @@ def test_doctor_login_sources_and_their_fixes(tmp_path: Path) -> None:
     assert "cannot be read as TOML" in doctor.check_login(settings, env).detail
 
 
+def test_doctor_names_a_config_value_the_pinned_codex_refuses(tmp_path: Path) -> None:
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    env = {"CODEX_HOME": str(home)}
+    assert doctor.check_codex_config(env).status == "ok"
+    (home / "config.toml").write_text(
+        'approval_policy = "untrusted"\n[profiles.fast]\napproval_policy = "untrusted"\n'
+    )
+    found = doctor.check_codex_config(env)
+    assert found.status == doctor.FAIL
+    assert 'approval_policy = "untrusted"; profiles.fast.approval_policy' in found.detail
+    assert 'use "on-request"' in str(found.fix)
+
+
 def test_doctor_task_dir_problems(tmp_path: Path) -> None:
     fresh = doctor.check_task_dir(_settings(tmp_path))
     assert fresh.status == "ok" and "does not exist yet" in fresh.detail
@@ -436,3 +450,21 @@ def test_piped_watch_prints_the_current_table_once_then_changes(tmp_path: Path) 
     assert "cancelled" in change.splitlines()[-1], change
     assert [out.count(made[n]) for n in "abc"] == [1, 1, 2], out
     assert out.count(" done · ") == 1, out  # the summary under the table, once
+
+
+def test_a_command_in_uvs_cache_becomes_a_uvx_command_for_clients(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``uvx --from <clone> codex-mcp-swarm setup ...`` runs from uv's cache, which uv may clean:
+    the configuration names ``uvx --from <where it was installed from>`` instead."""
+    program = tmp_path / "uv" / "archive-v0" / "abc" / "bin" / "codex-mcp-swarm"
+    program.parent.mkdir(parents=True)
+    program.write_text("")
+    monkeypatch.delenv(doctor.ENV_ENTRY, raising=False)
+    monkeypatch.setattr(sys, "argv", [str(program), "setup", "codex"])
+    config = doctor.client_config(["-c", "model=gpt-5.5"], {})
+    server = config["claude_code_json"]["mcpServers"]["codex-swarm"]
+    assert Path(server["command"]).name == "uvx"
+    # This test's package is installed from the clone (an editable install): its directory.
+    assert server["args"] == ["--from", str(REPO), "codex-mcp-swarm", "-c", "model=gpt-5.5"]
+    assert "note" not in config

@@ -177,6 +177,7 @@ def test_doctor_on_a_good_setup(env: dict[str, str], repo: Path, codex: str) -> 
     assert statuses == {
         "codex": "ok",
         "login": "ok",
+        "codex config": "ok",
         "codex mcp": "ok",
         "git": "ok",
         "task dir": "ok",
@@ -267,9 +268,9 @@ def _active_id(env: dict[str, str], cwd: Path) -> str:
 def test_watch_draws_the_board_in_a_terminal_and_quits_on_ctrl_c(
     env: dict[str, str], repo: Path
 ) -> None:
-    # A task started by `run` without a terminal: Ctrl-C there cancels it.
+    # A task started by `run --cancel-on-exit` without a terminal: Ctrl-C there cancels it.
     runner = subprocess.Popen(
-        [sys.executable, "-m", "codex_mcp_swarm", "run", SLOW],
+        [sys.executable, "-m", "codex_mcp_swarm", "run", SLOW, "--cancel-on-exit"],
         env=env,
         cwd=repo,
         stdin=subprocess.DEVNULL,
@@ -298,23 +299,22 @@ def test_watch_draws_the_board_in_a_terminal_and_quits_on_ctrl_c(
     assert tasks_json(env, repo)[0]["status"] == "cancelled"
 
 
-@pytest.mark.parametrize("answer", ["leave", "cancel"])
-def test_ctrl_c_in_run_asks_whether_to_cancel_or_leave_the_tasks(
-    env: dict[str, str], repo: Path, answer: str
+@pytest.mark.parametrize("flags", [[], ["--cancel-on-exit"]])
+def test_ctrl_c_in_run_says_the_tasks_keep_running_unless_cancel_on_exit(
+    env: dict[str, str], repo: Path, flags: list[str]
 ) -> None:
-    child = _spawn(["run", SLOW, "--worktree"], env, repo)
+    child = _spawn(["run", SLOW, "--worktree", *flags], env, repo)
     expect_screen(child, r"↳ running \$ sleep 30")
     task_id = _active_id(env, repo)
     child.sendintr()
-    child.expect(r"Cancel them \(c\) or leave them running \(l\)\? \[C/l\] ")
-    child.sendline(answer[0])
     child.expect(pexpect.EOF, timeout=60)
     child.close()
     assert child.exitstatus == 130
-    output = screen(str(child.before))
+    output = " ".join(screen(str(child.before)).split())
     status = tasks_json(env, repo)[0]
-    if answer == "leave":
-        assert f"Left running: {task_id}." in output
+    if not flags:
+        assert f"Interrupted: 1 task(s) keep running: {task_id}." in output
+        assert f"Cancel them with `codex-mcp-swarm cancel {task_id}`" in output
         assert status["status"] == "running"
         stop = cli("cancel", task_id, env=env, cwd=repo)
         assert stop.returncode == 0 and stop.stdout.startswith(f"Task {task_id} cancelled after")
@@ -332,3 +332,20 @@ def _started_by(proc: psutil.Process, task_id: str) -> bool:
         return proc.environ().get("CODEX_SWARM_TASK_ID") == task_id
     except psutil.Error:
         return False
+
+
+def test_run_without_credentials_says_so_at_once_and_starts_nothing(
+    env: dict[str, str], repo: Path
+) -> None:
+    no_key = {**env, "MOCK_API_KEY": ""}  # the fake model's provider reads its key from it
+    out = cli("run", "first", "second", env=no_key, cwd=repo, timeout=60)
+    assert out.returncode == 1
+    said = " ".join(out.stderr.split())
+    assert "Codex has no credentials for its model" in said
+    assert "needs the environment variable MOCK_API_KEY, which is not set" in said
+    assert "Set MOCK_API_KEY in the environment" in said
+    assert said.count("no credentials") == 1  # once, not per prompt
+    assert tasks_json(env, repo) == []
+    # The provider's own key, once set, is the credentials: the same run works.
+    done = cli("run", "hello", env=env, cwd=repo, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -37,6 +37,26 @@ def test_readme_tool_table_lists_every_tool_of_the_server(tools: list[dict[str, 
     assert listed == [tool["name"] for tool in tools]
 
 
+def test_readme_example_calls_fit_the_tools_schemas(tools: list[dict[str, Any]]) -> None:
+    import json
+
+    import jsonschema
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## Example", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
+    calls, at, decoder = [], 0, json.JSONDecoder()
+    while block[at:].strip():
+        at += len(block[at:]) - len(block[at:].lstrip())
+        call, at = decoder.raw_decode(block, at)
+        calls.append(call)
+    assert [c["name"] for c in calls] == ["codex_async"] * 3 + ["codex_wait", "codex_land"]
+    schemas = {tool["name"]: tool["inputSchema"] for tool in tools}
+    for call in calls:
+        schema = schemas[call["name"]]
+        jsonschema.validate(call["arguments"], schema)
+        assert set(call["arguments"]) <= set(schema["properties"]), call
+
+
 def test_readme_links_point_at_docs_pages_that_exist() -> None:
     readme = (REPO / "README.md").read_text()
     for target in re.findall(r"\]\((docs/[^)#]+)", readme):

@@ -24,7 +24,7 @@ from test_e2e_tools import TOOLS
 
 NAMESPACE = "mcp__codex_swarm"  # Codex's name for the server's tools: "mcp__" + name, "-" -> "_"
 # What the server's 14 tool definitions may cost the orchestrating model on every request, in
-# characters of Codex's request body (issue 21: at most 14,000; 0.1.0's were 17,569).
+# characters of Codex's request body (issue 21: at most 14,000; 0.1.0's were 16,824).
 DEFINITIONS_BUDGET = 14_000
 
 

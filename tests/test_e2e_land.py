@@ -127,8 +127,13 @@ async def test_a_killed_landing_then_a_new_one_ends_the_same(
     async with swarm("--max-parallel", "8") as client:
         ids = await start_tasks(client, repo, EIGHT)
     started = tmp_path / "check-started"
-    # Slow only on the second candidate that passes: the kill lands mid-landing.
-    slow = f"{CHECK} && if [ -e i2.txt ] && [ ! -e {started} ]; then touch {started}; sleep 120; fi"
+    # One candidate at a time (check_parallel 1): the batch's tip fails (BROKEN), bisection
+    # lands i1..i3 and takes BROKEN out, and the check of the rest (a1 onwards) is slow: the
+    # kill lands there, mid-landing, with i1..i3 landed and recorded.
+    slow = (
+        f"{CHECK} && if grep -q a1 shared.txt 2>/dev/null && [ ! -e {started} ]; then "
+        f"touch {started}; sleep 120; fi"
+    )
     order = [ids[n] for n in ("i1", "i2", "i3", "broken", "a1", "a2", "b1", "b2")]
     with RawServer(server_env(codex, codex_home, task_dir), repo) as server:
         server.send(
@@ -138,7 +143,12 @@ async def test_a_killed_landing_then_a_new_one_ends_the_same(
                 "method": "tools/call",
                 "params": {
                     "name": "codex_land",
-                    "arguments": {"task_ids": order, "check": slow, "cwd": str(repo)},
+                    "arguments": {
+                        "task_ids": order,
+                        "check": slow,
+                        "cwd": str(repo),
+                        "check_parallel": 1,
+                    },
                 },
             }
         )
@@ -147,8 +157,9 @@ async def test_a_killed_landing_then_a_new_one_ends_the_same(
             assert time.monotonic() < deadline and server.proc.poll() is None
             time.sleep(0.05)
         server.kill()
-    # The target is at a landed boundary: i1 is in, i2 is not, nothing half-done.
-    assert (repo / "i1.txt").exists() and not (repo / "i2.txt").exists()
+    # The target is at a landed boundary: i1..i3 are in, nothing of the rest, nothing half-done.
+    assert all((repo / f"i{n}.txt").exists() for n in (1, 2, 3))
+    assert not (repo / "shared.txt").exists() or "a1" not in (repo / "shared.txt").read_text()
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
     async with swarm() as client:
         out = data(
@@ -163,10 +174,11 @@ async def test_a_killed_landing_then_a_new_one_ends_the_same(
     ):
         assert time.monotonic() < deadline, "the killed landing's check is still running"
         time.sleep(0.1)
-    # i1 was landed and recorded before the kill, so it is reported as already merged.
-    assert out["skipped"][0]["task_id"] == ids["i1"]
-    out["landed"].insert(0, {"task_id": ids["i1"]})
-    out["skipped"] = out["skipped"][1:]
+    # i1..i3 were landed and recorded before the kill, so they are reported as already merged.
+    first = [ids["i1"], ids["i2"], ids["i3"]]
+    assert [t["task_id"] for t in out["skipped"][:3]] == first
+    out["landed"][:0] = [{"task_id": task_id} for task_id in first]
+    out["skipped"] = out["skipped"][3:]
     check_eight(out, ids, repo)
 
 

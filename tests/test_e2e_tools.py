@@ -253,6 +253,32 @@ async def test_output_schema_reaches_the_model_and_the_answer_carries_the_parsed
         assert format_.get("schema") == ANSWER_SCHEMA
 
 
+async def test_a_server_without_credentials_refuses_launches_with_the_fix(
+    swarm: SwarmFactory, tmp_path: Path
+) -> None:
+    bare_home = tmp_path / "bare-codex-home"  # the openai provider, no `codex login`
+    bare_home.mkdir()
+    for env, said, fix in (
+        (
+            {"CODEX_HOME": str(bare_home)},
+            "no Codex login or API key found",
+            "Run `codex login`, or set OPENAI_API_KEY",
+        ),
+        (
+            {"MOCK_API_KEY": ""},
+            "model provider 'mock' needs the environment variable MOCK_API_KEY",
+            "Set MOCK_API_KEY in the environment",
+        ),
+    ):
+        async with swarm(env=env) as client:
+            refused = await client.call_tool("codex_async", {"prompt": "hello"})
+            listed = data(await client.call_tool("codex_list", {}))
+        assert refused.is_error
+        assert "Codex has no credentials for its model" in text(refused)
+        assert said in text(refused) and fix in text(refused)
+        assert listed["total"] == 0
+
+
 @pytest.mark.parametrize("sandbox", ["danger-full-access", "workspace-write"])
 async def test_cancel_stops_every_process(swarm: SwarmFactory, sandbox: str) -> None:
     # Under danger-full-access Codex runs commands in their own session: a process-group kill

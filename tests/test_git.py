@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from codex_mcp_swarm.git import (
+    FileChange,
     GitError,
     Worktree,
     cleanup,
@@ -133,7 +133,6 @@ def test_create_from_head(repo: Path, root: Path) -> None:
     assert (wt.path / "a.txt").read_text() == "one\ntwo\nthree\n"
     assert git(wt.path, "branch", "--show-current").strip() == "codex-swarm/t1"
     assert git(wt.path, "status", "--porcelain") == ""
-    assert json.loads(json.dumps(wt.to_dict()))["path"] == str(wt.path)
 
     sub = create_worktree(repo / "src", root, "t2")
     assert sub.subdir == "src"
@@ -226,7 +225,7 @@ def test_leading_dash_is_rejected_not_run(repo: Path, root: Path, tmp_path: Path
     with pytest.raises(GitError, match="start with '-'"):
         cleanup(repo, None, "-D", into="main")
     # A path that looks like an option is only ever a path.
-    assert diff(repo, wt.base_commit, wt.branch, paths=["--output=x"])["patch"] == ""
+    assert diff(repo, wt.base_commit, wt.branch, paths=["--output=x"]).patch == ""
     assert not trap.exists()
     assert "codex-swarm/t" in git(repo, "branch", "--list")
 
@@ -377,10 +376,7 @@ def test_two_tasks_on_the_same_line(repo: Path, root: Path) -> None:
     predicted = outcome(repo, first.branch, first.base_commit, "main")
     assert predicted.merges_cleanly is True and predicted.conflicts == []
     assert (predicted.insertions, predicted.deletions) == (1, 1)
-    assert [f.to_dict() for f in predicted.files] == [
-        {"path": "a.txt", "insertions": 1, "deletions": 1}
-    ]
-    json.dumps(predicted.to_dict())
+    assert predicted.files == [FileChange(path="a.txt", insertions=1, deletions=1)]
 
     done = merge(repo, first.branch, target="main", message="merge first")
     assert done.merged and done.commit == head(repo)
@@ -511,27 +507,28 @@ def test_diff_caps_and_paths(repo: Path, root: Path) -> None:
     wt = task_with(repo, root, "d", files)
 
     full = diff(repo, wt.base_commit, wt.branch, max_chars=10**9)
-    assert full["truncated"] is False and full["omitted_paths"] == []
-    assert full["shown_chars"] == full["total_chars"] == len(full["patch"])
-    assert "f0.txt" in full["stat"] and "3 files changed" in full["stat"]
+    assert full.patch is not None
+    assert full.truncated is False and full.omitted_paths == []
+    assert full.shown_chars == full.total_chars == len(full.patch)
+    assert "f0.txt" in full.stat and "3 files changed" in full.stat
 
     cut = diff(repo, wt.base_commit, wt.branch, max_chars=3000)
-    assert cut["truncated"] is True
-    assert cut["total_chars"] == full["total_chars"]
-    assert 0 < cut["shown_chars"] <= 3000 and cut["shown_chars"] == len(cut["patch"])
-    assert cut["patch"].endswith("\n") and full["patch"].startswith(cut["patch"])
-    assert len(full["patch"].split("diff --git ")[1]) < 3000  # f0.txt fits, f1.txt does not
-    assert cut["cut_in_path"] == "f1.txt"
-    assert cut["omitted_paths"] == ["f1.txt", "f2.txt"]
-    json.dumps(cut)
+    assert cut.patch is not None
+    assert cut.truncated is True
+    assert cut.total_chars == full.total_chars
+    assert 0 < cut.shown_chars <= 3000 and cut.shown_chars == len(cut.patch)
+    assert cut.patch.endswith("\n") and full.patch.startswith(cut.patch)
+    assert len(full.patch.split("diff --git ")[1]) < 3000  # f0.txt fits, f1.txt does not
+    assert cut.cut_in_path == "f1.txt"
+    assert cut.omitted_paths == ["f1.txt", "f2.txt"]
 
     one = diff(repo, wt.base_commit, wt.branch, paths=["f1.txt"])
-    assert "f1.txt" in one["patch"] and "f0.txt" not in one["patch"]
-    assert "f0.txt" not in one["stat"] and one["truncated"] is False
+    assert one.patch is not None and "f1.txt" in one.patch and "f0.txt" not in one.patch
+    assert "f0.txt" not in one.stat and one.truncated is False
 
     stat_only = diff(repo, wt.base_commit, wt.branch, stat_only=True)
-    assert stat_only["patch"] is None and "f2.txt" in stat_only["stat"]
-    assert stat_only["total_chars"] == full["total_chars"]
+    assert stat_only.patch is None and "f2.txt" in stat_only.stat
+    assert stat_only.total_chars == full.total_chars
 
 
 # --------------------------------------------------------------------------------------------

@@ -443,7 +443,7 @@ def test_tools_and_board_predict_conflicts_the_same_cached_capped_way(
     repo: Path, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from codex_mcp_swarm.engine import branches, outlook
-    from codex_mcp_swarm.engine.records import TaskExtra
+    from codex_mcp_swarm.engine.records import Collision, TaskExtra
     from codex_mcp_swarm.engine.store import Store
     from codex_mcp_swarm.web import data
 
@@ -473,14 +473,15 @@ def test_tools_and_board_predict_conflicts_the_same_cached_capped_way(
     a, b = (store.get(task_id) for task_id in ("aaaa11112222", "bbbb11112222"))
     assert a is not None and b is not None
     pairs = outlook.conflicts_between(rows)
-    assert [(sorted(p["tasks"]), p["paths"]) for p in pairs] == [
-        (["aaaa11112222", "bbbb11112222"], ["shared.txt"])
+    assert [(sorted(p.tasks), p.paths) for p in pairs] == [
+        (["aaaa11112222", "bbbb11112222"], ("shared.txt",))
     ]
-    expected = [{"task_id": b.id, "branch": "codex-swarm/bbbb11112222", "paths": ["shared.txt"]}]
+    expected = [Collision(task_id=b.id, branch="codex-swarm/bbbb11112222", paths=("shared.txt",))]
     assert outlook.conflicts_with(a, rows) == expected
     hits = outlook._pair.cache_info().hits
     # The board asks the engine: the same answer, from the cache of the pair's heads.
-    assert data.conflicts(store, a) == {"checked": True, "with": expected}
+    seen = [{"task_id": b.id, "branch": "codex-swarm/bbbb11112222", "paths": ["shared.txt"]}]
+    assert data.conflicts(store, a) == {"checked": True, "with": seen}
     assert outlook._pair.cache_info().hits > hits
     page = data.repository(store, data.repo_of(a))
     assert page is not None

@@ -14,7 +14,7 @@ from conftest import free_port, git, start_refused
 from codex_mcp_swarm import git as gw
 from codex_mcp_swarm.engine.backends.base import BackendError
 from codex_mcp_swarm.engine.plan import Checkout
-from codex_mcp_swarm.engine.records import Node, TaskExtra
+from codex_mcp_swarm.engine.records import ActorPayload, Node, RemoteCode, TaskExtra
 from codex_mcp_swarm.engine.store import Store
 from codex_mcp_swarm.git import remote
 from codex_mcp_swarm.settings import Settings
@@ -295,7 +295,9 @@ def test_a_running_tasks_work_travels_to_the_server_and_a_look_is_detached(
     before = git(path, "status", "--porcelain")
     actor = object.__new__(TaskActor)  # its methods only, without starting a task
     actor.task_id = actor.branch_id = source
-    actor.payload = {"worktree": {"url": url, "subdir": "", "branch_id": source}}
+    actor.payload = ActorPayload(
+        task_id=source, spec={}, title="", worktree=RemoteCode(url, "", source)
+    )
     actor.cache, actor.worktrees, actor._checkout = cache, trees, threading.Lock()
     commit = actor.snapshot_work("cccc33334444")
     assert commit is not None and commit != base

@@ -89,12 +89,12 @@ def test_an_empty_or_missing_record_is_a_local_task() -> None:
 
 
 def test_rows_of_older_versions_decode() -> None:
-    # As the engine wrote them before the typed record: git's to_dict() of the worktree and the
-    # outcome, a merge result with its time, the Ray backend's dicts.
+    # As the engine wrote them before the typed record: the git layer's records as dicts, a
+    # merge result with its time, the Ray backend's dicts.
     old = {
         "backend": "ray",
-        "worktree": WORKTREE.to_dict(),
-        "outcome": OUTCOME.to_dict(),
+        "worktree": {**dataclasses.asdict(WORKTREE), "path": "/w/abc", "repo": "/r"},
+        "outcome": dataclasses.asdict(OUTCOME),
         "commit": None,
         "outcome_error": None,
         "merged": {
@@ -210,3 +210,11 @@ def test_the_store_updates_the_record_in_one_transaction(tmp_path: Path) -> None
     assert row is not None and row.extra == written
     assert store.update_extra("nosuchtask12", lambda e: e) is None
     assert store.claim_queued(1, "ray") == ["abcdef123456"]  # the queue reads the codec's key
+
+
+def test_equal_texts_share_one_record() -> None:
+    text = extra_to_json(TaskExtra(backend="ray", worktree=WORKTREE, outcome=OUTCOME))
+    first, second = extra_from_json(text), extra_from_json(text)
+    assert first is second and first.worktree == WORKTREE
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.worktree.branch = "x"  # type: ignore[misc]

@@ -184,8 +184,11 @@ def test_setup_claude_without_the_cli_writes_mcp_json(codex: str, tmp_path: Path
     assert "already starts this server" in again.stdout
 
 
-def test_pinned_version_is_the_one_the_suite_pins() -> None:
+def test_pinned_versions_are_the_ones_the_suite_installs() -> None:
     assert install.PINNED_VERSION == CODEX_VERSION
+    assert f"claude_version={CLAUDE_VERSION}\n" in (REPO / "scripts" / "test").read_text()
+    done = subprocess.run([claude_bin(), "--version"], capture_output=True, text=True, timeout=60)
+    assert CLAUDE_VERSION in done.stdout
 
 
 def test_the_per_user_codex_is_installed_with_npm_once(tmp_path: Path) -> None:
@@ -225,3 +228,26 @@ def test_without_npm_the_install_says_what_to_do(tmp_path: Path) -> None:
     env = {"PATH": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     with pytest.raises(install.CodexInstallError, match="npm is not on PATH"):
         install.ensure_pinned(env, version="9.9.9")
+
+
+def test_setup_claude_user_scope_without_the_cli_keeps_the_rest_of_claude_json(
+    tmp_path: Path,
+) -> None:
+    from codex_mcp_swarm.console import setup as setup_module
+
+    path = tmp_path / ".claude.json"
+    path.write_text(json.dumps({"userID": "u", "mcpServers": {"other": {"command": "/x"}}}))
+    path.chmod(0o600)
+    server = {"command": "/clone/scripts/start", "args": ["-c", "model=gpt-5.5"]}
+    said, changed = setup_module.setup_claude(
+        path, "user", server, claude=None, print_only=False, environ={}, cwd=tmp_path
+    )
+    assert changed and "no `claude` on PATH" in said
+    data = json.loads(path.read_text())
+    assert data["userID"] == "u" and data["mcpServers"]["other"] == {"command": "/x"}
+    assert data["mcpServers"]["codex-swarm"] == {"type": "stdio", **server}
+    assert path.stat().st_mode & 0o777 == 0o600  # Claude Code's file stays private
+    said, changed = setup_module.setup_claude(
+        path, "user", server, claude=None, print_only=False, environ={}, cwd=tmp_path
+    )
+    assert not changed and "already starts this server" in said

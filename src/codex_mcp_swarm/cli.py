@@ -38,7 +38,7 @@ COMMANDS = {
     "cancel": "stop tasks and everything they started",
     "run": "run prompts as parallel tasks from the shell and print their results",
     "doctor": "check Codex, login, git and the task store; print client config lines",
-    "land": "land finished worktree tasks on their target, checked, one by one",
+    "land": "land finished worktree tasks on their target, checked in batches",
     "merge": "merge one worktree task's branch into its target",
     "cleanup": "remove merged tasks' worktrees and branches",
     "steer": "redirect a running task with a message (same task, thread and files)",
@@ -363,6 +363,12 @@ def _branch_flags(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--check-timeout", type=float, default=900.0, metavar="S", help="seconds (900)"
         )
+        parser.add_argument(
+            "--check-parallel",
+            type=int,
+            metavar="N",
+            help="candidates checked at once (default: the CPUs)",
+        )
         parser.add_argument("--cwd", metavar="DIR", help="a directory in the repository (here)")
         parser.add_argument(
             "--resolve", action="store_true", help="start a task per conflict to resolve it"
@@ -681,6 +687,8 @@ def _branch_console(command: str, args: argparse.Namespace, settings: Settings) 
 
     if args.check_timeout <= 0:
         raise ValueError("--check-timeout must be a positive number of seconds")
+    if args.check_parallel is not None and not 1 <= args.check_parallel <= 64:
+        raise ValueError("--check-parallel must be a whole number from 1 to 64")
     cwd = Path(args.cwd).expanduser().absolute() if args.cwd else Path.cwd()
     request = LandRequest(
         task_ids=list(args.task_ids) or None,
@@ -689,6 +697,7 @@ def _branch_console(command: str, args: argparse.Namespace, settings: Settings) 
         strategy=args.strategy,
         check=args.check,
         check_timeout=args.check_timeout,
+        check_parallel=args.check_parallel,
         resolve=args.resolve,
     )
     return land_command(settings, request, as_json=args.json)

@@ -1,8 +1,10 @@
 """A :class:`TaskSpec` -> the argv of ``codex exec`` / ``resume`` / ``fork`` / ``review``.
 
-Owns: what one Codex run is asked to do (the spec), how each setting reaches Codex (always as a
-single ``--config=key=<TOML>`` token, so no caller text can ever be read as a flag), and the TOML
-encoding of values (so a string stays a string: the text ``true`` is sent as ``"true"``).
+Owns: what one Codex run is asked to do (the spec), which values the pinned Codex refuses
+(:data:`REFUSED_VALUES`, each with what to use instead), how each setting reaches Codex (always as a
+single ``--config=key=<TOML>`` token, so no caller text can ever be read as a flag; an output
+schema as one ``--output-schema=FILE`` token), and the TOML encoding of values (so a string
+stays a string: the text ``true`` is sent as ``"true"``).
 
 Must not: start processes, touch the store, or know about MCP. The prompt is never in argv: it is
 given on stdin with ``-`` as the prompt argument, so a prompt that starts with ``-`` stays a prompt.
@@ -29,7 +31,8 @@ APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")  # every 
 # them; the parameters stay, and these values are refused before a task is recorded.
 REFUSED_VALUES: dict[tuple[str, str], str] = {
     ("approval_policy", "untrusted"): (
-        'approval-policy "untrusted" is refused by Codex 0.171 (it was dropped after 0.170): use '
+        'approval-policy "untrusted" is refused by Codex 0.171, the pinned version (older ones '
+        "took it): use "
         '"on-request" (the agent asks when it needs more, and codex exec, which cannot ask, '
         "refuses those requests) or leave approval-policy out"
     ),
@@ -125,6 +128,23 @@ def toml_value(value: Any) -> str:
     if value is None:
         raise SpecError("config values cannot be null: TOML has no null; leave the key out")
     raise SpecError(f"config value of type {type(value).__name__} cannot be encoded as TOML")
+
+
+def refused_in_config(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(where, why)`` for each value of a parsed config.toml that the pinned Codex refuses:
+    top-level keys, and each ``[profiles.<name>]`` table's."""
+    tables: list[tuple[str, Any]] = [("", config)]
+    profiles = config.get("profiles")
+    if isinstance(profiles, Mapping):
+        tables += [(f"profiles.{name}.", table) for name, table in profiles.items()]
+    found = []
+    for prefix, table in tables:
+        if not isinstance(table, Mapping):
+            continue
+        for (key, value), why in REFUSED_VALUES.items():
+            if table.get(key) == value:
+                found.append((f"{prefix}{key} = {toml_value(value)}", why))
+    return found
 
 
 def check_supported(key: str, value: Any) -> None:

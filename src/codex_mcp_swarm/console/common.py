@@ -220,7 +220,8 @@ def unique(rows: Iterable[TaskRow]) -> list[TaskRow]:
 
 def console_engine(settings: Settings, store: Store | None = None) -> Engine:
     """An engine for a command at the shell. Its tasks are never cancelled when it stops (``run``
-    asks on Ctrl-C instead), so stopping it only ends its scheduler."""
+    cancels its own on Ctrl-C with ``--cancel-on-exit``), so stopping it only ends its
+    scheduler."""
     return Engine(dataclasses.replace(settings, cancel_on_exit=False), store)
 
 

@@ -1,9 +1,10 @@
 """``codex-mcp-swarm doctor``: is this machine ready to run a swarm, and how to plug it in.
 
 Owns: the checks (the Codex binary and its version against :data:`TESTED_CODEX_VERSION`, a Codex
-login or API key, git for worktree tasks, the task dir, the store's health, active tasks against
-their processes), the one-sentence fix of each problem, and the exact client configuration for
-Claude Code and Codex with the command that is running now.
+login or API key, a Codex config value the pinned Codex refuses, git for worktree tasks, the task
+dir, the store's health, active tasks against their processes), the one-sentence fix of each
+problem, and the exact client configuration for Claude Code and Codex with the command that is
+running now.
 
 Must not: change anything it checks (no chmod, no repair, nothing created), or print a secret:
 keys are named by their variable, and auth files are only tested for existence.
@@ -29,7 +30,8 @@ from typing import Any
 from rich.text import Text
 
 from .. import __version__
-from ..codex.command import toml_value
+from ..codex.command import refused_in_config, toml_value
+from ..codex.credentials import codex_home, find_credentials
 from ..codex.install import PINNED_VERSION, pinned_binary
 from ..engine import procs
 from ..engine.backends.local import STARTING_GRACE
@@ -136,13 +138,6 @@ def check_codex(settings: Settings) -> Check:
     return Check("codex", OK, f"Codex {version} at {path} ({which})")
 
 
-def codex_home(environ: Mapping[str, str]) -> Path:
-    home = environ.get("CODEX_HOME")
-    if home:
-        return Path(home).expanduser()
-    return Path(environ.get("HOME") or Path.home()) / ".codex"
-
-
 def _override(settings: Settings, key: str) -> Any:
     for name, value in reversed(settings.overrides):
         if name == key:
@@ -151,48 +146,9 @@ def _override(settings: Settings, key: str) -> Any:
 
 
 def check_login(settings: Settings, environ: Mapping[str, str]) -> Check:
-    home = codex_home(environ)
-    config_path = home / "config.toml"
-    config: dict[str, Any] = {}
-    if config_path.is_file():
-        try:
-            config = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            return Check(
-                "login",
-                FAIL,
-                f"{config_path} cannot be read as TOML ({exc})",
-                f"Fix {config_path} or move it aside: Codex refuses to start with it too.",
-            )
-    provider = str(
-        _override(settings, "model_provider") or config.get("model_provider") or "openai"
-    )
-    providers = config.get("model_providers")
-    entry = providers.get(provider) if isinstance(providers, dict) else None
-    if isinstance(entry, dict) and entry.get("env_key"):
-        key = str(entry["env_key"])
-        if environ.get(key):
-            return Check("login", OK, f"model provider {provider!r} reads its key from {key} (set)")
-        return Check(
-            "login",
-            FAIL,
-            f"model provider {provider!r} needs the environment variable {key}, which is not set",
-            f"Set {key} in the environment your MCP client starts the server with.",
-        )
-    for name in ("OPENAI_API_KEY", "CODEX_API_KEY"):
-        if environ.get(name):
-            return Check("login", OK, f"API key in {name} (set)")
-    if (home / "auth.json").is_file():
-        return Check("login", OK, f"Codex login found ({home / 'auth.json'})")
-    if isinstance(entry, dict) and not entry.get("requires_openai_auth"):
-        return Check("login", OK, f"model provider {provider!r} needs no API key")
-    return Check(
-        "login",
-        FAIL,
-        f"no Codex login or API key found (no OPENAI_API_KEY, no {home / 'auth.json'})",
-        "Run `codex login`, or set OPENAI_API_KEY in the environment your MCP client starts "
-        "the server with.",
-    )
+    provider = _override(settings, "model_provider")
+    found = find_credentials(environ, str(provider) if provider else None)
+    return Check("login", OK if found.found else FAIL, found.said, found.fix)
 
 
 # ---- git and the task dir ---------------------------------------------------------------------
@@ -392,9 +348,45 @@ def _in_uv_cache(command: str) -> bool:
     return "/uv/" in command and ("/archive-v" in command or "/builds-v" in command)
 
 
+def install_source() -> str | None:
+    """Where this package was installed from, for ``uvx --from``: a directory, a VCS URL or an
+    archive URL (PEP 610's direct_url.json), or None for a release from an index."""
+    from importlib import metadata
+    from urllib.parse import unquote, urlparse
+
+    try:
+        text = metadata.distribution("codex-mcp-swarm").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    try:
+        info = json.loads(text or "null")
+    except ValueError:
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("url"), str):
+        return None
+    url: str = info["url"]
+    vcs = info.get("vcs_info")
+    if isinstance(vcs, dict) and vcs.get("vcs"):
+        revision = vcs.get("requested_revision")
+        return f"{vcs['vcs']}+{url}" + (f"@{revision}" if revision else "")
+    if url.startswith("file://"):
+        return unquote(urlparse(url).path)
+    return url
+
+
+def _durable(command: list[str]) -> list[str]:
+    """A command that runs from uv's cache (``uvx``), which uv may clean, becomes the ``uvx``
+    command that starts the same package again."""
+    if not _in_uv_cache(command[0]):
+        return command
+    source = install_source()
+    uvx = shutil.which("uvx") or "uvx"
+    return [uvx, *(["--from", source] if source else []), "codex-mcp-swarm", *command[1:]]
+
+
 def client_config(server_args: Sequence[str], environ: Mapping[str, str]) -> dict[str, Any]:
     """The lines to paste into Claude Code and Codex to start this server as it runs now."""
-    program, *args = [*current_command(), *server_args]
+    program, *args = _durable([*current_command(), *server_args])
     env = {
         key: value
         for key, value in sorted(environ.items())
@@ -418,11 +410,6 @@ def client_config(server_args: Sequence[str], environ: Mapping[str, str]) -> dic
         "claude_code_json": {"mcpServers": {SERVER_NAME: server}},
         "codex_toml": "\n".join(toml),
     }
-    if _in_uv_cache(program):
-        config["note"] = (
-            "This command runs from uv's cache, which uv may clean: in a client use "
-            "`uvx codex-mcp-swarm` (or `uvx --from /path/to/checkout codex-mcp-swarm`) instead."
-        )
     return config
 
 
@@ -466,6 +453,25 @@ def client_block_problems(entry: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_codex_config(environ: Mapping[str, str]) -> Check:
+    """Does the Codex config set a value the pinned Codex refuses (every task would fail)?"""
+    path = codex_home(environ) / "config.toml"
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return Check("codex config", SKIP, f"{path} cannot be read (see login above)")
+    refused = refused_in_config(config)
+    if not refused:
+        return Check("codex config", OK, f"nothing in {path} that Codex {PINNED_VERSION} refuses")
+    where = "; ".join(setting for setting, _why in refused)
+    return Check(
+        "codex config",
+        FAIL,
+        f"{path} sets {where}: Codex refuses to start, so every task would fail",
+        f"Edit {path}: " + "; ".join(why for _setting, why in refused) + ".",
+    )
+
+
 def check_codex_client(environ: Mapping[str, str]) -> Check:
     """Does an existing Codex config start this server in a way that works?"""
     path = codex_home(environ) / "config.toml"
@@ -496,7 +502,8 @@ def check_codex_client(environ: Mapping[str, str]) -> Check:
 
 
 def run_checks(settings: Settings, environ: Mapping[str, str]) -> list[Check]:
-    checks = [check_codex(settings), check_login(settings, environ), check_codex_client(environ)]
+    checks = [check_codex(settings), check_login(settings, environ), check_codex_config(environ)]
+    checks.append(check_codex_client(environ))
     checks.append(check_git())
     task_dir = check_task_dir(settings)  # before anything opens the store (which tightens it)
     if task_dir.status == FAIL and not (settings.task_dir / "tasks.db").is_file():

@@ -2,8 +2,8 @@
 
 Owns: launching the prompts as parallel tasks with an in-process :class:`Engine`, showing them
 live until they end, printing each result and branch, the exit code (0 only when every task
-completed), and Ctrl-C: in a terminal it asks whether to cancel the unfinished tasks or leave them
-running; without a terminal on stdin it cancels them.
+completed), and Ctrl-C: the unfinished tasks keep running and the command says so and how to
+cancel them; with ``--cancel-on-exit`` it cancels them before it exits.
 
 Must not: outlive its tasks' records or decide anything the engine decides. Tasks run under
 detached runners, so leaving them running just means stopping this engine without cancelling:
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from ..codex.command import TaskSpec
+from ..engine.admission import credentials_problem
 from ..engine.store import StoreError, TaskRow
 from ..engine.tasks import Engine, TaskError, WorktreeRequest
 from ..engine.views import result_view
@@ -99,33 +99,24 @@ async def _follow(engine: Engine, ids: list[str], display: Display) -> bool:
     return True
 
 
-def ask_cancel(console: Console, count: int) -> bool:
-    """Ask whether to cancel ``count`` unfinished tasks. A second Ctrl-C or EOF means cancel."""
-    console.print(f"\nInterrupted: {count} task(s) not finished.")
-    question = "Cancel them (c) or leave them running (l)? [C/l] "
-    while True:
-        try:
-            answer = console.input(question).strip().lower()
-        except (KeyboardInterrupt, EOFError):
-            console.print()
-            return True
-        if answer in ("", "c", "cancel", "y", "yes"):
-            return True
-        if answer in ("l", "leave", "n", "no"):
-            return False
-        console.print("Please answer c (cancel them) or l (leave them running).")
+def kept_running(unfinished: Sequence[str]) -> str:
+    """What Ctrl-C left behind, and how to cancel it."""
+    ids = " ".join(unfinished)
+    return (
+        f"Interrupted: {len(unfinished)} task(s) keep running: {', '.join(unfinished)}. "
+        f"Cancel them with `codex-mcp-swarm cancel {ids}`; `codex-mcp-swarm watch` follows them "
+        "and `codex-mcp-swarm show ID` prints a result. (`run --cancel-on-exit` stops the tasks "
+        "with the command.)"
+    )
 
 
-async def _interrupted(engine: Engine, ids: list[str], console: Console) -> None:
-    """Ctrl-C: cancel the unfinished tasks, or (asked in a terminal) leave them running."""
+async def _interrupted(engine: Engine, ids: list[str], console: Console, cancel: bool) -> None:
+    """Ctrl-C: the unfinished tasks keep running (say so), or with ``cancel`` are cancelled."""
     unfinished = [row.id for row in engine.get_many(ids) if not row.terminal]
     if not unfinished:
         return
-    if sys.stdin.isatty() and not ask_cancel(console, len(unfinished)):
-        console.print(
-            f"Left running: {', '.join(unfinished)}. `codex-mcp-swarm watch` follows them, "
-            "`codex-mcp-swarm show ID` prints a result, and any server adopts them."
-        )
+    if not cancel:
+        console.print(kept_running(unfinished))
         return
     console.print(f"Cancelling {', '.join(unfinished)} …")
     loop = asyncio.get_running_loop()
@@ -158,7 +149,7 @@ def _json_results(engine: Engine, launched: Sequence[Launched]) -> list[dict[str
     return out
 
 
-async def _run(engine: Engine, request: RunRequest) -> int:
+async def _run(engine: Engine, request: RunRequest, cancel_on_exit: bool) -> int:
     # With --json, stdout carries only the JSON: the live display goes to stderr.
     console = make_console(stderr=request.as_json)
     await engine.start()
@@ -166,16 +157,17 @@ async def _run(engine: Engine, request: RunRequest) -> int:
         launched = await _launch(engine, request)
         ids = [item.row.id for item in launched if item.row is not None]
         finished = True
+        on_ctrl_c = "cancels the tasks" if cancel_on_exit else "leaves the tasks running"
         if ids:
             display = display_for(
-                console, lambda: "codex-mcp-swarm run · Ctrl-C to stop", history=True
+                console, lambda: f"codex-mcp-swarm run · Ctrl-C {on_ctrl_c}", history=True
             )
             try:
                 finished = await _follow(engine, ids, display)
             finally:
                 display.close()
             if not finished:
-                await _interrupted(engine, ids, console)
+                await _interrupted(engine, ids, console, cancel_on_exit)
         if request.as_json:
             print_json(_json_results(engine, launched))
         else:
@@ -206,12 +198,16 @@ def _verdict(launched: Sequence[Launched], rows: Sequence[TaskRow]) -> Text:
 
 def run_command(settings: Settings, request: RunRequest) -> int:
     """``codex-mcp-swarm run``: launch, follow, print, and exit 0 only if every task completed."""
+    problem = credentials_problem(settings)
+    if problem is not None:  # say it once, before any task is recorded
+        error(problem)
+        return 1
     try:
         engine = console_engine(settings)
     except StoreError as exc:
         error(str(exc))
         return 1
     try:
-        return asyncio.run(_run(engine, request))
+        return asyncio.run(_run(engine, request, settings.cancel_on_exit))
     except KeyboardInterrupt:  # before the tasks were launched or after they were handled
         return INTERRUPTED

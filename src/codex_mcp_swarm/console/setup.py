@@ -29,7 +29,8 @@ import tomlkit
 import tomlkit.exceptions
 import tomlkit.items
 
-from .doctor import SERVER_NAME, client_config, codex_home
+from ..codex.credentials import codex_home
+from .doctor import SERVER_NAME, client_config
 
 CLIENTS = ("claude", "codex")
 SCOPES = ("user", "project")

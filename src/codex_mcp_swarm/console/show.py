@@ -48,7 +48,7 @@ def diffstat(row: TaskRow) -> str | None:
         return None
     if not row.extra.removed_branch:
         try:
-            stat = str(branches.diff(row, paths=None, stat_only=True, max_chars=0)["stat"])
+            stat = branches.diff(row, paths=None, stat_only=True, max_chars=0).stat
             return stat.rstrip() or "no changes"
         except (GitError, OSError):
             pass

@@ -1,7 +1,8 @@
 """Admission: whether a task may start, and the exact spec and limits it starts with.
 
 Owns: the rules a new task must pass before it is recorded (nesting depth, the working
-directory and ``--allowed-root``, the sandbox ceiling, a usable Codex binary, ``--ephemeral``),
+directory and ``--allowed-root``, the sandbox ceiling, a usable Codex binary, credentials for
+Codex's model provider, ``--ephemeral``),
 the limits a task gets (its own, else its parent's, else the server's), and how a reply finds
 the thread it continues (its last task's spec, or the Codex rollout file of a thread this server
 never ran).
@@ -29,6 +30,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 from ..codex.command import SANDBOX_MODES, SpecError, TaskSpec, is_uuid
+from ..codex.credentials import find_credentials
 from ..settings import ENV_DEPTH, MAX_DEPTH, Settings
 from .forkserver import RUNNER_MODULE
 from .plan import Limits
@@ -136,6 +138,26 @@ def apply_ceiling(settings: Settings, spec: TaskSpec) -> TaskSpec:
         raise TaskError("this server has a sandbox ceiling: writable_roots cannot be changed")
     config = {k: v for k, v in spec.config.items() if k != "sandbox_mode"}
     return replace(spec, sandbox=asked, config=config)
+
+
+def credentials_problem(settings: Settings, spec: TaskSpec | None = None) -> str | None:
+    """Why a task started now could not reach its model (no Codex login, no API key, or its
+    provider's ``env_key`` unset), with the fix; None when Codex has credentials. Codex runs
+    with this process's environment. With the Ray backend Codex runs on the workers, whose
+    credentials are not visible here: nothing is said."""
+    if settings.backend != "local":
+        return None
+    provider = spec.config.get("model_provider") if spec is not None else None
+    for key, value in settings.overrides:
+        if key == "model_provider" and provider is None:
+            provider = tomllib.loads(f"v = {value}")["v"]
+    found = find_credentials(os.environ, str(provider) if provider else None)
+    if found.found:
+        return None
+    return (
+        f"Codex has no credentials for its model, so a task could not work: {found.said}. "
+        f"{found.fix} `codex-mcp-swarm doctor` checks it."
+    )
 
 
 def admit_spec(settings: Settings, spec: TaskSpec) -> TaskSpec:

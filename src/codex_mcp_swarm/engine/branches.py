@@ -19,11 +19,10 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from .. import git
 from .phases import TERMINAL, Phase
-from .records import CleanupReport, Merged, MergeReport
+from .records import CleanupReport, DiffReport, Merged, MergeReport
 from .store import Store, TaskRow
 
 log = logging.getLogger(__name__)
@@ -86,9 +85,7 @@ def refresh_outcome(store: Store, row: TaskRow) -> git.Outcome | None:
     return outcome
 
 
-def diff(
-    row: TaskRow, *, paths: list[str] | None, stat_only: bool, max_chars: int
-) -> dict[str, Any]:
+def diff(row: TaskRow, *, paths: list[str] | None, stat_only: bool, max_chars: int) -> DiffReport:
     wt = require_worktree(row)
     if not row.terminal:
         raise git.GitError(
@@ -98,8 +95,18 @@ def diff(
     out = git.diff(
         wt.repo, wt.base_commit, wt.branch, paths=paths, stat_only=stat_only, max_chars=max_chars
     )
-    out.update(branch=wt.branch, base_commit=wt.base_commit)
-    return out
+    return DiffReport(
+        task_id=row.id,
+        branch=wt.branch,
+        base_commit=wt.base_commit,
+        stat=out.stat,
+        patch=out.patch,
+        truncated=out.truncated,
+        total_chars=out.total_chars,
+        shown_chars=out.shown_chars,
+        cut_in_path=out.cut_in_path,
+        omitted_paths=tuple(out.omitted_paths),
+    )
 
 
 def merge(store: Store, row: TaskRow, *, strategy: str, target: str | None) -> MergeReport:

@@ -12,6 +12,7 @@ The git layer is loaded only to decode a row that has a worktree.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -193,7 +194,24 @@ def _record(data: Mapping[str, Any], key: str) -> Any:
 def extra_from_json(text: str | bytes | None) -> TaskExtra:
     """The record stored as ``text`` (empty or missing: the defaults)."""
     if not text:
-        return TaskExtra()
+        return _EMPTY
+    if len(text) <= _REMEMBERED:
+        # Records are immutable, so equal texts share one: most rows hold a backend and little
+        # else, and a finished task's record rarely changes while lists read it again and again.
+        return _remembered(text)
+    return _decode(text)
+
+
+_EMPTY = TaskExtra()
+_REMEMBERED = 4096  # characters: longer records (many files) are decoded each time
+
+
+@functools.lru_cache(maxsize=2048)
+def _remembered(text: str | bytes) -> TaskExtra:
+    return _decode(text)
+
+
+def _decode(text: str | bytes) -> TaskExtra:
     try:
         data = json.loads(text)
     except ValueError:

@@ -1,10 +1,11 @@
 """Landing a swarm's branches: which tasks, in which order, and what landed.
 
 Owns: :func:`land` (choose the finished, unlanded worktree tasks of one repository in the order
-they finished, or the ones named; land each through :func:`..git.landing.land_branch` while
-holding the repository's landing lock; record each landed task as merged so cleanup and later
-landings count it; name the already-landed tasks a conflict collides with; start a resolving
-follow-up task per conflict when asked) and the typed answer every face renders
+they finished, or the ones named; land them through :func:`..git.batch.land_batch`, one batch
+per target, with the outcome of landing them one by one, while holding the repository's
+landing lock; record each landed task as merged so cleanup and later landings count it; name
+the already-landed tasks a conflict collides with; start a resolving follow-up task per
+conflict when asked) and the typed answer every face renders
 (:class:`~.records.LandReport`).
 
 A crash between two tasks leaves the target at a landed boundary (git moves it with a
@@ -17,13 +18,16 @@ Must not: run git itself (the ``git`` package does) or talk MCP; wording names n
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import git
 from ..codex.command import TaskSpec
-from ..git.landing import LandStep, Scratch, conflicted_merge, land_branch, markers_left
+from ..git.batch import land_batch
+from ..git.checkcache import CheckCache
+from ..git.landing import LandStep, Scratch, conflicted_merge, markers_left
 from ..git.lock import landing_lock
 from ..git.run import common_dir
 from ..git.worktrees import repo_dir
@@ -53,7 +57,13 @@ class LandRequest:
     strategy: str = "merge"
     check: str | None = None  # shell command run on each candidate
     check_timeout: float = 900.0
+    check_parallel: int | None = None  # candidates checked at once (default: the CPUs)
     resolve: bool = False  # start a resolving task per conflict
+
+
+def default_check_parallel() -> int:
+    """Candidates checked at once when the caller does not say: the machine's CPUs."""
+    return max(1, os.cpu_count() or 1)
 
 
 def _common(path: Path, cache: dict[Path, Path | None]) -> Path | None:
@@ -127,8 +137,9 @@ def _start_resolver(
 
 
 def land(engine: Engine, request: LandRequest) -> LandReport:
-    """Land the tasks' branches one by one: which landed, conflicted, failed their check, were
-    skipped or are being resolved, the target(s) and their new tips, and one line per task."""
+    """Land the tasks' branches in batches with the outcome of landing them one by one: which
+    landed, conflicted, failed their check, were skipped or are being resolved, the target(s)
+    and their new tips, and one line per task."""
     if request.strategy not in git.STRATEGIES:
         raise TaskError(
             f"strategy {request.strategy!r} is unknown; use one of {', '.join(git.STRATEGIES)}"
@@ -172,13 +183,80 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
         skipped.append(Skipped(task_id=row_id, reason=reason))
         lines.append(f"skipped {row_id}: {reason}")
 
-    scratch = Scratch(top, repo_dir(engine.settings.worktree_dir, top) / ".land-check")
+    def handle(row: TaskRow, wt: git.Worktree, step: LandStep) -> None:
+        nonlocal check_seconds, prepare_seconds
+        if step.check is not None and id(step.check) not in counted:
+            counted.add(id(step.check))
+            check_seconds += step.check.seconds
+            prepare_seconds += step.check.prepare_seconds
+        if step.commit:
+            tips[step.target] = step.commit
+        if step.status in ("landed", "already"):
+            _record(engine, row, step)
+            landed_rows.append(row)
+            landed.append(
+                Landed(
+                    task_id=row.id,
+                    branch=step.branch,
+                    target=step.target,
+                    commit=step.commit,
+                    already=step.status == "already",
+                )
+            )
+            how = "was already in" if step.status == "already" else "landed on"
+            lines.append(f"landed {row.id}: {how} {step.target} at {(step.commit or '')[:12]}")
+            if step.checkout:
+                checkout_notes.append(step.checkout)
+        elif step.status == "conflicted":
+            others = _colliding(engine, common, step, landed_rows, cache)
+            conflicted.append(
+                Conflicted(
+                    task_id=row.id,
+                    paths=tuple(step.conflicts),
+                    colliding_tasks=tuple(o.id for o in others),
+                )
+            )
+            with_whom = f" (collides with {', '.join(o.id for o in others)})"
+            lines.append(
+                f"conflicted {row.id}: {', '.join(step.conflicts) or 'some paths'}"
+                + (with_whom if others else "")
+            )
+            if request.resolve:
+                to_resolve.append((row, wt, step.target, others))
+        elif step.status == "check_failed":
+            ran = step.check
+            assert ran is not None
+            check_failed.append(
+                CheckFailed(
+                    task_id=row.id,
+                    exit_code=ran.exit_code,
+                    timed_out=ran.timed_out,
+                    seconds=ran.seconds,
+                    output_tail=ran.output_tail,
+                )
+            )
+            last = (ran.output_tail.strip().splitlines() or [""])[-1][:160]
+            code = "timed out" if ran.timed_out else f"exit {ran.exit_code}"
+            lines.append(f"check failed {row.id} ({code}): {last}")
+        else:
+            skip(row.id, step.reason or "not landed")
+
+    counted: set[int] = set()
+    parallel = request.check_parallel or default_check_parallel()
+    scratch_root = repo_dir(engine.settings.worktree_dir, top)
+    scratches = [
+        Scratch(top, scratch_root / (".land-check" if i == 0 else f".land-check-{i}"))
+        for i in range(parallel if request.check else 0)
+    ]
+    verdicts = CheckCache(top) if request.check else None
     with landing_lock(top):
         # Chosen under the lock: a landing that just finished has recorded what it landed.
         if not request.task_ids:
             rows = _candidates(engine, common, cache)
         else:
             rows = [engine.store.get(r.id) or r for r in rows]
+        # Each target's tasks in order: one batch per target (targets do not interact).
+        queues: dict[str, list[tuple[TaskRow, git.Worktree]]] = {}
         try:
             for row in rows:
                 wt = branches.worktree_of(row)
@@ -216,78 +294,38 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
                 if target is None:
                     skip(row.id, f"it started from {wt.base_ref!r}, not a branch: give a target")
                     continue
+                queues.setdefault(target, []).append((row, wt))
+            for target, queue in queues.items():
+
+                def final(
+                    index: int, step: LandStep, queue: list[tuple[TaskRow, git.Worktree]] = queue
+                ) -> None:
+                    row, wt = queue[index]
+                    handle(row, wt, step)
+
                 try:
-                    step: LandStep = land_branch(
+                    land_batch(
                         top,
-                        wt.branch,
+                        [(wt.branch, branches.commit_message(row)) for row, wt in queue],
                         target=target,
                         strategy=request.strategy,
-                        message=branches.commit_message(row),
                         check=request.check,
                         check_timeout=request.check_timeout,
-                        scratch=scratch,
+                        scratches=scratches,
+                        cache=verdicts,
+                        on_final=final,
                     )
                 except git.GitError as exc:
-                    skip(row.id, str(exc))
-                    continue
-                if step.check is not None:
-                    check_seconds += step.check.seconds
-                    prepare_seconds += step.check.prepare_seconds
-                if step.commit:
-                    tips[step.target] = step.commit
-                if step.status in ("landed", "already"):
-                    _record(engine, row, step)
-                    landed_rows.append(row)
-                    landed.append(
-                        Landed(
-                            task_id=row.id,
-                            branch=step.branch,
-                            target=step.target,
-                            commit=step.commit,
-                            already=step.status == "already",
-                        )
-                    )
-                    how = "was already in" if step.status == "already" else "landed on"
-                    lines.append(
-                        f"landed {row.id}: {how} {step.target} at {(step.commit or '')[:12]}"
-                    )
-                    if step.checkout:
-                        checkout_notes.append(step.checkout)
-                elif step.status == "conflicted":
-                    others = _colliding(engine, common, step, landed_rows, cache)
-                    conflicted.append(
-                        Conflicted(
-                            task_id=row.id,
-                            paths=tuple(step.conflicts),
-                            colliding_tasks=tuple(o.id for o in others),
-                        )
-                    )
-                    with_whom = f" (collides with {', '.join(o.id for o in others)})"
-                    lines.append(
-                        f"conflicted {row.id}: {', '.join(step.conflicts) or 'some paths'}"
-                        + (with_whom if others else "")
-                    )
-                    if request.resolve:
-                        to_resolve.append((row, wt, step.target, others))
-                elif step.status == "check_failed":
-                    ran = step.check
-                    assert ran is not None
-                    check_failed.append(
-                        CheckFailed(
-                            task_id=row.id,
-                            exit_code=ran.exit_code,
-                            timed_out=ran.timed_out,
-                            seconds=ran.seconds,
-                            output_tail=ran.output_tail,
-                        )
-                    )
-                    last = (ran.output_tail.strip().splitlines() or [""])[-1][:160]
-                    code = "timed out" if ran.timed_out else f"exit {ran.exit_code}"
-                    lines.append(f"check failed {row.id} ({code}): {last}")
-                else:
-                    skip(row.id, step.reason or "not landed")
+                    decided = {item.task_id for item in landed}
+                    decided |= {item.task_id for item in conflicted}
+                    decided |= {item.task_id for item in check_failed}
+                    decided |= {item.task_id for item in skipped}
+                    for row, _wt in queue:
+                        if row.id not in decided:
+                            skip(row.id, str(exc))
         finally:
-            scratch.close()
+            for scratch in scratches:
+                scratch.close()
         for row, wt, target, others in to_resolve:
             try:
                 follow = _start_resolver(engine, row, wt, target, others)

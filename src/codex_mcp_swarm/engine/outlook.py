@@ -18,13 +18,13 @@ import os
 import posixpath
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from .. import git
 from ..git.merging import merge_tree
 from ..git.run import common_dir
 from . import branches
 from .phases import ACTIVE
+from .records import Collision, ConflictPair, Overlap
 from .store import Store, TaskRow
 
 MAX_TASKS = 24  # tasks considered for the pairwise outlook (at most 276 pairs)
@@ -57,20 +57,20 @@ def _overlap(a: str, b: str) -> bool:
     return a == b or not a or not b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
-def overlapping(store: Store, key: str, paths: list[str], besides: str) -> list[dict[str, Any]]:
+def overlapping(store: Store, key: str, paths: list[str], besides: str) -> list[Overlap]:
     """Active tasks of the same repository whose declared paths overlap ``paths``."""
-    found: list[dict[str, Any]] = []
+    found: list[Overlap] = []
     for row in store.list(phases=ACTIVE):
         if row.id == besides or row.extra.paths_repo != key:
             continue
         theirs = row.extra.paths
         shared = sorted({p for p in paths for q in theirs if _overlap(p, q)})
         if shared:
-            found.append({"task_id": row.id, "paths": shared, "title": row.title})
+            found.append(Overlap(task_id=row.id, paths=tuple(shared), title=row.title))
     return found
 
 
-def record_paths(store: Store, row: TaskRow, paths: list[str]) -> list[dict[str, Any]]:
+def record_paths(store: Store, row: TaskRow, paths: list[str]) -> list[Overlap]:
     """Store the task's declared paths; return the active tasks they overlap."""
     key, clean = declare_paths(row.cwd, paths)
     wt = branches.worktree_of(row)
@@ -123,29 +123,29 @@ def _conflicting_paths(repo: str, head_a: str, head_b: str) -> list[str]:
         return []
 
 
-def conflicts_between(rows: list[TaskRow]) -> list[dict[str, Any]]:
+def conflicts_between(rows: list[TaskRow]) -> list[ConflictPair]:
     """Pairs of the given finished, unlanded worktree tasks whose branches conflict."""
-    pairs: list[dict[str, Any]] = []
+    pairs: list[ConflictPair] = []
     for repo, members in _unlanded(rows).items():
         for i, (a, _wt_a, head_a) in enumerate(members):
             for b, _wt_b, head_b in members[i + 1 :]:
                 paths = _conflicting_paths(repo, head_a, head_b)
                 if paths:
-                    pairs.append({"tasks": [a.id, b.id], "paths": paths})
+                    pairs.append(ConflictPair(tasks=(a.id, b.id), paths=tuple(paths)))
     return pairs
 
 
-def conflicts_with(row: TaskRow, others: list[TaskRow]) -> list[dict[str, Any]]:
+def conflicts_with(row: TaskRow, others: list[TaskRow]) -> list[Collision]:
     """The finished, unlanded worktree tasks among ``others`` whose branches conflict with
-    ``row``'s (itself one): each with its ``task_id``, ``branch`` and the ``paths``."""
+    ``row``'s (itself one), and where."""
     mine = _unlanded([row])
     if not mine:
         return []
     repo, [(_, _, head)] = next(iter(mine.items()))
-    found: list[dict[str, Any]] = []
+    found: list[Collision] = []
     theirs = _unlanded([o for o in others if o.id != row.id]).get(repo, [])
     for other, wt, other_head in theirs:
         paths = _conflicting_paths(repo, head, other_head)
         if paths:
-            found.append({"task_id": other.id, "branch": wt.branch, "paths": paths})
+            found.append(Collision(task_id=other.id, branch=wt.branch, paths=tuple(paths)))
     return found

@@ -8,11 +8,15 @@ Owns: one family of frozen dataclasses.
   merged (:class:`Merged`), the checkout it looks at (:class:`~.plan.Checkout`), the Ray node it
   runs on (:class:`Node`) and its actor (:class:`RayRecord`), the paths it declared, and the
   links between a conflicted task and the task resolving it;
-* the results faces render: :class:`MergeReport`, :class:`CleanupReport`, and a landing's
+* the results faces render: :class:`DiffReport`, :class:`MergeReport`, :class:`CleanupReport`,
+  and a landing's
   :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`, :class:`CheckFailed`,
   :class:`Skipped`, :class:`Resolving`);
-* what a Ray task actor hands its server on each poll (:class:`PollSnapshot`, with the worker's
-  record of the task, :class:`WorkerRow`);
+* what the conflict outlook finds: :class:`Overlap` (declared paths a running task shares),
+  :class:`ConflictPair` and :class:`Collision` (branches that conflict);
+* what a Ray task actor is made with (:class:`ActorPayload`, its code coming through the git
+  remote as a :class:`RemoteCode`) and hands its server on each poll (:class:`PollSnapshot`,
+  with the worker's record of the task, :class:`WorkerRow`);
 * :func:`as_data`, a result as JSON-ready data named by its fields (for a face's answer).
 
 Must not: know the JSON shape of a stored record (the store's codec, :mod:`.codec`, is the one
@@ -34,17 +38,23 @@ if TYPE_CHECKING:
     from ..git import Outcome, Worktree
 
 __all__ = [
+    "ActorPayload",
     "CheckFailed",
     "Checkout",
     "CleanupReport",
+    "Collision",
+    "ConflictPair",
     "Conflicted",
+    "DiffReport",
     "LandReport",
     "Landed",
     "MergeReport",
     "Merged",
     "Node",
+    "Overlap",
     "PollSnapshot",
     "RayRecord",
+    "RemoteCode",
     "Resolving",
     "Skipped",
     "TaskExtra",
@@ -156,6 +166,23 @@ class TaskExtra:
 
 
 @dataclass(frozen=True)
+class DiffReport:
+    """A finished task's branch against its base: the stat and the patch, cut at a line
+    boundary (``truncated``; ``omitted_paths`` are missing in whole or part: ask for them)."""
+
+    task_id: str
+    branch: str
+    base_commit: str
+    stat: str
+    patch: str | None  # None when only the stat was asked for
+    truncated: bool
+    total_chars: int
+    shown_chars: int
+    cut_in_path: str | None = None  # the file whose patch was cut part-way
+    omitted_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class MergeReport:
     """What merging one task's branch did (``merged`` false: nothing changed, see message)."""
 
@@ -240,7 +267,60 @@ class LandReport:
     lines: tuple[str, ...]  # a summary line first
 
 
-# ---- the Ray worker's answers ----------------------------------------------------------------
+# ---- the conflict outlook --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """An active task whose declared paths overlap a new task's (``paths``: the shared ones)."""
+
+    task_id: str
+    paths: tuple[str, ...]
+    title: str
+
+
+@dataclass(frozen=True)
+class ConflictPair:
+    """Two finished, unlanded tasks whose branches conflict in ``paths``."""
+
+    tasks: tuple[str, str]
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Collision:
+    """Another finished, unlanded task whose branch conflicts with a task's in ``paths``."""
+
+    task_id: str
+    branch: str
+    paths: tuple[str, ...]
+
+
+# ---- a Ray task actor's payload and answers --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteCode:
+    """Where a Ray task's code comes from: the git remote (``url``) the server pushed it to, and
+    the task's directory in the repository (``subdir``). For a worktree, ``branch_id`` is the
+    task whose branch it works on (a reply: the task it continues)."""
+
+    url: str
+    subdir: str = ""
+    branch_id: str = ""
+
+
+@dataclass(frozen=True)
+class ActorPayload:
+    """What a Ray task actor is made with: the task's stored spec (with its launch plan), and
+    its code: a ``worktree`` (a branch to work on and push back) or a ``checkout`` (other work to
+    look at), else none (the task runs in its ``cwd``, on a filesystem the workers share)."""
+
+    task_id: str
+    spec: Mapping[str, Any]
+    title: str
+    worktree: RemoteCode | None = None
+    checkout: RemoteCode | None = None
 
 
 @dataclass(frozen=True)

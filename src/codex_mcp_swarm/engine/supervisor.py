@@ -6,6 +6,7 @@ the task's stored :class:`~.plan.LaunchPlan` with a :class:`Runner`. It:
 * becomes a child subreaper on Linux, so commands that Codex starts in their own sessions
   (``danger-full-access``) re-parent to it and can be found and stopped; on macOS it remembers
   every descendant it has seen instead;
+* writes the task's output schema (if any) privately into the task dir for ``--output-schema``;
 * starts Codex with the prompt on stdin, appends the raw JSONL to ``events.jsonl`` (files:
   :mod:`.taskfiles`, framing: :mod:`.lines`), folds it into progress and writes that to the
   store at most every :data:`FLUSH_INTERVAL` seconds;

@@ -48,6 +48,7 @@ from .admission import (
     admit_spec,
     check_depth,
     codex_path,
+    credentials_problem,
     nested_swarm_servers,
     nesting_depth,
     reply_spec,
@@ -103,6 +104,7 @@ class Engine:
         self.started_at = time.time()
         self.depth = nesting_depth()
         self._codex_version: str | None = None
+        self._credentials_found = False  # once found, not looked for again
         self._users = 0
         self._token: anyio.lowlevel.EventLoopToken | None = None
         self._stack: contextlib.AsyncExitStack | None = None  # what start() started
@@ -395,7 +397,13 @@ class Engine:
     def _admit(self, spec: TaskSpec, continued: git.Worktree | None) -> TaskSpec:
         """The spec as it will run (see :func:`.admission.admit_spec`). A reply whose worktree
         is checked out on the backend's workers, not here, is admitted in the repository that
-        worktree was made from (where its first task was admitted) and keeps its cwd."""
+        worktree was made from (where its first task was admitted) and keeps its cwd. Until a
+        launch has found credentials for Codex's model, each looks for them first."""
+        if not self._credentials_found:
+            problem = credentials_problem(self.settings, spec)
+            if problem is not None:
+                raise TaskError(problem)
+            self._credentials_found = spec.config.get("model_provider") is None
         if continued is None or not self.backend.remote_worktrees:
             return admit_spec(self.settings, spec)
         home = continued.repo / continued.subdir

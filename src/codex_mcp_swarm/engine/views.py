@@ -1,7 +1,8 @@
 """Plain-dict views of a task for callers: the live status and the result.
 
 Owns: which facts of a stored task a caller sees, named once, so the MCP tools, the resources and
-the command line all say the same thing in the same words.
+the command line all say the same thing in the same words; and, for a task asked for an output
+schema, its final message parsed as JSON (``result``) or why it did not parse.
 
 Must not: render text for people (that is the caller's face), or read anything but the row.
 """

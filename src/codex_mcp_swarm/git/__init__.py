@@ -19,7 +19,7 @@ this package makes itself (``--no-verify``, or plumbing that runs no hooks); git
 """
 
 from .cleanup import Cleanup, cleanup, is_merged, unmerged_commits
-from .describe import FileChange, Outcome, diff, outcome
+from .describe import Diff, FileChange, Outcome, diff, outcome
 from .merging import STRATEGIES, MergeResult, merge
 from .refs import BRANCH_PREFIX
 from .run import GitError
@@ -29,6 +29,7 @@ __all__ = [
     "BRANCH_PREFIX",
     "STRATEGIES",
     "Cleanup",
+    "Diff",
     "FileChange",
     "GitError",
     "MergeResult",

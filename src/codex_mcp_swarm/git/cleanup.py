@@ -17,7 +17,6 @@ from pathlib import Path
 
 from .lock import repository_lock
 from .merging import merge_tree
-from .records import ToDict
 from .refs import branch_name, branch_tip
 from .run import (
     GitError,
@@ -31,8 +30,8 @@ from .run import (
 from .worktrees import holders_of, list_worktrees
 
 
-@dataclass
-class Cleanup(ToDict):
+@dataclass(frozen=True)
+class Cleanup:
     removed_worktree: bool
     deleted_branch: bool
     kept_reason: str | None

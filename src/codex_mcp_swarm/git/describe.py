@@ -1,9 +1,9 @@
 """Describing a task's work: which files changed and how much, and the diff itself.
 
 Owns: :class:`Outcome` (files with insertions and deletions, committed or not, and whether the
-branch merges cleanly into a target's current tip, predicted in memory) and :func:`diff` (the
-stat and the patch between two commits, cut at a line boundary with a note of what was left
-out). Read-only: no ref moves and no checkout or index is touched.
+branch merges cleanly into a target's current tip, predicted in memory) and :func:`diff` (a
+:class:`Diff`: the stat and the patch between two commits, cut at a line boundary with a note
+of what was left out). Read-only: no ref moves and no checkout or index is touched.
 
 Must not: merge, move refs, or decide what a task's target is (the engine does).
 """
@@ -11,25 +11,23 @@ Must not: merge, move refs, or decide what a task's target is (the engine does).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from .merging import merge_tree
-from .records import ToDict
 from .refs import branch_tip, resolve_commit
 from .run import GitError, run_git
 
 
-@dataclass
-class FileChange(ToDict):
+@dataclass(frozen=True)
+class FileChange:
     path: str
     insertions: int | None  # None for binary files
     deletions: int | None
 
 
-@dataclass
-class Outcome(ToDict):
+@dataclass(frozen=True)
+class Outcome:
     branch: str
     base_commit: str
     head_commit: str
@@ -41,6 +39,20 @@ class Outcome(ToDict):
     target_commit: str | None
     merges_cleanly: bool | None  # None when there is no target
     conflicts: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Diff:
+    """The stat and the patch between two commits, the patch cut at a line boundary."""
+
+    stat: str
+    patch: str | None  # None when only the stat was asked for
+    truncated: bool
+    total_chars: int
+    shown_chars: int
+    cut_in_path: str | None = None  # the file whose patch was cut part-way
+    # Every file whose patch is missing in whole or in part (pass some as paths to see them).
+    omitted_paths: list[str] = field(default_factory=list)
 
 
 def _numstat(cwd: Path, base: str, head: str) -> list[FileChange]:
@@ -114,14 +126,9 @@ def diff(
     paths: list[str] | None = None,
     stat_only: bool = False,
     max_chars: int = 20000,
-) -> dict[str, Any]:
-    """``git diff --stat`` and the patch between two commits, the patch cut at ``max_chars``.
-
-    Keys: stat, patch (None when ``stat_only``), truncated, total_chars, shown_chars, and where
-    the cut fell: ``cut_in_path`` (the file whose patch was cut part-way, or None) and
-    ``omitted_paths`` (every file whose patch is missing in whole or in part; pass some of them
-    as ``paths`` to see them).
-    """
+) -> Diff:
+    """``git diff --stat`` and the patch between two commits, the patch cut at ``max_chars``
+    (no patch with ``stat_only``), and where the cut fell (see :class:`Diff`)."""
     repo = Path(repo)
     base = resolve_commit(repo, base_commit, "base_commit")
     tip = resolve_commit(repo, head, "head")
@@ -130,22 +137,15 @@ def diff(
     stat = run_git(repo, ["diff", "--stat=200", *common]).out.decode("utf-8", "replace")
     patch = run_git(repo, ["diff", "--patch", *common]).out.decode("utf-8", "replace")
     total = len(patch)
-    result: dict[str, Any] = {
-        "stat": stat,
-        "patch": None,
-        "truncated": False,
-        "total_chars": total,
-        "shown_chars": 0,
-        "cut_in_path": None,
-        "omitted_paths": [],
-    }
     if stat_only:
-        return result
+        return Diff(stat=stat, patch=None, truncated=False, total_chars=total, shown_chars=0)
     shown = patch
     if total > max(max_chars, 0):
         cut = patch.rfind("\n", 0, max(max_chars, 0))
         shown = patch[: cut + 1] if cut >= 0 else ""
-    result.update(patch=shown, shown_chars=len(shown))
+    result = Diff(
+        stat=stat, patch=shown, truncated=False, total_chars=total, shown_chars=len(shown)
+    )
     if len(shown) < total:
         names = [
             name
@@ -155,7 +155,8 @@ def diff(
         headers = shown.startswith("diff --git ") + shown.count("\ndiff --git ")
         at_boundary = patch[len(shown) :].startswith("diff --git ")
         complete = headers if at_boundary else max(headers - 1, 0)
-        result.update(
+        result = replace(
+            result,
             truncated=True,
             cut_in_path=None if at_boundary or headers == 0 else names[headers - 1],
             omitted_paths=names[complete:],

@@ -24,13 +24,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .lock import repository_lock
 from .merging import Candidate, build_candidate, fast_forward_checkout, merge_tree
-from .records import ToDict
 from .refs import branch_tip
 from .run import REPO_ENV_VARS, GitError, commit_of, identity_options, run_git
 from .worktrees import holders_of, mkdir_private
@@ -40,22 +40,24 @@ OUTPUT_TAIL = 2000  # characters of a check's output kept
 ATTEMPTS = 5  # rebuilds when another writer moved the target meanwhile
 
 
-@dataclass
-class CheckRun(ToDict):
+@dataclass(frozen=True)
+class CheckRun:
     command: str
     exit_code: int | None  # None when it timed out (it was killed)
     seconds: float
     output_tail: str
     timed_out: bool = False
     prepare_seconds: float = 0.0  # putting the candidate into the scratch worktree
+    stopped: bool = False  # killed because its verdict was no longer needed (or a cancel)
+    cached: bool = False  # the verdict of an earlier run on the same tree and command
 
     @property
     def passed(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and not self.stopped
 
 
 @dataclass
-class LandStep(ToDict):
+class LandStep:
     """One branch's landing: status landed, already, conflicted, check_failed or skipped."""
 
     branch: str
@@ -107,8 +109,11 @@ class Scratch:
         run_git(self.path, ["checkout", "--detach", "--force", "--quiet", commit])
         run_git(self.path, ["clean", "-ffdq"])
 
-    def run(self, command: str, commit: str, timeout: float) -> CheckRun:
-        """Run ``command`` with ``sh -c`` at the top of a checkout of ``commit``."""
+    def run(
+        self, command: str, commit: str, timeout: float, stop: threading.Event | None = None
+    ) -> CheckRun:
+        """Run ``command`` with ``sh -c`` at the top of a checkout of ``commit``; when ``stop``
+        is set meanwhile, its process group is killed and the run says ``stopped``."""
         preparing = time.monotonic()
         self.checkout(commit)
         prepared = round(time.monotonic() - preparing, 3)
@@ -126,12 +131,23 @@ class Scratch:
                 start_new_session=True,
             )
             watchdog = _watchdog(proc.pid)
-            timed_out = False
+            timed_out = stopped = False
+            code: int | None = None
             try:
-                code: int | None = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                code = None
+                deadline = time.monotonic() + timeout
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        timed_out = True
+                        break
+                    if stop is not None and stop.is_set():
+                        stopped = True
+                        break
+                    try:
+                        code = proc.wait(timeout=min(left, 0.05) if stop is not None else left)
+                        break
+                    except subprocess.TimeoutExpired:
+                        continue
             finally:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)  # whatever the check left running
@@ -147,7 +163,7 @@ class Scratch:
             tail = out.read().decode("utf-8", "replace")[-OUTPUT_TAIL:]
         if timed_out:
             tail += f"\n[check killed after {timeout:g} s]"
-        return CheckRun(command, code, round(seconds, 3), tail, timed_out, prepared)
+        return CheckRun(command, code, round(seconds, 3), tail, timed_out, prepared, stopped)
 
     def _discard(self) -> None:
         if os.path.lexists(self.path):
@@ -163,7 +179,7 @@ class Scratch:
         self._made = False
 
 
-def _move_target(top: Path, target: str, old: str, new: str, action: str) -> tuple[bool, str]:
+def move_target(top: Path, target: str, old: str, new: str, action: str) -> tuple[bool, str]:
     """(moved, what happened to the checkout). Call with the repository lock held."""
     holders = holders_of(top, target)
     if holders:
@@ -251,7 +267,7 @@ def _attempt_landing(
     with repository_lock(top):
         if commit_of(top, f"refs/heads/{target}") != target_tip:
             return None, ran  # someone else moved the target: build again on its new tip
-        moved, note = _move_target(top, target, target_tip, candidate.commit, action)
+        moved, note = move_target(top, target, target_tip, candidate.commit, action)
     if not moved:
         return LandStep(branch, target, "skipped", target_tip, check=ran, reason=note), ran
     return LandStep(branch, target, "landed", candidate.commit, check=ran, checkout=note), ran

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .lock import repository_lock
-from .records import ToDict
 from .refs import branch_name, branch_tip, resolve_commit
 from .run import (
     GitError,
@@ -34,8 +33,8 @@ from .worktrees import holders_of
 STRATEGIES = ("merge", "squash", "rebase")
 
 
-@dataclass
-class MergeResult(ToDict):
+@dataclass(frozen=True)
+class MergeResult:
     merged: bool
     commit: str | None  # the new tip of target after a merge
     strategy: str

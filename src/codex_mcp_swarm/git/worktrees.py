@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .lock import flock
-from .records import ToDict
 from .refs import BRANCH_PREFIX, check_rev_text, check_task_id, resolve_commit, valid_branch
 from .run import (
     GitError,
@@ -46,8 +45,8 @@ log = logging.getLogger(__name__)
 LOCK_TIMEOUT = 120.0  # seconds to wait for this module's per-repository lock
 
 
-@dataclass
-class Worktree(ToDict):
+@dataclass(frozen=True)
+class Worktree:
     """A task's worktree: where it is, its branch, and what it started from."""
 
     path: Path

@@ -21,6 +21,7 @@ from typing import Any
 from typing_extensions import NotRequired, Required, TypedDict
 
 from ..engine.phases import is_terminal
+from ..engine.records import ConflictPair, Overlap
 
 TEXT_FIELDS = ("content", "message", "reasoning", "error")
 # Codex warnings that say nothing about the task's work (and repeat in every task).
@@ -63,7 +64,7 @@ class TaskAnswer(TypedDict, total=False):
     cwd: str
     steered: dict[str, Any]
     node: dict[str, Any]
-    overlaps: list[dict[str, Any]]
+    overlaps: list[Overlap]
     truncated: bool
     next: str
     result: Any
@@ -76,7 +77,7 @@ class WaitAnswer(TypedDict):
     done: bool
     tasks: list[TaskAnswer]
     still_running: NotRequired[list[str]]
-    conflicts: NotRequired[list[dict[str, Any]]]
+    conflicts: NotRequired[list[ConflictPair]]
     next: NotRequired[str]
 
 
@@ -123,7 +124,7 @@ class StatusAnswer(TypedDict, total=False):
 
 class StatusList(TypedDict):
     tasks: list[StatusAnswer]
-    conflicts: NotRequired[list[dict[str, Any]]]
+    conflicts: NotRequired[list[ConflictPair]]
 
 
 class TaskLine(TypedDict, total=False):
@@ -274,6 +275,14 @@ def fit_views(views: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
     for view in views:
         view = dict(view)
         size = len(json.dumps(view))
+        if "result" in view and size > share:  # an output_schema's JSON is not cut: it goes
+            whole = len(json.dumps(view.pop("result")))
+            view["result_error"] = (
+                f"the result ({whole} characters of JSON) is too long for this answer: "
+                f"codex-swarm:///tasks/{view['task_id']}/result holds the whole message"
+            )
+            view["truncated"] = True
+            size = len(json.dumps(view))
         for field in sorted(TEXT_FIELDS, key=lambda f: -len(str(view.get(f) or ""))):
             value = view.get(field)
             if size <= share or not isinstance(value, str) or len(value) < 200:

@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 
 from ..codex.command import TaskSpec
 from ..engine import branches, outlook
+from ..engine.records import Overlap, as_data
 from ..engine.requests import worktree_request
 from ..engine.store import TaskRow
 from ..engine.tasks import Engine, Limits, TaskError
@@ -130,11 +131,11 @@ class Face:
         )
 
     def started(
-        self, row: TaskRow, text: str, overlaps: list[dict[str, Any]] | None = None
+        self, row: TaskRow, text: str, overlaps: list[Overlap] | None = None
     ) -> CallToolResult:
         data = dict(answers.task_answer(result_view(row)))
         if overlaps:
-            data["overlaps"] = overlaps
+            data["overlaps"] = as_data(overlaps)
             text += "\nWarning: " + render.overlap_text(overlaps)
         return self.answer(text, data)
 

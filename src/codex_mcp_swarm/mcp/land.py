@@ -25,8 +25,8 @@ from .schemas import MAX_IDS, Cwd, Strategy, Target
 
 DESCRIPTION = (
     "Land (merge) many finished Codex agents' worktree branches into their target, like a merge "
-    "queue: each merge is checked (check: a shell command) before the target moves; conflicts "
-    "and failed checks are reported and the rest go on."
+    "queue: the merges are checked in batches (check: a shell command) before the target moves, "
+    "with the outcome of landing one by one; conflicts and failed checks are reported."
 )
 
 LandIds = Annotated[
@@ -44,6 +44,9 @@ Check = Annotated[
     ),
 ]
 CheckTimeout = Annotated[float, Field(gt=0, le=86400)]
+CheckParallel = Annotated[
+    int | None, Field(ge=1, le=64, description="candidates checked at once (default: CPUs)")
+]
 Resolve = Annotated[bool, Field(description="start an agent per conflict")]
 
 
@@ -90,6 +93,7 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
         strategy: Strategy = "merge",
         check: Check = None,
         check_timeout: CheckTimeout = 900.0,
+        check_parallel: CheckParallel = None,
         cwd: Cwd = None,
         resolve: Resolve = False,
     ) -> Annotated[CallToolResult, LandAnswer]:
@@ -100,6 +104,7 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
             strategy=strategy,
             check=check,
             check_timeout=check_timeout,
+            check_parallel=check_parallel,
             resolve=resolve,
         )
         try:

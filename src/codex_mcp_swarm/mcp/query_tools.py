@@ -18,6 +18,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
 from ..engine import outlook
+from ..engine.records import as_data
 from ..engine.tasks import TaskError
 from ..engine.views import listing_view, result_view, status_view
 from . import answers, render
@@ -57,7 +58,7 @@ def register(face: Face) -> None:
         lines = [render.status_text(v) for v in views] + render.conflict_lines(conflicts)
         data: dict[str, Any] = {"tasks": views}
         if conflicts:
-            data["conflicts"] = conflicts
+            data["conflicts"] = as_data(conflicts)
         return face.answer("\n\n".join(lines), data)
 
     @face.mcp.tool(
@@ -104,7 +105,7 @@ def register(face: Face) -> None:
         parts = [head, *(render.result_text(v) for v in views), *render.conflict_lines(conflicts)]
         answer = dict(answers.wait_answer(views, done, running))
         if conflicts:
-            answer["conflicts"] = conflicts
+            answer["conflicts"] = as_data(conflicts)
         return face.answer("\n\n".join(parts), answer)
 
     @face.mcp.tool(

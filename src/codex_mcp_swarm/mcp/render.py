@@ -15,6 +15,7 @@ from typing import Any
 from ..codex.progress import reconnect_text
 from ..engine.doing import doing as now_doing
 from ..engine.phases import is_terminal
+from ..engine.records import ConflictPair, Overlap
 from ..wording import duration, node_text, tokens, worktree_outlook
 from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
 
@@ -158,9 +159,9 @@ def list_line(view: dict[str, Any]) -> str:
     return line
 
 
-def overlap_text(overlaps: list[dict[str, Any]]) -> str:
+def overlap_text(overlaps: list[Overlap]) -> str:
     """One sentence naming the running tasks whose declared paths overlap a new task's."""
-    parts = [f"{o['task_id']} ({', '.join(o['paths'][:5])})" for o in overlaps]
+    parts = [f"{o.task_id} ({', '.join(o.paths[:5])})" for o in overlaps]
     return (
         "its paths overlap those of running task(s) "
         + "; ".join(parts)
@@ -168,11 +169,11 @@ def overlap_text(overlaps: list[dict[str, Any]]) -> str:
     )
 
 
-def conflict_lines(conflicts: list[dict[str, Any]]) -> list[str]:
+def conflict_lines(conflicts: list[ConflictPair]) -> list[str]:
     """The conflict outlook as one line per pair of conflicting branches (none when empty)."""
     if not conflicts:
         return []
-    pairs = [f"{c['tasks'][0]} x {c['tasks'][1]} in {', '.join(c['paths'][:5])}" for c in conflicts]
+    pairs = [f"{c.tasks[0]} x {c.tasks[1]} in {', '.join(c.paths[:5])}" for c in conflicts]
     return [
         "Branches that conflict with each other (land one, then resolve the other): "
         + "; ".join(pairs)

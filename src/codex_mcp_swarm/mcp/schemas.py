@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from ..engine.phases import PHASES, Phase
-from ..engine.records import CleanupReport, MergeReport
+from ..engine.records import CleanupReport, DiffReport, MergeReport
 
 PROMPT_LIMIT = 1_000_000  # characters
 MAX_IDS = 200
@@ -28,24 +28,30 @@ PHASE_NAMES = PHASES  # named once, in engine.phases
 
 
 NULL = {"type": "null"}
+NAMED = ("properties", "$defs", "patternProperties")  # their keys are names, not keywords
 
 
-def lean(schema: Any) -> Any:
-    """``schema`` without pydantic's noise: no ``title``; an optional parameter's
-    ``anyOf: [X, {"type": "null"}]`` with ``default: null`` becomes X (omitting it means null:
-    validation still accepts an explicit null)."""
+def lean(schema: Any, *, nulls: bool = False) -> Any:
+    """``schema`` without pydantic's noise: no ``title``; unless ``nulls`` (an output schema,
+    whose values may be null), an optional parameter's ``anyOf: [X, {"type": "null"}]`` with
+    ``default: null`` becomes X (omitting it means null; validation still accepts a null)."""
     if isinstance(schema, list):
-        return [lean(item) for item in schema]
+        return [lean(item, nulls=nulls) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: lean(v) for k, v in schema.items() if k != "title"}
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in NAMED and isinstance(value, dict):
+            out[key] = {name: lean(sub, nulls=nulls) for name, sub in value.items()}
+        elif key != "title":
+            out[key] = lean(value, nulls=nulls)
     options = out.get("anyOf")
-    optional = "default" in out and out["default"] is None
+    optional = "default" in out and out["default"] is None and not nulls
     if optional and isinstance(options, list) and len(options) == 2 and NULL in options:
         kept = options[1 - options.index(NULL)]
         out.pop("anyOf")
         out = {**kept, **out}
-    if "default" in out and out["default"] is None:
+    if "default" in out and out["default"] is None and not nulls:
         out.pop("default")
     return out
 
@@ -195,17 +201,8 @@ Target = Annotated[
 ]
 
 
-class DiffResult(BaseModel):
-    task_id: str
-    branch: str
-    base_commit: str
-    stat: str
-    patch: str | None
-    truncated: bool
-    total_chars: int
-    shown_chars: int
-    cut_in_path: str | None = None
-    omitted_paths: list[str] = Field(default_factory=list)
+#: ``codex_diff``: the engine's record of the diff is the answer.
+DiffResult = DiffReport
 
 
 #: ``codex_merge``: the engine's record of the merge is the answer.

@@ -1,7 +1,9 @@
 """The MCP face: builds the server over the engine and registers every tool module.
 
 Owns: the server's lifespan (the engine and resource-update notifications), the SDK extensions
-and middleware (the Tasks layer, argument errors as sentences), and the list of tool modules.
+and middleware (the Tasks layer; argument errors as sentences and unknown arguments refused),
+the list of tool modules, and making every tool's definition lean (``schemas.lean``) once all
+are registered.
 What the server says in the handshake is in ``handshake``; answers and their caps in
 ``answers``; text for people in ``render``; parameter types in ``schemas``.
 
@@ -114,4 +116,7 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
         register(face)
     for tool in mcp._tool_manager.list_tools():
         tool.parameters = lean(tool.parameters)
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = lean(tool.fn_metadata.output_schema, nulls=True)
+            tool.__dict__.pop("output_schema", None)  # a cached copy of the old one
     return mcp

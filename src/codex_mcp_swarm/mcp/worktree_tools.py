@@ -11,6 +11,7 @@ A tool module is a ``register(face)`` function that adds its tools with ``face.m
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Annotated
 
 import anyio
@@ -52,19 +53,18 @@ def register(face: Face) -> None:
             )
         except (TaskError, GitError) as exc:
             return face.error(str(exc))
-        data = {"task_id": row.id, **out}
-        parts = [f"Task {row.id}: {out['branch']} against {out['base_commit'][:10]}", out["stat"]]
-        if out.get("patch"):
-            parts.append(out["patch"])
-        if out.get("truncated"):
-            omitted = ", ".join(out.get("omitted_paths") or [])
+        parts = [f"Task {row.id}: {out.branch} against {out.base_commit[:10]}", out.stat]
+        if out.patch:
+            parts.append(out.patch)
+        if out.truncated:
+            omitted = ", ".join(out.omitted_paths)
             parts.append(
-                f"[patch cut at {out['shown_chars']} of {out['total_chars']} chars"
-                + (f", inside {out['cut_in_path']}" if out.get("cut_in_path") else "")
+                f"[patch cut at {out.shown_chars} of {out.total_chars} chars"
+                + (f", inside {out.cut_in_path}" if out.cut_in_path else "")
                 + f". Not shown: {omitted}. Call codex_diff with paths to see them.]"
             )
-        data["stat"] = answers.cap_text(out["stat"], face.budget // 8, "stat cut")
-        return face.answer("\n".join(parts), data)
+        stat = answers.cap_text(out.stat, face.budget // 8, "stat cut")
+        return face.answer("\n".join(parts), as_data(replace(out, stat=stat)))
 
     @face.mcp.tool(
         name="codex_merge",

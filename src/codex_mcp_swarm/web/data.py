@@ -20,6 +20,7 @@ from ..engine import branches
 from ..engine.doing import doing
 from ..engine.outlook import conflicts_between, conflicts_with
 from ..engine.phases import ACTIVE, PHASES, TERMINAL
+from ..engine.records import as_data
 from ..engine.store import Store, TaskRow
 from ..engine.tasks import Engine
 from ..engine.views import elapsed, result_view, status_view, usage_view, worktree_view
@@ -166,10 +167,10 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
         "available": True,
         "branch": wt.branch,
         "base_commit": wt.base_commit,
-        "stat": out["stat"],
-        "files": diffs.side_by_side(out["patch"] or ""),
-        "truncated": out["truncated"],
-        "omitted_paths": out["omitted_paths"],
+        "stat": out.stat,
+        "files": diffs.side_by_side(out.patch or ""),
+        "truncated": out.truncated,
+        "omitted_paths": list(out.omitted_paths),
     }
 
 
@@ -187,7 +188,7 @@ def conflicts(store: Store, row: TaskRow) -> dict[str, Any]:
     (the engine's prediction, :func:`~..engine.outlook.conflicts_with`: cached and capped)."""
     if _live_branch(row) is None:
         return {"checked": False, "with": []}
-    return {"checked": True, "with": conflicts_with(row, store.list(phases=TERMINAL))}
+    return {"checked": True, "with": as_data(conflicts_with(row, store.list(phases=TERMINAL)))}
 
 
 def repository(store: Store, repo: str) -> dict[str, Any] | None:
@@ -225,7 +226,7 @@ def repository(store: Store, repo: str) -> dict[str, Any] | None:
     pairs: dict[str, list[dict[str, Any]]] = {}
     branch = {r.id: wt.branch for r in rows if (wt := branches.worktree_of(r)) is not None}
     for pair in conflicts_between(rows):
-        first, second = pair["tasks"]
+        first, second = pair.tasks
         pairs.setdefault(first, []).append({"task_id": second, "branch": branch[second]})
         pairs.setdefault(second, []).append({"task_id": first, "branch": branch[first]})
     for item in out:

@@ -62,7 +62,7 @@ from ...git import remote as gitremote
 from .. import branches
 from ..phases import Phase, is_terminal
 from ..plan import LaunchPlan, WorktreeRequest
-from ..records import Node, PollSnapshot, RayRecord
+from ..records import ActorPayload, Node, PollSnapshot, RayRecord, RemoteCode
 from ..store import TaskRow
 from .base import Backend, BackendError
 from .ray_collector import PROGRESS_INTERVAL, RESOURCE, Collector, noted, unstarted, why_gone
@@ -245,44 +245,44 @@ class RayBackend(Backend):
 
     # ---- launching ---------------------------------------------------------------------------
 
-    def _payload(self, row: TaskRow) -> dict[str, Any]:
-        payload: dict[str, Any] = {"task_id": row.id, "spec": row.spec, "title": row.title}
-        wt = row.extra.worktree
-        if wt is not None:
-            payload["worktree"] = {
-                "url": self._remote_url(wt.repo),
-                "subdir": wt.subdir,
-                "branch_id": branch_id(wt),
-            }
-        checkout = row.extra.checkout
-        if checkout is not None:
-            payload["checkout"] = {
-                "url": self._remote_url(Path(checkout.repo)),
-                "subdir": checkout.subdir,
-            }
-        return payload
+    def _payload(self, row: TaskRow) -> ActorPayload:
+        wt, checkout = row.extra.worktree, row.extra.checkout
+        return ActorPayload(
+            task_id=row.id,
+            spec=row.spec,
+            title=row.title,
+            worktree=(
+                RemoteCode(self._remote_url(wt.repo), wt.subdir, branch_id(wt))
+                if wt is not None
+                else None
+            ),
+            checkout=(
+                RemoteCode(self._remote_url(Path(checkout.repo)), checkout.subdir)
+                if checkout is not None
+                else None
+            ),
+        )
 
     def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
         if self._actor_class is None:
             raise BackendError("the Ray backend is not started")
         try:
             payload = self._payload(row)
-            wt = row.extra.worktree
-            if wt is not None and branch_id(wt) != row.id:
+            wt, code = row.extra.worktree, payload.worktree
+            if wt is not None and code is not None and code.branch_id != row.id:
                 # A reply: it continues the branch as it is here now (as a local reply works in
                 # the worktree as it is when it starts).
-                tip = gitremote.branch_commit(wt.repo, branch_id(wt))
-                gitremote.push_base(wt.repo, payload["worktree"]["url"], tip, row.id)
-            checkout = row.extra.checkout
-            if checkout is not None:  # the work it looks at, as the server took it
-                url = payload["checkout"]["url"]
-                gitremote.push_base(Path(checkout.repo), url, checkout.commit, row.id)
+                tip = gitremote.branch_commit(wt.repo, code.branch_id)
+                gitremote.push_base(wt.repo, code.url, tip, row.id)
+            checkout, look = row.extra.checkout, payload.checkout
+            if checkout is not None and look is not None:  # the work it looks at, as taken here
+                gitremote.push_base(Path(checkout.repo), look.url, checkout.commit, row.id)
         except git.GitError as exc:
             raise BackendError(str(exc)) from exc
         handle = self._create_actor(row, payload)
         self._watch(row.id, handle)
 
-    def _create_actor(self, row: TaskRow, payload: dict[str, Any], relaunches: int = 0) -> Any:
+    def _create_actor(self, row: TaskRow, payload: ActorPayload, relaunches: int = 0) -> Any:
         """The task's actor, and its record: the name, and where its events start in this
         server's copy (a relaunched actor's own events start at 0 again)."""
         record = RayRecord(

@@ -10,9 +10,9 @@ kept until the server has copied it, so a server that is down loses nothing.
 Worktree tasks get their code through git: the actor fetches the task's base from the remote
 into a per-node cache repository (``git.remote``), makes the worktree there, and pushes branch
 ``codex-swarm/<task_id>`` when the runner has recorded the end. A reply to a worktree task
-(payload ``branch_id``: the task whose branch it continues) works on that branch, in the same
+(its payload's ``branch_id``: the task whose branch it continues) works on that branch, in the same
 directory its thread ran in before (``worktrees/<branch_id>``), made again from the branch's tip
-as the server had it. A task that only looks at another's work (payload ``checkout``: a review,
+as the server had it. A task that only looks at another's work (a ``checkout``: a review,
 a fork without its own worktree) runs in a detached checkout of its private ref
 (``worktrees/<task_id>``), removed on release; nothing is pushed back. While a worktree task
 runs, :meth:`TaskActor.snapshot_work` hands its work so far to the server (a commit pushed to a
@@ -49,7 +49,7 @@ from ... import git
 from ...git import remote as gitremote
 from ...git import snapshots
 from .. import procs
-from ..records import Node, PollSnapshot, TaskExtra, WorkerRow
+from ..records import ActorPayload, Node, PollSnapshot, TaskExtra, WorkerRow
 from ..store import Store
 
 ENV_WORKER_DIR = "CODEX_SWARM_WORKER_DIR"
@@ -79,12 +79,14 @@ def _node() -> Node:
 
 
 class TaskActor:
-    """One task on one worker node. Construct with the payload :mod:`.ray` sends; every method
-    returns quickly except :meth:`wait`, which returns when the task ended or after ``timeout``."""
+    """One task on one worker node. Construct with the :class:`~..records.ActorPayload` that
+    :mod:`.ray` sends; every method returns quickly except :meth:`wait`, which returns when the
+    task ended or after ``timeout``."""
 
-    def __init__(self, payload: dict[str, Any]) -> None:
-        self.task_id: str = payload["task_id"]
+    def __init__(self, payload: ActorPayload) -> None:
+        self.task_id = payload.task_id
         self.payload = payload
+        self.cancelled = False  # a cancel came while it was still preparing
         self.node = _node()
         root = worker_dir()
         self.store = Store(root / "tasks")
@@ -94,9 +96,8 @@ class TaskActor:
         self.proc: subprocess.Popen[bytes] | None = None
         self.pushed: str | None = None
         self.push_error: str | None = None
-        wt = payload.get("worktree") or {}
         #: the task whose branch and worktree directory this task works in (a reply: another's)
-        self.branch_id: str = wt.get("branch_id") or self.task_id
+        self.branch_id = (payload.worktree.branch_id if payload.worktree else "") or self.task_id
         self._lock = threading.Lock()
         self._checkout = threading.Lock()  # the worktree: a snapshot of it, or its release
         threading.Thread(target=self._life, daemon=True, name=f"task-{self.task_id}").start()
@@ -106,7 +107,7 @@ class TaskActor:
     def _prepare(self) -> tuple[dict[str, Any], TaskExtra]:
         """The spec to run here and the node-local row's record; GitError/OSError if
         impossible."""
-        spec = dict(self.payload["spec"])
+        spec = dict(self.payload.spec)
         launch = dict(spec["launch"])
         argv = list(launch["argv"])
         extra = TaskExtra()
@@ -117,32 +118,32 @@ class TaskActor:
                 "in the environment of `ray start` on that host"
             )
         argv[0] = codex
-        wt = self.payload.get("worktree")
-        if wt:
+        wt = self.payload.worktree
+        if wt is not None:
             path, commit = gitremote.checkout_task(
-                self.cache, wt["url"], self.task_id, self.worktrees, self.branch_id
+                self.cache, wt.url, self.task_id, self.worktrees, self.branch_id
             )
-            cwd = str(path / wt["subdir"]) if wt.get("subdir") else str(path)
+            cwd = str(path / wt.subdir) if wt.subdir else str(path)
             Path(cwd).mkdir(parents=True, exist_ok=True)
             record = git.Worktree(
                 path=path,
                 branch=git.BRANCH_PREFIX + self.branch_id,
-                repo=gitremote.cache_repo(self.cache, wt["url"]),
+                repo=gitremote.cache_repo(self.cache, wt.url),
                 base_ref=commit,
                 base_commit=commit,
                 base_branch=None,
                 carried_commit=None,
-                subdir=wt.get("subdir") or "",
+                subdir=wt.subdir,
             )
             extra = replace(extra, worktree=record)
-        elif self.payload.get("checkout"):
-            view = self.payload["checkout"]
+        elif self.payload.checkout is not None:
+            view = self.payload.checkout
             path, _commit = gitremote.checkout_task(
-                self.cache, view["url"], self.task_id, self.worktrees, detached=True
+                self.cache, view.url, self.task_id, self.worktrees, detached=True
             )
-            cwd = str(path / view["subdir"]) if view.get("subdir") else str(path)
+            cwd = str(path / view.subdir) if view.subdir else str(path)
             if not Path(cwd).is_dir():
-                raise OSError(f"the work to look at has no directory {view['subdir']!r}")
+                raise OSError(f"the work to look at has no directory {view.subdir!r}")
         else:
             cwd = launch["cwd"]
             if not Path(cwd).is_dir():
@@ -199,9 +200,9 @@ class TaskActor:
             failure = str(exc)
         self.store.create(
             self.task_id,
-            spec=spec or self.payload["spec"],
-            cwd=(spec or self.payload["spec"])["launch"]["cwd"],
-            title=self.payload.get("title", ""),
+            spec=spec or dict(self.payload.spec),
+            cwd=(spec or self.payload.spec)["launch"]["cwd"],
+            title=self.payload.title,
             owner="ray-worker",
             extra=replace(extra, node=self.node),
         )
@@ -209,7 +210,7 @@ class TaskActor:
         if failure is not None:
             self.store.finish(self.task_id, phase="failed", error=failure)
             return
-        if self.payload.get("cancelled"):
+        if self.cancelled:
             self.store.request_cancel(self.task_id)
         log = os.open(
             self.store.runner_log(self.task_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
@@ -236,11 +237,11 @@ class TaskActor:
         self.store.set_runner(self.task_id, self.proc.pid, procs.create_time(self.proc.pid) or 0)
 
     def _push(self) -> None:
-        wt = self.payload.get("worktree")
-        if not wt:
+        wt = self.payload.worktree
+        if wt is None:
             return
         try:
-            self.pushed = gitremote.push_task_branch(self.cache, wt["url"], self.branch_id)
+            self.pushed = gitremote.push_task_branch(self.cache, wt.url, self.branch_id)
         except git.GitError as exc:
             self.push_error = f"the task's branch could not be pushed from the worker: {exc}"
 
@@ -304,41 +305,40 @@ class TaskActor:
             with contextlib.suppress(OSError):
                 proc.send_signal(signal.SIGTERM)
         if proc is None and not self.done.is_set():
-            self.payload["cancelled"] = True  # still preparing: cancelled as it starts
+            self.cancelled = True  # still preparing: cancelled as it starts
 
     def snapshot_work(self, key: str) -> str | None:
         """The task's work so far as a commit (HEAD plus every tracked and untracked change;
         the worktree, its index and branch untouched), pushed to the private ref of ``key`` for
         the server. None when this task has no checkout (yet, or any more)."""
-        wt = self.payload.get("worktree")
-        if not wt:
+        wt = self.payload.worktree
+        if wt is None:
             return None
         path = self.worktrees / self.branch_id
         with self._checkout:
             if not path.is_dir():
                 return None
             commit = snapshots.work_so_far(
-                gitremote.cache_repo(self.cache, wt["url"]),
+                gitremote.cache_repo(self.cache, wt.url),
                 git.BRANCH_PREFIX + self.branch_id,
                 path,
                 live=True,
                 label=self.task_id,
             )
-            gitremote.push_snapshot(path, wt["url"], commit, key)
+            gitremote.push_snapshot(path, wt.url, commit, key)
         return commit
 
     def release(self) -> None:
         """The server has the task's events and branch: drop the worktree (or the checkout it
         looked at) from the node's cache."""
-        wt = self.payload.get("worktree")
-        view = self.payload.get("checkout")
+        wt, view = self.payload.worktree, self.payload.checkout
         with self._checkout:
-            if wt and self.done.is_set():
+            if wt is not None and self.done.is_set():
                 with contextlib.suppress(git.GitError, OSError):
                     gitremote.remove_task(
-                        self.cache, wt["url"], self.task_id, self.worktrees, self.branch_id
+                        self.cache, wt.url, self.task_id, self.worktrees, self.branch_id
                     )
-            elif view and self.done.is_set():
+            elif view is not None and self.done.is_set():
                 with contextlib.suppress(git.GitError, OSError):
-                    gitremote.remove_task(self.cache, view["url"], self.task_id, self.worktrees)
+                    gitremote.remove_task(self.cache, view.url, self.task_id, self.worktrees)
         self.released_at = time.time()
