@@ -29,19 +29,24 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
+
+from .errors import Code, EngineError
 
 RUNNER_MODULE = "codex_mcp_swarm.engine.runner"
 FORK_TIMEOUT = 10.0  # seconds to wait for the fork server's answer before giving up on it
 MAX_MESSAGE = 8192
 
 
-class ForkServerError(Exception):
+class ForkServerError(EngineError):
     """The fork server could not start a runner. ``maybe_started``: the request had been sent
     when it failed, so a runner holding the task's lock may exist: starting another would run
     the task twice (the caller leaves it to adoption, which judges by the lock)."""
 
-    def __init__(self, message: str, *, maybe_started: bool = False) -> None:
-        super().__init__(message)
+    default_code = Code.UNAVAILABLE
+
+    def __init__(self, template: str, *, maybe_started: bool = False, **facts: Any) -> None:
+        super().__init__(template, **facts)
         self.maybe_started = maybe_started
 
 
@@ -127,10 +132,14 @@ class ForkServer:
             except (OSError, ValueError, ForkServerError) as exc:
                 self._broken = True  # do not pay the timeout again: spawn plainly from now on
                 self._close_locked()
-                raise ForkServerError(f"the fork server failed: {exc}", maybe_started=sent) from exc
+                raise ForkServerError(
+                    "the fork server failed: {reason}", maybe_started=sent, reason=str(exc)
+                ) from exc
             pid = answer.get("pid")
             if not isinstance(pid, int) or pid <= 0:
-                raise ForkServerError(f"the fork server could not fork: {answer.get('error')}")
+                raise ForkServerError(
+                    "the fork server could not fork: {reason}", reason=str(answer.get("error"))
+                )
             return pid
 
     def _close_locked(self) -> None:
