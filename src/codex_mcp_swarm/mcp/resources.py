@@ -12,7 +12,15 @@ import time
 from mcp.server.mcpserver.exceptions import ResourceError
 
 from .. import __version__
-from ..engine import TaskError, TaskRow, extra_to_dict, listing_view, result_view, status_view
+from ..engine import (
+    TaskError,
+    TaskRow,
+    as_data,
+    extra_to_dict,
+    listing_view,
+    result_view,
+    status_view,
+)
 from .face import Face
 from .words import said
 
@@ -100,12 +108,11 @@ def register(face: Face) -> None:
         row = await task_or_error(task_id)
         positions = await face.engine.queue_positions([row])
         now = time.time()
-        spec = dict(row.spec.get("task", {}))
         data = {
             **listing_view(row, now),
             "live": status_view(row, now, positions.get(row.id)),
             "result": result_view(row, now),
-            "spec": spec,
+            "spec": as_data(row.task),
             "priority": row.priority,
             "parent_id": row.parent_id,
             "extra": extra_to_dict(row.extra),
