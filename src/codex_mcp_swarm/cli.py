@@ -478,13 +478,13 @@ def _serve(argv: Sequence[str] | None) -> int:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 2
     _setup_logging(settings)
-    _ensure_codex(settings)
     if args.transport == "stdio":
         from .mcp.stdio_front import serve_stdio  # answers the client before the SDK is loaded
 
         def build() -> MCPServer:
             from .mcp.server import build_server
 
+            _ensure_codex(settings)  # after the opening answer: a first install keeps it waiting
             return build_server(settings)
 
         try:
@@ -503,6 +503,7 @@ def _serve(argv: Sequence[str] | None) -> int:
     from .mcp.server import build_server  # the SDK import is only paid when serving
 
     try:
+        _ensure_codex(settings)
         engine = Engine(settings)
         server = build_server(settings, engine)
     except StoreError as exc:
@@ -606,17 +607,14 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
         return cancel_command(settings, args.task_ids)
     if command == "run":
         from .console.run import RunRequest, run_command
+        from .console.words import said
         from .engine.requests import worktree_request
         from .engine.tasks import TaskError
 
-        flags = {"worktree": "--worktree", "base_ref": "--base-ref"}
-        flags["include_uncommitted"] = "--include-uncommitted"
         try:
-            worktree = worktree_request(
-                args.worktree, args.base_ref, args.include_uncommitted, names=flags
-            )
+            worktree = worktree_request(args.worktree, args.base_ref, args.include_uncommitted)
         except TaskError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(said(exc)) from None
         cwd = Path(args.cwd).expanduser() if args.cwd else Path.cwd()
         request = RunRequest(
             prompts=tuple(args.prompts),

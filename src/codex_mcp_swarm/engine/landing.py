@@ -33,6 +33,7 @@ from ..git.run import common_dir
 from ..git.worktrees import repo_dir
 from . import branches
 from .admission import check_cwd
+from .errors import Code, TaskError
 from .phases import TERMINAL
 from .records import (
     CheckFailed,
@@ -44,7 +45,7 @@ from .records import (
     Skipped,
 )
 from .store import TaskRow
-from .tasks import Engine, TaskError, WorktreeRequest
+from .tasks import Engine, WorktreeRequest
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +143,12 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
     and their new tips, and one line per task."""
     if request.strategy not in git.STRATEGIES:
         raise TaskError(
-            f"strategy {request.strategy!r} is unknown; use one of {', '.join(git.STRATEGIES)}"
+            "{STRATEGY} {strategy!r} is unknown; use one of {strategies}",
+            strategy=request.strategy,
+            strategies=", ".join(git.STRATEGIES),
         )
     if request.check is not None and not request.check.strip():
-        raise TaskError("check is empty: give a shell command, or leave check out")
+        raise TaskError("{CHECK} is empty: give a shell command, or leave {CHECK} out")
     cache: dict[Path, Path | None] = {}
     cwd = Path(check_cwd(engine.settings, request.cwd))  # absolute, existing, allowed
     rows: list[TaskRow]
@@ -154,7 +157,11 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
         for task_id in request.task_ids:
             row = engine.store.get(task_id)
             if row is None:
-                raise TaskError(f"unknown task id {task_id!r}; codex_list shows the known tasks")
+                raise TaskError(
+                    "unknown task id {task_id!r}; {LIST} shows the known tasks",
+                    code=Code.UNKNOWN_TASK,
+                    task_id=task_id,
+                )
             rows.append(row)
         first = branches.worktree_of(rows[0])
         where = cwd if request.cwd or first is None else Path(first.repo)
@@ -163,7 +170,7 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
     try:
         top = git.repo_root(where)
     except git.GitError as exc:
-        raise TaskError(str(exc)) from None
+        raise TaskError.because(exc, code=Code.GIT) from None
     common = common_dir(top)
     started = time.monotonic()
     landed: list[Landed] = []

@@ -24,6 +24,7 @@ from ..git import GitError
 from . import answers, render
 from .answers import LandAnswer
 from .schemas import MAX_IDS, Cwd, Strategy, Target
+from .words import said
 
 DESCRIPTION = (
     "Land (merge) many finished Codex agents' worktree branches into their target, like a merge "
@@ -85,7 +86,7 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
         try:
             out = await anyio.to_thread.run_sync(functools.partial(land, engine, request))
         except (TaskError, GitError) as exc:
-            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+            return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         text = answers.cap_text(render.land_text(out), budget, "structuredContent has each task")
         data = dict(answers.land_answer(out))
         return CallToolResult(
