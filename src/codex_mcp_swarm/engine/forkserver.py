@@ -69,7 +69,8 @@ class ForkServer:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._broken = False
-        self._warming = False
+        self._warmer: threading.Thread | None = None  # joined by close()
+        self._closing = False
 
     def _ensure(self) -> socket.socket:
         if self._sock is not None and self._proc is not None and self._proc.poll() is None:
@@ -104,18 +105,16 @@ class ForkServer:
 
     def warm(self) -> None:
         """Start the fork server now (in the background), so the first task does not wait for
-        its imports. Failures are left for :meth:`spawn` to report."""
-
-        if self._warming or self._proc is not None:
+        its imports. Failures are left for :meth:`spawn` to report. :meth:`close` waits for it."""
+        if self._warmer is not None or self._proc is not None:
             return
-        self._warming = True
+        self._warmer = threading.Thread(target=self._warm, daemon=True, name="forkserver-warm")
+        self._warmer.start()
 
-        def start() -> None:
-            with self._lock, contextlib.suppress(Exception):
-                if not self._broken:
-                    self._ensure()
-
-        threading.Thread(target=start, daemon=True, name="forkserver-warm").start()
+    def _warm(self) -> None:
+        with self._lock, contextlib.suppress(Exception):
+            if not self._broken and not self._closing:
+                self._ensure()
 
     def spawn(self, task_dir: Path, task_id: str, lock_fd: int) -> int:
         """Fork a runner for ``task_id`` holding ``lock_fd`` (the caller keeps and then closes
@@ -157,8 +156,15 @@ class ForkServer:
             self._proc = None
 
     def close(self) -> None:
+        """Stop the fork server (runners it forked run on), after a warm-up still under way:
+        nothing of it is left running once this returns."""
+        self._closing = True  # a warm-up that has not started yet does nothing
+        warmer, self._warmer = self._warmer, None
+        if warmer is not None:
+            warmer.join()
         with self._lock:
             self._close_locked()
+        self._closing = False
 
 
 # ---- the fork server process ---------------------------------------------------------------
