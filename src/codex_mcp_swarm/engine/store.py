@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .codec import extra_from_json, extra_to_json
+from ..codex.command import TaskSpec
+from .codec import extra_from_json, extra_to_json, task_spec_of
 from .errors import Code, EngineError
 from .phases import ACTIVE, PHASES, SUPERVISED, TERMINAL, Phase
 from .plan import LaunchPlan
@@ -149,8 +150,9 @@ def make_private_dir(path: Path) -> Path:
 
 @dataclass
 class TaskRow:
-    """One task as stored. JSON columns are decoded; ``spec`` stays a dict (the engine owns it);
-    ``extra`` is the typed record the store's codec (:mod:`.codec`) reads and writes."""
+    """One task as stored. JSON columns are decoded; ``spec`` stays a dict (the engine owns it;
+    :attr:`task` and :attr:`plan` read it typed); ``extra`` is the typed record the store's
+    codec (:mod:`.codec`) reads and writes."""
 
     id: str
     seq: int
@@ -185,6 +187,11 @@ class TaskRow:
     @property
     def terminal(self) -> bool:
         return self.phase in TERMINAL
+
+    @property
+    def task(self) -> TaskSpec:
+        """What the task was asked to do, as recorded (the spec's ``task``, typed)."""
+        return task_spec_of(self.spec)
 
     @property
     def plan(self) -> LaunchPlan:

@@ -349,8 +349,8 @@ class RayBackend(Backend):
         """A reply continues (a fork copies) a Codex thread whose session files are on the node
         that ran the thread's last task: it must run there too (it cannot while that node is
         gone)."""
-        task = row.spec.get("task", {})
-        if not (task.get("resume_thread_id") or task.get("fork_thread_id")) or not row.parent_id:
+        task = row.task
+        if not (task.resume_thread_id or task.fork_thread_id) or not row.parent_id:
             return None
         parent = self.store.get(row.parent_id)
         node = parent.extra.node if parent is not None else None
