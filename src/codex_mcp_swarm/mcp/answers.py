@@ -3,11 +3,14 @@
 Clients hand the model ``structuredContent`` as JSON (Claude Code drops the text content when it
 is present), so an answer carries what a model needs and nothing else: ids and the agent's final
 message first, the status and any error, one token figure, warnings once each, a worktree task's
-branch and merge outlook, and what to call next. No nulls, no empty lists. The whole record of a
-task stays in ``codex_status`` and the ``codex-swarm:///tasks/...`` resources.
+branch and merge outlook, and what to call next (``codex_land`` once two or more tasks wait to
+land in one repository). No nulls, no empty lists. The whole record of a task stays in
+``codex_status`` and the ``codex-swarm:///tasks/...`` resources. A landing's answer names each
+task once, in the list of its fate, with 12-hex commits and a failed check's last lines.
 
 Owns: the shapes of those answers, declared once here as TypedDicts (the tools' output schemas
-are made from them), their construction from the engine's views, and the size caps.
+are made from them), their construction from the engine's views and its landing report, and the
+size caps.
 
 Must not: read the store or decide anything about tasks; word text for people (``render``).
 """

@@ -3,7 +3,8 @@
 Owns: the human-readable text content of tool results and progress messages. The same facts go
 out as ``structuredContent`` for programs; this module only words them.
 
-Must not: read the store or decide anything. Input is the dict views of ``engine.views``.
+Must not: read the store or decide anything. Input is the dict views of ``engine.views`` (and
+a landing's :class:`~..engine.records.LandReport`).
 """
 
 from __future__ import annotations
