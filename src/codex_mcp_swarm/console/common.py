@@ -26,6 +26,7 @@ from .. import git
 from ..codex import shell
 from ..engine import ACTIVE, PHASES, TERMINAL, Engine, Store, StoreError, TaskRow, valid_task_id
 from ..settings import Settings
+from .words import said
 
 PLAIN_WIDTH = 200  # columns of piped output when COLUMNS does not say
 PHASE_STYLES = {
@@ -199,7 +200,7 @@ def load_task(settings: Settings, task_id: str) -> tuple[Store, TaskRow] | int:
     try:
         store = open_store(settings)
     except StoreError as exc:
-        error(str(exc))
+        error(said(exc))
         return 1
     row = store.get(task_id) if store is not None else None
     if store is None or row is None:

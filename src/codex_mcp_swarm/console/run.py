@@ -222,7 +222,7 @@ def run_command(settings: Settings, request: RunRequest) -> int:
     try:
         engine = console_engine(settings)
     except StoreError as exc:
-        error(str(exc))
+        error(said(exc))
         return 1
     # With --json, stdout carries only the JSON: the live display goes to stderr.
     console = make_console(stderr=request.as_json)

@@ -115,11 +115,13 @@ async def wait_event(event: anyio.Event, timeout: float | None) -> None:
 @dataclass(frozen=True)
 class Status:
     """What a status query finds: the rows asked for (in that order), the queue position of
-    each queued one, and the predicted conflicts between their branches."""
+    each queued one, the predicted conflicts between their branches, and for each that waits to
+    land how many tasks wait to land in its repository (see :func:`.outlook.waiting_to_land`)."""
 
     rows: list[TaskRow]
     positions: dict[str, int]
     conflicts: list[ConflictPair]
+    waiting: dict[str, int]
 
 
 class Engine:
@@ -758,7 +760,12 @@ class Engine:
 
     def status_sync(self, task_ids: Sequence[str]) -> Status:
         rows = self.get_many_sync(task_ids)
-        return Status(rows, self.queue_positions_sync(rows), outlook.conflicts_between(rows))
+        return Status(
+            rows,
+            self.queue_positions_sync(rows),
+            outlook.conflicts_between(rows),
+            outlook.waiting_to_land(self.store, rows),
+        )
 
     async def status(self, task_ids: Sequence[str]) -> Status:
         """The tasks ``task_ids`` with their queue positions and predicted conflicts."""
@@ -767,6 +774,11 @@ class Engine:
     async def conflicts(self, rows: Sequence[TaskRow]) -> list[ConflictPair]:
         """Predicted conflicts between these tasks' branches (see :mod:`.outlook`)."""
         return await off_loop(outlook.conflicts_between, list(rows))
+
+    async def waiting_to_land(self, rows: Sequence[TaskRow]) -> dict[str, int]:
+        """For each of ``rows`` that waits to land, how many tasks wait to land in its
+        repository (see :func:`.outlook.waiting_to_land`)."""
+        return await off_loop(outlook.waiting_to_land, self.store, list(rows))
 
     def conflicts_with_sync(self, row: TaskRow) -> list[Collision]:
         return outlook.conflicts_with(row, self.store.list(phases=TERMINAL))

@@ -51,6 +51,9 @@ def register(face: Face) -> None:
         for view in views:
             view["warnings"] = answers.warnings_once(view.get("warnings"))
         views = [answers.strip_empty(v) for v in answers.fit_views(views, face.budget // 2)]
+        for view in views:
+            if found.waiting.get(view["task_id"], 0) >= 2:
+                view["next"] = answers.land_next(found.waiting[view["task_id"]])
         conflicts = found.conflicts
         lines = [render.status_text(v) for v in views] + render.conflict_lines(conflicts)
         data: dict[str, Any] = {"tasks": views}
@@ -100,7 +103,8 @@ def register(face: Face) -> None:
             )
         conflicts = await face.engine.conflicts(rows)
         parts = [head, *(render.result_text(v) for v in views), *render.conflict_lines(conflicts)]
-        answer = dict(answers.wait_answer(views, done, running))
+        waiting = await face.engine.waiting_to_land(rows)
+        answer = dict(answers.wait_answer(views, done, running, waiting))
         if conflicts:
             answer["conflicts"] = as_data(conflicts)
         return face.answer("\n\n".join(parts), answer)

@@ -38,6 +38,7 @@ from pydantic import Field
 
 from ..engine import Engine, TaskError, TaskRow, status_view
 from . import render
+from .words import said
 
 EXTENSION = "io.modelcontextprotocol/tasks"
 MODERN = "2026-07-28"
@@ -148,7 +149,7 @@ class SwarmTasks(Extension):
         try:
             return await self.engine.get(task_id)
         except TaskError as exc:
-            raise MCPError(code=INVALID_PARAMS, message=f"Task not found: {exc}") from None
+            raise MCPError(code=INVALID_PARAMS, message=f"Task not found: {said(exc)}") from None
 
     # ---- methods -----------------------------------------------------------------------------
 
