@@ -20,7 +20,7 @@ from typing import Any
 # pydantic (which makes the output schemas) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import NotRequired, Required, TypedDict
 
-from ..engine.phases import is_terminal
+from ..engine.phases import FAILED, is_terminal
 from ..engine.records import ConflictPair, Overlap
 
 TEXT_FIELDS = ("content", "message", "reasoning", "error")
@@ -204,7 +204,7 @@ def next_step(view: dict[str, Any], wt: WorktreeAnswer | None) -> str | None:
         if wt.get("merges_cleanly") is False:
             return "codex_reply to resolve the conflicts, then codex_merge"
         return "codex_merge, or codex_diff first"
-    if status in ("failed", "lost") and view.get("threadId"):
+    if status in FAILED and view.get("threadId"):
         return "codex_reply to continue the thread"
     return None
 
