@@ -111,6 +111,9 @@ class Engine:
         self._changed: anyio.Event | None = None
         self._kick: anyio.Event | None = None
         self._running = False
+        from .landings import LandingQueue  # it builds on this module
+
+        self.landings = LandingQueue(self)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -145,6 +148,7 @@ class Engine:
         await group.__aenter__()
         self._group = group
         group.start_soon(self._scheduler)
+        group.start_soon(self.landings.run)
 
     async def stop(self) -> None:
         """Stop serving. Detached tasks keep running (and are adopted by the next server) unless
