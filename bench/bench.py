@@ -88,7 +88,7 @@ class Config:
     parallel_ns: tuple[int, ...] = (1, 4, 16)
     repeats: int = 5  # runs per N in section 1 (the median is reported: single runs vary ±7%)
     wake_tasks: int = 30
-    stored: int = 1000
+    stored: int = 10_000
     running: int = 20
     events: int = 10_000
     calls: int = 200

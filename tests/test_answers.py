@@ -14,6 +14,7 @@ import pytest
 from mcp import Client
 
 from codex_mcp_swarm.mcp import answers
+from codex_mcp_swarm.mcp.schemas import inline
 from codex_mcp_swarm.mcp.server import build_server
 from codex_mcp_swarm.settings import Settings
 
@@ -199,3 +200,41 @@ def test_a_structured_result_too_long_for_the_answer_says_where_it_is() -> None:
     assert "result" not in out
     assert "codex-swarm:///tasks/a1b2c3d4e5f6/result" in out["result_error"]
     assert out["truncated"] is True and len(out["content"]) < 4_000
+
+
+async def test_output_schemas_have_no_refs_or_titles_and_keep_every_field(
+    settings: Settings,
+) -> None:
+    """Clients check each answer against its tool's output schema: without ``$ref`` the check
+    costs no lookups. Inlining and dropping pydantic's titles keep every field, even one
+    named ``title``."""
+    async with Client(build_server(settings)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    for tool in tools.values():
+        text = json.dumps(tool.output_schema)
+        assert "$ref" not in text and "$defs" not in text, tool.name
+    listed = tools["codex_list"].output_schema
+    assert listed is not None
+    line = listed["properties"]["tasks"]["items"]
+    assert set(line["properties"]) == {
+        "task_id",
+        "status",
+        "elapsed_s",
+        "title",
+        "branch",
+        "threadId",
+    }
+    assert "title" not in line["properties"]["title"]
+    status = tools["codex_status"].output_schema
+    assert status is not None
+    last_tool = status["properties"]["tasks"]["items"]["properties"]["last_tool"]
+    assert last_tool["type"] == "object" and "summary" in last_tool["properties"]
+
+
+def test_a_recursive_definition_keeps_its_ref() -> None:
+    node = {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}
+    schema = {"$defs": {"Node": node}, "properties": {"head": {"$ref": "#/$defs/Node"}}}
+    out = inline(schema)
+    head = out["properties"]["head"]
+    assert head["type"] == "object" and head["properties"]["next"] == {"$ref": "#/$defs/Node"}
+    assert out["$defs"] == {"Node": node}

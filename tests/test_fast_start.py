@@ -129,3 +129,36 @@ def test_garbage_first_line_gets_the_sdks_error(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [m.get("id") for m in lines if "id" in m][-1] == 1
     assert lines[-1]["result"]["serverInfo"]["name"] == "codex-swarm"
+
+
+def test_requests_sent_at_once_are_each_answered_once(tmp_path: Path) -> None:
+    """Several requests in one write (the front reads ahead of the first line), one of them
+    longer than a pipe's buffer and not ASCII: each is answered once, in order."""
+    big = {"_meta": {"note": "é" * 100_000}}
+    messages = [
+        initialize("2025-11-25"),
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "ping", "params": big},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codex_mcp_swarm", "--skip-git-repo-check"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CODEX_SWARM_TASK_DIR": str(tmp_path / "tasks")},
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+        proc.stdin.flush()
+        answers = [json.loads(proc.stdout.readline()) for _ in range(3)]
+        proc.stdin.close()  # the client goes: nothing more, no second answer to the handshake
+        assert proc.stdout.read() == b""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+    assert [a["id"] for a in answers] == [1, 2, 3]
+    assert answers[1]["result"] == {}
+    assert "codex_async" in json.dumps(answers[2]["result"])

@@ -131,3 +131,25 @@ def test_each_backend_has_its_own_queue_and_limit(tmp_path: Path) -> None:
     assert store.claim_queued(1) == ["dddddd1"]  # ...not this machine's (rows without: local)
     row = store.get("dddddd3")
     assert row is not None and store.queue_position(row) == 1
+
+
+def test_decoded_rows_are_reused_until_any_process_changes_them(tmp_path: Path) -> None:
+    store, other = Store(tmp_path), Store(tmp_path)  # `other`: as another process would
+    for i in range(5):
+        _create(store, f"ffffff{i}")
+    first = store.get_many(["ffffff1", "ffffff3"])
+    again = store.get_many(["ffffff1", "ffffff3"])
+    assert first["ffffff1"] is not again["ffffff1"]  # copies of one decoded row...
+    assert first["ffffff1"].spec is again["ffffff1"].spec  # ...sharing its JSON values
+    first["ffffff1"].phase = "failed"  # a caller changing its copy changes nothing stored
+    assert store.get_many(["ffffff1"])["ffffff1"].phase == "queued"
+    other.set_progress("ffffff3", {"message": "news"})
+    other.finish("ffffff1", phase="completed", result="done")
+    fresh = store.get_many(["ffffff1", "ffffff3"])
+    assert fresh["ffffff3"].progress == {"message": "news"}
+    assert (fresh["ffffff1"].phase, fresh["ffffff1"].result) == ("completed", "done")
+    page = store.list(limit=3)
+    assert [r.id for r in page] == ["ffffff4", "ffffff3", "ffffff2"]
+    assert page[1].progress == {"message": "news"}
+    assert [r.id for r in store.list(phases=["completed"], limit=10)] == ["ffffff1"]
+    assert [r.id for r in store.list()] == [f"ffffff{i}" for i in (4, 3, 2, 1, 0)]

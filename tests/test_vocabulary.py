@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import ast
+import re
+import string
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+import codex_mcp_swarm
+from codex_mcp_swarm import cli
 from codex_mcp_swarm.codex.shell import command_text
 from codex_mcp_swarm.console.table import now_text
+from codex_mcp_swarm.console.words import CONSOLE_WORDS
+from codex_mcp_swarm.console.words import said as console_said
 from codex_mcp_swarm.engine.doing import STATES, Doing, doing
+from codex_mcp_swarm.engine.errors import ENGINE_WORDS, Code, TaskError, Term
+from codex_mcp_swarm.engine.requests import worktree_request
 from codex_mcp_swarm.mcp import render
+from codex_mcp_swarm.mcp.words import MCP_WORDS
+from codex_mcp_swarm.mcp.words import said as mcp_said
+from codex_mcp_swarm.web.words import BOARD_WORDS
+from codex_mcp_swarm.web.words import said as board_said
 
 
 def view(status: str, **facts: Any) -> dict[str, Any]:
@@ -66,3 +82,175 @@ def test_one_command_text_takes_every_shell_wrapper_off() -> None:
     assert command_text("bash -lc 'unclosed") == "bash -lc 'unclosed"
     assert command_text("bash -lc echo two") == "bash -lc echo two"  # not one shell word
     assert command_text(None) == ""
+
+
+# ---- errors: codes and facts in the engine, words in each face -------------------------------
+
+SRC = Path(codex_mcp_swarm.__file__).parent
+ENGINE_ERRORS = {"EngineError", "TaskError", "BackendError"}
+
+
+def _engine_sources() -> list[Path]:
+    return sorted((SRC / "engine").rglob("*.py"))
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the string nodes that are docstrings (a module's, a class's, a function's)."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and (doc := ast.get_docstring(node, clean=False)) is not None
+        ):
+            first = node.body[0]
+            assert isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            assert first.value.value == doc
+            found.add(id(first.value))
+    return found
+
+
+def _strings(path: Path) -> list[str]:
+    """Every string the code of ``path`` holds (f-strings' literal parts too), no docstrings."""
+    tree = ast.parse(path.read_text())
+    skip = _docstrings(tree)
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
+    ]
+
+
+def _tool_names() -> set[str]:
+    names: set[str] = set()
+    for path in (SRC / "mcp").glob("*.py"):
+        names |= set(re.findall(r'name="(codex_[a-z_]+)"', path.read_text()))
+    assert {"codex_reply", "codex_list", "codex_wait", "codex_async"} <= names
+    return names
+
+
+def _command_flags() -> set[str]:
+    """The console's own flags (the server's settings flags are the server's, not a face's)."""
+    server = {name for flag in cli._SETTINGS_FLAGS for name in flag.names}
+    flags: set[str] = set()
+    for command in cli.COMMANDS:
+        if command == "serve":
+            continue
+        for action in cli._command_parser(command)._actions:
+            flags |= {o for o in action.option_strings if o.startswith("--")}
+    flags -= server | {"--help", "--json"}
+    assert {"--worktree", "--base-ref", "--check", "--count", "--target"} <= flags
+    return flags
+
+
+def _sql(text: str) -> bool:
+    return bool(re.search(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|WHERE)\b", text))
+
+
+def test_no_engine_string_names_a_tool_an_argument_or_a_command() -> None:
+    forbidden = [re.compile(rf"\b{name}\b") for name in _tool_names()]
+    forbidden += [re.compile(re.escape(f"codex-mcp-swarm {c}") + r"\b") for c in cli.COMMANDS]
+    forbidden += [re.compile(re.escape(flag) + r"(?![\w-])") for flag in _command_flags()]
+    # The MCP face's argument spellings that are not plain words (worktree: true, threadId).
+    spelt = [w for w in MCP_WORDS.values() if re.fullmatch(r"(with )?\w+(: true)?", w)]
+    arguments = [w.removeprefix("with ") for w in spelt if "_" in w or ":" in w or w != w.lower()]
+    assert {"worktree: true", "threadId", "base_ref", "task_id"} <= set(arguments)
+    forbidden += [re.compile(rf"(?<![\w{{]){re.escape(a)}(?![\w}}])") for a in arguments]
+    found = []
+    for path in _engine_sources():
+        for text in _strings(path):
+            if " " not in text or _sql(text):
+                continue  # a key, a name or a query, not words for a person
+            # Another program's command line (`ray start --head --port PORT`) is its own.
+            text = re.sub(r"`(?!codex-mcp-swarm)[^`]*`", "`...`", text)
+            for pattern in forbidden:
+                if pattern.search(text):
+                    found.append(f"{path.relative_to(SRC)}: {pattern.pattern!r} in {text!r}")
+    assert not found, "\n".join(found)
+
+
+def _template(node: ast.expr, constants: dict[str, str]) -> str | None:
+    """The template an error is built with: a literal, a sum of literals, or a module constant
+    (``None`` when it is built at run time, as _check_text does with the argument's term)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        return constants.get(node.id)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _template(node.left, constants), _template(node.right, constants)
+        return left + right if left is not None and right is not None else None
+    assert not isinstance(node, ast.JoinedStr), "an f-string is no template: pass the facts"
+    return None
+
+
+def test_every_engine_error_is_a_template_of_its_facts_and_terms() -> None:
+    checked = 0
+    for path in _engine_sources():
+        tree = ast.parse(path.read_text())
+        constants = {
+            target.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name not in ENGINE_ERRORS:
+                continue
+            where = f"{path.relative_to(SRC)}:{node.lineno}"
+            template = _template(node.args[0], constants)
+            if template is None:
+                continue
+            facts = {k.arg for k in node.keywords if k.arg is not None} - {"code"}
+            fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+            names = {re.split(r"[.\[!:]", f)[0] for f in fields}
+            assert names <= facts | set(Term.__members__), (where, names - facts)
+            checked += 1
+    assert checked > 50
+
+
+def test_each_face_spells_every_term_and_a_spelling_may_use_the_facts() -> None:
+    for words in (ENGINE_WORDS, MCP_WORDS, CONSOLE_WORDS, BOARD_WORDS):
+        assert set(words) == set(Term)
+    error = TaskError("Start {LAUNCH} {WORKTREE_FROM} instead.", code=Code.GONE, branch="b1")
+    assert str(error) == "Start a new task in a worktree made from its branch 'b1' instead."
+    assert mcp_said(error) == (
+        "Start a new task (codex or codex_async) with worktree: true and base_ref 'b1' instead."
+    )
+    assert console_said(error) == (
+        "Start a new task (`codex-mcp-swarm run`) with --worktree --base-ref b1 instead."
+    )
+    assert error.code is Code.GONE and error.facts == {"branch": "b1"}
+    # Facts are data, never templates: braces in them stay as they are.
+    odd = TaskError("{LIST} has no {name!r}", code=Code.UNKNOWN_TASK, name="{x}")
+    assert board_said(odd) == "the task list has no '{x}'"
+    # An error carried inside another is spelt with the same words.
+    outer = TaskError("started 1 of 2 ({reason})", code=Code.PARTIAL, reason=odd)
+    assert mcp_said(outer) == "started 1 of 2 (codex_list has no '{x}')"
+    assert console_said(ValueError("plain")) == "plain"
+
+
+def test_mcp_and_the_console_word_the_same_refusal_each_its_own_way() -> None:
+    with pytest.raises(TaskError) as refused:
+        worktree_request(False, "main", False)
+    error = refused.value
+    assert error.code is Code.INVALID
+    assert mcp_said(error) == "base_ref and include_uncommitted only apply with worktree: true"
+    assert console_said(error) == (
+        "--base-ref and --include-uncommitted only apply with --worktree"
+    )
+    assert str(error) == (
+        "base ref and carrying uncommitted changes only apply in a worktree of its own"
+    )
+    unknown = TaskError(
+        "unknown task id {task_id!r}; {LIST} shows the known tasks",
+        code=Code.UNKNOWN_TASK,
+        task_id="abcdef123456",
+    )
+    assert mcp_said(unknown).endswith("; codex_list shows the known tasks")
+    assert console_said(unknown).endswith("; `codex-mcp-swarm tasks` shows the known tasks")
+    assert board_said(unknown).endswith("; the task list shows the known tasks")

@@ -606,17 +606,14 @@ def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
         return cancel_command(settings, args.task_ids)
     if command == "run":
         from .console.run import RunRequest, run_command
+        from .console.words import said
         from .engine.requests import worktree_request
         from .engine.tasks import TaskError
 
-        flags = {"worktree": "--worktree", "base_ref": "--base-ref"}
-        flags["include_uncommitted"] = "--include-uncommitted"
         try:
-            worktree = worktree_request(
-                args.worktree, args.base_ref, args.include_uncommitted, names=flags
-            )
+            worktree = worktree_request(args.worktree, args.base_ref, args.include_uncommitted)
         except TaskError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(said(exc)) from None
         cwd = Path(args.cwd).expanduser() if args.cwd else Path.cwd()
         request = RunRequest(
             prompts=tuple(args.prompts),

@@ -12,10 +12,12 @@ from __future__ import annotations
 from ..engine import branches
 from ..engine.records import as_data
 from ..engine.store import StoreError
+from ..engine.tasks import TaskError
 from ..git import GitError
 from ..settings import Settings
 from ..wording import cleanup_line
 from .common import clean, error, load_task, make_console, open_store, print_json
+from .words import said
 
 
 def cleanup_command(
@@ -40,7 +42,7 @@ def cleanup_command(
         try:
             found = open_store(settings)
         except StoreError as exc:
-            error(str(exc))
+            error(said(exc))
             return 1
         if found is None:
             error(f"no tasks in {settings.task_dir} yet, so there is nothing to clean up")
@@ -51,8 +53,8 @@ def cleanup_command(
     try:
         for row in rows:
             cleaned.append(branches.cleanup(store, row, force=force))
-    except GitError as exc:
-        error(str(exc))
+    except (TaskError, GitError) as exc:
+        error(said(exc))
         return 1
     if as_json:
         print_json({"cleaned": as_data(cleaned)})

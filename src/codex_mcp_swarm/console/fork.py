@@ -20,6 +20,7 @@ from ..engine.views import result_view
 from ..settings import Settings
 from .common import console_engine, error, load_task, make_console, print_json, stop_engine
 from .show import result_block
+from .words import said
 
 
 async def _start_and_wait(engine: Engine, start: Callable[[], list[TaskRow]]) -> list[TaskRow]:
@@ -44,7 +45,7 @@ def wait_and_print(
     try:
         rows = asyncio.run(_start_and_wait(engine, lambda: start(engine)))
     except TaskError as exc:
-        error(str(exc))
+        error(said(exc))
         return 1
     except KeyboardInterrupt:
         error("stopped waiting; the tasks keep running (`codex-mcp-swarm tasks` lists them)")

@@ -17,13 +17,14 @@ from ..engine.tasks import TaskError
 from ..git import GitError
 from ..settings import Settings
 from .common import clean, console_engine, error, make_console, open_store, print_json
+from .words import said
 
 
 def land_command(settings: Settings, request: LandRequest, *, as_json: bool = False) -> int:
     try:
         store = open_store(settings)
     except StoreError as exc:
-        error(str(exc))
+        error(said(exc))
         return 1
     if store is None:
         error(f"no tasks in {settings.task_dir} yet, so there is nothing to land")
@@ -32,7 +33,7 @@ def land_command(settings: Settings, request: LandRequest, *, as_json: bool = Fa
     try:
         out = land(engine, request)
     except (TaskError, GitError) as exc:
-        error(str(exc))
+        error(said(exc))
         return 2 if isinstance(exc, TaskError) else 1
     except KeyboardInterrupt:
         error("interrupted; what had landed stays landed, the rest is unchanged")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from ..engine import branches
 from ..engine.records import as_data
+from ..engine.tasks import TaskError
 from ..git import GitError
 from ..settings import Settings
 from .common import clean, error, load_task, make_console, print_json
+from .words import said
 
 
 def merge_command(
@@ -30,8 +32,8 @@ def merge_command(
     store, row = loaded
     try:
         out = branches.merge(store, row, strategy=strategy, target=target)
-    except GitError as exc:
-        error(str(exc))
+    except (TaskError, GitError) as exc:
+        error(said(exc))
         return 1
     if as_json:
         print_json(as_data(out))

@@ -33,6 +33,7 @@ from .common import clean, console_engine, error, make_console, print_json, stop
 from .show import diffstat, result_block
 from .table import task_view
 from .watch import REFRESH, Display, display_for
+from .words import said
 
 INTERRUPTED = 130  # the shell's code for a process stopped by SIGINT
 
@@ -67,7 +68,7 @@ async def _launch(engine: Engine, request: RunRequest) -> list[Launched]:
             # Making a worktree is git work: keep it off the event loop.
             row = await asyncio.to_thread(engine.launch, spec, worktree=request.worktree)
         except TaskError as exc:
-            return Launched(number, problem=str(exc))
+            return Launched(number, problem=said(exc))
         return Launched(number, row=row)
 
     return list(await asyncio.gather(*(one(n, p) for n, p in enumerate(request.prompts, 1))))
@@ -200,7 +201,7 @@ def run_command(settings: Settings, request: RunRequest) -> int:
     """``codex-mcp-swarm run``: launch, follow, print, and exit 0 only if every task completed."""
     problem = credentials_problem(settings)
     if problem is not None:  # say it once, before any task is recorded
-        error(problem)
+        error(said(problem))
         return 1
     try:
         engine = console_engine(settings)

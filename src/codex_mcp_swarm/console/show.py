@@ -38,6 +38,7 @@ from .common import (
     stop_engine,
 )
 from .table import task_view
+from .words import said
 
 
 def diffstat(row: TaskRow) -> str | None:
@@ -50,7 +51,7 @@ def diffstat(row: TaskRow) -> str | None:
         try:
             stat = branches.diff(row, paths=None, stat_only=True, max_chars=0).stat
             return stat.rstrip() or "no changes"
-        except (GitError, OSError):
+        except (TaskError, GitError, OSError):
             pass
     files = view.get("files") or []
     if not files and "head_commit" in view:
@@ -188,7 +189,7 @@ def cancel_command(settings: Settings, task_ids: Sequence[str]) -> int:
     try:
         before = engine.get_many(list(dict.fromkeys(task_ids)))
     except TaskError as exc:
-        error(f"{exc} (`codex-mcp-swarm tasks` lists them)")
+        error(said(exc))
         return 1
     try:
         after = asyncio.run(_cancel_all(engine, before))

@@ -13,6 +13,7 @@ from ..engine import steering
 from ..engine.tasks import TaskError
 from ..settings import Settings
 from .common import console_engine, error, load_task, make_console
+from .words import said
 
 
 def steer_command(settings: Settings, task_id: str, message: str) -> int:
@@ -24,7 +25,7 @@ def steer_command(settings: Settings, task_id: str, message: str) -> int:
     try:
         done = steering.steer(engine, task_id, message)
     except TaskError as exc:
-        error(str(exc).replace("with a reply", "with a reply (codex_reply over MCP)"))
+        error(said(exc))
         return 1
     console = make_console()
     if done.how == "prompt":

@@ -7,8 +7,9 @@ the limits a task gets (its own, else its parent's, else the server's), and how 
 the thread it continues (its last task's spec, or the Codex rollout file of a thread this server
 never ran).
 
-Must not: record, start or signal anything. Every refusal is a :class:`TaskError` whose message
-says what to do instead, in words that name no particular face (MCP tool or shell command).
+Must not: record, start or signal anything. Every refusal is a :class:`~.errors.TaskError` with a
+code and the facts, whose message says what to do instead in :class:`~.errors.Term` s each face
+spells (no MCP tool or shell command is named here).
 """
 
 from __future__ import annotations
@@ -32,13 +33,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 from ..codex.command import SANDBOX_MODES, SpecError, TaskSpec, is_uuid
 from ..codex.credentials import find_credentials
 from ..settings import ENV_DEPTH, MAX_DEPTH, Settings
+from .errors import Code, TaskError
 from .forkserver import RUNNER_MODULE
 from .plan import Limits
 from .store import Store, TaskRow
-
-
-class TaskError(Exception):
-    """A request the engine cannot carry out; the message says what to do instead."""
 
 
 def nesting_depth() -> int:
@@ -66,9 +64,11 @@ def nesting_depth() -> int:
 def check_depth(depth: int) -> None:
     if depth >= MAX_DEPTH:
         raise TaskError(
-            f"refusing to start Codex: this server is already running inside {depth} levels "
-            "of codex-mcp-swarm tasks (a task's Codex loaded this server through its MCP "
-            "config). Remove codex-swarm from the Codex MCP config used by tasks."
+            "refusing to start Codex: this server is already running inside {depth} levels "
+            "of this swarm's tasks (a task's Codex loaded this server through its MCP "
+            "config). Remove codex-swarm from the Codex MCP config used by tasks.",
+            code=Code.NOT_ALLOWED,
+            depth=depth,
         )
 
 
@@ -82,9 +82,11 @@ def codex_path(settings: Settings) -> str:
     found = shutil.which(settings.codex_bin)
     if found is None:
         raise TaskError(
-            f"the Codex CLI was not found ({settings.codex_bin!r}). Install it with "
+            "the Codex CLI was not found ({codex_bin!r}). Install it with "
             "'npm install -g @openai/codex' or start the server with --codex-bin PATH "
-            "(or CODEX_SWARM_CODEX_BIN)."
+            "(or CODEX_SWARM_CODEX_BIN).",
+            code=Code.UNAVAILABLE,
+            codex_bin=settings.codex_bin,
         )
     return found
 
@@ -92,19 +94,23 @@ def codex_path(settings: Settings) -> str:
 def check_cwd(settings: Settings, cwd: str | None) -> str:
     path = Path(cwd).expanduser() if cwd else Path.cwd()
     if not path.is_absolute():
-        raise TaskError(f"cwd {cwd!r} must be an absolute path")
+        raise TaskError("{CWD} {cwd!r} must be an absolute path", cwd=cwd)
     try:
         resolved = path.resolve(strict=True)
     except (OSError, RuntimeError):
-        raise TaskError(f"cwd {cwd!r} does not exist") from None
+        raise TaskError("{CWD} {cwd!r} does not exist", cwd=cwd) from None
     if not resolved.is_dir():
-        raise TaskError(f"cwd {cwd!r} is not a directory")
+        raise TaskError("{CWD} {cwd!r} is not a directory", cwd=cwd)
     roots = settings.allowed_roots
     if roots and not any(resolved == r or r in resolved.parents for r in roots):
         allowed = ", ".join(str(r) for r in roots)
         raise TaskError(
-            f"cwd {cwd!r} (resolved: {resolved}) is outside the directories this server "
-            f"allows: {allowed}"
+            "{CWD} {cwd!r} (resolved: {resolved}) is outside the directories this server "
+            "allows: {allowed}",
+            code=Code.NOT_ALLOWED,
+            cwd=cwd,
+            resolved=str(resolved),
+            allowed=allowed,
         )
     return str(resolved)
 
@@ -124,23 +130,26 @@ def apply_ceiling(settings: Settings, spec: TaskSpec) -> TaskSpec:
     from_config = spec.config.get("sandbox_mode")
     asked = spec.sandbox or from_config or _server_default(settings, "sandbox_mode") or "read-only"
     if asked not in SANDBOX_MODES:
-        raise TaskError(f"sandbox_mode must be one of {', '.join(SANDBOX_MODES)}")
+        raise TaskError("{SANDBOX} must be one of {modes}", modes=", ".join(SANDBOX_MODES))
     if SANDBOX_MODES.index(asked) > SANDBOX_MODES.index(ceiling):
         raise TaskError(
-            f"sandbox {asked!r} is stronger than this server allows (ceiling: {ceiling!r}); "
-            f"ask for {ceiling!r} or a weaker one"
+            "sandbox {asked!r} is stronger than this server allows (ceiling: {ceiling!r}); "
+            "ask for {ceiling!r} or a weaker one",
+            code=Code.NOT_ALLOWED,
+            asked=asked,
+            ceiling=ceiling,
         )
     if any(key.startswith("sandbox_workspace_write.writable_roots") for key in spec.config):
-        raise TaskError("this server has a sandbox ceiling: writable_roots cannot be changed")
+        raise TaskError(WRITABLE_ROOTS, code=Code.NOT_ALLOWED)
     if isinstance(spec.config.get("sandbox_workspace_write"), dict) and (
         "writable_roots" in spec.config["sandbox_workspace_write"]
     ):
-        raise TaskError("this server has a sandbox ceiling: writable_roots cannot be changed")
+        raise TaskError(WRITABLE_ROOTS, code=Code.NOT_ALLOWED)
     config = {k: v for k, v in spec.config.items() if k != "sandbox_mode"}
     return replace(spec, sandbox=asked, config=config)
 
 
-def credentials_problem(settings: Settings, spec: TaskSpec | None = None) -> str | None:
+def credentials_problem(settings: Settings, spec: TaskSpec | None = None) -> TaskError | None:
     """Why a task started now could not reach its model (no Codex login, no API key, or its
     provider's ``env_key`` unset), with the fix; None when Codex has credentials. Codex runs
     with this process's environment. With the Ray backend Codex runs on the workers, whose
@@ -154,9 +163,12 @@ def credentials_problem(settings: Settings, spec: TaskSpec | None = None) -> str
     found = find_credentials(os.environ, str(provider) if provider else None)
     if found.found:
         return None
-    return (
-        f"Codex has no credentials for its model, so a task could not work: {found.said}. "
-        f"{found.fix} `codex-mcp-swarm doctor` checks it."
+    return TaskError(
+        "Codex has no credentials for its model, so a task could not work: {said}. {fix} "
+        "{SETUP_CHECK} checks it.",
+        code=Code.UNAVAILABLE,
+        said=found.said,
+        fix=found.fix,
     )
 
 
@@ -165,16 +177,17 @@ def admit_spec(settings: Settings, spec: TaskSpec) -> TaskSpec:
     try:
         spec = apply_ceiling(settings, replace(spec, cwd=check_cwd(settings, spec.cwd)).check())
     except SpecError as exc:
-        raise TaskError(str(exc)) from None
+        raise TaskError.because(exc) from None
     if spec.resume_thread_id and settings.ephemeral:
-        raise TaskError(EPHEMERAL)
+        raise TaskError(EPHEMERAL, code=Code.NOT_ALLOWED)
     return spec
 
 
 EPHEMERAL = (
     "this server runs with --ephemeral: Codex keeps no session files, so a thread cannot be "
-    "continued. Start a new task instead."
+    "continued. Start {LAUNCH} instead."
 )
+WRITABLE_ROOTS = "this server has a sandbox ceiling: Codex's writable_roots cannot be changed"
 
 
 def resolve_limits(settings: Settings, limits: Limits | None, parent: TaskRow | None) -> Limits:
@@ -252,15 +265,20 @@ def reply_spec(
     """The spec that continues ``thread_id`` in its original cwd and settings."""
     if not isinstance(thread_id, str) or not is_uuid(thread_id):
         raise TaskError(
-            f"threadId {thread_id!r} is not a UUID; use the threadId a task's result reported"
+            "{THREAD_ID} {thread_id!r} is not a UUID; use the {THREAD_ID} a task's result reported",
+            thread_id=thread_id,
         )
     if settings.ephemeral:
-        raise TaskError(EPHEMERAL)
+        raise TaskError(EPHEMERAL, code=Code.NOT_ALLOWED)
     busy = store.active_thread_task(thread_id)
     if busy is not None:
         raise TaskError(
-            f"thread {thread_id} is still busy with task {busy.id} ({busy.phase}); wait for it "
-            "to finish (or cancel it) before replying"
+            "thread {thread_id} is still busy with task {task_id} ({phase}); wait for it "
+            "to finish (or cancel it) before replying",
+            code=Code.NOT_YET,
+            thread_id=thread_id,
+            task_id=busy.id,
+            phase=busy.phase,
         )
     previous = store.latest_for_thread(thread_id)
     if previous is not None:
@@ -274,7 +292,9 @@ def reply_spec(
     cwd = find_session_cwd(thread_id)
     if cwd is None:
         raise TaskError(
-            f"unknown threadId {thread_id}: no task of this server ran it and no Codex "
-            "session file holds it"
+            "unknown {THREAD_ID} {thread_id}: no task of this server ran it and no Codex "
+            "session file holds it",
+            code=Code.UNKNOWN_THREAD,
+            thread_id=thread_id,
         )
     return TaskSpec(prompt=prompt, cwd=cwd, resume_thread_id=thread_id), None

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import git
+from .errors import Code, TaskError
 from .phases import TERMINAL, Phase
 from .records import CleanupReport, DiffReport, Merged, MergeReport
 from .store import Store, TaskRow
@@ -35,9 +36,11 @@ def worktree_of(row: TaskRow) -> git.Worktree | None:
 def require_worktree(row: TaskRow) -> git.Worktree:
     wt = worktree_of(row)
     if wt is None:
-        raise git.GitError(
-            f"task {row.id} has no worktree (it was not started with worktree: true), so there "
-            "is no branch to diff, merge or clean up"
+        raise TaskError(
+            "task {task_id} has no worktree (it was not started {WORKTREE}), so there is no "
+            "branch to diff, merge or clean up",
+            code=Code.NO_WORKTREE,
+            task_id=row.id,
         )
     return wt
 
@@ -88,9 +91,14 @@ def refresh_outcome(store: Store, row: TaskRow) -> git.Outcome | None:
 def diff(row: TaskRow, *, paths: list[str] | None, stat_only: bool, max_chars: int) -> DiffReport:
     wt = require_worktree(row)
     if not row.terminal:
-        raise git.GitError(
-            f"task {row.id} is still {row.phase}: its changes are committed on {wt.branch} when "
-            f"it ends. Meanwhile they can be read in {wt.path}."
+        raise TaskError(
+            "task {task_id} is still {phase}: its changes are committed on {branch} when it "
+            "ends. Meanwhile they can be read in {path}.",
+            code=Code.NOT_YET,
+            task_id=row.id,
+            phase=row.phase,
+            branch=wt.branch,
+            path=str(wt.path),
         )
     out = git.diff(
         wt.repo, wt.base_commit, wt.branch, paths=paths, stat_only=stat_only, max_chars=max_chars
@@ -112,14 +120,26 @@ def diff(row: TaskRow, *, paths: list[str] | None, stat_only: bool, max_chars: i
 def merge(store: Store, row: TaskRow, *, strategy: str, target: str | None) -> MergeReport:
     wt = require_worktree(row)
     if not row.terminal:
-        raise git.GitError(f"task {row.id} is still {row.phase}; wait for it before merging")
+        raise TaskError(
+            "task {task_id} is still {phase}; wait for it before merging",
+            code=Code.NOT_YET,
+            task_id=row.id,
+            phase=row.phase,
+        )
     if row.extra.removed_branch:
-        raise git.GitError(f"task {row.id}'s branch {wt.branch} was already deleted")
+        raise TaskError(
+            "task {task_id}'s branch {branch} was already deleted",
+            code=Code.GONE,
+            task_id=row.id,
+            branch=wt.branch,
+        )
     into = target or wt.base_branch
     if into is None:
-        raise git.GitError(
-            f"task {row.id} started from {wt.base_ref!r}, which is not a branch: name the "
-            "branch to merge into with target"
+        raise TaskError(
+            "task {task_id} started from {base_ref!r}, which is not a branch: name the "
+            "branch to merge into with {TARGET}",
+            task_id=row.id,
+            base_ref=wt.base_ref,
         )
     result = git.merge(
         wt.repo, wt.branch, target=into, strategy=strategy, message=commit_message(row)
@@ -154,8 +174,11 @@ def merged_into(row: TaskRow, wt: git.Worktree) -> str | None:
 def cleanup(store: Store, row: TaskRow, *, force: bool) -> CleanupReport:
     wt = require_worktree(row)
     if not row.terminal:
-        raise git.GitError(
-            f"task {row.id} is still {row.phase}; cancel it or wait for it before cleaning up"
+        raise TaskError(
+            "task {task_id} is still {phase}; cancel it or wait for it before cleaning up",
+            code=Code.NOT_YET,
+            task_id=row.id,
+            phase=row.phase,
         )
     path = None if row.extra.removed_worktree else wt.path
     result = git.cleanup(wt.repo, path, wt.branch, into=merged_into(row, wt), force=force)

@@ -36,6 +36,7 @@ from ..git.run import common_dir
 from ..git.worktrees import repo_dir
 from . import branches
 from .admission import check_cwd
+from .errors import Code, TaskError
 from .phases import TERMINAL
 from .records import (
     CheckFailed,
@@ -49,7 +50,7 @@ from .records import (
     Skipped,
 )
 from .store import TaskRow
-from .tasks import Engine, TaskError, WorktreeRequest
+from .tasks import Engine, WorktreeRequest
 
 __all__ = ["LandRequest", "default_check_parallel", "land", "landing_repository"]
 
@@ -135,10 +136,12 @@ def _chosen(engine: Engine, request: LandRequest) -> tuple[Path, list[TaskRow] |
     """(the repository's top, the named tasks or None for "every finished one"), validated."""
     if request.strategy not in git.STRATEGIES:
         raise TaskError(
-            f"strategy {request.strategy!r} is unknown; use one of {', '.join(git.STRATEGIES)}"
+            "{STRATEGY} {strategy!r} is unknown; use one of {strategies}",
+            strategy=request.strategy,
+            strategies=", ".join(git.STRATEGIES),
         )
     if request.check is not None and not request.check.strip():
-        raise TaskError("check is empty: give a shell command, or leave check out")
+        raise TaskError("{CHECK} is empty: give a shell command, or leave {CHECK} out")
     cwd = Path(check_cwd(engine.settings, request.cwd))  # absolute, existing, allowed
     rows: list[TaskRow] | None = None
     if request.task_ids:
@@ -146,7 +149,11 @@ def _chosen(engine: Engine, request: LandRequest) -> tuple[Path, list[TaskRow] |
         for task_id in request.task_ids:
             row = engine.store.get(task_id)
             if row is None:
-                raise TaskError(f"unknown task id {task_id!r}; codex_list shows the known tasks")
+                raise TaskError(
+                    "unknown task id {task_id!r}; {LIST} shows the known tasks",
+                    code=Code.UNKNOWN_TASK,
+                    task_id=task_id,
+                )
             rows.append(row)
         first = branches.worktree_of(rows[0])
         where = cwd if request.cwd or first is None else Path(first.repo)
@@ -155,7 +162,7 @@ def _chosen(engine: Engine, request: LandRequest) -> tuple[Path, list[TaskRow] |
     try:
         return git.repo_root(where), rows
     except git.GitError as exc:
-        raise TaskError(str(exc)) from None
+        raise TaskError.because(exc, code=Code.GIT) from None
 
 
 def landing_repository(engine: Engine, request: LandRequest) -> str:

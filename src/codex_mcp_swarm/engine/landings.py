@@ -34,6 +34,7 @@ import anyio.to_thread
 
 from .. import git
 from ..git.lock import landing_lock
+from .errors import Code
 from .landing import land, landing_repository
 from .offload import off_loop
 from .records import LandingProgress, LandingRow, LandRequest
@@ -92,7 +93,11 @@ class LandingQueue:
     async def get(self, landing_id: str) -> LandingRow:
         row = await off_loop(self.store.get_landing, landing_id)
         if row is None:
-            raise TaskError(f"unknown landing id {landing_id!r}")
+            raise TaskError(
+                "unknown landing id {landing_id!r}; {LIST} shows the known ones",
+                code=Code.UNKNOWN_TASK,
+                landing_id=landing_id,
+            )
         return row
 
     async def get_many(self, landing_ids: Sequence[str]) -> list[LandingRow]:
@@ -106,7 +111,11 @@ class LandingQueue:
         until it has stopped at a landed boundary."""
         row = await off_loop(self.store.request_landing_cancel, landing_id)
         if row is None:
-            raise TaskError(f"unknown landing id {landing_id!r}")
+            raise TaskError(
+                "unknown landing id {landing_id!r}; {LIST} shows the known ones",
+                code=Code.UNKNOWN_TASK,
+                landing_id=landing_id,
+            )
         stop = self._stops.get(landing_id)
         if stop is not None:
             stop.set()
@@ -169,9 +178,9 @@ class LandingQueue:
                 continue
             if now - (row.started_at or now) < ORPHAN_AFTER:
                 continue
-            if row.owner == self.engine.owner or _lock_free(row.repository):
-                if self.store.requeue_landing(row.id):
-                    log.info("landing %s lost its server; it resumes", row.id)
+            orphaned = row.owner == self.engine.owner or _lock_free(row.repository)
+            if orphaned and self.store.requeue_landing(row.id):
+                log.info("landing %s lost its server; it resumes", row.id)
 
     async def _run_one(self, row: LandingRow) -> None:
         stop = self._stops[row.id]

@@ -2,34 +2,21 @@
 
 Owns: turning a face's worktree arguments into a :class:`WorktreeRequest` (or refusing them).
 
-Must not: know which face asked: errors are sentences about the arguments, in the caller's
-names (``names`` maps the rule's words to the face's spelling of each argument).
+Must not: know which face asked: a refusal names the arguments as :class:`~.errors.Term` s,
+which each face spells its own way (``base_ref`` over MCP, ``--base-ref`` in the shell).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from .tasks import TaskError, WorktreeRequest
-
-MCP_NAMES = {
-    "worktree": "worktree: true",
-    "base_ref": "base_ref",
-    "include_uncommitted": "include_uncommitted",
-}
+from .errors import TaskError
+from .plan import WorktreeRequest
 
 
 def worktree_request(
-    worktree: bool,
-    base_ref: str | None,
-    include_uncommitted: bool,
-    names: Mapping[str, str] = MCP_NAMES,
+    worktree: bool, base_ref: str | None, include_uncommitted: bool
 ) -> WorktreeRequest | None:
     if worktree:
         return WorktreeRequest(base_ref=base_ref, include_uncommitted=include_uncommitted)
     if base_ref or include_uncommitted:
-        raise TaskError(
-            f"{names['base_ref']} and {names['include_uncommitted']} only apply with "
-            f"{names['worktree']}"
-        )
+        raise TaskError("{BASE_REF} and {INCLUDE_UNCOMMITTED} only apply {WORKTREE}")
     return None

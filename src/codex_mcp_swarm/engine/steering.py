@@ -29,7 +29,8 @@ from typing import Any
 from .. import git
 from ..codex.command import ReviewTarget, TaskSpec, is_uuid
 from . import branches
-from .admission import TaskError, find_session_cwd
+from .admission import find_session_cwd
+from .errors import Code, TaskError, Term
 from .phases import ACTIVE
 from .plan import Checkout, Limits, WorktreeRequest
 from .records import TaskExtra
@@ -58,48 +59,62 @@ class Steered:
     note: str
 
 
-def _check_text(text: Any, what: str) -> str:
+def _check_text(text: Any, what: Term) -> str:
+    field = "{" + what.value + "}"
     if not isinstance(text, str) or not text.strip():
-        raise TaskError(f"{what} must be a non-empty string")
+        raise TaskError(field + " must be a non-empty string")
     if "\x00" in text:
-        raise TaskError(f"{what} must not contain NUL characters")
+        raise TaskError(field + " must not contain NUL characters")
     if len(text) > MESSAGE_LIMIT:
-        raise TaskError(f"{what} is longer than {MESSAGE_LIMIT} characters; shorten it")
+        raise TaskError(
+            field + " is longer than {limit} characters; shorten it", limit=MESSAGE_LIMIT
+        )
     return text
 
 
 def _ended(row: TaskRow, verb: str) -> TaskError:
     if row.thread_id:
-        hint = f"continue its thread with a reply instead (threadId {row.thread_id})"
+        hint = "continue its thread with {REPLY} instead (thread {thread_id})"
     else:
-        hint = "it never reported a thread, so start a new task instead"
+        hint = "it never reported a thread, so start {LAUNCH} instead"
     return TaskError(
-        f"task {row.id} has already ended ({row.phase}), so there is nothing to {verb}: {hint}"
+        "task {task_id} has already ended ({phase}), so there is nothing to {verb}: " + hint,
+        code=Code.ENDED,
+        task_id=row.id,
+        phase=row.phase,
+        thread_id=row.thread_id,
+        verb=verb,
     )
 
 
 def steer(engine: Engine, task_id: str, message: str) -> Steered:
     """Redirect a task: see the module docstring. Raises TaskError with what to do instead."""
-    _check_text(message, "message")
+    _check_text(message, Term.MESSAGE)
     row = engine.get(task_id)
     if row.terminal:
         raise _ended(row, "steer")
     if row.spec.get("task", {}).get("review"):
         raise TaskError(
-            f"task {row.id} is a code review, which cannot be steered; cancel it and start "
-            "another review with instructions"
+            "task {task_id} is a code review, which cannot be steered; cancel it and start "
+            "another review with {INSTRUCTIONS}",
+            code=Code.UNSUPPORTED,
+            task_id=row.id,
         )
     if "fork_thread_id" not in row.spec.get("task", {}):
         # Specs gained that field with steering: a task recorded before has a runner that
         # neither reads steers nor survives SIGUSR1.
         raise TaskError(
-            f"task {row.id} was started by an older version of codex-mcp-swarm that cannot be "
-            "steered; cancel it and continue its thread with a reply"
+            "task {task_id} was started by an older version of codex-mcp-swarm that cannot be "
+            "steered; cancel it and continue its thread with {REPLY}",
+            code=Code.UNSUPPORTED,
+            task_id=row.id,
         )
     if engine.settings.ephemeral and row.phase != "queued":
         raise TaskError(
             "this server runs with --ephemeral: Codex keeps no session files, so a running "
-            "thread cannot be continued after an interrupt. Cancel the task and start a new one."
+            "thread cannot be continued after an interrupt. Cancel the task and start {LAUNCH}.",
+            code=Code.NOT_ALLOWED,
+            task_id=row.id,
         )
     waiting = engine.store.pending_steers(row.id)
     phase = engine.store.add_steer(row.id, message)
@@ -129,17 +144,23 @@ def _source(
     engine: Engine, task_id: str | None, thread_id: str | None
 ) -> tuple[str, TaskRow | None]:
     if (task_id is None) == (thread_id is None):
-        raise TaskError("name the source with exactly one of task_id and threadId")
+        raise TaskError("name the source with exactly one of {TASK_ID} and {THREAD_ID}")
     if task_id is not None:
         row = engine.get(task_id)
         if not row.thread_id:
             raise TaskError(
-                f"task {row.id} has no thread yet ({row.phase}: Codex has not reported it); "
-                "try again in a moment"
+                "task {task_id} has no thread yet ({phase}: Codex has not reported it); "
+                "try again in a moment",
+                code=Code.NOT_YET,
+                task_id=row.id,
+                phase=row.phase,
             )
         return row.thread_id, row
     if not isinstance(thread_id, str) or not is_uuid(thread_id):
-        raise TaskError(f"threadId {thread_id!r} is not a UUID; use the threadId a result reported")
+        raise TaskError(
+            "{THREAD_ID} {thread_id!r} is not a UUID; use the {THREAD_ID} a result reported",
+            thread_id=thread_id,
+        )
     return thread_id, engine.store.latest_for_thread(thread_id)
 
 
@@ -156,15 +177,18 @@ def _work_so_far(engine: Engine, row: TaskRow, wt: git.Worktree, live: bool) -> 
     try:
         return engine.backend.work_so_far(row, wt, live=live)
     except git.GitError as exc:
-        raise TaskError(str(exc)) from None
+        raise TaskError.because(exc, code=Code.GIT, task_id=row.id) from None
 
 
 def _checkout(engine: Engine, row: TaskRow, wt: git.Worktree, live: bool) -> Checkout:
     """A throwaway checkout of ``row``'s work so far, for a task that only looks at it."""
     if row.extra.removed_worktree:
         raise TaskError(
-            f"the worktree of task {row.id} was removed, so there is no checkout to look at; "
-            f"codex_diff still shows its branch {wt.branch!r}"
+            "the worktree of task {task_id} was removed, so there is no checkout to look at; "
+            "its branch {branch!r} still holds the work ({DIFF} shows it)",
+            code=Code.GONE,
+            task_id=row.id,
+            branch=wt.branch,
         )
     commit = _work_so_far(engine, row, wt, live)
     return Checkout(repo=str(wt.repo), commit=commit, subdir=wt.subdir, of_task=row.id)
@@ -191,14 +215,15 @@ def fork(
     Without, a fork of a running task or of a worktree task runs read-only in the source's
     directory, so it can ask a question without disturbing the source. Git work: call this
     from a thread."""
-    _check_text(prompt, "prompt")
+    _check_text(prompt, Term.PROMPT)
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_FORKS:
-        raise TaskError(f"count must be a whole number from 1 to {MAX_FORKS}")
+        raise TaskError("{COUNT} must be a whole number from 1 to {most}", most=MAX_FORKS)
     thread, row = _source(engine, task_id, thread_id)
     if engine.settings.ephemeral:
         raise TaskError(
             "this server runs with --ephemeral: Codex keeps no session files, so a thread cannot "
-            "be forked. Start a new task with codex or codex_async instead."
+            "be forked. Start {LAUNCH} instead.",
+            code=Code.NOT_ALLOWED,
         )
     source_wt = branches.worktree_of(row) if row is not None else None
     if worktree is None:
@@ -211,15 +236,20 @@ def fork(
     else:
         if not engine.sessions_here:
             raise TaskError(
-                f"no task of this server ran thread {thread}: its session files would be on a "
-                f"worker of the {engine.backend.name} backend, found only through the task that "
-                "ran it. Fork a thread a task_id of this server reported (codex_list finds it)."
+                "no task of this server ran thread {thread_id}: its session files would be on "
+                "a worker of the {backend} backend, found only through the task that ran it. "
+                "Fork the thread of a task of this server, by its {TASK_ID} ({LIST} shows them).",
+                code=Code.UNKNOWN_THREAD,
+                thread_id=thread,
+                backend=engine.backend.name,
             )
         cwd = find_session_cwd(thread)
         if cwd is None:
             raise TaskError(
-                f"unknown threadId {thread}: no task of this server ran it and no Codex session "
-                "file holds it"
+                "unknown {THREAD_ID} {thread_id}: no task of this server ran it and no Codex "
+                "session file holds it",
+                code=Code.UNKNOWN_THREAD,
+                thread_id=thread,
             )
         base_spec = TaskSpec(prompt=prompt, cwd=cwd, fork_thread_id=thread)
     live = row is not None and not row.terminal
@@ -259,8 +289,14 @@ def fork(
                 raise
             ids = ", ".join(r.id for r in started)
             raise TaskError(
-                f"started {len(started)} of {count} forks ({ids}, which run on); "
-                f"the next could not start: {exc}"
+                "started {started} of {count} forks ({ids}, which run on); "
+                "the next could not start: {reason}",
+                code=Code.PARTIAL,
+                started=len(started),
+                count=count,
+                ids=ids,
+                task_ids=[r.id for r in started],
+                reason=exc,
             ) from None
     return started
 
@@ -281,24 +317,33 @@ def review(engine: Engine, task_id: str, instructions: str | None = None) -> Tas
     if instructions is not None and not instructions.strip():
         instructions = None
     if instructions is not None:
-        _check_text(instructions, "instructions")
+        _check_text(instructions, Term.INSTRUCTIONS)
     row = engine.get(task_id)
     if row.spec.get("task", {}).get("review"):
-        raise TaskError(f"task {row.id} is itself a review; review the task it reviewed instead")
+        raise TaskError(
+            "task {task_id} is itself a review; review the task it reviewed instead",
+            code=Code.UNSUPPORTED,
+            task_id=row.id,
+        )
     wt = branches.worktree_of(row)
     title = f"Review of task {row.id}"
     checkout: Checkout | None = None
     if wt is not None:
         if row.extra.removed_worktree:
             raise TaskError(
-                f"the worktree of task {row.id} was removed, so there is no checkout to review "
-                f"in; codex_diff still shows its branch {wt.branch!r}"
+                "the worktree of task {task_id} was removed, so there is no checkout to review "
+                "in; its branch {branch!r} still holds the work ({DIFF} shows it)",
+                code=Code.GONE,
+                task_id=row.id,
+                branch=wt.branch,
             )
         if engine.worktrees_here and backend_of(row) != engine.backend.name:
             raise TaskError(
-                f"task {row.id} ran under the {backend_of(row)} backend, whose worktrees are "
-                f"checked out on its workers: review it from a server started with --backend "
-                f"{backend_of(row)}"
+                "task {task_id} ran under the {backend} backend, whose worktrees are checked "
+                "out on its workers: review it from a server started with --backend {backend}",
+                code=Code.OTHER_BACKEND,
+                task_id=row.id,
+                backend=backend_of(row),
             )
         if engine.worktrees_here:
             cwd = str(wt.path / wt.subdir) if wt.subdir else str(wt.path)

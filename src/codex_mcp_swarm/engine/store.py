@@ -9,18 +9,26 @@ Must not: start or signal processes, parse Codex output, or know about MCP.
 Several processes use the store at once (the server, one runner per task, a second server of
 another client session), so it runs in WAL mode with a busy timeout, and every state change is a
 single short transaction. A terminal state is only written once: later writers cannot overwrite it.
+
+Every write of a task row sets its ``updated_at``. That makes the decoded rows of :meth:`get_many`
+and :meth:`list` (with a limit) cacheable: one cheap query reads which rows a call needs and
+their ``updated_at``, and only rows that changed since they were last decoded are read again
+(whichever process changed them). A row handed out is a copy, but its JSON values (``spec``,
+``progress``, ``usage``) may be shared with the cache: callers read them, never change them.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import copy
 import json
 import os
 import re
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,8 +53,8 @@ __all__ = [
     "ACTIVE",
     "PHASES",
     "TERMINAL",
-    "Phase",
     "LandingRow",
+    "Phase",
     "Store",
     "StoreError",
     "TaskExtra",
@@ -57,6 +65,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+ROW_CACHE = 2000  # decoded rows kept (a few MB): the pages and tasks callers keep asking about
 _TASK_ID_RE = re.compile(r"^[a-z0-9]{6,32}$")
 
 _SCHEMA = """
@@ -238,6 +247,7 @@ class Store:
                 "Point CODEX_SWARM_TASK_DIR (or --task-dir) at a writable directory."
             ) from exc
         self._lock = threading.RLock()
+        self._rows: OrderedDict[str, TaskRow] = OrderedDict()  # decoded rows, oldest use first
         old_umask = os.umask(0o077)
         try:
             if self.readonly:
@@ -551,9 +561,38 @@ class Store:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
+        rows = self._cached(f"SELECT id, updated_at FROM tasks WHERE id IN ({marks})", ids)
+        return {r.id: r for r in rows}
+
+    def _cached(self, stamps_query: str, args: Sequence[Any]) -> builtins.list[TaskRow]:
+        """The rows ``stamps_query`` names (it selects ``id, updated_at``), in its order:
+        decoded ones from the cache when their ``updated_at`` is unchanged, the rest read
+        and decoded now. One read transaction, so all of them are of one moment."""
+        cache = self._rows
         with self._lock:
-            rows = self._db.execute(f"SELECT * FROM tasks WHERE id IN ({marks})", ids).fetchall()
-        return {r["id"]: TaskRow.from_sql(r) for r in rows}
+            own = not self._db.in_transaction
+            if own:
+                self._db.execute("BEGIN")
+            try:
+                stamps = self._db.execute(stamps_query, args).fetchall()
+                stale = [i for i, at in stamps if i not in cache or cache[i].updated_at != at]
+                for start in range(0, len(stale), 500):  # SQLite's limit of bound values
+                    part = stale[start : start + 500]
+                    marks = ",".join("?" * len(part))
+                    for raw in self._db.execute(
+                        f"SELECT * FROM tasks WHERE id IN ({marks})", part
+                    ).fetchall():
+                        cache[raw["id"]] = TaskRow.from_sql(raw)
+            finally:
+                if own:
+                    self._db.execute("COMMIT")
+            rows = []
+            for task_id, _at in stamps:
+                cache.move_to_end(task_id)
+                rows.append(copy.copy(cache[task_id]))
+            while len(cache) > ROW_CACHE:
+                cache.popitem(last=False)
+        return rows
 
     def count(self, *, phases: Collection[str] | None = None) -> int:
         query = "SELECT COUNT(*) FROM tasks"
@@ -592,6 +631,10 @@ class Store:
         if where:
             query += " WHERE " + " AND ".join(where)
         query += " ORDER BY seq DESC"
+        if limit is not None and limit <= ROW_CACHE:  # a page: served from the cache
+            query += " LIMIT ?"
+            args.append(limit)
+            return self._cached(query.replace("SELECT *", "SELECT id, updated_at", 1), args)
         if limit is not None:
             query += " LIMIT ?"
             args.append(limit)

@@ -43,7 +43,6 @@ from ..codex.command import TaskSpec, build_argv
 from ..settings import ENV_DEPTH, Settings
 from . import branches
 from .admission import (
-    TaskError,
     admit_spec,
     check_depth,
     codex_path,
@@ -56,6 +55,7 @@ from .admission import (
 )
 from .backends import make_backend
 from .backends.base import Backend, BackendError
+from .errors import Code, EngineError, TaskError
 from .eventlog import read_page
 from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED
@@ -65,7 +65,9 @@ from .store import Store, TaskRow, backend_of, valid_task_id
 
 __all__ = [
     "Checkout",
+    "Code",
     "Engine",
+    "EngineError",
     "Limits",
     "TaskError",
     "WorktreeRequest",
@@ -79,6 +81,7 @@ _BARE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 EXPIRE_INTERVAL = 600.0  # seconds between expiry passes over old finished tasks' worktrees
 ADOPT_INTERVAL = 2.0  # seconds between scans for active tasks this server does not watch yet
 STOP_TIMEOUT = 30.0  # seconds stop() waits for the background before cancelling it
+NOT_AN_ID = "{task_id!r} is not a task id (ids look like 'a1b2c3d4e5f6')"
 
 
 def new_task_id() -> str:
@@ -289,7 +292,7 @@ class Engine:
             try:
                 continued = self.backend.continue_worktree(parent)
             except git.GitError as exc:
-                raise TaskError(str(exc)) from None
+                raise TaskError.because(exc, code=Code.GIT) from None
         elif checkout is None and parent is not None and spec.resume_thread_id:
             # A reply to a task that looked at a checkout of other work looks at it again.
             checkout = parent.extra.checkout
@@ -303,7 +306,7 @@ class Engine:
             try:
                 made = self.backend.make_worktree(Path(spec.cwd), task_id, worktree)
             except git.GitError as exc:
-                raise TaskError(str(exc)) from None
+                raise TaskError.because(exc, code=Code.GIT) from None
             source = worktree.fork_of
             if source is not None:
                 made = replace(
@@ -376,14 +379,19 @@ class Engine:
         verb = "continue" if spec.resume_thread_id else "fork"
         if backend_of(parent) != self.backend.name:
             raise TaskError(
-                f"thread {thread} ran under the {backend_of(parent)} backend (task "
-                f"{parent.id}), which keeps its session files: {verb} it from a server started "
-                f"with --backend {backend_of(parent)}"
+                "thread {thread_id} ran under the {backend} backend (task {task_id}), which "
+                "keeps its session files: {verb} it from a server started with --backend "
+                "{backend}",
+                code=Code.OTHER_BACKEND,
+                thread_id=thread,
+                backend=backend_of(parent),
+                task_id=parent.id,
+                verb=verb,
             )
         try:
             self.backend.check_thread(parent)
         except BackendError as exc:
-            raise TaskError(str(exc)) from None
+            raise TaskError.because(exc) from None
 
     def _admit(self, spec: TaskSpec, continued: git.Worktree | None) -> TaskSpec:
         """The spec as it will run (see :func:`.admission.admit_spec`). A reply whose worktree
@@ -393,7 +401,7 @@ class Engine:
         if not self._credentials_found:
             problem = credentials_problem(self.settings, spec)
             if problem is not None:
-                raise TaskError(problem)
+                raise problem
             self._credentials_found = spec.config.get("model_provider") is None
         if continued is None or not self.backend.remote_worktrees:
             return admit_spec(self.settings, spec)
@@ -440,21 +448,28 @@ class Engine:
 
     def get(self, task_id: str) -> TaskRow:
         if not valid_task_id(task_id):
-            raise TaskError(f"{task_id!r} is not a task id (ids look like 'a1b2c3d4e5f6')")
+            raise TaskError(NOT_AN_ID, task_id=task_id)
         row = self.store.get(task_id)
         if row is None:
-            raise TaskError(f"unknown task id {task_id!r}; list the tasks to find its id")
+            raise TaskError(
+                "unknown task id {task_id!r}; {LIST} shows the known tasks",
+                code=Code.UNKNOWN_TASK,
+                task_id=task_id,
+            )
         return row
 
     def get_many(self, task_ids: Sequence[str]) -> list[TaskRow]:
         for task_id in task_ids:
             if not valid_task_id(task_id):
-                raise TaskError(f"{task_id!r} is not a task id (ids look like 'a1b2c3d4e5f6')")
+                raise TaskError(NOT_AN_ID, task_id=task_id)
         rows = self.store.get_many(task_ids)
         missing = [t for t in task_ids if t not in rows]
         if missing:
             raise TaskError(
-                f"unknown task id(s): {', '.join(missing)}; list the tasks to find their ids"
+                "unknown task id(s): {ids}; {LIST} shows the known tasks",
+                code=Code.UNKNOWN_TASK,
+                ids=", ".join(missing),
+                task_ids=missing,
             )
         return [rows[t] for t in task_ids]
 

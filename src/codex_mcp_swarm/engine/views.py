@@ -160,7 +160,7 @@ def status_view(
 
 
 def steered_view(row: TaskRow) -> dict[str, Any]:
-    """How often codex_steer redirected the task, and when last."""
+    """How often the task was steered, and when last."""
     return {"count": row.steer_count, "last_at": row.steered_at}
 
 

@@ -32,6 +32,7 @@ from ..engine.views import result_view, status_view
 from ..settings import Settings
 from . import answers, render
 from .tasks import LAUNCH_AS_TASK
+from .words import said
 
 PROGRESS_EVERY = 10.0  # seconds between progress notifications when nothing changed
 TASK_TOOL = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True)
@@ -174,7 +175,7 @@ class Face:
             # Making a worktree is git work: keep it off the event loop.
             row = await anyio.to_thread.run_sync(start) if worktree else start()
         except TaskError as exc:
-            return self.error(str(exc))
+            return self.error(said(exc))
         overlaps = None
         if args.get("paths"):  # a warning, never a refusal
             record = functools.partial(outlook.record_paths, self.engine.store, row, args["paths"])

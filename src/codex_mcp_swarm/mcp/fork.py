@@ -23,6 +23,7 @@ from ..engine.views import result_view
 from . import answers
 from .answers import TaskAnswer
 from .schemas import PROMPT_LIMIT
+from .words import said
 
 Answer = Callable[..., CallToolResult]
 
@@ -69,7 +70,7 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
         try:
             rows = await anyio.to_thread.run_sync(start)  # worktrees are git work
         except TaskError as exc:
-            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+            return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         source = rows[0].parent_id
         thread = str(rows[0].spec["task"]["fork_thread_id"])
         views: list[dict[str, Any]] = [dict(answers.task_answer(result_view(r))) for r in rows]

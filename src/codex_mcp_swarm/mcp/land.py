@@ -22,6 +22,7 @@ from ..engine.tasks import Engine, TaskError
 from ..git import GitError
 from . import answers
 from .schemas import MAX_IDS, Cwd, Strategy, Target
+from .words import said
 
 DESCRIPTION = (
     "Land (merge) many finished Codex agents' worktree branches into their target, like a merge "
@@ -110,7 +111,7 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
         try:
             out = await anyio.to_thread.run_sync(functools.partial(land, engine, request))
         except (TaskError, GitError) as exc:
-            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+            return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         text = answers.cap_text("\n".join(out.lines), budget, "structuredContent has all")
         data = LandAnswer.model_validate(as_data(out)).model_dump(mode="json")
         return CallToolResult(

@@ -48,6 +48,7 @@ from .schemas import (
     UseWorktree,
 )
 from .tasks import LAUNCH_AS_TASK
+from .words import said
 
 
 def removed_worktree_reply(previous: TaskRow | None, cwd: str, here: bool = True) -> str | None:
@@ -150,7 +151,7 @@ def register(face: Face) -> None:
                 return face.error(gone)
             row = face.engine.launch(spec, parent=previous)
         except TaskError as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         as_task = LAUNCH_AS_TASK.get()
         if as_task is not None:
             as_task.row = row
@@ -176,7 +177,7 @@ def register(face: Face) -> None:
             before = face.engine.get(task_id)
             row = await face.engine.cancel(task_id)
         except TaskError as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         view = answers.fit_views([result_view(row)], face.budget // 2)[0]
         if before.terminal:
             text = f"Task {row.id} had already ended ({row.phase}); nothing to cancel."

@@ -33,6 +33,7 @@ from .schemas import (
     WaitMode,
     WaitTimeout,
 )
+from .words import said
 
 
 def register(face: Face) -> None:
@@ -48,7 +49,7 @@ def register(face: Face) -> None:
         try:
             rows = face.engine.get_many(task_ids)
         except TaskError as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         now = time.time()
         views = [status_view(r, now, face.engine.store.queue_position(r)) for r in rows]
         for view in views:
@@ -84,7 +85,7 @@ def register(face: Face) -> None:
         try:
             rows, done = await face.wait_with_progress(ids, timeout, ctx, mode)
         except TaskError as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         views = answers.fit_views(
             [result_view(r) for r in await face.fresh(rows)], face.budget * 3 // 4
         )

@@ -17,6 +17,7 @@ from ..engine.store import TaskRow
 from ..engine.tasks import TaskError
 from ..engine.views import listing_view, result_view, status_view
 from .face import Face
+from .words import said
 
 EVENTS_PAGE_BYTES = 256 * 1024
 
@@ -26,7 +27,7 @@ def register(face: Face) -> None:
         try:
             return face.engine.get(task_id)
         except TaskError as exc:
-            raise ResourceError(str(exc)) from None
+            raise ResourceError(said(exc)) from None
 
     @face.mcp.resource(
         "codex-swarm:///server-info",

@@ -25,6 +25,7 @@ from ..engine.views import result_view
 from . import answers
 from .answers import TaskAnswer
 from .schemas import PROMPT_LIMIT
+from .words import said
 
 Answer = Callable[..., CallToolResult]
 AnswerOf = Callable[[TaskRow], Awaitable[CallToolResult]]
@@ -49,7 +50,7 @@ def register(
         try:
             row = await anyio.to_thread.run_sync(start)  # git work (on Ray: the worker's too)
         except TaskError as exc:
-            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+            return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         if run_async:
             text = (
                 f"Started review task {row.id} of task {task_id}. Use codex_wait with task_ids "

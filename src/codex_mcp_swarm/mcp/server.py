@@ -33,7 +33,7 @@ from . import steer as steer_tool
 from .arguments import argument_errors
 from .face import Face
 from .handshake import INSTRUCTIONS, SERVER_NAME
-from .schemas import lean
+from .schemas import inline, lean
 from .tasks import SwarmTasks
 from .updates import ResourceUpdates
 
@@ -117,6 +117,8 @@ def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer:
     for tool in mcp._tool_manager.list_tools():
         tool.parameters = lean(tool.parameters)
         if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = lean(tool.fn_metadata.output_schema, nulls=True)
+            tool.fn_metadata.output_schema = lean(
+                inline(tool.fn_metadata.output_schema), nulls=True
+            )
             tool.__dict__.pop("output_schema", None)  # a cached copy of the old one
     return mcp

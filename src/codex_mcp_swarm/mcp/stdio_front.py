@@ -7,6 +7,11 @@ imports the SDK; then it hands the stream to the SDK, feeding it the same openin
 dropping the SDK's own (identical) answer to it. When the first message is anything else, or the
 front is not sure of its answer, the SDK answers everything as usual.
 
+The wire is read and written on the event loop itself when it is a pipe or a socket (as every
+MCP client connects it): a request then reaches its handler, and the answer the client, without
+two thread hand-offs each way (the SDK's own stdio streams read and write in worker threads).
+Anything else (a terminal, a file) is read and written in threads, as the SDK does.
+
 Owns: fd 0 and fd 1 while serving (like the SDK's ``stdio_server``: fd 0 reads the null device
 and fd 1 goes to stderr, so children and stray prints never touch the wire), the one-line hello
 on a terminal, and the hand-over. ``CODEX_SWARM_SLOW_START=1`` turns the front off (tests compare
@@ -18,13 +23,13 @@ duplicate answer.
 
 from __future__ import annotations
 
-import io
 import json
 import os
+import stat
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from . import handshake
 
@@ -44,33 +49,80 @@ def _import_sdk() -> None:
     from . import server  # noqa: F401  (the expensive part: the SDK and pydantic models)
 
 
-class _Replay:
-    """The client's stream for the SDK: the line the front already read, then the rest."""
+LINE_LIMIT = 1 << 30  # bytes one message may have on the wire (the SDK itself sets none)
 
-    def __init__(self, first: bytes, rest: BinaryIO) -> None:
-        self._first = first.decode("utf-8", errors="replace")
-        self._rest = rest
+
+def _is_pipe_or_socket(fd: int) -> bool:
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+class _Replay:
+    """The client's stream for the SDK: the bytes the front already read, then the rest.
+
+    ``rest`` is the wire's file descriptor, read on the event loop when it is a pipe or socket
+    and in a thread otherwise."""
+
+    def __init__(self, first: bytes, rest: int) -> None:
+        self._first = first
+        self._fd = rest
 
     def __aiter__(self) -> AsyncIterator[str]:
-        return self._lines()
+        if _is_pipe_or_socket(self._fd):
+            return self._loop_lines()
+        return self._thread_lines()
 
-    async def _lines(self) -> AsyncIterator[str]:
+    async def _loop_lines(self) -> AsyncIterator[str]:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=LINE_LIMIT)
+        reader.feed_data(self._first)
+        pipe = os.fdopen(self._fd, "rb", buffering=0)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        while line := await reader.readline():
+            yield line.decode("utf-8", errors="replace")
+
+    async def _thread_lines(self) -> AsyncIterator[str]:
         import anyio
 
-        if self._first:
-            yield self._first
-        text = anyio.wrap_file(io.TextIOWrapper(self._rest, encoding="utf-8", errors="replace"))
-        async for line in text:
-            yield line
+        *lines, partial = self._first.split(b"\n")
+        for line in lines:
+            yield (line + b"\n").decode("utf-8", errors="replace")
+        rest = anyio.wrap_file(os.fdopen(self._fd, "rb", buffering=65536))
+        async for line in rest:
+            yield (partial + line).decode("utf-8", errors="replace")
+            partial = b""
+        if partial:
+            yield partial.decode("utf-8", errors="replace")
 
 
 class _DropDuplicate:
-    """The SDK's output stream, minus its answer to the request the front answered."""
+    """The SDK's output stream, minus its answer to the request the front answered.
 
-    def __init__(self, out: BinaryIO, answered_id: Any) -> None:
-        self._out = out
+    ``out`` is the wire's file descriptor, written on the event loop (with back-pressure) when
+    it is a pipe or socket and in a thread otherwise."""
+
+    def __init__(self, out: int, answered_id: Any) -> None:
+        self._fd = out
+        self._on_loop = _is_pipe_or_socket(out)
+        self._writer: Any = None
         self._pending = answered_id is not None
         self._id = answered_id
+
+    async def _loop_writer(self) -> Any:
+        import asyncio
+
+        if self._writer is None:
+            loop = asyncio.get_running_loop()
+            transport, protocol = await loop.connect_write_pipe(
+                lambda: asyncio.streams.FlowControlMixin(loop), os.fdopen(self._fd, "wb", 0)
+            )
+            # drain() then returns only once the pipe took every byte, as a blocking write
+            # would: nothing waits in a buffer that could be lost when the server stops.
+            transport.set_write_buffer_limits(high=0)
+            self._writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        return self._writer
 
     async def write(self, text: str) -> None:
         import anyio
@@ -87,15 +139,19 @@ class _DropDuplicate:
             ):
                 self._pending = False
                 return
-        await anyio.to_thread.run_sync(self._out.write, text.encode("utf-8"))
+        data = text.encode("utf-8")
+        if self._on_loop:
+            writer = await self._loop_writer()
+            writer.write(data)
+            await writer.drain()  # waits only while the pipe is full (the client not reading)
+        else:
+            await anyio.to_thread.run_sync(_write_all, self._fd, data)
 
     async def flush(self) -> None:
-        import anyio
-
-        await anyio.to_thread.run_sync(self._out.flush)
+        """Nothing to do: every write already went to the wire (there is no buffer)."""
 
 
-def _claim_stdio() -> tuple[BinaryIO, BinaryIO]:
+def _claim_stdio() -> tuple[int, int]:
     """Private duplicates of fd 0 and 1 for the wire; fd 0 then reads /dev/null, fd 1 is stderr."""
     wire_in = os.dup(0)
     wire_out = os.dup(1)
@@ -105,10 +161,25 @@ def _claim_stdio() -> tuple[BinaryIO, BinaryIO]:
     os.dup2(2, 1)
     for fd in (wire_in, wire_out):
         os.set_inheritable(fd, False)
-    return (
-        os.fdopen(wire_in, "rb", buffering=65536),
-        os.fdopen(wire_out, "wb", buffering=0),
-    )
+    return wire_in, wire_out
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _first_line(fd: int) -> tuple[bytes, bytes]:
+    """The first line on ``fd`` (with its newline, if any) and the bytes read after it."""
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    line, newline, rest = data.partition(b"\n")
+    return line + newline, rest
 
 
 def serve_stdio(build: Callable[[], MCPServer]) -> None:
@@ -121,14 +192,14 @@ def serve_stdio(build: Callable[[], MCPServer]) -> None:
     loader = threading.Thread(target=_import_sdk, name="sdk-import", daemon=True)
     loader.start()
     wire_in, wire_out = _claim_stdio()
-    first = wire_in.readline()
+    first, read_ahead = _first_line(wire_in)
     answered = None
     try:
         reply = handshake.answer(json.loads(first)) if first.strip() else None
     except ValueError:
         reply = None
     if reply is not None:
-        wire_out.write((json.dumps(reply, separators=(",", ":")) + "\n").encode("utf-8"))
+        _write_all(wire_out, (json.dumps(reply, separators=(",", ":")) + "\n").encode("utf-8"))
         answered = reply["id"]
     loader.join()
     server = build()
@@ -138,7 +209,7 @@ def serve_stdio(build: Callable[[], MCPServer]) -> None:
 
         lowlevel = server._lowlevel_server
         streams = stdio_server(
-            stdin=cast(Any, _Replay(first, wire_in)),
+            stdin=cast(Any, _Replay(first + read_ahead, wire_in)),
             stdout=cast(Any, _DropDuplicate(wire_out, answered)),
         )
         async with streams as (read_stream, write_stream):

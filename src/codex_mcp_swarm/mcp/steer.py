@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from ..engine import steering
 from ..engine.tasks import Engine, TaskError
 from ..engine.views import steered_view
+from .words import said
 
 Answer = Callable[..., CallToolResult]
 
@@ -59,8 +60,7 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
         try:
             done = steering.steer(engine, task_id, message)
         except TaskError as exc:
-            said = str(exc).replace("with a reply", "with codex_reply")
-            return CallToolResult(content=[TextContent(type="text", text=said)], is_error=True)
+            return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         row = done.row
         data = {
             "task_id": row.id,

@@ -26,6 +26,7 @@ from ..wording import cleanup_line
 from . import answers
 from .face import READ_TOOL, Face
 from .schemas import CleanupAnswer, DiffResult, MergeAnswer, Paths, Strategy, Target, TaskId
+from .words import said
 
 
 def register(face: Face) -> None:
@@ -52,7 +53,7 @@ def register(face: Face) -> None:
                 )
             )
         except (TaskError, GitError) as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         parts = [f"Task {row.id}: {out.branch} against {out.base_commit[:10]}", out.stat]
         if out.patch:
             parts.append(out.patch)
@@ -87,7 +88,7 @@ def register(face: Face) -> None:
                 )
             )
         except (TaskError, GitError) as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         if out.merged:
             text = (
                 f"Merged {row.id} into {out.target} ({out.strategy}): now at "
@@ -131,7 +132,7 @@ def register(face: Face) -> None:
                     )
                 )
         except (TaskError, GitError) as exc:
-            return face.error(str(exc))
+            return face.error(said(exc))
         lines = [cleanup_line(item) for item in cleaned]
         text = "\n".join(lines) if lines else "Nothing to clean up: no merged task branches."
         return face.answer(text, {"cleaned": as_data(cleaned)})

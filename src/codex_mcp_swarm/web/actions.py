@@ -18,6 +18,7 @@ from ..engine import branches, landing
 from ..engine.landing import LandRequest
 from ..engine.records import as_data
 from ..engine.tasks import Engine, TaskError
+from .words import said
 
 
 def _answer(ok: bool, message: str, **more: Any) -> dict[str, Any]:
@@ -29,7 +30,7 @@ async def cancel(engine: Engine, task_id: str) -> dict[str, Any]:
     try:
         before = engine.get(task_id)
     except TaskError as exc:
-        return _answer(False, str(exc))
+        return _answer(False, said(exc))
     if before.terminal:
         return _answer(False, f"task {task_id} had already ended ({before.phase}); nothing changed")
     after = await engine.cancel(task_id)
@@ -57,7 +58,7 @@ async def cleanup(engine: Engine, task_id: str) -> dict[str, Any]:
         row = engine.get(task_id)
         result = await asyncio.to_thread(branches.cleanup, engine.store, row, force=False)
     except (TaskError, git.GitError) as exc:
-        return _answer(False, str(exc))
+        return _answer(False, said(exc))
     done = []
     if result.removed_worktree:
         done.append("removed its worktree")
@@ -79,12 +80,12 @@ async def land(engine: Engine, task_id: str, *, check: str | None) -> dict[str, 
         row = engine.get(task_id)
         wt = branches.require_worktree(row)
     except (TaskError, git.GitError) as exc:
-        return _answer(False, str(exc))
+        return _answer(False, said(exc))
     request = LandRequest(task_ids=(task_id,), cwd=str(wt.repo), check=check)
     try:
         out = await asyncio.to_thread(landing.land, engine, request)
     except (TaskError, git.GitError) as exc:
-        return _answer(False, str(exc))
+        return _answer(False, said(exc))
     lines = out.lines
     detail = "\n".join(lines[1:]) or (lines[0] if lines else "nothing happened")
     if out.landed:

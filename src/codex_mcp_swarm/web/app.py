@@ -31,6 +31,7 @@ from ..engine.store import valid_task_id
 from ..engine.tasks import Engine, TaskError
 from . import actions, data
 from .access import Access
+from .words import said
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ class Board:
         try:
             return self.engine.get(task_id)
         except TaskError as exc:
-            return _refuse(404, str(exc))
+            return _refuse(404, said(exc))
 
     async def api_swarm(self, request: Request) -> Response:
         out = await asyncio.to_thread(data.swarm, self.engine.store)

@@ -22,9 +22,10 @@ from ..engine.outlook import conflicts_between, conflicts_with
 from ..engine.phases import ACTIVE, PHASES, TERMINAL
 from ..engine.records import as_data
 from ..engine.store import Store, TaskRow
-from ..engine.tasks import Engine
+from ..engine.tasks import Engine, TaskError
 from ..engine.views import elapsed, result_view, status_view, usage_view, worktree_view
 from . import diffs, timeline
+from .words import said
 
 DIFF_MAX_CHARS = 400_000  # characters of a patch the task page renders; the rest is listed
 EVENT_PAGE_BYTES = 512_000  # bytes of events.jsonl read per timeline page
@@ -161,8 +162,8 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
         return {"available": False, "reason": f"branch {wt.branch} was deleted by a cleanup"}
     try:
         out = branches.diff(row, paths=None, stat_only=False, max_chars=DIFF_MAX_CHARS)
-    except git.GitError as exc:
-        return {"available": False, "reason": str(exc)}
+    except (TaskError, git.GitError) as exc:
+        return {"available": False, "reason": said(exc)}
     return {
         "available": True,
         "branch": wt.branch,

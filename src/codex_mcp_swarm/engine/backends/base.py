@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ... import git
 from ...git import snapshots
 from .. import branches
+from ..errors import Code, EngineError, TaskError
 from ..phases import Phase
 from ..plan import LaunchPlan, WorktreeRequest
 from ..store import Store, TaskRow, backend_of
@@ -118,8 +119,10 @@ class Watchers:
         self._ended(task_id)
 
 
-class BackendError(Exception):
+class BackendError(EngineError):
     """A backend could not start or reach a task's supervisor; the message says what to do."""
+
+    default_code = Code.UNAVAILABLE
 
 
 class Backend(ABC):
@@ -192,14 +195,16 @@ class Backend(ABC):
 
     def continue_worktree(self, parent: TaskRow) -> git.Worktree:
         """The worktree of a reply to ``parent`` (a worktree task): the reply continues the
-        parent's thread in the parent's worktree, on its branch. :class:`~..git.GitError`,
-        saying what to do instead, when it cannot."""
+        parent's thread in the parent's worktree, on its branch. :class:`~..errors.TaskError`
+        (or :class:`~..git.GitError`), saying what to do instead, when it cannot."""
         record = branches.require_worktree(parent)
         if parent.extra.removed_worktree:
-            raise git.GitError(
-                f"the worktree of task {parent.id} was removed (by a cleanup or expiry), so its "
-                "thread cannot continue there. Start a new task in a worktree made from its "
-                f"branch {record.branch!r} (worktree with that branch as base_ref)."
+            raise TaskError(
+                "the worktree of task {task_id} was removed (by a cleanup or expiry), so its "
+                "thread cannot continue there. Start {LAUNCH} {WORKTREE_FROM} instead.",
+                code=Code.GONE,
+                task_id=parent.id,
+                branch=record.branch,
             )
         return record
 

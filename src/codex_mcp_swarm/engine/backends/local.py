@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import psutil
 
 from .. import procs
+from ..errors import Code
 from ..forkserver import RUNNER_MODULE, ForkServer, ForkServerError
 from ..plan import LaunchPlan
 from ..store import TaskRow
@@ -109,8 +110,10 @@ class LocalBackend(Backend):
                 if time.monotonic() > deadline:
                     os.close(fd)
                     raise BackendError(
-                        f"the lock of task {task_id} is held by another process; another "
-                        "server may be starting it"
+                        "the lock of task {task_id} is held by another process; another "
+                        "server may be starting it",
+                        code=Code.NOT_YET,
+                        task_id=task_id,
                     ) from None
                 time.sleep(0.01)
 
@@ -159,7 +162,9 @@ class LocalBackend(Backend):
             try:
                 pid = self._spawn(row.id, fd)
             except OSError as exc:
-                raise BackendError(f"could not start the task runner: {exc}") from exc
+                raise BackendError(
+                    "could not start the task runner: {reason}", reason=str(exc)
+                ) from exc
         finally:
             os.close(fd)  # the runner's copy keeps the lock held
         if pid is None:

@@ -61,6 +61,7 @@ from typing import Any
 from ... import git
 from ...git import remote as gitremote
 from .. import branches
+from ..errors import Code, TaskError
 from ..phases import Phase, is_terminal
 from ..plan import LaunchPlan, WorktreeRequest
 from ..records import ActorPayload, Node, PollSnapshot, RayRecord, RemoteCode
@@ -81,6 +82,7 @@ NO_END = "the worker ended without recording an end"
 # Seconds an actor may take to start (Ray starts a worker process for it: about 3 s on a busy
 # 2-core machine) before a task without a free codex slot is said to wait for one.
 WAITING_AFTER = 3.0
+NO_ACTOR = "could not create the task's Ray actor: {reason}"
 
 
 def actor_name(task_id: str) -> str:
@@ -139,9 +141,11 @@ class RayBackend(Backend):
                 )
             except Exception as exc:
                 raise BackendError(
-                    f"could not join the Ray cluster at {address!r}: {exc}. Start one with "
+                    "could not join the Ray cluster at {address!r}: {reason}. Start one with "
                     "`ray start --head` on this host (and `ray start --address HEAD:PORT "
-                    "--resources '{\"codex\": N}'` on each worker), then pass --ray-address."
+                    "--resources '{{\"codex\": N}}'` on each worker), then pass --ray-address.",
+                    address=address,
+                    reason=str(exc),
                 ) from exc
         _keep_stdout_clean()
         from .ray_worker import TaskActor
@@ -179,17 +183,24 @@ class RayBackend(Backend):
         worker makes the checkout again from the branch when the reply starts."""
         record = super().continue_worktree(parent)
         if parent.extra.removed_branch:
-            raise git.GitError(
-                f"the branch {record.branch} of task {parent.id} was deleted (merged or "
-                "cleaned up), so its thread has no work to continue on. Start a new task instead."
+            raise TaskError(
+                "the branch {branch} of task {task_id} was deleted (merged or cleaned up), so "
+                "its thread has no work to continue on. Start {LAUNCH} instead.",
+                code=Code.GONE,
+                branch=record.branch,
+                task_id=parent.id,
             )
         repo = record.repo
         try:
             gitremote.branch_commit(repo, branch_id(record))
         except git.GitError:
-            raise git.GitError(
-                f"the branch {record.branch} of task {parent.id} is no longer in {repo}, so "
-                "its thread cannot continue on it. Start a new task instead (worktree: true)."
+            raise TaskError(
+                "the branch {branch} of task {task_id} is no longer in {repo}, so its thread "
+                "cannot continue on it. Start {LAUNCH} {WORKTREE} instead.",
+                code=Code.GONE,
+                branch=record.branch,
+                task_id=parent.id,
+                repo=str(repo),
             ) from None
         self._remote_url(repo)  # a sentence now, not a failed task later
         return record
@@ -208,9 +219,12 @@ class RayBackend(Backend):
             fresh = self.store.get(row.id)
             if fresh is not None and fresh.terminal:  # it ended meanwhile: its branch is here
                 return super().work_so_far(fresh, wt, live=False)
-            raise git.GitError(
-                f"the worker of task {row.id} did not hand over its work so far ({_why(exc)}); "
-                "wait for the task to end (codex_wait) and try again"
+            raise TaskError(
+                "the worker of task {task_id} did not hand over its work so far ({reason}); "
+                "try again once the task has ended ({WAIT} tells when)",
+                code=Code.NOT_YET,
+                task_id=row.id,
+                reason=_why(exc),
             ) from None
         if commit is None:  # its checkout is gone: the end (and the branch) came back meanwhile
             return super().work_so_far(row, wt, live=False)
@@ -230,10 +244,13 @@ class RayBackend(Backend):
             return
         if not alive:
             raise BackendError(
-                f"the thread of task {parent.id} ran on Ray node {node_id[:8]} ({node.where}), "
-                "which is no longer in the cluster, and only that node had its Codex session "
-                "files: start a new task instead (codex_async), with the context it needs in "
-                "the prompt"
+                "the thread of task {task_id} ran on Ray node {node} ({where}), which is no "
+                "longer in the cluster, and only that node had its Codex session files: start "
+                "{LAUNCH} instead, with the context it needs in the prompt",
+                code=Code.GONE,
+                task_id=parent.id,
+                node=node_id[:8],
+                where=node.where,
             )
 
     def discard_worktree(self, wt: git.Worktree) -> None:
@@ -282,7 +299,7 @@ class RayBackend(Backend):
             if checkout is not None and look is not None:  # the work it looks at, as taken here
                 gitremote.push_base(Path(checkout.repo), look.url, checkout.commit, row.id)
         except git.GitError as exc:
-            raise BackendError(str(exc)) from exc
+            raise BackendError.because(exc, code=Code.GIT) from exc
         handle = self._create_actor(row, payload)
         self._watch(row.id, handle)
 
@@ -316,8 +333,8 @@ class RayBackend(Backend):
                 last = exc
                 time.sleep(0.5)
             except Exception as exc:
-                raise BackendError(f"could not create the task's Ray actor: {exc}") from exc
-        raise BackendError(f"could not create the task's Ray actor: {last}")
+                raise BackendError(NO_ACTOR, reason=str(exc)) from exc
+        raise BackendError(NO_ACTOR, reason=str(last))
 
     def _wait_node_gone(self, node_id: str) -> None:
         """Until the cluster knows the node is dead (a new actor could be placed there before),
@@ -725,8 +742,10 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
     except OSError as exc:
         raise BackendError(
-            f"no Ray cluster answers at {address} ({exc.strerror or exc}). Start its head with "
-            "`ray start --head --port PORT` (on this host), or fix --ray-address / RAY_ADDRESS."
+            "no Ray cluster answers at {address} ({reason}). Start its head with "
+            "`ray start --head --port PORT` (on this host), or fix --ray-address / RAY_ADDRESS.",
+            address=address,
+            reason=str(exc.strerror or exc),
         ) from None
 
 

@@ -148,10 +148,11 @@ class TaskActor:
             cwd = launch["cwd"]
             if not Path(cwd).is_dir():
                 raise OSError(
-                    f"cwd {cwd!r} does not exist on worker {self.node.hostname} "
+                    f"the directory {cwd!r} does not exist on worker {self.node.hostname} "
                     f"({self.node.address or '?'}): a task without a worktree runs in a "
-                    "directory the workers share with the server. Use worktree: true (the code "
-                    "then travels through the git remote) or a shared filesystem."
+                    "directory the workers share with the server. Start the task in a worktree "
+                    "of its own (its code then travels through the git remote) or use a shared "
+                    "filesystem."
                 )
         argv = [f"--cd={cwd}" if a.startswith("--cd=") else a for a in argv]
         launch.update(argv=argv, cwd=cwd)

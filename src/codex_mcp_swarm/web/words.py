@@ -1,0 +1,28 @@
+"""The board's words for the engine's terms: its pages, fields and buttons.
+
+Owns: :data:`BOARD_WORDS` (each :class:`~..engine.errors.Term` as a person at the board sees it:
+the check field, the task page's diff) and :func:`said`, what an error says in them. What the
+board cannot do (reply, start a task) keeps the engine's plain words.
+
+Must not: word anything but the engine's terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..engine.errors import ENGINE_WORDS, Term, spelt
+
+BOARD_WORDS: Mapping[Term, str] = {
+    **ENGINE_WORDS,
+    Term.LIST: "the task list",
+    Term.DIFF: "the diff on its task page",
+    Term.WAIT: "its task page",
+    Term.CHECK: "the check field",
+    Term.SETUP_CHECK: "`codex-mcp-swarm doctor` (in a shell)",
+}
+
+
+def said(exc: BaseException) -> str:
+    """What ``exc`` says, in this face's words."""
+    return spelt(exc, BOARD_WORDS)
