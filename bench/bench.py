@@ -18,7 +18,8 @@ get an empty HOME (Codex's shell reads no user profile), so results do not depen
 2. wake-up latency, one task at a time: Codex exit (seen with a pidfd) -> runner records the
    end (``ended_at`` in the store) -> runner exits -> the codex_wait answer reaches the client;
 3. codex_status / codex_list latency with many stored tasks (synthetic rows copied from a real
-   one) and running tasks whose events.jsonl got many synthetic lines; idle runner CPU;
+   one; 10,000 in the full configuration) and running tasks whose events.jsonl got many
+   synthetic lines, with the CPU each call costs the server and the client; idle runner CPU;
 4. server and runner peak RSS (Linux VmHWM, else sampled RSS), also while a task prints a lot;
 5. launch latency: codex_async, and codex_async with worktree vs a bare ``git worktree add``;
 6. a burst of tasks under --max-parallel: all complete, none lost, started in FIFO order;
@@ -613,8 +614,19 @@ async def status_latency(b: Bench) -> dict[str, Any]:
             "per_runner": round(statistics.fmean(used[1:]), 2),
         }
 
+        server = psutil.Process(srv.pid)
+        cpu: dict[str, dict[str, float]] = {}
+
         async def measure(tool: str, args: dict[str, Any], n: int) -> dict[str, Any]:
-            return stats([ms(await srv.timed(tool, args)) for _ in range(n)])
+            """Round trips, and the CPU each call cost the server and this client: on a shared
+            machine the round trips include waiting for a core, the CPU does not."""
+            served, mine = sum(server.cpu_times()[:2]), time.process_time()
+            times = [ms(await srv.timed(tool, args)) for _ in range(n)]
+            cpu[tool] = {
+                "server": round((sum(server.cpu_times()[:2]) - served) / n * 1000, 2),
+                "client": round((time.process_time() - mine) / n * 1000, 2),
+            }
+            return stats(times)
 
         psutil.cpu_percent(None)
         status_args = {"task_ids": running}
@@ -626,6 +638,7 @@ async def status_latency(b: Bench) -> dict[str, Any]:
         results["events_bytes_per_task"] = len(blob)
         results["status_ms"] = await measure("codex_status", status_args, cfg.calls)
         results["list_ms"] = await measure("codex_list", {}, cfg.calls)
+        results["cpu_ms_per_call"] = cpu
         start = time.perf_counter()
         listing = await srv.resource("codex-swarm:///tasks")
         results["tasks_resource_ms"] = ms(time.perf_counter() - start)
@@ -1253,9 +1266,9 @@ def machine(codex: str) -> dict[str, Any]:
 TARGETS = {
     "parallel_efficiency": {"ratio": "<= 1.05"},
     "wake_latency": {"codex_exit_to_answer_ms": "p50 < 20"},
-    "status_list_latency": {"status_ms": "< 50", "list_ms": "< 50"},
+    "status_list_latency": {"status_ms": "p99 < 10", "list_ms": "p99 < 10"},
     "memory": {"server_peak_before_mb": "< 150", "server_peak_after_mb": "< 150"},
-    "launch_latency": {"codex_async_ms": "< 50", "worktree_ratio": "< 1.2"},
+    "launch_latency": {"codex_async_ms": "p99 < 20", "worktree_ratio": "< 1.2"},
     "runner_cost": {"runner_start_cpu_ms": "< 10 (forked)", "runner_uss_mb": "< 4 (forked)"},
     "startup": {"initialize_ms": "p50 < 300", "discover_ms": "p50 < 300"},
     "answer_size": {"one_command_task_chars": "< 250", "worktree_task_chars": "< 450"},

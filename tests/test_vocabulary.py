@@ -87,7 +87,7 @@ def test_one_command_text_takes_every_shell_wrapper_off() -> None:
 # ---- errors: codes and facts in the engine, words in each face -------------------------------
 
 SRC = Path(codex_mcp_swarm.__file__).parent
-ENGINE_ERRORS = {"EngineError", "TaskError", "BackendError"}
+ENGINE_ERRORS = {"EngineError", "TaskError", "BackendError", "StoreError", "ForkServerError"}
 
 
 def _engine_sources() -> list[Path]:
@@ -254,3 +254,41 @@ def test_mcp_and_the_console_word_the_same_refusal_each_its_own_way() -> None:
     assert mcp_said(unknown).endswith("; codex_list shows the known tasks")
     assert console_said(unknown).endswith("; `codex-mcp-swarm tasks` shows the known tasks")
     assert board_said(unknown).endswith("; the task list shows the known tasks")
+
+
+def test_every_engine_error_derives_from_the_one_root() -> None:
+    from codex_mcp_swarm.engine.backends.base import BackendError
+    from codex_mcp_swarm.engine.errors import EngineError
+    from codex_mcp_swarm.engine.forkserver import ForkServerError
+    from codex_mcp_swarm.engine.store import StoreError
+
+    for kind in (TaskError, BackendError, StoreError, ForkServerError):
+        assert issubclass(kind, EngineError)
+    gone = StoreError("invalid task id {task_id!r}", code=Code.INVALID, task_id="{x}")
+    assert isinstance(gone, RuntimeError) and str(gone) == "invalid task id '{x}'"
+    assert gone.facts == {"task_id": "{x}"}
+
+
+def test_every_face_words_engine_errors_through_its_own_words() -> None:
+    """A face that catches an engine error shows it through ``said`` (its spelling), never as
+    ``str(exc)``, an f-string of it or a patched sentence (``str(exc).replace(...)``)."""
+    caught = ENGINE_ERRORS - {"ForkServerError"}
+    found = []
+    for face in ("mcp", "console", "web"):
+        for path in sorted((SRC / face).glob("*.py")):
+            for handler in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(handler, ast.ExceptHandler) or handler.name is None:
+                    continue
+                types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+                if not any(getattr(t, "id", getattr(t, "attr", None)) in caught for t in types):
+                    continue
+                for node in ast.walk(ast.Module(body=handler.body, type_ignores=[])):
+                    plain = (
+                        isinstance(node, ast.Call) and getattr(node.func, "id", None) == "str"
+                    ) or isinstance(node, ast.FormattedValue)
+                    args = (
+                        node.args if isinstance(node, ast.Call) else [getattr(node, "value", None)]
+                    )
+                    if plain and any(getattr(a, "id", None) == handler.name for a in args):
+                        found.append(f"{path.relative_to(SRC)}:{handler.lineno}")
+    assert not found, found
