@@ -59,6 +59,7 @@ KINDS: dict[str, frozenset[str]] = {
             "test_events.py",
             "test_settings.py",
             "test_stdio_front.py",
+            "test_views.py",
             "test_store.py",
             "test_store_steers.py",
             "test_vocabulary.py",
