@@ -52,6 +52,7 @@ if not os.environ.get("CODEX_SWARM_CODEX_BIN"):
 KINDS: dict[str, frozenset[str]] = {
     "unit": frozenset(
         {
+            "test_admission.py",
             "test_answers.py",
             "test_command.py",
             "test_command_steering.py",
