@@ -54,6 +54,7 @@ KINDS: dict[str, frozenset[str]] = {
         {
             "test_admission.py",
             "test_answers.py",
+            "test_branches.py",
             "test_command.py",
             "test_command_steering.py",
             "test_console.py",
