@@ -59,6 +59,7 @@ KINDS: dict[str, frozenset[str]] = {
             "test_command_steering.py",
             "test_console.py",
             "test_events.py",
+            "test_outlook.py",
             "test_settings.py",
             "test_stdio_front.py",
             "test_views.py",
