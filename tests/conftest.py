@@ -62,6 +62,7 @@ KINDS: dict[str, frozenset[str]] = {
             "test_outlook.py",
             "test_settings.py",
             "test_stdio_front.py",
+            "test_steering.py",
             "test_views.py",
             "test_store.py",
             "test_store_steers.py",
