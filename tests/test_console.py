@@ -7,6 +7,7 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -426,13 +427,29 @@ def test_piped_watch_prints_the_current_table_once_then_changes(tmp_path: Path) 
         text=True,
         env={**os.environ, "COLUMNS": "160"},
     )
-    time.sleep(3)
+    assert proc.stdout is not None and proc.stderr is not None
+
+    def read_until(done: Callable[[str], bool]) -> str:
+        text = ""
+        while not done(text) and (line := proc.stdout.readline()):  # type: ignore[union-attr]
+            text += line
+        return text
+
+    # Each step waits for what watch printed, not for a guessed time.
+    table = read_until(lambda text: all(task_id in text for task_id in made.values()))
+    Store(tmp_path / "tasks").finish(made["c"], phase="cancelled", error="not needed")
+    change = read_until(lambda text: made["c"] in text)
     proc.send_signal(signal.SIGTERM)  # ends like Ctrl-C
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    out = table + change + proc.stdout.read()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0, err
     for task_id in made.values():  # finished ones too: the table, not only changes
-        assert out.count(task_id) == 1, out
-    assert "running" in out and "failed" in out
+        assert table.count(task_id) == 1, table
+    assert "running" in table and "failed" in table
+    # Then one line per change, never the table again.
+    assert "cancelled" in change.splitlines()[-1], change
+    assert [out.count(made[n]) for n in "abc"] == [1, 1, 2], out
+    assert out.count(" done · ") == 1, out  # the summary under the table, once
 
 
 def test_a_command_in_uvs_cache_becomes_a_uvx_command_for_clients(

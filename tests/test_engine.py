@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -295,3 +296,87 @@ async def test_a_reply_needs_the_backend_that_ran_its_thread(tmp_path: Path) -> 
     reply, previous = cluster.reply_spec(thread, "again")
     with pytest.raises(TaskError, match="continue it from a server started with --backend local"):
         cluster.launch(reply, parent=previous)
+
+
+@pytest.mark.parametrize("forked", [True, False])
+async def test_nothing_of_the_engine_runs_after_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool
+) -> None:
+    """Every thread the engine and its backend started has ended when stop() returns: the
+    scheduler's group, the fork server's warm-up, the watcher of an ended task; a runner
+    spawned as this process's child has been reaped (it has no thread of its own). What stays
+    is the event loop's (anyio's idle worker threads), and the fork server process is gone."""
+    monkeypatch.setenv("CODEX_SWARM_FORKSERVER", "1" if forked else "0")
+    before = set(threading.enumerate())
+    async with Engine(settings_for(tmp_path)) as engine:
+        row = engine.launch(spec(tmp_path))
+        rows, done = await engine.wait([row.id], timeout=60)
+        assert done and rows[0].phase == "completed", rows[0].error
+        with anyio.fail_after(30):  # its watcher has seen the runner go (not abandoned)
+            while row.id in engine.backend.watchers:
+                await anyio.sleep(0.02)
+        forks = getattr(engine.backend, "_forks", None)
+    left = [
+        t.name for t in threading.enumerate() if t not in before and t.name != "AnyIO worker thread"
+    ]
+    assert left == []
+    children = psutil.Process().children()
+    assert rows[0].runner_pid not in {c.pid for c in children}  # reaped, or never our child
+    if forks is not None:
+        assert forks._proc is None and not [
+            c for c in children if "--forkserver-fd" in " ".join(c.cmdline())
+        ]
+
+
+class FailingAdoptionBackend(RecordingClusterBackend):
+    """Starts and stops like a backend with watchers, then fails the engine's first scan."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        super().__init__(store, settings)
+        self.calls: list[str] = []
+
+    async def start(self) -> None:
+        self.calls.append("start")
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+
+    def adopt(self, rows: list[TaskRow]) -> None:
+        raise OSError("the store went away")
+
+
+async def test_a_failed_start_stops_what_it_started(tmp_path: Path) -> None:
+    """start() enters what it starts into one exit stack: when a later step fails, the backend
+    it had started is stopped again, and the engine is left unstarted (it can start again)."""
+    settings = settings_for(tmp_path)
+    store = Store(settings.task_dir)
+    backend = FailingAdoptionBackend(store, settings)
+    engine = Engine(settings, store, backend)
+    with pytest.raises(OSError, match="the store went away"):
+        await engine.start()
+    assert backend.calls == ["start", "stop"]
+    assert engine.users == 0
+    await engine.stop()  # nothing to stop: no error, nothing called
+    assert backend.calls == ["start", "stop"]
+
+
+async def test_a_cancel_that_fails_at_shutdown_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With cancel_on_exit, a task whose cancel fails at shutdown is named in the log (the
+    others are still cancelled); stop() itself completes."""
+    settings = settings_for(tmp_path, cancel_on_exit=True)
+    async with Engine(settings) as engine:
+        row = engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
+        with anyio.fail_after(30):
+            while engine.get(row.id).phase != "running":
+                await anyio.sleep(0.02)
+
+        async def failing_cancel(task_id: str) -> TaskRow:
+            raise OSError("disk gone")
+
+        monkeypatch.setattr(engine, "cancel", failing_cancel)
+    assert f"task {row.id} was not cancelled at shutdown" in caplog.text
+    async with Engine(settings) as engine:
+        ended = await engine.cancel(row.id)
+    assert ended.phase == "cancelled"

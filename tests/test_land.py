@@ -119,6 +119,7 @@ CHILD = """
 import pathlib, sys, time
 from codex_mcp_swarm.git import cleanup, merge
 repo, action, branch, go = sys.argv[1:]
+print("ready", flush=True)
 while not pathlib.Path(go).exists():
     time.sleep(0.002)
 if action == "merge":
@@ -149,7 +150,8 @@ def test_concurrent_merges_and_cleanups_from_processes(
         )
         for action, branch in jobs
     ]
-    time.sleep(0.3)
+    for child in children:  # all imported and waiting: they start together
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
     go.touch()
     outputs = [child.communicate(timeout=120) for child in children]
     for child, (_, err) in zip(children, outputs, strict=True):

@@ -214,16 +214,15 @@ def _ray_backend(tmp_path: Path, stub: _StubRay) -> tuple[object, Store]:
     return backend, store
 
 
-def test_what_an_unplaced_task_waits_for(tmp_path: Path) -> None:
+def test_what_an_unplaced_task_waits_for() -> None:
+    from codex_mcp_swarm.engine.backends.ray_collector import waiting_for
+
     stub = _StubRay(total=4, free=0)
-    backend, store = _ray_backend(tmp_path, stub)
-    store.create("eeee11112222", spec={"task": {}}, cwd="/tmp", title="t", owner="o")
-    waiting_for = backend._waiting_for  # type: ignore[attr-defined]
-    assert waiting_for("eeee11112222") == "a free codex slot on the Ray cluster (all 4 are in use)"
+    assert waiting_for(stub, None) == "a free codex slot on the Ray cluster (all 4 are in use)"
     stub.free = 1
-    assert waiting_for("eeee11112222") is None  # a slot is free: its actor is being started
+    assert waiting_for(stub, None) is None  # a slot is free: its actor is being started
     stub.total = stub.free = 0
-    assert "no node offers the codex resource" in waiting_for("eeee11112222")
+    assert "no node offers the codex resource" in (waiting_for(stub, None) or "")
 
 
 def test_cancel_removes_an_unplaced_actor_at_once(tmp_path: Path) -> None:
@@ -363,7 +362,7 @@ def test_a_thread_whose_node_left_the_cluster_is_refused_with_a_sentence(tmp_pat
     )
     fork = store.get("ffff33334444")
     assert fork is not None
-    assert backend._thread_node(fork) == node.node_id  # a fork runs where the thread is
+    assert backend.thread_node(fork) == node.node_id  # a fork runs where the thread is
     stub.alive = False
     with pytest.raises(BackendError, match="no longer in the cluster") as refused:
         backend.check_thread(source)

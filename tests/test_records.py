@@ -218,3 +218,24 @@ def test_equal_texts_share_one_record() -> None:
     assert first is second and first.worktree == WORKTREE
     with pytest.raises(dataclasses.FrozenInstanceError):
         first.worktree.branch = "x"  # type: ignore[misc]
+
+
+def test_the_recorded_spec_reads_typed() -> None:
+    from codex_mcp_swarm.codex.command import ReviewTarget, TaskSpec
+    from codex_mcp_swarm.engine.codec import task_spec_of
+
+    spec = TaskSpec(
+        prompt="p",
+        cwd="/r",
+        model="m",
+        config={"a": 1},
+        review=ReviewTarget(base="a" * 40),
+        output_schema={"type": "object"},
+    )
+    stored = json.loads(json.dumps({"task": dataclasses.asdict(spec), "launch": {}}))
+    assert task_spec_of(stored) == spec
+    # Older rows: fields missing (no fork_thread_id, no output_schema), unknown ones ignored,
+    # and the oldest hold the task's fields alone.
+    old = {"prompt": "p", "cwd": "/r", "sandbox": "read-only", "retired": True}
+    assert task_spec_of({"task": old}) == TaskSpec(prompt="p", cwd="/r", sandbox="read-only")
+    assert task_spec_of(old) == TaskSpec(prompt="p", cwd="/r", sandbox="read-only")

@@ -87,7 +87,7 @@ def test_one_command_text_takes_every_shell_wrapper_off() -> None:
 # ---- errors: codes and facts in the engine, words in each face -------------------------------
 
 SRC = Path(codex_mcp_swarm.__file__).parent
-ENGINE_ERRORS = {"EngineError", "TaskError", "BackendError"}
+ENGINE_ERRORS = {"EngineError", "TaskError", "BackendError", "StoreError", "ForkServerError"}
 
 
 def _engine_sources() -> list[Path]:
@@ -254,3 +254,16 @@ def test_mcp_and_the_console_word_the_same_refusal_each_its_own_way() -> None:
     assert mcp_said(unknown).endswith("; codex_list shows the known tasks")
     assert console_said(unknown).endswith("; `codex-mcp-swarm tasks` shows the known tasks")
     assert board_said(unknown).endswith("; the task list shows the known tasks")
+
+
+def test_every_engine_error_derives_from_the_one_root() -> None:
+    from codex_mcp_swarm.engine.backends.base import BackendError
+    from codex_mcp_swarm.engine.errors import EngineError
+    from codex_mcp_swarm.engine.forkserver import ForkServerError
+    from codex_mcp_swarm.engine.store import StoreError
+
+    for kind in (TaskError, BackendError, StoreError, ForkServerError):
+        assert issubclass(kind, EngineError)
+    gone = StoreError("invalid task id {task_id!r}", code=Code.INVALID, task_id="{x}")
+    assert isinstance(gone, RuntimeError) and str(gone) == "invalid task id '{x}'"
+    assert gone.facts == {"task_id": "{x}"}

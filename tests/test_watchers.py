@@ -68,3 +68,43 @@ def test_nothing_acts_after_close_and_close_waits_for_a_consequence_in_flight() 
     assert woken == ["task03"]
     watchers.open()
     assert not watchers.closed
+
+
+def test_close_joins_every_watcher_but_an_uninterruptible_wait() -> None:
+    """A watcher whose wait is over, and one that said it looks at ``closed`` while it waits
+    (a Ray collector), are joined by close(); one blocked in a wait nothing can interrupt (a
+    local flock) is abandoned, and what it wakes up to later does nothing."""
+    woken: list[str] = []
+    watchers = Watchers(woken.append)
+    polling, unblock = threading.Event(), threading.Event()
+
+    def ends_at_once(task_id: str) -> None:
+        watchers.act(task_id, lambda: None)
+
+    def polls(task_id: str) -> None:
+        watchers.joinable()
+        polling.set()
+        while not watchers.closed:
+            time.sleep(0.01)  # a collector's poll
+        watchers.forget(task_id)
+
+    def blocks(task_id: str) -> None:
+        unblock.wait(30)
+        watchers.act(task_id, lambda: woken.append("late"))
+
+    watchers.start("task06", ends_at_once, name="watch-once")
+    watchers.start("task07", polls, name="watch-polls")
+    watchers.start("task08", blocks, name="watch-blocks")
+    assert polling.wait(10)
+    deadline = time.monotonic() + 10
+    while woken != ["task06"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    watchers.close()
+    alive = {t.name for t in threading.enumerate()}
+    assert "watch-once" not in alive and "watch-polls" not in alive
+    assert "watch-blocks" in alive  # abandoned
+    unblock.set()
+    for thread in threading.enumerate():
+        if thread.name == "watch-blocks":
+            thread.join(10)
+    assert woken == ["task06"]  # the late wake-up did nothing

@@ -1,11 +1,20 @@
-"""The board's pure parts: diff pairing and colouring, timeline entries, and the access rules."""
+"""The board's pure parts: diff pairing and colouring, timeline entries, the access rules, and
+the board command's browser opener."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import pytest
 
 from codex_mcp_swarm.web import diffs, timeline
 from codex_mcp_swarm.web.access import COOKIE, Access
+from codex_mcp_swarm.web.serve import serve_until_stopped
 
 LOOPBACK = ["127.0.0.1", "localhost", "[::1]"]
 
@@ -120,3 +129,41 @@ def test_access_rules() -> None:
     assert locked.signed_in({"cookie": f"other=1; {value}"})
     assert not locked.signed_in({"cookie": f"{COOKIE}=forged"})
     assert not locked.signed_in({"cookie": "garbage;;=\x00"})
+
+
+class FakeServer:
+    """Stands in for uvicorn's Server: starts (or never does), then stops when told to."""
+
+    def __init__(self, starts: bool) -> None:
+        self.starts = starts
+        self.started = False
+        self.stop = anyio.Event()
+
+    async def serve(self) -> None:
+        if self.starts:
+            self.started = True
+            await self.stop.wait()
+
+
+@pytest.mark.anyio
+async def test_the_board_opener_is_done_when_the_server_stops() -> None:
+    """The browser opens once the server has started, and the opener task ends with the
+    server's call; a server that never started (a taken port) leaves no opener waiting."""
+    before: set[asyncio.Task[Any]] = asyncio.all_tasks()
+    opened: list[str] = []
+    server = FakeServer(starts=True)
+    token = anyio.lowlevel.current_token()
+
+    def open_url() -> None:
+        opened.append("url")
+        anyio.from_thread.run_sync(server.stop.set, token=token)
+
+    with anyio.fail_after(30):
+        await serve_until_stopped(server, open_url)
+    assert opened == ["url"]
+    assert asyncio.all_tasks() == before
+
+    with anyio.fail_after(30):
+        await serve_until_stopped(FakeServer(starts=False), open_url)
+    assert opened == ["url"]
+    assert asyncio.all_tasks() == before

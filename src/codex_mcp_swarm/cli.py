@@ -478,13 +478,13 @@ def _serve(argv: Sequence[str] | None) -> int:
         print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
         return 2
     _setup_logging(settings)
-    _ensure_codex(settings)
     if args.transport == "stdio":
         from .mcp.stdio_front import serve_stdio  # answers the client before the SDK is loaded
 
         def build() -> MCPServer:
             from .mcp.server import build_server
 
+            _ensure_codex(settings)  # after the opening answer: a first install keeps it waiting
             return build_server(settings)
 
         try:
@@ -503,6 +503,7 @@ def _serve(argv: Sequence[str] | None) -> int:
     from .mcp.server import build_server  # the SDK import is only paid when serving
 
     try:
+        _ensure_codex(settings)
         engine = Engine(settings)
         server = build_server(settings, engine)
     except StoreError as exc:

@@ -282,13 +282,17 @@ def reply_spec(
         )
     previous = store.latest_for_thread(thread_id)
     if previous is not None:
-        fields = dict(previous.spec["task"])
-        fields.pop("review", None)  # a review's thread goes on as an ordinary one
-        # An output schema is the reply's own (codex_reply's output_schema), not inherited.
-        fields.update(
-            prompt=prompt, resume_thread_id=thread_id, fork_thread_id=None, output_schema=None
+        # A review's thread goes on as an ordinary one; an output schema is the reply's own
+        # (codex_reply's output_schema), not inherited.
+        spec = replace(
+            previous.task,
+            prompt=prompt,
+            resume_thread_id=thread_id,
+            fork_thread_id=None,
+            review=None,
+            output_schema=None,
         )
-        return TaskSpec(**fields), previous
+        return spec, previous
     cwd = find_session_cwd(thread_id)
     if cwd is None:
         raise TaskError(

@@ -1,4 +1,5 @@
-"""The store's codec for a task row's ``extra``: :class:`~.records.TaskExtra` to JSON and back.
+"""The store's codec for a task row's ``extra``: :class:`~.records.TaskExtra` to JSON and back;
+and the typed reading of a row's recorded spec (:func:`task_spec_of`).
 
 Owns: the JSON shape of the ``extra`` column, and nothing else knows it. Decoding tolerates
 every row ever written: a missing key takes the record's default, a key this version does not
@@ -19,13 +20,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..codex.command import ReviewTarget, TaskSpec
 from .plan import Checkout
 from .records import Merged, Node, RayRecord, TaskExtra, as_data
 
 if TYPE_CHECKING:
     from ..git import Outcome, Worktree
 
-__all__ = ["extra_from_json", "extra_to_dict", "extra_to_json"]
+__all__ = ["extra_from_json", "extra_to_dict", "extra_to_json", "task_spec_of"]
 
 log = logging.getLogger(__name__)
 
@@ -300,3 +302,41 @@ def extra_to_dict(extra: TaskExtra) -> dict[str, Any]:
 
 def extra_to_json(extra: TaskExtra) -> str:
     return json.dumps(extra_to_dict(extra))
+
+
+# ---- the recorded spec -----------------------------------------------------------------------
+
+
+def task_spec_of(spec: Mapping[str, Any]) -> TaskSpec:
+    """What a task was asked to do, from its recorded spec (``{"task": ..., "launch": ...}``;
+    the oldest rows hold the task's fields alone). Unknown keys are ignored and missing ones
+    take their defaults; the spec was checked when it was recorded."""
+    inner = spec.get("task")
+    data: Mapping[str, Any] = inner if isinstance(inner, dict) else spec
+    review = data.get("review")
+    config = data.get("config")
+    schema = data.get("output_schema")
+    return TaskSpec(
+        prompt=_str(data.get("prompt")) or "",
+        cwd=_str(data.get("cwd")) or "",
+        model=_str(data.get("model")),
+        sandbox=_str(data.get("sandbox")),
+        approval_policy=_str(data.get("approval_policy")),
+        profile=_str(data.get("profile")),
+        config=dict(config) if isinstance(config, dict) else {},
+        base_instructions=_str(data.get("base_instructions")),
+        developer_instructions=_str(data.get("developer_instructions")),
+        compact_prompt=_str(data.get("compact_prompt")),
+        resume_thread_id=_str(data.get("resume_thread_id")),
+        fork_thread_id=_str(data.get("fork_thread_id")),
+        review=(
+            ReviewTarget(
+                base=_str(review.get("base")),
+                uncommitted=bool(review.get("uncommitted")),
+                custom=bool(review.get("custom")),
+            )
+            if isinstance(review, dict)
+            else None
+        ),
+        output_schema=dict(schema) if isinstance(schema, dict) else None,
+    )

@@ -1,8 +1,9 @@
 """The engine's errors: one root, a code for each kind of refusal, the facts, and words any face
 can spell its own way.
 
-Owns: :class:`EngineError` (the root every engine error derives from) and :class:`TaskError`
-(a request the engine refuses); :class:`Code` (what kind of refusal); :class:`Term` (the things
+Owns: :class:`EngineError` (the root every engine error derives from: ``StoreError``,
+``BackendError`` and ``ForkServerError`` in their modules) and :class:`TaskError` (a request the
+engine refuses); :class:`Code` (what kind of refusal); :class:`Term` (the things
 a message may tell the caller to use: an action such as a reply, or an argument such as the
 worktree switch) and :data:`ENGINE_WORDS`, the engine's own plain spelling of each.
 

@@ -29,19 +29,24 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
+
+from .errors import Code, EngineError
 
 RUNNER_MODULE = "codex_mcp_swarm.engine.runner"
 FORK_TIMEOUT = 10.0  # seconds to wait for the fork server's answer before giving up on it
 MAX_MESSAGE = 8192
 
 
-class ForkServerError(Exception):
+class ForkServerError(EngineError):
     """The fork server could not start a runner. ``maybe_started``: the request had been sent
     when it failed, so a runner holding the task's lock may exist: starting another would run
     the task twice (the caller leaves it to adoption, which judges by the lock)."""
 
-    def __init__(self, message: str, *, maybe_started: bool = False) -> None:
-        super().__init__(message)
+    default_code = Code.UNAVAILABLE
+
+    def __init__(self, template: str, *, maybe_started: bool = False, **facts: Any) -> None:
+        super().__init__(template, **facts)
         self.maybe_started = maybe_started
 
 
@@ -64,7 +69,8 @@ class ForkServer:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._broken = False
-        self._warming = False
+        self._warmer: threading.Thread | None = None  # joined by close()
+        self._closing = False
 
     def _ensure(self) -> socket.socket:
         if self._sock is not None and self._proc is not None and self._proc.poll() is None:
@@ -99,18 +105,16 @@ class ForkServer:
 
     def warm(self) -> None:
         """Start the fork server now (in the background), so the first task does not wait for
-        its imports. Failures are left for :meth:`spawn` to report."""
-
-        if self._warming or self._proc is not None:
+        its imports. Failures are left for :meth:`spawn` to report. :meth:`close` waits for it."""
+        if self._warmer is not None or self._proc is not None:
             return
-        self._warming = True
+        self._warmer = threading.Thread(target=self._warm, daemon=True, name="forkserver-warm")
+        self._warmer.start()
 
-        def start() -> None:
-            with self._lock, contextlib.suppress(Exception):
-                if not self._broken:
-                    self._ensure()
-
-        threading.Thread(target=start, daemon=True, name="forkserver-warm").start()
+    def _warm(self) -> None:
+        with self._lock, contextlib.suppress(Exception):
+            if not self._broken and not self._closing:
+                self._ensure()
 
     def spawn(self, task_dir: Path, task_id: str, lock_fd: int) -> int:
         """Fork a runner for ``task_id`` holding ``lock_fd`` (the caller keeps and then closes
@@ -128,10 +132,14 @@ class ForkServer:
             except (OSError, ValueError, ForkServerError) as exc:
                 self._broken = True  # do not pay the timeout again: spawn plainly from now on
                 self._close_locked()
-                raise ForkServerError(f"the fork server failed: {exc}", maybe_started=sent) from exc
+                raise ForkServerError(
+                    "the fork server failed: {reason}", maybe_started=sent, reason=str(exc)
+                ) from exc
             pid = answer.get("pid")
             if not isinstance(pid, int) or pid <= 0:
-                raise ForkServerError(f"the fork server could not fork: {answer.get('error')}")
+                raise ForkServerError(
+                    "the fork server could not fork: {reason}", reason=str(answer.get("error"))
+                )
             return pid
 
     def _close_locked(self) -> None:
@@ -148,8 +156,15 @@ class ForkServer:
             self._proc = None
 
     def close(self) -> None:
+        """Stop the fork server (runners it forked run on), after a warm-up still under way:
+        nothing of it is left running once this returns."""
+        self._closing = True  # a warm-up that has not started yet does nothing
+        warmer, self._warmer = self._warmer, None
+        if warmer is not None:
+            warmer.join()
         with self._lock:
             self._close_locked()
+        self._closing = False
 
 
 # ---- the fork server process ---------------------------------------------------------------

@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import git
-from ..codex.command import TaskSpec
 from ..git.batch import land_batch
 from ..git.checkcache import CheckCache
 from ..git.landing import LandStep, Scratch, conflicted_merge, markers_left
@@ -121,13 +120,12 @@ def _start_resolver(
         f"Made by codex-swarm for a task that resolves the conflicts of task {row.id}."
     )
     commit, paths = conflicted_merge(wt.repo, wt.branch, target, message)
-    fields = dict(row.spec.get("task") or {})
-    fields.update(
+    spec = replace(
+        row.task,
         prompt=_resolver_prompt(row, target, paths, others),
         resume_thread_id=None,
         cwd=str(Path(wt.repo) / wt.subdir) if wt.subdir else str(wt.repo),
     )
-    spec = TaskSpec(**fields)
     follow = engine.launch(spec, worktree=WorktreeRequest(base_ref=commit))
     engine.store.update_extra(
         follow.id,

@@ -93,7 +93,7 @@ def steer(engine: Engine, task_id: str, message: str) -> Steered:
     row = engine.get(task_id)
     if row.terminal:
         raise _ended(row, "steer")
-    if row.spec.get("task", {}).get("review"):
+    if row.task.review is not None:
         raise TaskError(
             "task {task_id} is a code review, which cannot be steered; cancel it and start "
             "another review with {INSTRUCTIONS}",
@@ -229,10 +229,14 @@ def fork(
     if worktree is None:
         worktree = source_wt is not None
     if row is not None:
-        fields = dict(row.spec["task"])
-        for key in ("review", "resume_thread_id", "output_schema"):
-            fields.pop(key, None)
-        base_spec = TaskSpec(**{**fields, "prompt": prompt, "fork_thread_id": thread})
+        base_spec = replace(
+            row.task,
+            prompt=prompt,
+            fork_thread_id=thread,
+            review=None,
+            resume_thread_id=None,
+            output_schema=None,
+        )
     else:
         if not engine.sessions_here:
             raise TaskError(
@@ -319,7 +323,7 @@ def review(engine: Engine, task_id: str, instructions: str | None = None) -> Tas
     if instructions is not None:
         _check_text(instructions, Term.INSTRUCTIONS)
     row = engine.get(task_id)
-    if row.spec.get("task", {}).get("review"):
+    if row.task.review is not None:
         raise TaskError(
             "task {task_id} is itself a review; review the task it reviewed instead",
             code=Code.UNSUPPORTED,
@@ -366,13 +370,13 @@ def review(engine: Engine, task_id: str, instructions: str | None = None) -> Tas
         else:
             where = "in this checkout (staged, unstaged, and untracked files)"
             target, prompt = ReviewTarget(custom=True), _review_request(where, instructions)
-    source = row.spec.get("task", {})
-    config = {k: v for k, v in (source.get("config") or {}).items() if k != "sandbox_mode"}
+    source = row.task
+    config = {k: v for k, v in source.config.items() if k != "sandbox_mode"}
     spec = TaskSpec(
         prompt=prompt,
         cwd=cwd,
-        model=source.get("model"),
-        profile=source.get("profile"),
+        model=source.model,
+        profile=source.profile,
         config=config,
         sandbox="read-only",
         review=target,

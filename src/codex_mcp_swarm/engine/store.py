@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .codec import extra_from_json, extra_to_json
+from ..codex.command import TaskSpec
+from .codec import extra_from_json, extra_to_json, task_spec_of
+from .errors import Code, EngineError
 from .phases import ACTIVE, PHASES, SUPERVISED, TERMINAL, Phase
 from .plan import LaunchPlan
 from .records import TaskExtra
@@ -124,8 +126,10 @@ def backend_of(row: TaskRow) -> str:
     return row.extra.backend
 
 
-class StoreError(RuntimeError):
+class StoreError(EngineError, RuntimeError):
     """The store cannot be opened or used; the text says what to do."""
+
+    default_code = Code.UNAVAILABLE
 
 
 def valid_task_id(task_id: object) -> bool:
@@ -146,8 +150,9 @@ def make_private_dir(path: Path) -> Path:
 
 @dataclass
 class TaskRow:
-    """One task as stored. JSON columns are decoded; ``spec`` stays a dict (the engine owns it);
-    ``extra`` is the typed record the store's codec (:mod:`.codec`) reads and writes."""
+    """One task as stored. JSON columns are decoded; ``spec`` stays a dict (the engine owns it;
+    :attr:`task` and :attr:`plan` read it typed); ``extra`` is the typed record the store's
+    codec (:mod:`.codec`) reads and writes."""
 
     id: str
     seq: int
@@ -184,6 +189,11 @@ class TaskRow:
         return self.phase in TERMINAL
 
     @property
+    def task(self) -> TaskSpec:
+        """What the task was asked to do, as recorded (the spec's ``task``, typed)."""
+        return task_spec_of(self.spec)
+
+    @property
     def plan(self) -> LaunchPlan:
         """What the task's supervisor runs (decided by the engine when it recorded the task)."""
         return LaunchPlan.from_dict(self.spec["launch"], self.spec["task"]["prompt"])
@@ -216,8 +226,10 @@ class Store:
                 self.tasks_dir = make_private_dir(self.task_dir / "tasks")
         except OSError as exc:
             raise StoreError(
-                f"the task dir {task_dir} cannot be created or used ({exc.strerror or exc}). "
-                "Point CODEX_SWARM_TASK_DIR (or --task-dir) at a writable directory."
+                "the task dir {task_dir} cannot be created or used ({reason}). "
+                "Point CODEX_SWARM_TASK_DIR (or --task-dir) at a writable directory.",
+                task_dir=str(task_dir),
+                reason=str(exc.strerror or exc),
             ) from exc
         self._lock = threading.RLock()
         self._rows: OrderedDict[str, TaskRow] = OrderedDict()  # decoded rows, oldest use first
@@ -254,14 +266,18 @@ class Store:
             text = str(exc).lower()
             if "not a database" not in text and "malformed" not in text:
                 raise StoreError(
-                    f"the task store {self.path} cannot be written ({exc}): the task dir may be "
+                    "the task store {path} cannot be written ({reason}): the task dir may be "
                     "read-only or full. Free space or point CODEX_SWARM_TASK_DIR (or "
-                    "--task-dir) at a writable directory."
+                    "--task-dir) at a writable directory.",
+                    path=str(self.path),
+                    reason=str(exc),
                 ) from exc
             raise StoreError(
-                f"the task store {self.path} cannot be opened ({exc}). Nothing was changed or "
+                "the task store {path} cannot be opened ({reason}). Nothing was changed or "
                 "deleted: move the file aside (or point CODEX_SWARM_TASK_DIR elsewhere) and start "
-                "again; the old file can be inspected with the sqlite3 tool."
+                "again; the old file can be inspected with the sqlite3 tool.",
+                path=str(self.path),
+                reason=str(exc),
             ) from exc
         finally:
             os.umask(old_umask)
@@ -293,7 +309,7 @@ class Store:
 
     def task_path(self, task_id: str) -> Path:
         if not valid_task_id(task_id):
-            raise StoreError(f"invalid task id {task_id!r}")
+            raise StoreError("invalid task id {task_id!r}", code=Code.INVALID, task_id=task_id)
         return self.tasks_dir / task_id
 
     def events_path(self, task_id: str) -> Path:
@@ -312,7 +328,7 @@ class Store:
     def runner_log_path(task_dir: Path, task_id: str) -> Path:
         """``runner.log`` of a task, without opening the store (a forked runner's first step)."""
         if not valid_task_id(task_id):
-            raise StoreError(f"invalid task id {task_id!r}")
+            raise StoreError("invalid task id {task_id!r}", code=Code.INVALID, task_id=task_id)
         return Path(task_dir) / "tasks" / task_id / "runner.log"
 
     # ---- writes ------------------------------------------------------------------------------

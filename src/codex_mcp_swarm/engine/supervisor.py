@@ -85,7 +85,7 @@ class Runner:
         plan = row.plan
         self.plan = plan
         self.argv: list[str] = list(plan.argv)
-        schema = row.spec["task"].get("output_schema")
+        schema = row.task.output_schema
         if schema is not None:  # Codex reads it from a file: written here, where Codex runs
             path = store.task_path(row.id) / OUTPUT_SCHEMA_FILE
             write_private(path, json.dumps(schema).encode())
@@ -122,7 +122,7 @@ class Runner:
         self.kill_timer: threading.Timer | None = None  # the hard kill armed for ``proc``
         # Steering: the argv a continued thread runs with (None: this task cannot be steered).
         self.prefix: list[str] | None = None
-        if not row.spec["task"].get("review"):
+        if row.task.review is None:
             with contextlib.suppress(SpecError):
                 self.prefix = exec_prefix(self.argv)
         self.steer_signal = False  # SIGUSR1 came: a steer may wait

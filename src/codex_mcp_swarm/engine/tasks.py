@@ -10,9 +10,11 @@ Where a task's supervisor runs is the backend's business (:mod:`.backends`); the
 runs one runner process per task (:mod:`.runner`).
 
 Ownership of background activity: the engine is an async context manager (``async with
-Engine(settings) as engine``, or ``await start()`` / ``await stop()`` in one task). It owns a
-task group with the scheduler (queue, adoption, worktree expiry); the backend owns its
-watchers. Nothing of either acts after ``stop()`` returns. Blocking work from async code goes
+Engine(settings) as engine``, or ``await start()`` / ``await stop()`` in one task). What
+``start()`` starts it enters into one exit stack, which ``stop()`` (or a failed ``start()``)
+unwinds in reverse: the task group with the scheduler (queue, adoption, worktree expiry) is
+cancelled and awaited, then the backend stops its watchers. Nothing of either acts after
+``stop()`` returns. Blocking work from async code goes
 through :func:`.offload.off_loop`.
 
 Must not: know MCP or the console: callers get :class:`~.store.TaskRow` objects and the dict
@@ -34,7 +36,6 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-import anyio.abc
 import anyio.from_thread
 import anyio.lowlevel
 
@@ -80,7 +81,6 @@ _BARE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 EXPIRE_INTERVAL = 600.0  # seconds between expiry passes over old finished tasks' worktrees
 ADOPT_INTERVAL = 2.0  # seconds between scans for active tasks this server does not watch yet
-STOP_TIMEOUT = 30.0  # seconds stop() waits for the background before cancelling it
 NOT_AN_ID = "{task_id!r} is not a task id (ids look like 'a1b2c3d4e5f6')"
 
 
@@ -110,7 +110,7 @@ class Engine:
         self._credentials_found = False  # once found, not looked for again
         self._users = 0
         self._token: anyio.lowlevel.EventLoopToken | None = None
-        self._group: anyio.abc.TaskGroup | None = None
+        self._stack: contextlib.AsyncExitStack | None = None  # what start() started
         self._changed: anyio.Event | None = None
         self._kick: anyio.Event | None = None
         self._running = False
@@ -138,27 +138,33 @@ class Engine:
         self._users += 1
         if self._users > 1:
             return
-        self._token = anyio.lowlevel.current_token()
-        self._changed = anyio.Event()
-        self._kick = anyio.Event()
-        await self.backend.start()
-        self._running = True
-        await off_loop(self._adopt)
-        group = anyio.create_task_group()
-        await group.__aenter__()
-        self._group = group
-        group.start_soon(self._scheduler)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                self._token = anyio.lowlevel.current_token()
+                self._changed = anyio.Event()
+                self._kick = anyio.Event()
+                await self.backend.start()
+                stack.push_async_callback(self._stop_backend)
+                self._running = True
+                await off_loop(self._adopt)
+                group = await stack.enter_async_context(anyio.create_task_group())
+                stack.callback(group.cancel_scope.cancel)  # unwound first: the group ends
+                group.start_soon(self._scheduler)
+                self._stack = stack.pop_all()
+        except BaseException:
+            self._users, self._running, self._token = 0, False, None
+            raise
 
     async def stop(self) -> None:
         """Stop serving. Detached tasks keep running (and are adopted by the next server) unless
         the server was started with ``cancel_on_exit``. The last user stops it; nothing of the
         engine or its backend acts after this returns."""
         self._users = max(0, self._users - 1)
-        if self._users or self._group is None:
+        if self._users or self._stack is None:
             return
         # Shielded: a server shutting down because its caller was cancelled still stops
-        # (and, with cancel_on_exit, cancels) everything it owns before returning. Scopes are
-        # left in the order they were entered: the shields, then the task group.
+        # (and, with cancel_on_exit, cancels) everything it owns before returning: the cancels
+        # run under their own shield, then the stack unwinds (the backend's stop is shielded).
         if self.settings.cancel_on_exit:
             with anyio.CancelScope(shield=True):
                 mine = await off_loop(self.store.list, phases=ACTIVE, owner=self.owner)
@@ -166,16 +172,23 @@ class Engine:
                     for row in mine:
                         cancels.start_soon(self._cancel_quietly, row.id)
         self._running = False
-        group, self._group = self._group, None
-        group.cancel_scope.cancel()
-        await group.__aexit__(None, None, None)
+        stack, self._stack = self._stack, None
+        try:
+            await stack.aclose()  # the scheduler's group, then the backend
+        finally:
+            self._token = None
+
+    async def _stop_backend(self) -> None:
         with anyio.CancelScope(shield=True):
             await self.backend.stop()
-        self._token = None
 
     async def _cancel_quietly(self, task_id: str) -> None:
-        with contextlib.suppress(Exception):
+        """Cancel one of this server's tasks at shutdown; a failure is logged, not raised (the
+        other tasks are still cancelled, and the task is adopted by the next server)."""
+        try:
             await self.cancel(task_id)
+        except Exception:
+            log.warning("task %s was not cancelled at shutdown", task_id, exc_info=True)
 
     def expire(self) -> list[str]:
         """Remove old finished tasks' worktrees (unmerged branches stay). Runs on a timer."""

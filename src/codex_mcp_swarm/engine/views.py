@@ -186,7 +186,7 @@ def result_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
     }
     if row.extra.node is not None:  # the Ray backend: the worker node it ran on
         view["node"] = node_view(row.extra.node)
-    if row.phase == "completed" and row.spec.get("task", {}).get("output_schema") is not None:
+    if row.phase == "completed" and row.task.output_schema is not None:
         view.update(structured_result(content or ""))
     return view
 

@@ -72,7 +72,7 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
         except TaskError as exc:
             return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         source = rows[0].parent_id
-        thread = str(rows[0].spec["task"]["fork_thread_id"])
+        thread = rows[0].task.fork_thread_id
         views: list[dict[str, Any]] = [dict(answers.task_answer(result_view(r))) for r in rows]
         lines = [f"Started {len(rows)} fork(s) of thread {thread}:"]
         for view in views:

@@ -13,6 +13,7 @@ from mcp.server.mcpserver.exceptions import ResourceError
 
 from .. import __version__
 from ..engine.codec import extra_to_dict
+from ..engine.records import as_data
 from ..engine.store import TaskRow
 from ..engine.tasks import TaskError
 from ..engine.views import listing_view, result_view, status_view
@@ -101,12 +102,11 @@ def register(face: Face) -> None:
     def task(task_id: str) -> str:
         row = task_or_error(task_id)
         now = time.time()
-        spec = dict(row.spec.get("task", {}))
         data = {
             **listing_view(row, now),
             "live": status_view(row, now, face.engine.store.queue_position(row)),
             "result": result_view(row, now),
-            "spec": spec,
+            "spec": as_data(row.task),
             "priority": row.priority,
             "parent_id": row.parent_id,
             "extra": extra_to_dict(row.extra),

@@ -19,7 +19,6 @@ import time
 from typing import Any
 
 import anyio
-import anyio.abc
 from mcp.server.context import ServerRequestContext
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
 from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
@@ -46,7 +45,7 @@ class ResourceUpdates:
         self.bus = InMemorySubscriptionBus()
         self._legacy: dict[str, set[Any]] = {}  # uri -> sessions
         self._since = time.time()
-        self._group: anyio.abc.TaskGroup | None = None
+        self._stack: contextlib.AsyncExitStack | None = None  # the feed's task group
 
     # ---- older era: resources/subscribe --------------------------------------------------------
 
@@ -65,19 +64,23 @@ class ResourceUpdates:
     # ---- the feed ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the feed in a task group of its own (stop it from the same task)."""
+        """Start the feed in a task group of its own, held by an exit stack that :meth:`stop`
+        unwinds (call both from the same task)."""
         self._since = time.time()
-        group = anyio.create_task_group()
-        await group.__aenter__()
-        self._group = group
-        group.start_soon(self._run)
+        async with contextlib.AsyncExitStack() as stack:
+            group = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(group.cancel_scope.cancel)  # unwound first: the feed ends
+            group.start_soon(self._run)
+            self._stack = stack.pop_all()
 
     async def stop(self) -> None:
-        group, self._group = self._group, None
-        if group is not None:
-            group.cancel_scope.cancel()
-            with contextlib.suppress(Exception):
-                await group.__aexit__(None, None, None)
+        """Cancel the feed and wait for it; nothing of it runs after this returns."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            try:
+                await stack.aclose()
+            except Exception:
+                log.exception("the resource update feed failed")
 
     async def _run(self) -> None:
         while True:

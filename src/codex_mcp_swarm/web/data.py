@@ -111,24 +111,20 @@ def swarm(store: Store) -> dict[str, Any]:
     }
 
 
-def spec_of(row: TaskRow) -> dict[str, Any]:
-    """The task's own settings (the prompt, model, sandbox...) as the engine recorded them."""
-    inner = row.spec.get("task")
-    return inner if isinstance(inner, dict) else row.spec
-
-
 def task_detail(engine: Engine, row: TaskRow) -> dict[str, Any]:
     now = time.time()
     store = engine.store
-    spec = spec_of(row)
+    spec = row.task
+    settings = {
+        "model": spec.model,
+        "sandbox": spec.sandbox,
+        "approval_policy": spec.approval_policy,
+        "profile": spec.profile,
+    }
     return {
         "task": task_row(store, row, now),
-        "prompt": str(spec.get("prompt") or ""),
-        "settings": {
-            key: spec.get(key)
-            for key in ("model", "sandbox", "approval_policy", "profile")
-            if spec.get(key)
-        },
+        "prompt": spec.prompt,
+        "settings": {key: value for key, value in settings.items() if value},
         "live": status_view(row, now, store.queue_position(row)),
         "result": result_view(row, now) if row.terminal else None,
         "worktree": worktree_view(row),

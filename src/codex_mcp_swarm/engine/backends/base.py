@@ -1,7 +1,8 @@
 """The seam between the engine and where tasks run.
 
 Owns: the :class:`Backend` interface, and :class:`Watchers` (the bookkeeping of the threads
-that wait for supervisors to end, the same for every backend: one per task, none after stop).
+that wait for supervisors to end, the same for every backend: one per task, none acting after
+stop, each joined by stop unless blocked in a wait nothing can interrupt).
 The engine (admission, the queue, the store, waking waiters, views) is the same for every
 backend; a backend only
 
@@ -52,9 +53,14 @@ class Watchers:
     """A backend's watchers: one thread per task that waits for the task's supervisor to end
     (how it waits is the backend's), and the rules every backend needs around them: at most
     one watcher per task in this server, none started once closed, and :meth:`close` waits for
-    the consequences already being handled, so nothing acts after the backend's ``stop()``
-    returns. A watcher's blocking wait itself is abandoned (its thread is a daemon): whatever
-    it wakes up to after :meth:`close` is left to the next server, which adopts the task."""
+    the consequences already being handled (and the ``ended`` call after each), so nothing acts
+    after the backend's ``stop()`` returns.
+
+    Their threads are this object's: :meth:`close` joins every watcher whose wait is over (it
+    has called :meth:`act` or :meth:`forget`) or who said its wait ends soon after a close
+    (:meth:`joinable`: it looks at :attr:`closed` while it waits). Only a wait that cannot be
+    interrupted (a blocking ``flock``) is abandoned, its daemon thread left blocked: whatever it
+    wakes up to after :meth:`close` it ignores, and the next server adopts the task."""
 
     def __init__(self, ended: Ended) -> None:
         self._ended = ended
@@ -63,17 +69,25 @@ class Watchers:
         self._idle = threading.Condition(self._guard)
         self._acting = 0  # consequences being handled (close waits for them)
         self._closed = False
+        self._waiting: set[threading.Thread] = set()  # watchers still in their wait
+        self._ending: set[threading.Thread] = set()  # to join: wait over, or ends on close
 
     def open(self) -> None:
         with self._guard:
             self._closed = False
 
     def close(self) -> None:
-        """No watcher acts after this returns. Blocks: call it from a worker thread."""
+        """No watcher acts after this returns, and none is left running but the abandoned
+        blocking waits. Blocks: call it from a worker thread (an ``ended`` call it waits for
+        may need the event loop)."""
         with self._guard:
             self._closed = True
             while self._acting:
                 self._idle.wait()
+            ending, self._ending = self._ending, set()
+        for thread in ending:
+            if thread is not threading.current_thread():
+                thread.join()
 
     @property
     def closed(self) -> bool:
@@ -88,16 +102,32 @@ class Watchers:
         """Run ``wait(task_id, *args)`` in a new watcher thread, unless ``task_id`` is
         watched already or the watchers are closed. ``wait`` ends with :meth:`act` (or
         :meth:`forget`)."""
+        thread = threading.Thread(target=wait, args=(task_id, *args), daemon=True, name=name)
         with self._guard:
             if self._closed or task_id in self._watched:
                 return
             self._watched.add(task_id)
-        threading.Thread(target=wait, args=(task_id, *args), daemon=True, name=name).start()
+            self._waiting.add(thread)
+            thread.start()
+
+    def joinable(self) -> None:
+        """(From a watcher.) From now on this watcher ends soon after :meth:`close` (its wait
+        looks at :attr:`closed`): close joins it instead of abandoning it."""
+        with self._guard:
+            self._wait_over()
+
+    def _wait_over(self) -> None:
+        """(Under the guard.) The calling watcher is to be joined by close()."""
+        me = threading.current_thread()
+        if me in self._waiting:
+            self._waiting.discard(me)
+            self._ending.add(me)
 
     def forget(self, task_id: str) -> None:
         """The watcher of ``task_id`` ends without a consequence."""
         with self._guard:
             self._watched.discard(task_id)
+            self._wait_over()
 
     def act(self, task_id: str, consequence: Callable[[], None]) -> None:
         """The watcher of ``task_id`` saw its supervisor end: unless closed, handle it
@@ -105,18 +135,20 @@ class Watchers:
         be watched again from inside ``consequence`` (another supervisor took over)."""
         with self._guard:
             self._watched.discard(task_id)
+            self._wait_over()
             if self._closed:
                 return  # abandoned: the next server adopts the task
             self._acting += 1
         try:
-            consequence()
-        except Exception:
-            log.exception("handling the end of task %s failed", task_id)
+            try:
+                consequence()
+            except Exception:
+                log.exception("handling the end of task %s failed", task_id)
+            self._ended(task_id)
         finally:
             with self._guard:
                 self._acting -= 1
                 self._idle.notify_all()
-        self._ended(task_id)
 
 
 class BackendError(EngineError):

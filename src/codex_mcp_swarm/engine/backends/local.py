@@ -13,7 +13,8 @@ returns the instant the runner is gone, however it died. Watching starts only on
 is recorded in the store: a watcher never holds the lock while a launch still needs it, and
 "lost" is judged against the runner the watcher saw (pid and start time), never a newer one.
 A watcher's blocking wait is abandoned when the backend stops; a wake-up after that does
-nothing (the next server adopts the task).
+nothing (the next server adopts the task). A runner spawned as a child of this process is reaped
+by the watcher that sees it go (no thread of its own), or at stop if it has already gone.
 
 Must not: queue or admit tasks, or know MCP.
 """
@@ -76,6 +77,8 @@ class LocalBackend(Backend):
         self._forks: ForkServer | None = (
             ForkServer(self.store.task_dir / "forkserver.log") if use_fork_server() else None
         )
+        self._children: dict[str, subprocess.Popen[bytes]] = {}  # spawned runners to reap
+        self._children_guard = threading.Lock()
 
     async def start(self) -> None:
         self.watchers.open()
@@ -94,6 +97,10 @@ class LocalBackend(Backend):
             self.watchers.close()
             if self._forks is not None:
                 self._forks.close()
+            with self._children_guard:  # those still running are reaped by their watcher
+                for task_id, proc in list(self._children.items()):
+                    if proc.poll() is not None:
+                        del self._children[task_id]
 
         await anyio.to_thread.run_sync(close)
 
@@ -147,9 +154,18 @@ class LocalBackend(Backend):
             )
         finally:
             os.close(log_fd)
-        # Reap it when it exits so it does not linger as a zombie of this server.
-        threading.Thread(target=proc.wait, daemon=True, name=f"reap-{task_id}").start()
+        # Reaped when its watcher sees it go, so it does not linger as a zombie of this server.
+        with self._children_guard:
+            self._children[task_id] = proc
         return proc.pid
+
+    def _reap(self, task_id: str) -> None:
+        """Reap the runner this server spawned for ``task_id``, if any (it has let go of its
+        lock: it is exiting or gone)."""
+        with self._children_guard:
+            proc = self._children.pop(task_id, None)
+        if proc is not None:
+            proc.wait()
 
     def launch(self, row: TaskRow, plan: LaunchPlan) -> None:
         fd = self._exclusive_lock(row.id)
@@ -182,8 +198,14 @@ class LocalBackend(Backend):
     # ---- watching ----------------------------------------------------------------------------
 
     def adopt(self, rows: list[TaskRow]) -> None:
-        for row in rows:
-            if row.terminal or row.id in self.watchers or not self.supervises(row):
+        for listed in rows:
+            if listed.terminal or listed.id in self.watchers or not self.supervises(listed):
+                continue
+            # Read again: the list may be older than a watcher that has just ended (a runner
+            # records its end before it lets go of its lock), and watching an ended task would
+            # leave a thread for nothing.
+            row = self.store.get(listed.id)
+            if row is None or row.terminal:
                 continue
             if row.runner_pid is not None:
                 self._watch(row.id, RunnerIdentity.of(row))
@@ -226,6 +248,7 @@ class LocalBackend(Backend):
                 fcntl.flock(fd, fcntl.LOCK_SH)  # returns when no runner holds the lock
             finally:
                 os.close(fd)
+            self._reap(task_id)
         except OSError:
             log.exception("watching %s failed", task_id)
         self.watchers.act(task_id, functools.partial(self._runner_gone, task_id, seen))

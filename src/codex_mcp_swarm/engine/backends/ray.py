@@ -8,11 +8,11 @@ Owns the server's side of running tasks on a Ray cluster (``--backend ray``):
   ``codex-swarm-<task_id>``, detached (it outlives this server), asking for one unit of the
   custom resource ``codex`` and no CPU, so only nodes started with
   ``--resources '{"codex": N}'`` take tasks, at most N at a time;
-* collecting: one thread per task keeps one ``poll`` call outstanding on the actor. The call
-  returns when the task ends or after :data:`PROGRESS_INTERVAL`, so progress and raw events are
-  copied into this server's store about every second and the end arrives the moment it happens
-  (no tight polling). At the end the collector fetches the task's branch from the git remote
-  (worktree tasks), records the end, releases and kills the actor, and calls ``ended``;
+* collecting: one collector thread per task (:mod:`.ray_collector`) copies the actor's events
+  and progress into this server's store as they come and hands over the end; this backend holds
+  the consequences it asks for: at the end it fetches the task's branch from the git remote
+  (worktree tasks), records the end, releases and kills the actor (then ``ended`` is called);
+  a new actor when the old one died with its node and retries allow; ``lost`` otherwise;
 * adoption: after a restart, active tasks are found again by their actor's name; a task whose
   actor is gone (its node died) or dies while watched is recorded ``lost`` with the reason;
 * cancel: the actor's runner stops Codex's whole tree on the worker. An actor not placed yet
@@ -37,8 +37,9 @@ Owns the server's side of running tasks on a Ray cluster (``--backend ray``):
   without a worktree) gets a throwaway detached checkout of it on its worker
   (its record's ``checkout``, pushed to its private ref when it starts).
 
-Ray is imported only here and in :mod:`.ray_worker` (at run time), never by the rest of the
-package: the local backend needs nothing of it.
+Ray is imported only here and in :mod:`.ray_worker` (at run time; the collectors use the module
+this backend hands them), never by the rest of the package: the local backend needs nothing of
+it.
 
 Must not: queue or admit tasks, or know MCP.
 """
@@ -46,8 +47,6 @@ Must not: queue or admit tasks, or know MCP.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import functools
 import logging
 import os
 import socket
@@ -67,21 +66,16 @@ from ..plan import LaunchPlan, WorktreeRequest
 from ..records import ActorPayload, Node, PollSnapshot, RayRecord, RemoteCode
 from ..store import TaskRow
 from .base import Backend, BackendError
+from .ray_collector import PROGRESS_INTERVAL, RESOURCE, Collector, noted, unstarted, why_gone
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "codex-swarm"
-RESOURCE = "codex"
-PROGRESS_INTERVAL = 1.0  # seconds: a poll returns at least this often while a task runs
 STARTING_GRACE = 30.0  # a claimed task may be without an actor this long (being launched)
 CALL_TIMEOUT = 120.0  # seconds for one quick actor call before it is counted a failure
 CONNECT_TIMEOUT = 10.0  # seconds to reach the cluster's head before giving up at start
-UNAVAILABLE_FOR = 60.0  # seconds an actor may be unreachable before its task is lost
 NODE_DEATH_WAIT = 60.0  # seconds a relaunch waits for the cluster to see a dead node as dead
 NO_END = "the worker ended without recording an end"
-# Seconds an actor may take to start (Ray starts a worker process for it: about 3 s on a busy
-# 2-core machine) before a task without a free codex slot is said to wait for one.
-WAITING_AFTER = 3.0
 NO_ACTOR = "could not create the task's Ray actor: {reason}"
 
 
@@ -154,7 +148,9 @@ class RayBackend(Backend):
         self._actor_class = ray.remote(TaskActor)
 
     async def stop(self) -> None:
-        """Abandon the collectors (the actors keep running; the next server adopts them)."""
+        """Stop the collectors and wait for them (the actors keep running; the next server
+        adopts them). A collector still waiting for another server's collector lock is
+        abandoned, as a local watcher's wait is."""
         import anyio
 
         await anyio.to_thread.run_sync(self.watchers.close)
@@ -224,7 +220,7 @@ class RayBackend(Backend):
                 "try again once the task has ended ({WAIT} tells when)",
                 code=Code.NOT_YET,
                 task_id=row.id,
-                reason=_why(exc),
+                reason=why_gone(exc),
             ) from None
         if commit is None:  # its checkout is gone: the end (and the branch) came back meanwhile
             return super().work_so_far(row, wt, live=False)
@@ -307,7 +303,7 @@ class RayBackend(Backend):
         """The task's actor, and its record: the name, and where its events start in this
         server's copy (a relaunched actor's own events start at 0 again)."""
         record = RayRecord(
-            actor=actor_name(row.id), events_base=self._events_size(row.id), relaunches=relaunches
+            actor=actor_name(row.id), events_base=self.events_size(row.id), relaunches=relaunches
         )
         self.store.update_extra(row.id, lambda e: replace(e, ray=record))
         options: dict[str, Any] = {
@@ -320,7 +316,7 @@ class RayBackend(Backend):
             "max_restarts": 0,
             "max_task_retries": 0,
         }
-        node_id = self._thread_node(row)
+        node_id = self.thread_node(row)
         if node_id is not None:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -340,7 +336,7 @@ class RayBackend(Backend):
         """Until the cluster knows the node is dead (a new actor could be placed there before),
         or :data:`NODE_DEATH_WAIT` passes (then it was the actor alone that died)."""
         deadline = time.monotonic() + NODE_DEATH_WAIT
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.watchers.closed:
             try:
                 alive = any(n["NodeID"] == node_id and n["Alive"] for n in self._ray.nodes())
             except Exception:
@@ -349,24 +345,24 @@ class RayBackend(Backend):
                 return
             time.sleep(PROGRESS_INTERVAL)
 
-    def _thread_node(self, row: TaskRow) -> str | None:
+    def thread_node(self, row: TaskRow) -> str | None:
         """A reply continues (a fork copies) a Codex thread whose session files are on the node
         that ran the thread's last task: it must run there too (it cannot while that node is
         gone)."""
-        task = row.spec.get("task", {})
-        if not (task.get("resume_thread_id") or task.get("fork_thread_id")) or not row.parent_id:
+        task = row.task
+        if not (task.resume_thread_id or task.fork_thread_id) or not row.parent_id:
             return None
         parent = self.store.get(row.parent_id)
         node = parent.extra.node if parent is not None else None
         return node.node_id if node is not None and node.node_id else None
 
-    def _events_size(self, task_id: str) -> int:
+    def events_size(self, task_id: str) -> int:
         try:
             return self.store.events_path(task_id).stat().st_size
         except OSError:
             return 0
 
-    def _relaunch(self, task_id: str, exc: BaseException) -> Any:
+    def relaunch(self, task_id: str, exc: BaseException) -> Any:
         """After the task's node died: a new actor, when the task's ``retries`` allow one more
         attempt (and no cancel was asked for). None when the task is to be recorded lost."""
         row = self.store.get(task_id)
@@ -378,10 +374,12 @@ class RayBackend(Backend):
         old_node = row.extra.node.node_id if row.extra.node is not None else None
         if old_node:
             self._wait_node_gone(old_node)
-        note = f"{_why(exc)}; started again on another node (attempt {done + 2})"
+        if self.watchers.closed:
+            return None  # stopped meanwhile: the next server adopts (and judges) the task
+        note = f"{why_gone(exc)}; started again on another node (attempt {done + 2})"
         notes = (*row.extra.ray_notes, note)
         self.store.update_extra(task_id, lambda e: replace(e, node=None, ray_notes=notes))
-        self.store.set_progress(task_id, _noted(row.progress, notes))
+        self.store.set_progress(task_id, noted(row.progress, notes))
         try:
             return self._create_actor(row, self._payload(row), done + 1)
         except (BackendError, git.GitError):
@@ -410,7 +408,7 @@ class RayBackend(Backend):
             elif self.store.requeue_unstarted(row.id):
                 self.ended(row.id)  # claimed, but its actor never came: nothing ran, queue it
             else:
-                self._lost(
+                self.lost(
                     row.id,
                     "no Ray actor of this task is alive on the cluster (its node died, or the "
                     "cluster was restarted)",
@@ -421,145 +419,32 @@ class RayBackend(Backend):
         self.watchers.start(task_id, self._collect, handle, name=f"ray-{task_id}")
 
     def _collect(self, task_id: str, handle: Any) -> None:
-        """One collector per task across every server sharing the task dir: it holds the task's
-        ``collector.lock``. A second server's collector waits on that lock, then finds the end
-        recorded (and wakes its own waiters) or takes over if the first server died."""
-        try:
-            fd = os.open(
-                self.store.task_path(task_id) / "collector.lock", os.O_RDWR | os.O_CREAT, 0o600
-            )
-        except OSError:
-            log.exception("the collector lock of %s cannot be opened", task_id)
-            self.watchers.forget(task_id)
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # returns at once unless another server collects
-            row = self.store.get(task_id)
-            if row is None or row.terminal:
-                self.watchers.forget(task_id)
-                self.ended(task_id)
-                return
-            self._collect_locked(task_id, handle)
-        finally:
-            os.close(fd)
+        Collector(self, task_id, handle).run()
 
-    def _collect_locked(self, task_id: str, handle: Any) -> None:
-        try:
-            self._collect_polls(task_id, handle)
-        finally:
-            with self._guard:
-                self._unplaced.pop(task_id, None)
-                self._removed.discard(task_id)
+    # ---- what the collectors ask of the backend ----------------------------------------------
 
-    def _collect_polls(self, task_id: str, handle: Any) -> None:
-        ray = self._ray
-        stored = self.store.get(task_id)
-        actor = stored.extra.ray if stored is not None else None
-        base = actor.events_base if actor is not None else 0
-        offset = max(0, self._events_size(task_id) - base)  # what this actor already gave
-        seen_running = False
-        node_recorded = False
-        last_progress: Any = None
-        unreachable_since: float | None = None
-        cancel_sent = False
-        # Until the actor answers once it may be unplaced (waiting for a codex slot): a cancel
-        # removes it then. The first poll returns at once when the actor runs.
-        answered = False
-        since = time.monotonic()
-        waiting = stored.extra.waiting_for if stored is not None else None
+    def note_unplaced(self, task_id: str, handle: Any) -> None:
+        """``handle`` has not answered yet: it may wait for a codex slot (a cancel removes it)."""
         with self._guard:
             self._unplaced[task_id] = handle
-        ref = handle.poll.remote(offset, 0.0)
-        while True:
-            if self.watchers.closed:
-                self.watchers.forget(task_id)
-                return
-            ready, _ = ray.wait([ref], timeout=PROGRESS_INTERVAL + 1.0)
-            if not ready:
-                if not answered:  # not placed yet (no free codex slot), or its process starts
-                    if self._cancelled_before_start(task_id):
-                        self._remove_unplaced(task_id, handle)  # the poll then fails at once
-                    elif time.monotonic() - since >= WAITING_AFTER:
-                        now = self._waiting_for(task_id)
-                        if now != waiting:
-                            self._set_waiting(task_id, now)
-                            waiting = now
-                continue
-            if not answered:
-                answered = True
-                with self._guard:
-                    self._unplaced.pop(task_id, None)
-                if waiting is not None:
-                    self._set_waiting(task_id, None)
-                    waiting = None
-            try:
-                snap: PollSnapshot = ray.get(ref)
-                unreachable_since = None
-            except (ray.exceptions.ActorUnavailableError, ray.exceptions.RayTaskError) as exc:
-                # Unreachable for now, or the call itself failed (the actor lives on): try
-                # again for a while; then stop the actor, so nothing of the task keeps running.
-                unreachable_since = unreachable_since or time.monotonic()
-                if time.monotonic() - unreachable_since < UNAVAILABLE_FOR:
-                    log.warning("task %s: its actor did not answer (%s); retrying", task_id, exc)
-                    time.sleep(PROGRESS_INTERVAL)
-                    ref = handle.poll.remote(offset, PROGRESS_INTERVAL)
-                    continue
-                with contextlib.suppress(Exception):
-                    ray.kill(handle, no_restart=True)
-                why = (
-                    f"the task's Ray actor did not answer for {UNAVAILABLE_FOR:g} s and was stopped"
-                )
-                self._finally(task_id, functools.partial(self._lost, task_id, why), None)
-                return
-            except ray.exceptions.RayActorError as exc:  # the actor died (with its node)
-                with self._guard:
-                    removed = task_id in self._removed
-                if removed or (not answered and self._cancelled_before_start(task_id)):
-                    # Removed by a cancel before it was placed: nothing of the task ran.
-                    cancelled = functools.partial(self._cancelled_unplaced, task_id)
-                    self._finally(task_id, cancelled, None)
-                    return
-                fresh = self._relaunch(task_id, exc)
-                if fresh is not None:
-                    handle, offset, node_recorded, cancel_sent = fresh, 0, False, False
-                    answered, since = False, time.monotonic()
-                    with self._guard:
-                        self._unplaced[task_id] = handle
-                    stored = self.store.get(task_id)
-                    ref = handle.poll.remote(offset, 0.0)
-                    continue
-                self._finally(task_id, functools.partial(self._lost, task_id, _why(exc)), None)
-                return
-            offset = self._apply(task_id, snap)
-            row = snap.row
-            if not cancel_sent and not snap.done and self.store.cancel_requested(task_id):
-                # Whoever set the store's flag (this server, the console, another server
-                # sharing the task dir), the actor hears of it within a poll.
-                handle.cancel.remote()
-                cancel_sent = True
-            if not node_recorded:
-                self._set_node(task_id, snap.node.public())
-                node_recorded = True
-            if not seen_running and row is not None and row.codex_pid:
-                # The pid is the worker's: a start time of 0 never matches a process of this host.
-                self.store.set_running(task_id, row.codex_pid, 0.0)
-                seen_running = True
-            if row is not None and row.progress and row.progress != last_progress and not snap.done:
-                last_progress = row.progress
-                notes = stored.extra.ray_notes if stored is not None else ()
-                self.store.set_progress(task_id, _noted(dict(row.progress), notes))
-            if snap.done and not snap.events:  # every event is copied: record the end
-                end = functools.partial(self._record_end, task_id, snap, handle)
-                self._finally(task_id, end, handle)
-                return
-            ref = handle.poll.remote(offset, 0.0 if snap.events else PROGRESS_INTERVAL)
 
-    def _cancelled_before_start(self, task_id: str) -> bool:
-        """A cancel was asked for while the task is still ``starting`` (Codex never ran)."""
-        row = self.store.get(task_id)
-        return row is not None and row.cancel_requested and _unstarted(row)
+    def forget_unplaced(self, task_id: str) -> None:
+        """The task's actor answered (it is placed), or its collector ended."""
+        with self._guard:
+            self._unplaced.pop(task_id, None)
 
-    def _remove_unplaced(self, task_id: str, handle: Any) -> None:
+    def collected(self, task_id: str) -> None:
+        """The task's collector ended: nothing of it is unplaced or removed any more."""
+        with self._guard:
+            self._unplaced.pop(task_id, None)
+            self._removed.discard(task_id)
+
+    def was_removed(self, task_id: str) -> bool:
+        """Whether a cancel removed the task's actor before it was placed."""
+        with self._guard:
+            return task_id in self._removed
+
+    def remove_unplaced(self, task_id: str, handle: Any) -> None:
         """Kill the actor of a task that was cancelled before its actor answered (it waits for
         a codex slot): it never starts, and its collector records the task cancelled."""
         with self._guard:
@@ -569,35 +454,12 @@ class RayBackend(Backend):
         with contextlib.suppress(Exception):
             self._ray.kill(handle, no_restart=True)
 
-    def _waiting_for(self, task_id: str) -> str | None:
-        """What an unplaced actor waits for, when no codex slot it could take is free (else it
-        is being started: None)."""
-        row = self.store.get(task_id)
-        node_id = self._thread_node(row) if row is not None else None
-        try:
-            total = float(self._ray.cluster_resources().get(RESOURCE, 0))
-            free = float(self._ray.available_resources().get(RESOURCE, 0))
-            if node_id is not None:
-                free = _node_free(node_id, free)
-        except Exception:
-            return None
-        if free >= 1:
-            return None
-        if node_id is not None:
-            return (
-                f"a free codex slot on node {node_id[:8]}, which holds the thread's session "
-                "files (every slot there is in use)"
-            )
-        if total < 1:
-            return "a free codex slot on the Ray cluster (no node offers the codex resource now)"
-        return f"a free codex slot on the Ray cluster (all {total:g} are in use)"
-
-    def _cancelled_unplaced(self, task_id: str) -> None:
+    def cancelled_unplaced(self, task_id: str) -> None:
         row = self.store.get(task_id)
         if row is None or row.terminal:
             return
         self._drop_private_ref(row)  # nothing was pushed
-        self._set_waiting(task_id, None)
+        self.store.update_extra(task_id, lambda e: replace(e, waiting_for=None))
         self.store.finish(
             task_id,
             phase="cancelled",
@@ -605,7 +467,7 @@ class RayBackend(Backend):
             "slot, was removed",
         )
 
-    def _finally(self, task_id: str, action: Any, handle: Any) -> None:
+    def end_with(self, task_id: str, action: Any, handle: Any = None) -> None:
         """Run the end's consequence (unless the backend stopped), stop the actor, wake."""
 
         def consequence() -> None:
@@ -616,27 +478,7 @@ class RayBackend(Backend):
 
         self.watchers.act(task_id, consequence)
 
-    def _set_waiting(self, task_id: str, what: str | None) -> None:
-        self.store.update_extra(task_id, lambda e: replace(e, waiting_for=what))
-
-    def _set_node(self, task_id: str, node: Node) -> None:
-        self.store.update_extra(task_id, lambda e: replace(e, node=node))
-
-    def _apply(self, task_id: str, snap: PollSnapshot) -> int:
-        """Append the snapshot's events to this server's copy; the offset of the next poll."""
-        data = snap.events
-        if data:
-            path = self.store.events_path(task_id)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-        return snap.offset
-
-    def _record_end(self, task_id: str, snap: PollSnapshot, handle: Any) -> None:
+    def record_end(self, task_id: str, snap: PollSnapshot, handle: Any) -> None:
         row = self.store.get(task_id)
         if row is None or row.terminal:
             return
@@ -671,7 +513,7 @@ class RayBackend(Backend):
             exit_code=end.exit_code,
             exit_signal=end.exit_signal,
             error=error,
-            progress=_noted(dict(end.progress), row.extra.ray_notes) or None,
+            progress=noted(dict(end.progress), row.extra.ray_notes) or None,
             result=end.result,
             usage=dict(end.usage) or None,
         )
@@ -707,7 +549,7 @@ class RayBackend(Backend):
             with contextlib.suppress(git.GitError):
                 gitremote.drop_base(repo, self._remote_url(repo), row.id)
 
-    def _lost(self, task_id: str, why: str) -> None:
+    def lost(self, task_id: str, why: str) -> None:
         row = self.store.get(task_id)
         if row is None or row.terminal:
             return
@@ -723,8 +565,8 @@ class RayBackend(Backend):
             return
         with self._guard:
             unplaced = self._unplaced.get(row.id)
-        if unplaced is not None and _unstarted(row):  # waiting for a codex slot: remove it now
-            self._remove_unplaced(row.id, unplaced)
+        if unplaced is not None and unstarted(row):  # waiting for a codex slot: remove it now
+            self.remove_unplaced(row.id, unplaced)
             return
         try:
             handle = self._ray.get_actor(actor_name(row.id), namespace=NAMESPACE)
@@ -749,31 +591,6 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def _unstarted(row: TaskRow) -> bool:
-    """Whether Codex has not run for ``row`` (an actor that never answered may be removed)."""
-    return row.phase == "starting" and row.codex_pid is None
-
-
-def _node_free(node_id: str, cluster_free: float) -> float:
-    """Free codex slots on one node. Ray has no public per-node view of what is free: this uses
-    its state module, and falls back to the whole cluster's figure where that is missing."""
-    try:
-        from ray._private import state
-
-        per_node = state.available_resources_per_node()  # type: ignore[no-untyped-call]
-    except Exception:
-        return cluster_free
-    return float((per_node.get(node_id) or {}).get(RESOURCE, 0))
-
-
-def _noted(progress: dict[str, Any], notes: tuple[str, ...]) -> dict[str, Any]:
-    """The worker's progress with this server's notes (an earlier attempt's node died) first."""
-    if not notes or not progress:
-        return progress
-    warnings = [w for w in progress.get("warnings") or [] if w not in notes]
-    return {**progress, "warnings": [*notes, *warnings][-10:]}
-
-
 def _keep_stdout_clean() -> None:
     """Ray's driver prints cluster errors (a raylet died, ...) to ``sys.stdout``; under the stdio
     transport stdout is the MCP channel and a stray line breaks the client. Send them to stderr.
@@ -791,11 +608,3 @@ def _keep_stdout_clean() -> None:
 
     to_stderr.codex_swarm_patched = True  # type: ignore[attr-defined]
     ray_driver.print_to_stdstream = to_stderr
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    detail = next((line for line in text if "died" in line or "node" in line.lower()), "")
-    return "the task's Ray worker is gone (its node died or its actor was killed)" + (
-        f": {detail.strip()[:300]}" if detail else ""
-    )

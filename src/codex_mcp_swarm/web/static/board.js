@@ -127,9 +127,7 @@
   function swarmPage() {
     const params = new URLSearchParams(location.search);
     const statusSelect = $("filter-status"), repoSelect = $("filter-repo");
-    for (const p of ["queued", "starting", "running", "completed", "failed", "cancelled", "lost"]) {
-      statusSelect.appendChild(el("option", { value: p, text: p }));
-    }
+    let phasesListed = false;  // the phases come with the first data (the server names them)
     statusSelect.value = params.get("status") || "";
     const wantedRepo = params.get("repo") || "";
     function changed() {
@@ -143,6 +141,11 @@
     repoSelect.addEventListener("change", changed);
 
     function renderSwarm(s) {
+      if (!phasesListed) {
+        for (const p of s.phases) statusSelect.appendChild(el("option", { value: p, text: p }));
+        statusSelect.value = params.get("status") || "";
+        phasesListed = true;
+      }
       lastSwarm = s;
       swarmAt = Date.now() / 1000;
       const current = repoSelect.value || wantedRepo;
