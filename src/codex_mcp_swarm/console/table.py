@@ -39,6 +39,7 @@ from .common import (
     task_filter,
     token_text,
 )
+from .words import said
 
 
 def tool_text(tool: dict[str, Any], cwd: str | None = None) -> str:
@@ -199,7 +200,7 @@ def tasks_command(
     try:
         store = open_store(settings)
     except StoreError as exc:
-        error(str(exc))
+        error(said(exc))
         return 1
     keep = task_filter(statuses, repo)
     rows = [r for r in store.list() if keep(r)] if store is not None else []

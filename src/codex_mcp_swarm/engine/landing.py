@@ -336,6 +336,7 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
                 follow = _start_resolver(engine, row, wt, target, others)
             except (TaskError, git.GitError) as exc:
                 lines.append(f"resolving {row.id} could not start: {exc}")
+                resolving.append(Resolving(task_id=row.id, follow_up=None, error=str(exc)))
                 continue
             resolving.append(Resolving(task_id=row.id, follow_up=follow))
             lines.append(f"resolving {row.id}: started task {follow} on the conflicted merge")

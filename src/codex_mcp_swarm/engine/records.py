@@ -242,7 +242,8 @@ class Skipped:
 @dataclass(frozen=True)
 class Resolving:
     task_id: str
-    follow_up: str  # the task started to resolve its conflicts
+    follow_up: str | None  # the task started to resolve its conflicts
+    error: str | None = None  # why it could not start (no follow_up then)
 
 
 @dataclass(frozen=True)

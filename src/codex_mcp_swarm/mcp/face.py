@@ -125,9 +125,10 @@ class Face:
     async def task_answer(self, row: TaskRow) -> CallToolResult:
         await self.fresh([row])
         view = answers.fit_views([result_view(row)], self.budget // 2)[0]
+        waiting = outlook.waiting_to_land(self.engine.store, [row]).get(row.id, 0)
         return self.answer(
             render.result_text(view),
-            dict(answers.task_answer(view)),
+            dict(answers.task_answer(view, waiting)),
             is_error=row.phase in ("failed", "lost"),
         )
 
