@@ -21,7 +21,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..engine import Store, StoreError, TaskRow, branch_of, doing, status_view
+from ..engine import ACTIVE, Store, StoreError, TaskRow, branch_of, doing, status_view
 from ..settings import Settings
 from ..wording import duration
 from .common import (
@@ -232,7 +232,7 @@ def board(
     views: Sequence[dict[str, Any]], width: int, height: int, *, title: str | None = None
 ) -> Group:
     """The live board: a header, the tasks that fit the screen (active first), the summary."""
-    ordered = sorted(views, key=lambda v: v["status"] not in ("running", "starting", "queued"))
+    ordered = sorted(views, key=lambda v: v["status"] not in ACTIVE)
     fits = max(1, (height - 6) // 2)
     parts: list[RenderableType] = []
     if title:

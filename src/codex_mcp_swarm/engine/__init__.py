@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .errors import ENGINE_WORDS, Code, EngineError, TaskError, Term, spelt
     from .landing import LandRequest
     from .offload import off_loop
-    from .phases import ACTIVE, PHASES, SUPERVISED, TERMINAL, Phase, is_terminal
+    from .phases import ACTIVE, FAILED, PHASES, SUPERVISED, TERMINAL, Phase, is_terminal
     from .plan import Checkout, Limits, WorktreeRequest
     from .procs import same_process
     from .records import (
@@ -91,6 +91,7 @@ _HOMES = {
     "ACTIVE": ".phases",
     "PHASES": ".phases",
     "SUPERVISED": ".phases",
+    "FAILED": ".phases",
     "is_terminal": ".phases",
     "TERMINAL": ".phases",
     "Phase": ".phases",
@@ -138,6 +139,7 @@ _HOMES = {
 __all__ = [
     "ACTIVE",
     "ENGINE_WORDS",
+    "FAILED",
     "MAX_FORKS",
     "MESSAGE_LIMIT",
     "PHASES",

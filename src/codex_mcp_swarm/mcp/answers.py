@@ -24,7 +24,7 @@ from typing import Any
 # pydantic (which makes the output schemas) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import NotRequired, Required, TypedDict
 
-from ..engine import ConflictPair, LandReport, Overlap, is_terminal
+from ..engine import FAILED, ConflictPair, LandReport, Overlap, is_terminal
 
 TEXT_FIELDS = ("content", "message", "reasoning", "error")
 # Codex warnings that say nothing about the task's work (and repeat in every task).
@@ -275,7 +275,7 @@ def next_step(view: dict[str, Any], wt: WorktreeAnswer | None, waiting: int = 0)
         if waiting >= 2:
             return land_next(waiting)
         return "codex_merge, or codex_diff first"
-    if status in ("failed", "lost") and view.get("threadId"):
+    if status in FAILED and view.get("threadId"):
         return "codex_reply to continue the thread"
     return None
 

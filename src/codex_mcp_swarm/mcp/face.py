@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 
 from ..codex.command import TaskSpec
 from ..engine import (
+    FAILED,
     Engine,
     Limits,
     Overlap,
@@ -131,7 +132,7 @@ class Face:
         return self.answer(
             render.result_text(view),
             dict(answers.task_answer(view, waiting)),
-            is_error=row.phase in ("failed", "lost"),
+            is_error=row.phase in FAILED,
         )
 
     def started(

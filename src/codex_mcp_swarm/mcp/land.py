@@ -71,7 +71,7 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
         resolve: Resolve = False,
     ) -> Annotated[CallToolResult, LandAnswer]:
         request = LandRequest(
-            task_ids=list(task_ids) if task_ids else None,
+            task_ids=tuple(task_ids) if task_ids else None,
             cwd=cwd,
             target=target,
             strategy=strategy,
