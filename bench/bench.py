@@ -32,7 +32,8 @@ get an empty HOME (Codex's shell reads no user profile), so results do not depen
    (5 in the small configuration);
 10. answer size: characters of a ``codex_wait`` answer's structuredContent (compact JSON, what a
    model reads) per finished task, not counting the agent's own message, for a one-command task
-   and for a worktree task;
+   and for a worktree task; and of a ``codex_land`` answer per task (six tasks: four land, one
+   conflicts, one fails the check);
 11. tool definitions: characters of this server's tools as the pinned Codex, the orchestrating
    client, sends them to its model (compact JSON of its ``mcp__codex_swarm`` namespace tool, read
    from the request body the fake model receives), per tool, and the size of ``tools/list``.
@@ -854,10 +855,10 @@ async def landing(b: Bench) -> dict[str, Any]:
         start = time.perf_counter()
         out = await srv.call("codex_land", {"task_ids": ids, "cwd": str(repo), "check": check})
         wall = time.perf_counter() - start
-        if len(out["landed"]) != n:
-            raise BenchError(f"landed {len(out['landed'])} of {n}: {out['lines']}")
-        check_s = float(out["check_seconds"])
-        prepare_s = float(out["check_prepare_seconds"])
+        if len(out.get("landed", [])) != n:
+            raise BenchError(f"landed {len(out.get('landed', []))} of {n}: {json.dumps(out)}")
+        check_s = float(out["seconds"].get("check", 0.0))
+        prepare_s = float(out["seconds"].get("checkout", 0.0))
         results["bare_git_merge_ms_per_branch"] = ms(statistics.fmean(bare))
         results["land_ms_per_branch_excluding_check"] = ms((wall - check_s - prepare_s) / n)
         results["check_ms_per_branch"] = ms(check_s / n)
@@ -951,13 +952,14 @@ async def merge_queue_cases(b: Bench, srv: Server, repo: Path) -> dict[str, Any]
         )
         wall = time.perf_counter() - start
         expected = n - (breaks is not None) - (conflicts is not None)
-        if len(answer["landed"]) != expected:
-            raise BenchError(f"queue case {case}: landed {len(answer['landed'])} of {expected}")
+        landed = len(answer.get("landed", []))
+        if landed != expected:
+            raise BenchError(f"queue case {case}: landed {landed} of {expected}")
         out[case] = {
             "check_parallel": parallel,
-            "landed": len(answer["landed"]),
-            "check_failed": len(answer["check_failed"]),
-            "conflicted": len(answer["conflicted"]),
+            "landed": landed,
+            "check_failed": len(answer.get("check_failed", [])),
+            "conflicted": len(answer.get("conflicted", [])),
             "wall_s": round(wall, 2),
             "in_checks": round(wall / 1.0, 2),
             "bare_git_merge_chain_and_one_check_s": round(bare, 2),
@@ -1159,7 +1161,44 @@ async def answer_size(b: Bench) -> dict[str, Any]:
         out = await srv.call("codex_wait", {"task_ids": [wt], "timeout": 300})
         results["worktree_task_chars"] = chars_per_task(out)
         results["worktree_task_answer"] = out
-    return {"params": {}, "results": results}
+        results.update(await land_answer_size(b, srv, repo))
+    return {"params": {"land_tasks": len(LAND_STEPS), "land_check": LAND_CHECK}, "results": results}
+
+
+# A landing of six worktree tasks: four land, one conflicts with an earlier one, one breaks the
+# check (which then prints 40 lines, the last naming the cause).
+LAND_CHECK = "test ! -e BREAK || { seq 1 40; echo 'BREAK must not be in the tree'; exit 1; }"
+LAND_STEPS = (
+    "printf 'one\\n' > land_one.txt",
+    "printf 'two\\n' > land_two.txt",
+    "printf 'a\\n' > land_shared.txt",
+    "printf 'b\\n' > land_shared.txt",
+    "printf 'broken\\n' > land_broken.txt && touch BREAK",
+    "printf 'three\\n' > land_three.txt",
+)
+
+
+async def land_answer_size(b: Bench, srv: Server, repo: Path) -> dict[str, Any]:
+    """Characters of a ``codex_land`` answer's structuredContent per task (compact JSON)."""
+    ids = [
+        await srv.launch(
+            b.prompt(f"land {n}", {"shell": step}, {"message": "done"}),
+            cwd=str(repo),
+            worktree=True,
+            sandbox="workspace-write",
+        )
+        for n, step in enumerate(LAND_STEPS)
+    ]
+    tasks = await srv.wait_all(ids, timeout=300)
+    bad = [t["task_id"] for t in tasks if t["status"] != "completed"]
+    if bad:
+        raise BenchError(f"landing tasks did not complete: {bad}")
+    out = await srv.call("codex_land", {"task_ids": ids, "cwd": str(repo), "check": LAND_CHECK})
+    fates = {k: len(out.get(k, [])) for k in ("landed", "conflicted", "check_failed")}
+    if fates != {"landed": 4, "conflicted": 1, "check_failed": 1}:
+        raise BenchError(f"the landing did not go as planned: {json.dumps(out)}")
+    whole = len(json.dumps(out, separators=(",", ":"), ensure_ascii=False))
+    return {"land_chars_per_task": round(whole / len(ids), 1), "land_answer": out}
 
 
 async def tool_definitions(b: Bench) -> dict[str, Any]:
@@ -1271,7 +1310,11 @@ TARGETS = {
     "launch_latency": {"codex_async_ms": "p99 < 20", "worktree_ratio": "< 1.2"},
     "runner_cost": {"runner_start_cpu_ms": "< 10 (forked)", "runner_uss_mb": "< 4 (forked)"},
     "startup": {"initialize_ms": "p50 < 300", "discover_ms": "p50 < 300"},
-    "answer_size": {"one_command_task_chars": "< 250", "worktree_task_chars": "< 450"},
+    "answer_size": {
+        "one_command_task_chars": "< 250",
+        "worktree_task_chars": "< 450",
+        "land_chars_per_task": "< 120",
+    },
     "tool_definitions": {"codex_sends_chars": "<= 14000"},
 }
 

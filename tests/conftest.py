@@ -52,13 +52,18 @@ if not os.environ.get("CODEX_SWARM_CODEX_BIN"):
 KINDS: dict[str, frozenset[str]] = {
     "unit": frozenset(
         {
+            "test_admission.py",
             "test_answers.py",
+            "test_branches.py",
             "test_command.py",
             "test_command_steering.py",
             "test_console.py",
             "test_events.py",
+            "test_outlook.py",
             "test_settings.py",
             "test_stdio_front.py",
+            "test_steering.py",
+            "test_views.py",
             "test_store.py",
             "test_store_steers.py",
             "test_vocabulary.py",

@@ -13,6 +13,13 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from codex_mcp_swarm.engine.records import (
+    CheckFailed,
+    Conflicted,
+    Landed,
+    LandReport,
+    Resolving,
+)
 from codex_mcp_swarm.mcp import answers
 from codex_mcp_swarm.mcp.schemas import inline
 from codex_mcp_swarm.mcp.server import build_server
@@ -104,6 +111,122 @@ def test_wait_answer_says_what_is_still_running() -> None:
     assert set(done) == {"done", "tasks"}
     waiting = answers.wait_answer([view(status="running")], False, ["a1b2c3d4e5f6"])
     assert waiting["still_running"] == ["a1b2c3d4e5f6"] and "codex_wait" in waiting["next"]
+
+
+def test_a_task_among_several_waiting_to_land_is_told_to_land() -> None:
+    wt = {
+        "path": "/state/worktrees/proj-1/a1b2c3d4e5f6",
+        "branch": "codex-swarm/a1b2c3d4e5f6",
+        "base_branch": "main",
+        "head_commit": "7d761b351e88249fd3bfe522438710ffa54d7ed0",
+        "files_total": 1,
+        "merges_cleanly": True,
+    }
+    alone = answers.task_answer(view(worktree=wt), waiting=1)
+    assert alone["next"] == "codex_merge, or codex_diff first"
+    three = answers.wait_answer([view(worktree=wt)], True, [], {"a1b2c3d4e5f6": 3})
+    assert three["tasks"][0]["next"].startswith("codex_land: 3 tasks wait to land")
+    conflicting = answers.task_answer(view(worktree={**wt, "merges_cleanly": False}), waiting=3)
+    assert conflicting["next"].startswith("codex_reply to resolve the conflicts")
+    merged = answers.task_answer(view(worktree={**wt, "merged": {"target": "main"}}), waiting=3)
+    assert "next" not in merged
+
+
+def land_report(**more: Any) -> LandReport:
+    ids = [f"{n:012x}" for n in range(1, 7)]
+    commit = "9f" * 20
+    fields: dict[str, Any] = {
+        "landed": tuple(
+            Landed(i, f"codex-swarm/{i}", "main", commit, already=n == 3)
+            for n, i in enumerate(ids[:4])
+        ),
+        "conflicted": (Conflicted(ids[4], ("shared.txt",), (ids[0],)),),
+        "check_failed": (
+            CheckFailed(
+                ids[5], 1, False, 2.5, "\n".join(f"line {n}" for n in range(300)) + "\nE boom"
+            ),
+        ),
+        "skipped": (),
+        "resolving": (Resolving(ids[4], None, "the worktree directory is full"),),
+        "target": "main",
+        "new_tip": commit,
+        "tips": {"main": commit},
+        "checkout": "the checkout at /home/me/proj was fast-forwarded",
+        "repository": "/home/me/proj",
+        "strategy": "merge",
+        "check": "pytest -q",
+        "check_seconds": 12.5,
+        "check_prepare_seconds": 0.25,
+        "seconds": 13.0,
+        "lines": ("4 of 6 landed",),
+    }
+    return LandReport(**{**fields, **more})
+
+
+def test_a_landing_answer_is_each_task_once_in_short() -> None:
+    out = answers.land_answer(land_report())
+    assert out["landed"][0] == {"task_id": "000000000001", "commit": "9f" * 6}
+    assert out["landed"][3] == {"task_id": "000000000004", "commit": "9f" * 6, "already": True}
+    assert out["conflicted"] == [
+        {
+            "task_id": "000000000005",
+            "paths": ["shared.txt"],
+            "colliding_tasks": ["000000000001"],
+            "follow_up_error": "the worktree directory is full",
+        }
+    ]
+    [failed] = out["check_failed"]
+    assert failed["exit_code"] == 1 and "timed_out" not in failed
+    assert failed["tail"] == "…line 296\nline 297\nline 298\nline 299\nE boom"
+    assert "skipped" not in out and "tips" not in out and "lines" not in out
+    assert out["target"] == "main" and out["new_tip"] == "9f" * 6
+    assert out["seconds"] == {"total": 13.0, "check": 12.5, "checkout": 0.25}
+    assert size(out) < 120 * 6  # the issue measured 1,739 characters for 6 tasks
+    # A whole long line is cut at its end, with the mark.
+    long = answers.land_answer(
+        land_report(check_failed=(CheckFailed("000000000006", None, True, 9.0, "x" * 5000),))
+    )
+    assert long["check_failed"][0] == {
+        "task_id": "000000000006",
+        "timed_out": True,
+        "tail": "…" + "x" * answers.TAIL_CHARS,
+    }
+
+
+def test_a_landing_on_several_targets_names_them() -> None:
+    one, two = "1a" * 20, "2b" * 20
+    out = answers.land_answer(
+        land_report(
+            landed=(
+                Landed("000000000001", "codex-swarm/000000000001", "main", one, False),
+                Landed("000000000002", "codex-swarm/000000000002", "dev", two, False),
+            ),
+            target=None,
+            new_tip=None,
+            tips={"main": one, "dev": two},
+        )
+    )
+    assert [t["target"] for t in out["landed"]] == ["main", "dev"]
+    assert out["tips"] == {"main": one[:12], "dev": two[:12]}
+    assert "target" not in out and "new_tip" not in out
+
+
+def test_nothing_to_land_says_so() -> None:
+    out = answers.land_answer(
+        land_report(
+            landed=(),
+            conflicted=(),
+            check_failed=(),
+            resolving=(),
+            target=None,
+            new_tip=None,
+            tips={},
+            checkout=None,
+            check_seconds=0.0,
+            check_prepare_seconds=0.0,
+        )
+    )
+    assert out == {"note": "nothing to land in /home/me/proj", "seconds": {"total": 13.0}}
 
 
 @pytest.fixture

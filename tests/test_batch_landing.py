@@ -19,7 +19,7 @@ from codex_mcp_swarm.git.batch import BatchProgress, land_batch
 from codex_mcp_swarm.git.checkcache import CheckCache
 from codex_mcp_swarm.git.landing import LandStep, Scratch, land_branch
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.e2e  # real git processes
 
 # Fails when any break-* file exists, or when a pair-a-* and a pair-b-* file exist together
 # (a breakage only two branches make together). Failures persist as branches are added.
@@ -126,7 +126,7 @@ def outcome(steps: list[LandStep]) -> list[tuple[str, str, list[str]]]:
 
 
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -65,9 +65,12 @@ async def test_parallel_tasks_then_merge_one_and_refuse_the_conflicting_one(
             changed = git(repo, "diff", "--name-only", f"main...{wt['branch']}").splitlines()
             assert changed == ["shared.txt"]
             assert wt["merges_cleanly"] is True
-            assert task["next"] == "codex_merge, or codex_diff first"
+            # Two finished tasks of one repository wait to land: land them together.
+            assert task["next"].startswith("codex_land: 2 tasks wait to land"), task["next"]
             assert git(repo, "log", "-1", "--format=%s", wt["branch"]).startswith("Edit as")
             assert not Path(wt["path"]).is_relative_to(repo), "worktrees live outside the repo"
+        status = data(await client.call_tool("codex_status", {"task_ids": ids}))
+        assert [t["next"] for t in status["tasks"]] == [first["next"]] * 2
 
         merged = data(await client.call_tool("codex_merge", {"task_id": first["task_id"]}))
         assert merged["merged"] is True
@@ -80,6 +83,9 @@ async def test_parallel_tasks_then_merge_one_and_refuse_the_conflicting_one(
         outlook = again["tasks"][0]["worktree"]
         assert outlook["merges_cleanly"] is False
         assert outlook["conflicts"] == ["shared.txt"]
+        assert again["tasks"][0]["next"].startswith("codex_reply to resolve the conflicts")
+        status = data(await client.call_tool("codex_status", {"task_ids": [second["task_id"]]}))
+        assert "next" not in status["tasks"][0]  # it alone is left: nothing to land together
         # ...and the merge is refused without touching the checkout.
         refused = await client.call_tool("codex_merge", {"task_id": second["task_id"]})
         assert refused.is_error
@@ -95,7 +101,9 @@ async def test_parallel_tasks_then_merge_one_and_refuse_the_conflicting_one(
 async def test_merge_strategies_and_a_dirty_checkout(swarm: SwarmFactory, repo: Path) -> None:
     async with swarm() as client:
         squash = await run_in_worktree(client, script(write("a.txt", "a")), repo)
+        assert squash["next"] == "codex_merge, or codex_diff first"  # the only one waiting
         rebase = await run_in_worktree(client, script(write("b.txt", "b")), repo)
+        assert rebase["next"].startswith("codex_land: 2 tasks wait to land")
         (repo / "shared.txt").write_text("dirty\n")
         refused = await client.call_tool("codex_merge", {"task_id": squash["task_id"]})
         assert refused.is_error and "shared.txt" in text(refused)

@@ -267,3 +267,45 @@ def test_every_engine_error_derives_from_the_one_root() -> None:
     gone = StoreError("invalid task id {task_id!r}", code=Code.INVALID, task_id="{x}")
     assert isinstance(gone, RuntimeError) and str(gone) == "invalid task id '{x}'"
     assert gone.facts == {"task_id": "{x}"}
+
+
+def test_every_face_words_engine_errors_through_its_own_words() -> None:
+    """A face that catches an engine error shows it through ``said`` (its spelling), never as
+    ``str(exc)``, an f-string of it or a patched sentence (``str(exc).replace(...)``)."""
+    caught = ENGINE_ERRORS - {"ForkServerError"}
+    found = []
+    for face in ("mcp", "console", "web"):
+        for path in sorted((SRC / face).glob("*.py")):
+            for handler in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(handler, ast.ExceptHandler) or handler.name is None:
+                    continue
+                types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+                if not any(getattr(t, "id", getattr(t, "attr", None)) in caught for t in types):
+                    continue
+                for node in ast.walk(ast.Module(body=handler.body, type_ignores=[])):
+                    plain = (
+                        isinstance(node, ast.Call) and getattr(node.func, "id", None) == "str"
+                    ) or isinstance(node, ast.FormattedValue)
+                    args = (
+                        node.args if isinstance(node, ast.Call) else [getattr(node, "value", None)]
+                    )
+                    if plain and any(getattr(a, "id", None) == handler.name for a in args):
+                        found.append(f"{path.relative_to(SRC)}:{handler.lineno}")
+    assert not found, found
+
+
+def test_no_module_but_phases_spells_out_a_group_of_phases() -> None:
+    """Every layer asks engine.phases (ACTIVE, TERMINAL, SUPERVISED, FAILED, is_terminal)."""
+    from codex_mcp_swarm.engine.phases import FAILED, PHASES, SUPERVISED, TERMINAL
+
+    assert FAILED < TERMINAL and set(PHASES) >= SUPERVISED
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path.name == "phases.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and len(node.elts) >= 2:
+                words = [e.value for e in node.elts if isinstance(e, ast.Constant)]
+                if len(words) == len(node.elts) and set(words) <= set(PHASES):
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno} {words}")
+    assert not found, found

@@ -689,7 +689,7 @@ def _branch_console(command: str, args: argparse.Namespace, settings: Settings) 
         raise ValueError("--check-parallel must be a whole number from 1 to 64")
     cwd = Path(args.cwd).expanduser().absolute() if args.cwd else Path.cwd()
     request = LandRequest(
-        task_ids=list(args.task_ids) or None,
+        task_ids=tuple(args.task_ids) or None,
         cwd=str(cwd),
         target=args.target,
         strategy=args.strategy,

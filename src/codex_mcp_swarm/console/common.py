@@ -28,6 +28,7 @@ from ..engine.phases import ACTIVE, PHASES, TERMINAL
 from ..engine.store import Store, StoreError, TaskRow, valid_task_id
 from ..engine.tasks import Engine
 from ..settings import Settings
+from .words import said
 
 PLAIN_WIDTH = 200  # columns of piped output when COLUMNS does not say
 PHASE_STYLES = {
@@ -201,7 +202,7 @@ def load_task(settings: Settings, task_id: str) -> tuple[Store, TaskRow] | int:
     try:
         store = open_store(settings)
     except StoreError as exc:
-        error(str(exc))
+        error(said(exc))
         return 1
     row = store.get(task_id) if store is not None else None
     if store is None or row is None:

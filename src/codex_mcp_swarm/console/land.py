@@ -38,7 +38,7 @@ def land_command(settings: Settings, request: LandRequest, *, as_json: bool = Fa
     except KeyboardInterrupt:
         error("interrupted; what had landed stays landed, the rest is unchanged")
         return 130
-    if out.resolving:
+    if any(item.follow_up for item in out.resolving):
         engine.start_queued_now()  # resolving tasks start under their own runners
     if as_json:
         print_json(as_data(out))

@@ -206,7 +206,7 @@ def run_command(settings: Settings, request: RunRequest) -> int:
     try:
         engine = console_engine(settings)
     except StoreError as exc:
-        error(str(exc))
+        error(said(exc))
         return 1
     try:
         return asyncio.run(_run(engine, request, settings.cancel_on_exit))

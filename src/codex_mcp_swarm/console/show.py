@@ -180,7 +180,7 @@ def cancel_command(settings: Settings, task_ids: Sequence[str]) -> int:
     try:
         store = open_store(settings)
     except StoreError as exc:
-        error(str(exc))
+        error(said(exc))
         return 1
     if store is None:
         error(f"no tasks in {settings.task_dir} yet, so there is nothing to cancel")

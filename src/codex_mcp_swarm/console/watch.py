@@ -29,6 +29,7 @@ from ..settings import Settings
 from ..wording import duration
 from .common import error, make_console, open_store, phase_text, task_filter, unique
 from .table import board, summary_line, task_table, task_view
+from .words import said
 
 REFRESH = 0.5  # seconds between redraws (and store reads)
 RECENT = 500  # newest tasks read per redraw besides every active one
@@ -152,7 +153,7 @@ def watch_command(settings: Settings, *, statuses: frozenset[str] | None, repo: 
     except KeyboardInterrupt:
         return 0
     except StoreError as exc:
-        error(str(exc))
+        error(said(exc))
         return 1
     finally:
         if display is not None:

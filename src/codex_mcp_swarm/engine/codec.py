@@ -1,7 +1,8 @@
 """The store's codec for a task row's ``extra``: :class:`~.records.TaskExtra` to JSON and back;
 and the typed reading of a row's recorded spec (:func:`task_spec_of`).
 
-Owns: the JSON shape of the ``extra`` column, and nothing else knows it. Decoding tolerates
+Owns: the JSON shape of the ``extra`` column, and of a landing's request, progress and report
+(the ``landings`` table's JSON columns); nothing else knows them. Decoding tolerates
 every row ever written: a missing key takes the record's default, a key this version does not
 know is kept as it was (a newer server may share the task dir), and a record whose required
 parts are missing or malformed is dropped with a log line rather than failing the read.
@@ -22,7 +23,21 @@ from typing import TYPE_CHECKING, Any
 
 from ..codex.command import ReviewTarget, TaskSpec
 from .plan import Checkout
-from .records import Merged, Node, RayRecord, TaskExtra, as_data
+from .records import (
+    CheckFailed,
+    Conflicted,
+    Landed,
+    LandingProgress,
+    LandReport,
+    LandRequest,
+    Merged,
+    Node,
+    RayRecord,
+    Resolving,
+    Skipped,
+    TaskExtra,
+    as_data,
+)
 
 if TYPE_CHECKING:
     from ..git import Outcome, Worktree
@@ -302,6 +317,88 @@ def extra_to_dict(extra: TaskExtra) -> dict[str, Any]:
 
 def extra_to_json(extra: TaskExtra) -> str:
     return json.dumps(extra_to_dict(extra))
+
+
+# ---- landings --------------------------------------------------------------------------------
+
+
+def request_to_json(request: LandRequest) -> str:
+    return json.dumps(as_data(request))
+
+
+def request_from_json(text: str) -> LandRequest:
+    data = json.loads(text)
+    ids = data.get("task_ids")
+    parallel = data.get("check_parallel")
+    return LandRequest(
+        task_ids=tuple(str(i) for i in ids) if isinstance(ids, list) else None,
+        cwd=_str(data.get("cwd")),
+        target=_str(data.get("target")),
+        strategy=str(data.get("strategy") or "merge"),
+        check=_str(data.get("check")),
+        check_timeout=float(data.get("check_timeout") or 900.0),
+        check_parallel=parallel if isinstance(parallel, int) else None,
+        resolve=bool(data.get("resolve")),
+    )
+
+
+def progress_to_json(progress: LandingProgress) -> str:
+    return json.dumps(as_data(progress))
+
+
+def progress_from_json(text: str | None) -> LandingProgress:
+    if not text:
+        return LandingProgress()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return LandingProgress()
+    return LandingProgress(
+        checking=_strs(data.get("checking")),
+        decided=_int(data.get("decided")) or 0,
+        total=_int(data.get("total")) or 0,
+        landed=_strs(data.get("landed")),
+        last_line=str(data.get("last_line") or ""),
+    )
+
+
+def report_to_json(report: LandReport) -> str:
+    return json.dumps(as_data(report))
+
+
+def report_from_json(text: str | None) -> LandReport | None:
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+        return LandReport(
+            landed=tuple(Landed(**item) for item in data.get("landed") or []),
+            conflicted=tuple(
+                Conflicted(
+                    task_id=item["task_id"],
+                    paths=tuple(item.get("paths") or ()),
+                    colliding_tasks=tuple(item.get("colliding_tasks") or ()),
+                )
+                for item in data.get("conflicted") or []
+            ),
+            check_failed=tuple(CheckFailed(**item) for item in data.get("check_failed") or []),
+            skipped=tuple(Skipped(**item) for item in data.get("skipped") or []),
+            resolving=tuple(Resolving(**item) for item in data.get("resolving") or []),
+            target=_str(data.get("target")),
+            new_tip=_str(data.get("new_tip")),
+            tips={str(k): str(v) for k, v in (data.get("tips") or {}).items()},
+            checkout=_str(data.get("checkout")),
+            repository=str(data.get("repository") or ""),
+            strategy=str(data.get("strategy") or "merge"),
+            check=_str(data.get("check")),
+            check_seconds=float(data.get("check_seconds") or 0.0),
+            check_prepare_seconds=float(data.get("check_prepare_seconds") or 0.0),
+            seconds=float(data.get("seconds") or 0.0),
+            lines=tuple(str(line) for line in data.get("lines") or ()),
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        log.warning("a stored landing report is malformed and is ignored (%s)", exc)
+        return None
 
 
 # ---- the recorded spec -----------------------------------------------------------------------

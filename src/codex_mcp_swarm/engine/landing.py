@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from .. import git
-from ..git.batch import land_batch
+from ..git.batch import BatchProgress, land_batch
 from ..git.checkcache import CheckCache
 from ..git.landing import LandStep, Scratch, conflicted_merge, markers_left
 from ..git.lock import landing_lock
@@ -38,7 +41,9 @@ from .records import (
     CheckFailed,
     Conflicted,
     Landed,
+    LandingProgress,
     LandReport,
+    LandRequest,
     Merged,
     Resolving,
     Skipped,
@@ -46,19 +51,9 @@ from .records import (
 from .store import TaskRow
 from .tasks import Engine, WorktreeRequest
 
+__all__ = ["LandRequest", "default_check_parallel", "land", "landing_repository"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LandRequest:
-    task_ids: list[str] | None = None  # default: every finished, unlanded task of the repository
-    cwd: str | None = None  # a directory inside the repository (default: the engine's cwd)
-    target: str | None = None  # default: each task's base branch
-    strategy: str = "merge"
-    check: str | None = None  # shell command run on each candidate
-    check_timeout: float = 900.0
-    check_parallel: int | None = None  # candidates checked at once (default: the CPUs)
-    resolve: bool = False  # start a resolving task per conflict
 
 
 def default_check_parallel() -> int:
@@ -135,10 +130,8 @@ def _start_resolver(
     return follow.id
 
 
-def land(engine: Engine, request: LandRequest) -> LandReport:
-    """Land the tasks' branches in batches with the outcome of landing them one by one: which
-    landed, conflicted, failed their check, were skipped or are being resolved, the target(s)
-    and their new tips, and one line per task."""
+def _chosen(engine: Engine, request: LandRequest) -> tuple[Path, list[TaskRow] | None]:
+    """(the repository's top, the named tasks or None for "every finished one"), validated."""
     if request.strategy not in git.STRATEGIES:
         raise TaskError(
             "{STRATEGY} {strategy!r} is unknown; use one of {strategies}",
@@ -147,9 +140,8 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
         )
     if request.check is not None and not request.check.strip():
         raise TaskError("{CHECK} is empty: give a shell command, or leave {CHECK} out")
-    cache: dict[Path, Path | None] = {}
     cwd = Path(check_cwd(engine.settings, request.cwd))  # absolute, existing, allowed
-    rows: list[TaskRow]
+    rows: list[TaskRow] | None = None
     if request.task_ids:
         rows = []
         for task_id in request.task_ids:
@@ -166,9 +158,36 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
     else:
         where = cwd
     try:
-        top = git.repo_root(where)
+        return git.repo_root(where), rows
     except git.GitError as exc:
         raise TaskError.because(exc, code=Code.GIT) from None
+
+
+def landing_repository(engine: Engine, request: LandRequest) -> str:
+    """The git common dir that keys ``request``'s queue (its arguments checked on the way)."""
+    top, _rows = _chosen(engine, request)
+    return str(common_dir(top))
+
+
+def land(
+    engine: Engine,
+    request: LandRequest,
+    *,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[LandingProgress], None] | None = None,
+    landed_before: Collection[str] = (),
+) -> LandReport:
+    """Land the tasks' branches in batches with the outcome of landing them one by one: which
+    landed, conflicted, failed their check, were skipped or are being resolved, the target(s)
+    and their new tips, and one line per task.
+
+    ``stop``: when set, running checks are killed and the undecided tasks are skipped (the
+    target stays at a landed boundary). ``on_progress`` hears where the landing is.
+    ``landed_before``: tasks an interrupted run of the same landing landed (reported as
+    landed again, not as already merged)."""
+    cache: dict[Path, Path | None] = {}
+    top, named = _chosen(engine, request)
+    rows: list[TaskRow] = named or []
     common = common_dir(top)
     started = time.monotonic()
     landed: list[Landed] = []
@@ -188,7 +207,7 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
         skipped.append(Skipped(task_id=row_id, reason=reason))
         lines.append(f"skipped {row_id}: {reason}")
 
-    def handle(row: TaskRow, wt: git.Worktree, step: LandStep) -> None:
+    def handle(row: TaskRow, wt: git.Worktree, step: LandStep, record_it: bool = True) -> None:
         nonlocal check_seconds, prepare_seconds
         if step.check is not None and id(step.check) not in counted:
             counted.add(id(step.check))
@@ -197,7 +216,8 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
         if step.commit:
             tips[step.target] = step.commit
         if step.status in ("landed", "already"):
-            _record(engine, row, step)
+            if record_it:
+                _record(engine, row, step)
             landed_rows.append(row)
             landed.append(
                 Landed(
@@ -256,10 +276,18 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
     verdicts = CheckCache(top) if request.check else None
     with landing_lock(top):
         # Chosen under the lock: a landing that just finished has recorded what it landed.
-        if not request.task_ids:
+        if named is None:
             rows = _candidates(engine, common, cache)
         else:
             rows = [engine.store.get(r.id) or r for r in rows]
+        progress = LandingProgress(total=len(rows))
+
+        def tell(**changes: Any) -> None:
+            nonlocal progress
+            progress = replace(progress, **changes)
+            if on_progress is not None:
+                on_progress(progress)
+
         # Each target's tasks in order: one batch per target (targets do not interact).
         queues: dict[str, list[tuple[TaskRow, git.Worktree]]] = {}
         try:
@@ -278,6 +306,11 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
                     skip(row.id, f"its repository {wt.repo} is not the one at {top}")
                     continue
                 record = row.extra.merged
+                if record is not None and row.id in landed_before:
+                    step = LandStep(wt.branch, record.target, "landed", record.commit)
+                    tips.pop(record.target, None)
+                    handle(row, wt, step, record_it=False)
+                    continue
                 if record is not None:
                     skip(row.id, f"already merged into {record.target}")
                     continue
@@ -300,13 +333,25 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
                     skip(row.id, f"it started from {wt.base_ref!r}, not a branch: give a target")
                     continue
                 queues.setdefault(target, []).append((row, wt))
+            decided = len(rows) - sum(len(queue) for queue in queues.values())
+            tell(decided=decided, landed=tuple(item.task_id for item in landed))
             for target, queue in queues.items():
 
                 def final(
                     index: int, step: LandStep, queue: list[tuple[TaskRow, git.Worktree]] = queue
                 ) -> None:
+                    nonlocal decided
                     row, wt = queue[index]
                     handle(row, wt, step)
+                    decided += 1
+                    tell(decided=decided, landed=tuple(item.task_id for item in landed))
+
+                def moved(
+                    at: BatchProgress, queue: list[tuple[TaskRow, git.Worktree]] = queue
+                ) -> None:
+                    by_branch = {wt.branch: row.id for row, wt in queue}
+                    checking = tuple(by_branch.get(b, b) for b in at.checking)
+                    tell(checking=checking, last_line=at.last_line)
 
                 try:
                     land_batch(
@@ -319,14 +364,16 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
                         scratches=scratches,
                         cache=verdicts,
                         on_final=final,
+                        on_progress=moved,
+                        stop=stop,
                     )
                 except git.GitError as exc:
-                    decided = {item.task_id for item in landed}
-                    decided |= {item.task_id for item in conflicted}
-                    decided |= {item.task_id for item in check_failed}
-                    decided |= {item.task_id for item in skipped}
+                    known = {item.task_id for item in landed}
+                    known |= {item.task_id for item in conflicted}
+                    known |= {item.task_id for item in check_failed}
+                    known |= {item.task_id for item in skipped}
                     for row, _wt in queue:
-                        if row.id not in decided:
+                        if row.id not in known:
                             skip(row.id, str(exc))
         finally:
             for scratch in scratches:
@@ -336,6 +383,7 @@ def land(engine: Engine, request: LandRequest) -> LandReport:
                 follow = _start_resolver(engine, row, wt, target, others)
             except (TaskError, git.GitError) as exc:
                 lines.append(f"resolving {row.id} could not start: {exc}")
+                resolving.append(Resolving(task_id=row.id, follow_up=None, error=str(exc)))
                 continue
             resolving.append(Resolving(task_id=row.id, follow_up=follow))
             lines.append(f"resolving {row.id}: started task {follow} on the conflicted merge")

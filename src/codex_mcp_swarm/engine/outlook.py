@@ -5,7 +5,9 @@ with the repository they belong to in ``paths_repo``), which running tasks a new
 overlap (a file and a directory holding it overlap), and the pairwise conflict outlook of the
 finished, unlanded worktree tasks of one repository (``git merge-tree`` of each pair of branch
 heads, remembered per pair of heads so a repeated question costs nothing; at most
-:data:`MAX_TASKS` tasks per repository), which the MCP tools and the board both ask.
+:data:`MAX_TASKS` tasks per repository), which the MCP tools and the board both ask; and how
+many finished worktree tasks with changes wait to land in a task's repository
+(:func:`waiting_to_land`, from the store alone).
 
 Must not: refuse anything (an overlap is a warning), run git itself beyond the ``git`` package's
 functions, or talk MCP.
@@ -149,3 +151,37 @@ def conflicts_with(row: TaskRow, others: list[TaskRow]) -> list[Collision]:
         if paths:
             found.append(Collision(task_id=other.id, branch=wt.branch, paths=tuple(paths)))
     return found
+
+
+WAITING_SCAN = 500  # newest completed tasks looked at when counting the ones waiting to land
+
+
+def _waits(row: TaskRow) -> git.Worktree | None:
+    """The worktree of a completed task whose branch holds changes not landed yet."""
+    extra = row.extra
+    wt = extra.worktree
+    if (
+        wt is None
+        or row.phase != "completed"
+        or extra.removed_branch
+        or extra.merged is not None
+        or extra.outcome is None
+        or not extra.outcome.files
+    ):
+        return None
+    return wt
+
+
+def waiting_to_land(store: Store, rows: list[TaskRow]) -> dict[str, int]:
+    """For each of ``rows`` that waits to land (completed, in a worktree, with changes, not
+    merged): how many tasks wait to land in its repository, itself included. Reads the store
+    only when one of ``rows`` waits."""
+    mine = {row.id: str(wt.repo) for row in rows if (wt := _waits(row)) is not None}
+    if not mine:
+        return {}
+    counts: dict[str, int] = {}
+    for row in store.list(phases=("completed",), limit=WAITING_SCAN):
+        wt = _waits(row)
+        if wt is not None:
+            counts[str(wt.repo)] = counts.get(str(wt.repo), 0) + 1
+    return {task_id: max(1, counts.get(repo, 0)) for task_id, repo in mine.items()}

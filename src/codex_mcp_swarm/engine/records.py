@@ -47,7 +47,10 @@ __all__ = [
     "Conflicted",
     "DiffReport",
     "LandReport",
+    "LandRequest",
     "Landed",
+    "LandingProgress",
+    "LandingRow",
     "MergeReport",
     "Merged",
     "Node",
@@ -242,7 +245,8 @@ class Skipped:
 @dataclass(frozen=True)
 class Resolving:
     task_id: str
-    follow_up: str  # the task started to resolve its conflicts
+    follow_up: str | None  # the task started to resolve its conflicts
+    error: str | None = None  # why it could not start (no follow_up then)
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,60 @@ class LandReport:
     check_prepare_seconds: float
     seconds: float
     lines: tuple[str, ...]  # a summary line first
+
+
+@dataclass(frozen=True)
+class LandRequest:
+    """What to land, where and how (every face's landing call becomes one)."""
+
+    task_ids: tuple[str, ...] | None = None  # default: every finished, unlanded task of the repo
+    cwd: str | None = None  # a directory inside the repository (default: the engine's cwd)
+    target: str | None = None  # default: each task's base branch
+    strategy: str = "merge"
+    check: str | None = None  # shell command run on each candidate
+    check_timeout: float = 900.0
+    check_parallel: int | None = None  # candidates checked at once (default: the CPUs)
+    resolve: bool = False  # start a resolving task per conflict
+
+
+LANDING_PHASES = ("queued", "running", "completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class LandingProgress:
+    """Where a running landing is: the tasks whose candidates are being checked, how many of
+    ``total`` are decided, the tasks landed so far, and the last line of the latest check."""
+
+    checking: tuple[str, ...] = ()
+    decided: int = 0
+    total: int = 0
+    landed: tuple[str, ...] = ()
+    last_line: str = ""
+
+
+@dataclass(frozen=True)
+class LandingRow:
+    """A landing as stored: queued behind the earlier landings of its repository (keyed by its
+    git common dir), run by one server at a time, resumed by another when that one died."""
+
+    id: str
+    seq: int
+    repository: str
+    phase: str  # one of LANDING_PHASES
+    request: LandRequest
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    owner: str | None = None
+    cancel_requested: bool = False
+    progress: LandingProgress = field(default_factory=LandingProgress)
+    report: LandReport | None = None
+    error: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in ("completed", "failed", "cancelled")
 
 
 # ---- the conflict outlook --------------------------------------------------------------------

@@ -36,16 +36,27 @@ from pathlib import Path
 from typing import Any
 
 from ..codex.command import TaskSpec
-from .codec import extra_from_json, extra_to_json, task_spec_of
+from .codec import (
+    extra_from_json,
+    extra_to_json,
+    progress_from_json,
+    progress_to_json,
+    report_from_json,
+    report_to_json,
+    request_from_json,
+    request_to_json,
+    task_spec_of,
+)
 from .errors import Code, EngineError
 from .phases import ACTIVE, PHASES, SUPERVISED, TERMINAL, Phase
 from .plan import LaunchPlan
-from .records import TaskExtra
+from .records import LandingProgress, LandingRow, LandReport, LandRequest, TaskExtra
 
 __all__ = [
     "ACTIVE",
     "PHASES",
     "TERMINAL",
+    "LandingRow",
     "Phase",
     "Store",
     "StoreError",
@@ -105,6 +116,23 @@ CREATE TABLE IF NOT EXISTS steers (
     delivered_at REAL
 );
 CREATE INDEX IF NOT EXISTS steers_task ON steers(task_id, state, id);
+CREATE TABLE IF NOT EXISTS landings (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    repository TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    request TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    owner TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    progress TEXT,
+    report TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS landings_phase ON landings(phase, seq);
 """
 # Columns added after the first schema: (name, declaration). Added in place when missing.
 _ADDED_COLUMNS = (
@@ -724,3 +752,148 @@ class Store:
                 [(now, r[0]) for r in rows],
             )
         return [str(r[1]) for r in rows]
+
+    # ---- landings ------------------------------------------------------------------------------
+    # A landing waits behind the earlier landings of its repository (its git common dir): at
+    # most one of them runs at a time, across every server sharing this store.
+
+    @staticmethod
+    def _landing(row: sqlite3.Row) -> LandingRow:
+        return LandingRow(
+            id=row["id"],
+            seq=row["seq"],
+            repository=row["repository"],
+            phase=row["phase"],
+            request=request_from_json(row["request"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            started_at=row["started_at"],
+            ended_at=row["ended_at"],
+            owner=row["owner"],
+            cancel_requested=bool(row["cancel_requested"]),
+            progress=progress_from_json(row["progress"]),
+            report=report_from_json(row["report"]),
+            error=row["error"],
+        )
+
+    def create_landing(self, landing_id: str, repository: str, request: LandRequest) -> LandingRow:
+        if not valid_task_id(landing_id):
+            raise StoreError(f"invalid landing id {landing_id!r}")
+        now = time.time()
+        with self._tx() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM landings").fetchone()[0]
+            db.execute(
+                "INSERT INTO landings (id, seq, repository, phase, request, created_at,"
+                " updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                (landing_id, seq, repository, request_to_json(request), now, now),
+            )
+        found = self.get_landing(landing_id)
+        assert found is not None
+        return found
+
+    def get_landing(self, landing_id: str) -> LandingRow | None:
+        if not valid_task_id(landing_id):
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT * FROM landings WHERE id = ?", (landing_id,)).fetchone()
+        return self._landing(row) if row else None
+
+    def landings(
+        self, *, active: bool = False, limit: int | None = None
+    ) -> builtins.list[LandingRow]:
+        """Landings, newest first (``active``: only queued and running ones)."""
+        sql = "SELECT * FROM landings"
+        if active:
+            sql += " WHERE phase IN ('queued', 'running')"
+        sql += " ORDER BY seq DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(sql).fetchall()
+        return [self._landing(r) for r in rows]
+
+    def landing_position(self, row: LandingRow) -> int | None:
+        """How many landings of the same repository go before a queued one."""
+        if row.phase != "queued":
+            return None
+        with self._lock:
+            found = self._db.execute(
+                "SELECT COUNT(*) FROM landings WHERE repository = ? AND seq < ?"
+                " AND phase IN ('queued', 'running')",
+                (row.repository, row.seq),
+            ).fetchone()
+        return int(found[0])
+
+    def claim_landing(self, owner: str) -> LandingRow | None:
+        """The oldest queued landing of a repository none of whose landings runs, now running
+        and owned by ``owner``; None when there is none."""
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id FROM landings WHERE phase = 'queued' AND repository NOT IN"
+                " (SELECT repository FROM landings WHERE phase = 'running')"
+                " AND seq = (SELECT MIN(seq) FROM landings AS l WHERE l.phase = 'queued'"
+                " AND l.repository = landings.repository) ORDER BY seq LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE landings SET phase = 'running', owner = ?, started_at ="
+                " COALESCE(started_at, ?), updated_at = ? WHERE id = ?",
+                (owner, now, now, row[0]),
+            )
+        return self.get_landing(row[0])
+
+    def requeue_landing(self, landing_id: str) -> bool:
+        """A running landing goes back to the head of its queue (its server stopped or died)."""
+        with self._tx() as db:
+            done = db.execute(
+                "UPDATE landings SET phase = 'queued', owner = NULL, updated_at = ?"
+                " WHERE id = ? AND phase = 'running'",
+                (time.time(), landing_id),
+            )
+        return done.rowcount == 1
+
+    def set_landing_progress(self, landing_id: str, progress: LandingProgress) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE landings SET progress = ?, updated_at = ? WHERE id = ? AND phase ="
+                " 'running'",
+                (progress_to_json(progress), time.time(), landing_id),
+            )
+
+    def finish_landing(
+        self, landing_id: str, phase: str, report: LandReport | None, error: str | None
+    ) -> None:
+        """Record a landing's end, once (a later writer cannot change it)."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE landings SET phase = ?, report = ?, error = ?, ended_at = ?,"
+                " updated_at = ? WHERE id = ? AND phase IN ('queued', 'running')",
+                (
+                    phase,
+                    report_to_json(report) if report is not None else None,
+                    error,
+                    now,
+                    now,
+                    landing_id,
+                ),
+            )
+
+    def request_landing_cancel(self, landing_id: str) -> LandingRow | None:
+        """A queued landing is cancelled at once; a running one is asked to stop (its server
+        stops its checks and records the end)."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE landings SET phase = 'cancelled', ended_at = ?, updated_at = ?,"
+                " cancel_requested = 1 WHERE id = ? AND phase = 'queued'",
+                (now, now, landing_id),
+            )
+            db.execute(
+                "UPDATE landings SET cancel_requested = 1, updated_at = ? WHERE id = ? AND"
+                " phase = 'running'",
+                (now, landing_id),
+            )
+        return self.get_landing(landing_id)

@@ -114,6 +114,9 @@ class Engine:
         self._changed: anyio.Event | None = None
         self._kick: anyio.Event | None = None
         self._running = False
+        from .landings import LandingQueue  # it builds on this module
+
+        self.landings = LandingQueue(self)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -150,6 +153,7 @@ class Engine:
                 group = await stack.enter_async_context(anyio.create_task_group())
                 stack.callback(group.cancel_scope.cancel)  # unwound first: the group ends
                 group.start_soon(self._scheduler)
+                group.start_soon(self.landings.run)
                 self._stack = stack.pop_all()
         except BaseException:
             self._users, self._running, self._token = 0, False, None

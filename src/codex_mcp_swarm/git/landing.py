@@ -89,6 +89,9 @@ def _watchdog(pgid: int) -> subprocess.Popen[bytes] | None:
         return None
 
 
+_ADDING = threading.Lock()  # serialises ``git worktree add`` of scratch worktrees
+
+
 class Scratch:
     """A detached worktree of the repository where checks run, reused from check to check."""
 
@@ -99,11 +102,15 @@ class Scratch:
 
     def checkout(self, commit: str) -> None:
         if not self._made:
-            self._discard()
-            mkdir_private(self.path.parent)
-            run_git(
-                self.top, ["worktree", "add", "--detach", "--quiet", "--", str(self.path), commit]
-            )
+            # One at a time: git reads every worktree's admin files while it adds one, and a
+            # half-made sibling (a parallel check's scratch) makes it fail.
+            with _ADDING:
+                self._discard()
+                mkdir_private(self.path.parent)
+                run_git(
+                    self.top,
+                    ["worktree", "add", "--detach", "--quiet", "--", str(self.path), commit],
+                )
             self._made = True
             return
         run_git(self.path, ["checkout", "--detach", "--force", "--quiet", commit])

@@ -3,11 +3,14 @@
 Clients hand the model ``structuredContent`` as JSON (Claude Code drops the text content when it
 is present), so an answer carries what a model needs and nothing else: ids and the agent's final
 message first, the status and any error, one token figure, warnings once each, a worktree task's
-branch and merge outlook, and what to call next. No nulls, no empty lists. The whole record of a
-task stays in ``codex_status`` and the ``codex-swarm:///tasks/...`` resources.
+branch and merge outlook, and what to call next (``codex_land`` once two or more tasks wait to
+land in one repository). No nulls, no empty lists. The whole record of a task stays in
+``codex_status`` and the ``codex-swarm:///tasks/...`` resources. A landing's answer names each
+task once, in the list of its fate, with 12-hex commits and a failed check's last lines.
 
 Owns: the shapes of those answers, declared once here as TypedDicts (the tools' output schemas
-are made from them), their construction from the engine's views, and the size caps.
+are made from them), their construction from the engine's views and its landing report, and the
+size caps.
 
 Must not: read the store or decide anything about tasks; word text for people (``render``).
 """
@@ -15,13 +18,14 @@ Must not: read the store or decide anything about tasks; word text for people (`
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 # pydantic (which makes the output schemas) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import NotRequired, Required, TypedDict
 
-from ..engine.phases import is_terminal
-from ..engine.records import ConflictPair, Overlap
+from ..engine.phases import FAILED, is_terminal
+from ..engine.records import ConflictPair, LandReport, Overlap
 
 TEXT_FIELDS = ("content", "message", "reasoning", "error")
 # Codex warnings that say nothing about the task's work (and repeat in every task).
@@ -120,6 +124,7 @@ class StatusAnswer(TypedDict, total=False):
     steered: dict[str, Any]
     node: dict[str, Any]
     truncated: bool
+    next: str  # only codex_land, when it and others wait to land in one repository
 
 
 class StatusList(TypedDict):
@@ -141,6 +146,65 @@ class TaskLine(TypedDict, total=False):
 class TaskList(TypedDict):
     tasks: list[TaskLine]
     total: int
+
+
+class LandedTask(TypedDict, total=False):
+    """A landed task: the target's tip once it landed (12 hex); ``already``: its work was in
+    the target before; ``target`` only when the landing had several."""
+
+    task_id: Required[str]
+    commit: str
+    already: bool
+    target: str
+
+
+class ConflictedTask(TypedDict, total=False):
+    """A task whose branch conflicts with the target in ``paths``; ``colliding_tasks`` landed
+    changes to them; ``follow_up`` (``resolve``) is the task resolving it."""
+
+    task_id: Required[str]
+    paths: list[str]
+    colliding_tasks: list[str]
+    follow_up: str
+    follow_up_error: str
+
+
+class FailedCheck(TypedDict, total=False):
+    """A task whose merge failed the check: its exit code (or ``timed_out``) and the output's
+    last lines (the text content has the longer tail)."""
+
+    task_id: Required[str]
+    exit_code: int
+    timed_out: bool
+    tail: str
+
+
+class SkippedTask(TypedDict):
+    task_id: str
+    reason: str
+
+
+class LandSeconds(TypedDict, total=False):
+    """Seconds the landing took: in all, running the check, checking candidates out."""
+
+    total: Required[float]
+    check: float
+    checkout: float
+
+
+class LandAnswer(TypedDict, total=False):
+    """``codex_land``: each task once, in the list of its fate; the target and its new tip."""
+
+    landed: list[LandedTask]
+    conflicted: list[ConflictedTask]
+    check_failed: list[FailedCheck]
+    skipped: list[SkippedTask]
+    target: str
+    new_tip: str
+    tips: dict[str, str]
+    checkout: str
+    note: str
+    seconds: Required[LandSeconds]
 
 
 def strip_empty(value: Any) -> Any:
@@ -193,8 +257,14 @@ def worktree_answer(wt: dict[str, Any] | None) -> WorktreeAnswer | None:
     return strip_empty(answer)  # type: ignore[no-any-return]
 
 
-def next_step(view: dict[str, Any], wt: WorktreeAnswer | None) -> str | None:
-    """What to call next for this task, when there is something to do."""
+def land_next(waiting: int) -> str:
+    """``next`` for a task that waits to land beside others of its repository."""
+    return f"codex_land: {waiting} tasks wait to land in this repository (or codex_diff first)"
+
+
+def next_step(view: dict[str, Any], wt: WorktreeAnswer | None, waiting: int = 0) -> str | None:
+    """What to call next for this task, when there is something to do (``waiting``: how many
+    tasks wait to land in its repository, itself included; two or more land together)."""
     status = view["status"]
     if not is_terminal(status):
         return "codex_wait"
@@ -203,14 +273,17 @@ def next_step(view: dict[str, Any], wt: WorktreeAnswer | None) -> str | None:
             return "codex_cleanup (nothing changed)"
         if wt.get("merges_cleanly") is False:
             return "codex_reply to resolve the conflicts, then codex_merge"
+        if waiting >= 2:
+            return land_next(waiting)
         return "codex_merge, or codex_diff first"
-    if status in ("failed", "lost") and view.get("threadId"):
+    if status in FAILED and view.get("threadId"):
         return "codex_reply to continue the thread"
     return None
 
 
-def task_answer(view: dict[str, Any]) -> TaskAnswer:
-    """The compact answer for one task, from ``engine.views.result_view`` (or a status view)."""
+def task_answer(view: dict[str, Any], waiting: int = 0) -> TaskAnswer:
+    """The compact answer for one task, from ``engine.views.result_view`` (or a status view);
+    ``waiting`` as for :func:`next_step`."""
     ended = is_terminal(view["status"])
     wt = worktree_answer(view.get("worktree"))
     answer: dict[str, Any] = {"task_id": view["task_id"], "threadId": view.get("threadId")}
@@ -233,7 +306,7 @@ def task_answer(view: dict[str, Any]) -> TaskAnswer:
     answer["steered"] = view.get("steered")
     answer["node"] = view.get("node")
     answer["truncated"] = view.get("truncated") or None
-    answer["next"] = next_step(view, wt)
+    answer["next"] = next_step(view, wt, waiting)
     answer["result_error"] = view.get("result_error")
     out: TaskAnswer = strip_empty(answer)
     if "result" in view:  # the agent's JSON as it is (its nulls and empty values too)
@@ -242,12 +315,94 @@ def task_answer(view: dict[str, Any]) -> TaskAnswer:
     return out
 
 
-def wait_answer(views: list[dict[str, Any]], done: bool, running: list[str]) -> WaitAnswer:
-    answer: WaitAnswer = {"done": done, "tasks": [task_answer(v) for v in views]}
+def wait_answer(
+    views: list[dict[str, Any]],
+    done: bool,
+    running: list[str],
+    waiting: Mapping[str, int] | None = None,
+) -> WaitAnswer:
+    """``waiting``: per task id, how many tasks wait to land in its repository."""
+    waiting = waiting or {}
+    tasks = [task_answer(v, waiting.get(v["task_id"], 0)) for v in views]
+    answer: WaitAnswer = {"done": done, "tasks": tasks}
     if running:
         answer["still_running"] = running
         answer["next"] = "codex_wait again to keep waiting (tasks are never killed by a wait)"
     return answer
+
+
+COMMIT = 12  # hex digits of a commit id in an answer
+TAIL_CHARS = 300  # characters of a failed check's output in a landing answer
+TAIL_LINES = 5
+
+
+def short_tail(output: str) -> str:
+    """The last lines of a check's output (at most :data:`TAIL_LINES` lines and about
+    :data:`TAIL_CHARS` characters), starting with "…" when something was cut."""
+    lines = output.strip().splitlines()
+    tail = "\n".join(lines[-TAIL_LINES:])
+    cut = len(lines) > TAIL_LINES
+    if len(tail) > TAIL_CHARS:
+        start = tail.find("\n", len(tail) - TAIL_CHARS)
+        tail = tail[start + 1 :] if start != -1 else tail[-TAIL_CHARS:]
+        cut = True
+    return "…" + tail if cut and tail else tail
+
+
+def land_answer(report: LandReport) -> LandAnswer:
+    """The compact answer of a landing: no empty lists, short commits, and no line of the
+    text content repeated (each task appears once, in the list of what happened to it)."""
+    several = report.target is None and len(report.tips) > 1
+    follow = {r.task_id: r for r in report.resolving}
+    landed: list[dict[str, Any]] = [
+        {
+            "task_id": item.task_id,
+            "commit": (item.commit or "")[:COMMIT],
+            "already": item.already or None,
+            "target": item.target if several else None,
+        }
+        for item in report.landed
+    ]
+    conflicted: list[dict[str, Any]] = []
+    for item in report.conflicted:
+        resolving = follow.get(item.task_id)
+        conflicted.append(
+            {
+                "task_id": item.task_id,
+                "paths": list(item.paths),
+                "colliding_tasks": list(item.colliding_tasks),
+                "follow_up": resolving.follow_up if resolving else None,
+                "follow_up_error": resolving.error if resolving else None,
+            }
+        )
+    failed = [
+        {
+            "task_id": item.task_id,
+            "exit_code": item.exit_code,
+            "timed_out": item.timed_out or None,
+            "tail": short_tail(item.output_tail),
+        }
+        for item in report.check_failed
+    ]
+    seconds = {
+        "total": report.seconds,
+        "check": report.check_seconds or None,
+        "checkout": report.check_prepare_seconds or None,
+    }
+    answer = {
+        "landed": landed,
+        "conflicted": conflicted,
+        "check_failed": failed,
+        "skipped": [{"task_id": s.task_id, "reason": s.reason} for s in report.skipped],
+        "target": report.target,
+        "new_tip": (report.new_tip or "")[:COMMIT],
+        "tips": {k: v[:COMMIT] for k, v in report.tips.items()} if several else None,
+        "checkout": report.checkout,
+        "seconds": seconds,
+    }
+    if not (report.landed or report.conflicted or report.check_failed or report.skipped):
+        answer["note"] = f"nothing to land in {report.repository}"
+    return strip_empty(answer)  # type: ignore[no-any-return]
 
 
 # ---- caps ------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 
 from ..codex.command import TaskSpec
 from ..engine import branches, outlook
+from ..engine.phases import FAILED
 from ..engine.records import Overlap, as_data
 from ..engine.requests import worktree_request
 from ..engine.store import TaskRow
@@ -125,10 +126,11 @@ class Face:
     async def task_answer(self, row: TaskRow) -> CallToolResult:
         await self.fresh([row])
         view = answers.fit_views([result_view(row)], self.budget // 2)[0]
+        waiting = outlook.waiting_to_land(self.engine.store, [row]).get(row.id, 0)
         return self.answer(
             render.result_text(view),
-            dict(answers.task_answer(view)),
-            is_error=row.phase in ("failed", "lost"),
+            dict(answers.task_answer(view, waiting)),
+            is_error=row.phase in FAILED,
         )
 
     def started(

@@ -1,6 +1,8 @@
 """The ``codex_land`` tool: bring many worktree tasks home in one call, checked, never half-merged.
 
-Owns: the tool's parameters, description, output schema and text (one line per task).
+Owns: the tool's parameters and description. Its answer is ``answers.land_answer`` (the
+structured part a model reads) and ``render.land_text`` (one line per task, and the longer tail of
+a failed check's output).
 
 Must not: hold landing logic (``engine.landing`` chooses and records, ``git.landing`` merges,
 checks and moves the target); anything they refuse becomes an ``isError`` result.
@@ -14,13 +16,13 @@ from typing import Annotated
 import anyio
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..engine.landing import LandRequest, land
-from ..engine.records import CheckFailed, Conflicted, Landed, Resolving, Skipped, as_data
 from ..engine.tasks import Engine, TaskError
 from ..git import GitError
-from . import answers
+from . import answers, render
+from .answers import LandAnswer
 from .schemas import MAX_IDS, Cwd, Strategy, Target
 from .words import said
 
@@ -51,33 +53,6 @@ CheckParallel = Annotated[
 Resolve = Annotated[bool, Field(description="start an agent per conflict")]
 
 
-class LandAnswer(BaseModel):
-    """The engine's :class:`~..engine.records.LandReport`, field for field."""
-
-    landed: list[Landed] = Field(
-        description="task_id, branch, target, commit, already (it was in the target before)"
-    )
-    conflicted: list[Conflicted] = Field(description="task_id, paths, colliding_tasks")
-    check_failed: list[CheckFailed] = Field(
-        description="task_id, exit_code, timed_out, seconds, output_tail"
-    )
-    skipped: list[Skipped] = Field(description="task_id, reason")
-    resolving: list[Resolving] = Field(description="task_id, follow_up (the resolving task)")
-    target: str | None = Field(description="the target branch (null when several)")
-    new_tip: str | None = Field(description="the target's tip after the landing")
-    tips: dict[str, str] = Field(description="each target branch's tip after the landing")
-    checkout: str | None = Field(description="what happened to the checkout holding the target")
-    repository: str
-    strategy: str
-    check: str | None
-    check_seconds: float = Field(description="time the check commands ran")
-    check_prepare_seconds: float = Field(
-        description="time spent checking candidates out in the scratch worktree"
-    )
-    seconds: float
-    lines: list[str]
-
-
 def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
     """Add ``codex_land`` to ``mcp``."""
 
@@ -99,7 +74,7 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
         resolve: Resolve = False,
     ) -> Annotated[CallToolResult, LandAnswer]:
         request = LandRequest(
-            task_ids=list(task_ids) if task_ids else None,
+            task_ids=tuple(task_ids) if task_ids else None,
             cwd=cwd,
             target=target,
             strategy=strategy,
@@ -112,8 +87,8 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
             out = await anyio.to_thread.run_sync(functools.partial(land, engine, request))
         except (TaskError, GitError) as exc:
             return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
-        text = answers.cap_text("\n".join(out.lines), budget, "structuredContent has all")
-        data = LandAnswer.model_validate(as_data(out)).model_dump(mode="json")
+        text = answers.cap_text(render.land_text(out), budget, "structuredContent has each task")
+        data = dict(answers.land_answer(out))
         return CallToolResult(
             content=[TextContent(type="text", text=text)], structured_content=data
         )

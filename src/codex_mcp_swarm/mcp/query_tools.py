@@ -55,6 +55,10 @@ def register(face: Face) -> None:
         for view in views:
             view["warnings"] = answers.warnings_once(view.get("warnings"))
         views = [answers.strip_empty(v) for v in answers.fit_views(views, face.budget // 2)]
+        waiting = outlook.waiting_to_land(face.engine.store, rows)
+        for view in views:
+            if waiting.get(view["task_id"], 0) >= 2:
+                view["next"] = answers.land_next(waiting[view["task_id"]])
         conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
         lines = [render.status_text(v) for v in views] + render.conflict_lines(conflicts)
         data: dict[str, Any] = {"tasks": views}
@@ -104,7 +108,8 @@ def register(face: Face) -> None:
             )
         conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
         parts = [head, *(render.result_text(v) for v in views), *render.conflict_lines(conflicts)]
-        answer = dict(answers.wait_answer(views, done, running))
+        waiting = outlook.waiting_to_land(face.engine.store, rows)
+        answer = dict(answers.wait_answer(views, done, running, waiting))
         if conflicts:
             answer["conflicts"] = as_data(conflicts)
         return face.answer("\n\n".join(parts), answer)

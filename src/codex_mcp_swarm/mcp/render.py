@@ -3,7 +3,8 @@
 Owns: the human-readable text content of tool results and progress messages. The same facts go
 out as ``structuredContent`` for programs; this module only words them.
 
-Must not: read the store or decide anything. Input is the dict views of ``engine.views``.
+Must not: read the store or decide anything. Input is the dict views of ``engine.views`` (and
+a landing's :class:`~..engine.records.LandReport`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from ..codex.progress import reconnect_text
 from ..engine.doing import doing as now_doing
 from ..engine.phases import is_terminal
-from ..engine.records import ConflictPair, Overlap
+from ..engine.records import ConflictPair, LandReport, Overlap
 from ..wording import duration, node_text, tokens, worktree_outlook
 from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
 
@@ -178,3 +179,14 @@ def conflict_lines(conflicts: list[ConflictPair]) -> list[str]:
         "Branches that conflict with each other (land one, then resolve the other): "
         + "; ".join(pairs)
     ]
+
+
+def land_text(report: LandReport) -> str:
+    """A landing for a person: a summary and one line per task, then the tail of each failed
+    check's output as the check left it (the structured answer keeps only its last lines)."""
+    parts = ["\n".join(report.lines)]
+    for item in report.check_failed:
+        tail = item.output_tail.strip()
+        if tail:
+            parts.append(f"The check's output for {item.task_id}, its end:\n{tail}")
+    return "\n\n".join(parts)

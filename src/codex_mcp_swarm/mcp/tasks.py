@@ -40,6 +40,7 @@ from ..engine.store import TaskRow
 from ..engine.tasks import Engine, TaskError
 from ..engine.views import status_view
 from . import render
+from .words import said
 
 EXTENSION = "io.modelcontextprotocol/tasks"
 MODERN = "2026-07-28"
@@ -150,7 +151,7 @@ class SwarmTasks(Extension):
         try:
             return self.engine.get(task_id)
         except TaskError as exc:
-            raise MCPError(code=INVALID_PARAMS, message=f"Task not found: {exc}") from None
+            raise MCPError(code=INVALID_PARAMS, message=f"Task not found: {said(exc)}") from None
 
     # ---- methods -----------------------------------------------------------------------------
 

@@ -81,7 +81,7 @@ async def land(engine: Engine, task_id: str, *, check: str | None) -> dict[str, 
         wt = branches.require_worktree(row)
     except (TaskError, git.GitError) as exc:
         return _answer(False, said(exc))
-    request = LandRequest(task_ids=[task_id], cwd=str(wt.repo), check=check)
+    request = LandRequest(task_ids=(task_id,), cwd=str(wt.repo), check=check)
     try:
         out = await asyncio.to_thread(landing.land, engine, request)
     except (TaskError, git.GitError) as exc:
