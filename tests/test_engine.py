@@ -173,6 +173,7 @@ async def test_a_claimed_task_whose_server_died_is_started_again(tmp_path: Path)
         await engine.cancel(row.id)  # the first engine only records tasks here
     orphan = Engine(settings, Store(settings.task_dir))
     claimed = await orphan.launch(spec(tmp_path, "orphaned claim"))
+    await orphan.backend.stop()  # the server is gone, and its fork server with it
     assert store.claim_queued(16) == [claimed.id]
     with store._tx() as db:  # claimed long ago by a server that is gone
         db.execute("UPDATE tasks SET started_at = started_at - 60 WHERE id = ?", (claimed.id,))
