@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+from .phases import LANDING_TERMINAL
 from .plan import Checkout
 
 if TYPE_CHECKING:
@@ -287,9 +288,6 @@ class LandRequest:
     resolve: bool = False  # start a resolving task per conflict
 
 
-LANDING_PHASES = ("queued", "running", "completed", "failed", "cancelled")
-
-
 @dataclass(frozen=True)
 class LandingProgress:
     """Where a running landing is: the tasks whose candidates are being checked, how many of
@@ -310,7 +308,7 @@ class LandingRow:
     id: str
     seq: int
     repository: str
-    phase: str  # one of LANDING_PHASES
+    phase: str  # one of phases.LANDING_PHASES
     request: LandRequest
     created_at: float
     updated_at: float
@@ -324,7 +322,7 @@ class LandingRow:
 
     @property
     def terminal(self) -> bool:
-        return self.phase in ("completed", "failed", "cancelled")
+        return self.phase in LANDING_TERMINAL
 
 
 @dataclass(frozen=True)
