@@ -12,6 +12,7 @@ Owns: one family of frozen dataclasses.
   and a landing's
   :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`, :class:`CheckFailed`,
   :class:`Skipped`, :class:`Resolving`);
+* a page of a task's raw events (:class:`EventPage`);
 * what the conflict outlook finds: :class:`Overlap` (declared paths a running task shares),
   :class:`ConflictPair` and :class:`Collision` (branches that conflict);
 * what a Ray task actor is made with (:class:`ActorPayload`, its code coming through the git
@@ -47,6 +48,7 @@ __all__ = [
     "ConflictPair",
     "Conflicted",
     "DiffReport",
+    "EventPage",
     "LandReport",
     "LandRequest",
     "Landed",
@@ -321,6 +323,19 @@ class LandingRow:
     @property
     def terminal(self) -> bool:
         return self.phase in LANDING_TERMINAL
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """Whole lines of a task's raw JSONL from byte ``cursor``; a running task's file grows, so
+    the next page starts at ``next_cursor`` (``more``: the file already has more)."""
+
+    task_id: str
+    cursor: int
+    next_cursor: int
+    more: bool
+    size: int  # bytes of the file when it was read
+    lines: tuple[str, ...]
 
 
 # ---- the conflict outlook --------------------------------------------------------------------
