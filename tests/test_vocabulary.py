@@ -309,3 +309,20 @@ def test_no_module_but_phases_spells_out_a_group_of_phases() -> None:
                 if len(words) == len(node.elts) and set(words) <= set(PHASES):
                     found.append(f"{path.relative_to(SRC)}:{node.lineno} {words}")
     assert not found, found
+
+
+def test_an_engine_error_survives_a_trip_to_another_process() -> None:
+    import pickle
+
+    from codex_mcp_swarm.engine.forkserver import ForkServerError
+
+    error = TaskError("unknown {THREAD_ID} {thread_id}", code=Code.UNKNOWN_THREAD, thread_id="{a}")
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is TaskError and str(back) == str(error) == "unknown thread id {a}"
+    assert (back.code, back.facts, mcp_said(back)) == (
+        Code.UNKNOWN_THREAD,
+        {"thread_id": "{a}"},
+        "unknown threadId {a}",
+    )
+    failed = pickle.loads(pickle.dumps(ForkServerError("{reason}", maybe_started=True, reason="x")))
+    assert failed.maybe_started and str(failed) == "x"

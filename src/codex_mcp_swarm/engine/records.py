@@ -12,6 +12,7 @@ Owns: one family of frozen dataclasses.
   and a landing's
   :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`, :class:`CheckFailed`,
   :class:`Skipped`, :class:`Resolving`);
+* a page of a task's raw events (:class:`EventPage`);
 * what the conflict outlook finds: :class:`Overlap` (declared paths a running task shares),
   :class:`ConflictPair` and :class:`Collision` (branches that conflict);
 * what a Ray task actor is made with (:class:`ActorPayload`, its code coming through the git
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+from .phases import LANDING_TERMINAL
 from .plan import Checkout
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ __all__ = [
     "ConflictPair",
     "Conflicted",
     "DiffReport",
+    "EventPage",
     "LandReport",
     "LandRequest",
     "Landed",
@@ -285,9 +288,6 @@ class LandRequest:
     resolve: bool = False  # start a resolving task per conflict
 
 
-LANDING_PHASES = ("queued", "running", "completed", "failed", "cancelled")
-
-
 @dataclass(frozen=True)
 class LandingProgress:
     """Where a running landing is: the tasks whose candidates are being checked, how many of
@@ -308,7 +308,7 @@ class LandingRow:
     id: str
     seq: int
     repository: str
-    phase: str  # one of LANDING_PHASES
+    phase: str  # one of phases.LANDING_PHASES
     request: LandRequest
     created_at: float
     updated_at: float
@@ -322,7 +322,20 @@ class LandingRow:
 
     @property
     def terminal(self) -> bool:
-        return self.phase in ("completed", "failed", "cancelled")
+        return self.phase in LANDING_TERMINAL
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """Whole lines of a task's raw JSONL from byte ``cursor``; a running task's file grows, so
+    the next page starts at ``next_cursor`` (``more``: the file already has more)."""
+
+    task_id: str
+    cursor: int
+    next_cursor: int
+    more: bool
+    size: int  # bytes of the file when it was read
+    lines: tuple[str, ...]
 
 
 # ---- the conflict outlook --------------------------------------------------------------------

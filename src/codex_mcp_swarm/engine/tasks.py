@@ -74,6 +74,7 @@ from .records import (
     Collision,
     ConflictPair,
     DiffReport,
+    EventPage,
     LandReport,
     MergeReport,
     Overlap,
@@ -588,9 +589,7 @@ class Engine:
             else:
                 await wait_event(changed, step)
 
-    def read_events_sync(
-        self, task_id: str, start: int, lines: int, max_bytes: int
-    ) -> dict[str, Any]:
+    def read_events_sync(self, task_id: str, start: int, lines: int, max_bytes: int) -> EventPage:
         """A page of a task's raw JSONL from byte offset ``start`` (see :mod:`.eventlog`)."""
         return read_page(self.store.events_path(task_id), task_id, start, lines, max_bytes)
 
@@ -831,9 +830,7 @@ class Engine:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""
         return await off_loop(self.unfinished_sync)
 
-    async def read_events(
-        self, task_id: str, start: int, lines: int, max_bytes: int
-    ) -> dict[str, Any]:
+    async def read_events(self, task_id: str, start: int, lines: int, max_bytes: int) -> EventPage:
         """A page of a task's raw JSONL (see :meth:`read_events_sync`)."""
         return await off_loop(self.read_events_sync, task_id, start, lines, max_bytes)
 

@@ -150,4 +150,4 @@ def register(face: Face) -> None:
         except ValueError:
             raise ResourceError("cursor and limit must be whole numbers") from None
         page = await face.engine.read_events(row.id, start, count, EVENTS_PAGE_BYTES)
-        return json.dumps(page)
+        return json.dumps(as_data(page))
