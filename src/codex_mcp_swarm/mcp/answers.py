@@ -9,8 +9,9 @@ land in one repository). No nulls, no empty lists. The whole record of a task st
 task once, in the list of its fate, with 12-hex commits and a failed check's last lines.
 
 Owns: the shapes of those answers, declared once here as TypedDicts (the tools' output schemas
-are made from them), their construction from the engine's views and its landing report, and the
-size caps.
+are made from them; parts that are engine records, such as overlaps and conflicting pairs, are
+typed by those records), their construction from the engine's views and its landing report, and
+the size caps.
 
 Must not: read the store or decide anything about tasks; word text for people (``render``).
 """
