@@ -40,7 +40,8 @@ get an empty HOME (Codex's shell reads no user profile), so results do not depen
 12. loop stall: over streamable HTTP, one client's ``codex_async`` with ``worktree: true`` spends
    2 s in git (the repository's ``post-checkout`` hook sleeps 2 s, and ``git worktree add`` runs
    it), while a second client calls ``codex_status`` again and again: its latency during those
-   calls vs with the server idle.
+   calls vs with the server idle (a long task holds the one slot of ``--max-parallel 1``, so the
+   new tasks wait in the queue instead of starting Codex during the measurement).
 
 Numbers are printed and written to JSON (default ``bench/results/latest.json``), never asserted.
 The exit code is 1 only if a section could not run. Every server, runner and Codex process the
@@ -1335,12 +1336,17 @@ async def loop_stall(b: Bench) -> dict[str, Any]:
     hook.write_text(f"#!/bin/sh\nsleep {GIT_STALL}\n")
     hook.chmod(0o755)
     quick = b.prompt("quick", {"message": "done"})
+    long = b.prompt("holds the slot", {"delay": 600, "message": "late"})
     results: dict[str, Any] = {}
-    async with b.http_server("stall") as (url, fast), http_client(url) as other:
+    flags = ("--max-parallel", "1")
+    async with b.http_server("stall", *flags) as (url, fast), http_client(url) as other:
         slow = Server(other, fast.task_dir, fast.pid, fast.sampler)  # a second client
         first = await fast.launch(quick)
         await fast.wait_all([first])
-        status_args = {"task_ids": [first]}
+        # A long task holds the only slot, so the slow calls' tasks stay queued while we measure:
+        # their Codex processes would otherwise compete for the cores with the server.
+        holder = await fast.launch(long)
+        status_args = {"task_ids": [first, holder]}
         idle = [ms(await fast.timed("codex_status", status_args)) for _ in range(cfg.calls)]
         during: list[float] = []
         slow_s: list[float] = []
@@ -1358,6 +1364,7 @@ async def loop_stall(b: Bench) -> dict[str, Any]:
                 tg.start_soon(slow_call)
                 while not done.is_set():
                     during.append(ms(await fast.timed("codex_status", status_args)))
+        await fast.call("codex_cancel", {"task_id": holder})
         tasks = await fast.wait_all(started)
         results["slow_call_s"] = stats(slow_s)
         results["status_idle_ms"] = stats(idle)
