@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 PREFIX = "land"  # task ids are hex: a landing id never looks like one
 CANCEL_POLL = 0.5  # seconds between looks at the store for a cancel from any server
 PROGRESS_EVERY = 0.25  # seconds between progress writes
-ORPHAN_AFTER = 10.0  # seconds a landing must have been running before it counts as orphaned
+ORPHAN_AFTER = 5.0  # seconds a landing must have been running before it counts as orphaned
 
 
 def new_landing_id() -> str:
