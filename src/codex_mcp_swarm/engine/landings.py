@@ -189,9 +189,12 @@ class LandingQueue:
 
         def progress(at: LandingProgress) -> None:
             nonlocal last_write
+            landed_more = at.landed != (pending[-1].landed if pending else row.progress.landed)
             pending[:] = [at]
             now = time.monotonic()
-            if now - last_write >= PROGRESS_EVERY:
+            # What landed is written at once (a resumed run must know it); the rest at most
+            # every PROGRESS_EVERY seconds.
+            if landed_more or now - last_write >= PROGRESS_EVERY:
                 last_write = now
                 self.store.set_landing_progress(row.id, at)
                 self.engine._from_any_thread(self.engine._notify)

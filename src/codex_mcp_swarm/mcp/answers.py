@@ -211,7 +211,7 @@ class LandingAnswer(TypedDict, total=False):
     last_line: str
     cancel_requested: bool
     error: str
-    result: LandAnswer
+    result: dict[str, Any]  # the landing's answer, as codex_land gives it
 
 
 class LandAnswer(TypedDict, total=False):
@@ -491,5 +491,5 @@ def landing_answer(view: dict[str, Any], report: LandReport | None) -> LandingAn
     """A landing's view for a model: no empty values; an ended one carries its result."""
     data = {k: v for k, v in view.items() if k != "repository"}
     if report is not None:
-        data["result"] = land_answer(report)
+        data["result"] = dict(land_answer(report))
     return cast(LandingAnswer, strip_empty(data))
