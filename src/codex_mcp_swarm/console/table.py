@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine import doing
+from ..engine.phases import ACTIVE
 from ..engine.store import Store, StoreError, TaskRow
 from ..engine.views import branch_of, status_view
 from ..settings import Settings
@@ -230,7 +231,7 @@ def board(
     views: Sequence[dict[str, Any]], width: int, height: int, *, title: str | None = None
 ) -> Group:
     """The live board: a header, the tasks that fit the screen (active first), the summary."""
-    ordered = sorted(views, key=lambda v: v["status"] not in ("running", "starting", "queued"))
+    ordered = sorted(views, key=lambda v: v["status"] not in ACTIVE)
     fits = max(1, (height - 6) // 2)
     parts: list[RenderableType] = []
     if title:

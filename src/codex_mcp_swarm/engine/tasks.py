@@ -33,7 +33,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -61,7 +60,7 @@ from .eventlog import read_page
 from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED
 from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
-from .records import TaskExtra
+from .records import EventPage, TaskExtra
 from .store import Store, TaskRow, backend_of, valid_task_id
 
 __all__ = [
@@ -524,7 +523,7 @@ class Engine:
             else:
                 await wait_event(changed, step)
 
-    def read_events(self, task_id: str, start: int, lines: int, max_bytes: int) -> dict[str, Any]:
+    def read_events(self, task_id: str, start: int, lines: int, max_bytes: int) -> EventPage:
         """A page of a task's raw JSONL from byte offset ``start`` (see :mod:`.eventlog`)."""
         return read_page(self.store.events_path(task_id), task_id, start, lines, max_bytes)
 

@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 
 from ..codex.command import TaskSpec
 from ..engine import branches, outlook
+from ..engine.phases import FAILED
 from ..engine.records import Overlap, as_data
 from ..engine.requests import worktree_request
 from ..engine.store import TaskRow
@@ -129,7 +130,7 @@ class Face:
         return self.answer(
             render.result_text(view),
             dict(answers.task_answer(view, waiting)),
-            is_error=row.phase in ("failed", "lost"),
+            is_error=row.phase in FAILED,
         )
 
     def started(

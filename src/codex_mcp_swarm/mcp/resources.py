@@ -143,4 +143,4 @@ def register(face: Face) -> None:
             count = min(1000, max(1, int(limit)))
         except ValueError:
             raise ResourceError("cursor and limit must be whole numbers") from None
-        return json.dumps(face.engine.read_events(row.id, start, count, EVENTS_PAGE_BYTES))
+        return json.dumps(as_data(face.engine.read_events(row.id, start, count, EVENTS_PAGE_BYTES)))

@@ -137,9 +137,9 @@ def events_page(engine: Engine, task_id: str, cursor: int) -> dict[str, Any]:
     """Timeline entries from byte ``cursor`` of the task's events.jsonl, and the next cursor."""
     page = engine.read_events(task_id, max(0, cursor), EVENT_PAGE_LINES, EVENT_PAGE_BYTES)
     return {
-        "entries": timeline.entries(page["lines"]),
-        "cursor": page["next_cursor"],
-        "more": page["more"],
+        "entries": timeline.entries(list(page.lines)),
+        "cursor": page.next_cursor,
+        "more": page.more,
     }
 
 
