@@ -103,6 +103,10 @@ class LandingQueue:
     async def get_many(self, landing_ids: Sequence[str]) -> list[LandingRow]:
         return [await self.get(landing_id) for landing_id in landing_ids]
 
+    async def recent(self, limit: int) -> list[LandingRow]:
+        """The newest ``limit`` landings."""
+        return await off_loop(self.store.landings, limit=limit)
+
     async def position(self, row: LandingRow) -> int | None:
         return await off_loop(self.store.landing_position, row)
 

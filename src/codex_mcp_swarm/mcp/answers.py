@@ -25,8 +25,7 @@ from typing import Any, cast
 # pydantic (which makes the output schemas) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import NotRequired, Required, TypedDict
 
-from ..engine.phases import FAILED, is_terminal
-from ..engine.records import ConflictPair, LandReport, Overlap
+from ..engine import FAILED, ConflictPair, LandReport, Overlap, is_terminal
 
 TEXT_FIELDS = ("content", "message", "reasoning", "error")
 # Codex warnings that say nothing about the task's work (and repeat in every task).

@@ -18,10 +18,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ..engine.landing import LandRequest
-from ..engine.records import LandingRow
-from ..engine.tasks import Engine, TaskError
-from ..engine.views import landing_view
+from ..engine import Engine, LandingRow, LandRequest, TaskError, landing_view
 from ..git import GitError
 from . import answers, render
 from .answers import LandAnswer

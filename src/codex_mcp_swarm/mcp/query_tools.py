@@ -13,16 +13,18 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
-from ..engine import outlook
-from ..engine.landings import is_landing_id
-from ..engine.offload import off_loop
-from ..engine.records import as_data
-from ..engine.tasks import TaskError
-from ..engine.views import landing_view, listing_view, result_view, status_view
+from ..engine import (
+    TaskError,
+    as_data,
+    is_landing_id,
+    landing_view,
+    listing_view,
+    result_view,
+    status_view,
+)
 from . import answers, render
 from .answers import LandingAnswer, StatusList, TaskList, WaitAnswer
 from .face import READ_TOOL, Face
@@ -51,20 +53,19 @@ def register(face: Face) -> None:
         landing_ids = [i for i in task_ids if is_landing_id(i)]
         task_ids = [i for i in task_ids if not is_landing_id(i)]
         try:
-            rows = face.engine.get_many(task_ids)
+            found = await face.engine.status(task_ids)
             landings = await landing_answers(face, landing_ids)
         except TaskError as exc:
             return face.error(said(exc))
         now = time.time()
-        views = [status_view(r, now, face.engine.store.queue_position(r)) for r in rows]
+        views = [status_view(r, now, found.positions.get(r.id)) for r in found.rows]
         for view in views:
             view["warnings"] = answers.warnings_once(view.get("warnings"))
         views = [answers.strip_empty(v) for v in answers.fit_views(views, face.budget // 2)]
-        waiting = outlook.waiting_to_land(face.engine.store, rows)
         for view in views:
-            if waiting.get(view["task_id"], 0) >= 2:
-                view["next"] = answers.land_next(waiting[view["task_id"]])
-        conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
+            if found.waiting.get(view["task_id"], 0) >= 2:
+                view["next"] = answers.land_next(found.waiting[view["task_id"]])
+        conflicts = found.conflicts
         lines = [render.status_text(v) for v in views] + render.conflict_lines(conflicts)
         lines += [render.landing_text(dict(v)) for v in landings]
         data: dict[str, Any] = {"tasks": views}
@@ -88,7 +89,7 @@ def register(face: Face) -> None:
         timeout: WaitTimeout = DEFAULT_WAIT,
         mode: WaitMode = "all",
     ) -> Annotated[CallToolResult, WaitAnswer]:
-        ids = list(task_ids) if task_ids else face.engine.unfinished_of_this_server()
+        ids = list(task_ids) if task_ids else await face.engine.unfinished()
         landing_ids = [i for i in ids if is_landing_id(i)]
         ids = [i for i in ids if not is_landing_id(i)]
         if landing_ids:
@@ -114,7 +115,9 @@ def register(face: Face) -> None:
                 )
                 answer_data["tasks"] = list(answers.wait_answer(views, done, [])["tasks"])
                 parts = [render.result_text(v) for v in views] + parts
-            running = [r["landing_id"] for r in landings if r["status"] in ("queued", "running")]
+            running = [
+                r.id for r in await face.engine.landings.get_many(landing_ids) if not r.terminal
+            ]
             if running:
                 answer_data["still_running"] = running
                 parts.insert(0, f"Still landing after {timeout:g} s: call codex_wait again.")
@@ -144,9 +147,9 @@ def register(face: Face) -> None:
                 f"{len(running)} of {len(rows)} task(s) still running after {timeout:g} s: "
                 f"{', '.join(running)}. Call codex_wait again to keep waiting."
             )
-        conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
+        conflicts = await face.engine.conflicts(rows)
         parts = [head, *(render.result_text(v) for v in views), *render.conflict_lines(conflicts)]
-        waiting = outlook.waiting_to_land(face.engine.store, rows)
+        waiting = await face.engine.waiting_to_land(rows)
         answer = dict(answers.wait_answer(views, done, running, waiting))
         if conflicts:
             answer["conflicts"] = as_data(conflicts)
@@ -160,14 +163,14 @@ def register(face: Face) -> None:
     async def codex_list(
         status: StatusFilter = None, limit: ListLimit = 50
     ) -> Annotated[CallToolResult, TaskList]:
-        rows = face.engine.store.list(phases=status or None, limit=limit)
-        total = face.engine.store.count(phases=status or None)
+        rows = await face.engine.list(phases=status or None, limit=limit)
+        total = await face.engine.count(phases=status or None)
         now = time.time()
         lines = [render.list_line(listing_view(r, now)) for r in rows]
         items = [answers.strip_empty(render.list_item(listing_view(r, now))) for r in rows]
         head = f"{total} task(s)" + (f", newest {limit} shown" if total > limit else "")
         data: dict[str, Any] = {"tasks": items, "total": total}
-        recent = await off_loop(face.engine.store.landings, limit=5)
+        recent = await face.engine.landings.recent(5)
         if recent and not status:
             landings = await landing_answers(face, [r.id for r in recent])
             data["landings"] = landings
