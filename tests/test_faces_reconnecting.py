@@ -11,6 +11,7 @@ import pytest
 
 from codex_mcp_swarm.codex.progress import fold_lines
 from codex_mcp_swarm.console.table import now_text, task_view
+from codex_mcp_swarm.engine.records import as_data
 from codex_mcp_swarm.engine.store import Store
 from codex_mcp_swarm.engine.views import result_view, status_view
 from codex_mcp_swarm.mcp import render
@@ -37,12 +38,12 @@ def test_every_face_says_the_task_is_reconnecting(tmp_path: Path) -> None:
     row = store.get("reco00000001")
     assert row is not None and row.phase == "running"
     view = status_view(row)
-    assert view["reconnecting"] == {
+    assert as_data(view)["reconnecting"] == {
         "reason": "Connection failed: error sending request",
         "attempt": 2,
     }
     assert render.doing(view) == SAID
-    assert SAID in render.status_text(view)
+    assert SAID in render.status_text(as_data(view))
     assert SAID in render.progress_line([view])
     assert now_text(view) == SAID
     assert task_view(store, row)["doing"] == SAID
@@ -58,9 +59,9 @@ def test_an_ended_task_no_longer_says_it(tmp_path: Path) -> None:
     ended = store.get(row.id)
     assert ended is not None
     view = status_view(ended)
-    assert "reconnecting" not in view
+    assert view.reconnecting is None and "reconnecting" not in as_data(view)
     # One wording of what it did last, in every face (engine.doing): the error's first line.
     assert render.doing(view).startswith("Codex could not reach the model (2 tries)")  # capped
     assert now_text(view) == error
     assert data.task_row(ended, time.time(), None)["last_action"] == error
-    assert result_view(ended)["error"] == error
+    assert result_view(ended).error == error

@@ -245,6 +245,7 @@ def test_cancel_removes_an_unplaced_actor_at_once(tmp_path: Path) -> None:
 
 def test_status_views_say_what_a_starting_task_waits_for(tmp_path: Path) -> None:
     from codex_mcp_swarm.console.table import now_text
+    from codex_mcp_swarm.engine.records import as_data
     from codex_mcp_swarm.engine.views import status_view
     from codex_mcp_swarm.mcp import answers, render
 
@@ -263,14 +264,14 @@ def test_status_views_say_what_a_starting_task_waits_for(tmp_path: Path) -> None
     row = store.get("abcd11112222")
     assert row is not None
     view = status_view(row, now=1.0)
-    assert view["waiting_for"] == why
-    assert answers.task_answer(view)["waiting_for"] == why
-    assert f"starting (waiting for {why})" in render.status_text(view)
+    assert view.waiting_for == why
+    assert answers.task_answer(as_data(view))["waiting_for"] == why
+    assert f"starting (waiting for {why})" in render.status_text(as_data(view))
     # One wording of "doing now" for every face (the MCP one caps it at 80 characters).
     assert render.doing(view).startswith("waiting for a free codex slot")
     assert now_text(view) == f"waiting for {why}"
     row.phase = "running"
-    assert "waiting_for" not in status_view(row, now=1.0)
+    assert "waiting_for" not in as_data(status_view(row, now=1.0))
 
 
 def test_a_running_tasks_work_travels_to_the_server_and_a_look_is_detached(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import string
 from pathlib import Path
@@ -19,6 +20,7 @@ from codex_mcp_swarm.console.words import said as console_said
 from codex_mcp_swarm.engine.doing import STATES, Doing, doing
 from codex_mcp_swarm.engine.errors import ENGINE_WORDS, Code, TaskError, Term
 from codex_mcp_swarm.engine.requests import worktree_request
+from codex_mcp_swarm.engine.views import Reconnecting, StatusView, ToolView, UsageView
 from codex_mcp_swarm.mcp import render
 from codex_mcp_swarm.mcp.words import MCP_WORDS
 from codex_mcp_swarm.mcp.words import said as mcp_said
@@ -26,11 +28,17 @@ from codex_mcp_swarm.web.words import BOARD_WORDS
 from codex_mcp_swarm.web.words import said as board_said
 
 
-def view(status: str, **facts: Any) -> dict[str, Any]:
-    return {"task_id": "abcd11112222", "status": status, "cwd": "/w", **facts}
+def view(status: str, **facts: Any) -> StatusView:
+    empty: dict[str, Any] = dict(
+        thread_id=None, title="", elapsed_s=0.0, tool_calls=0, last_tool=None, reasoning=None
+    )
+    empty.update(message=None, todo=None, usage=UsageView(), warnings=())
+    return StatusView(task_id="abcd11112222", status=status, cwd="/w", **{**empty, **facts})
 
 
-TOOL = {"kind": "command", "summary": "/bin/bash -lc 'pytest -q'", "status": "in_progress"}
+TOOL = ToolView(
+    kind="command", summary="/bin/bash -lc 'pytest -q'", status="in_progress", exit_code=None
+)
 
 
 def test_doing_says_every_state_once_for_every_face() -> None:
@@ -41,12 +49,18 @@ def test_doing_says_every_state_once_for_every_face() -> None:
         (view("starting"), "starting Codex"),
         (view("running", cancel_requested=True, last_tool=TOOL), "cancelling"),
         (
-            view("running", last_tool=TOOL, reconnecting={"reason": "timed out", "attempt": 2}),
+            view(
+                "running", last_tool=TOOL, reconnecting=Reconnecting(reason="timed out", attempt=2)
+            ),
             "reconnecting to the model: timed out, attempt 2",
         ),
         (view("running", last_tool=TOOL, todo="1/3"), "running $ pytest -q · plan 1/3 done"),
         (
-            view("running", last_tool={**TOOL, "status": "completed"}, reasoning="Hmm\nmore"),
+            view(
+                "running",
+                last_tool=dataclasses.replace(TOOL, status="completed"),
+                reasoning="Hmm\nmore",
+            ),
             "thinking: Hmm",
         ),
         (view("running", message="  I will\tlook  "), "said: I will look"),
@@ -67,9 +81,11 @@ def test_doing_says_every_state_once_for_every_face() -> None:
 
 
 def test_file_changes_read_relative_to_the_task_directory() -> None:
-    change = {"kind": "file_change", "summary": "update /w/src/a.py", "status": "in_progress"}
+    change = ToolView(
+        kind="file_change", summary="update /w/src/a.py", status="in_progress", exit_code=None
+    )
     assert doing(view("running", last_tool=change)).text() == "running update src/a.py"
-    search = {"kind": "web_search", "summary": "rich  live", "status": "in_progress"}
+    search = ToolView(kind="web_search", summary="rich  live", status="in_progress", exit_code=None)
     assert doing(view("running", last_tool=search)).text() == "running search: rich live"
 
 

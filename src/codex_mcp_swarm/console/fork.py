@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from ..engine import Engine, Store, TaskError, TaskRow, result_view
+from ..engine import Engine, Store, TaskError, TaskRow, as_data, result_view
 from ..settings import Settings
 from .common import console_engine, error, load_task, make_console, print_json, stop_engine
 from .show import result_block
@@ -48,7 +48,7 @@ def wait_and_print(settings: Settings, store: Store, start: Start, as_json: bool
         error("stopped waiting; the tasks keep running (`codex-mcp-swarm tasks` lists them)")
         return 130
     if as_json:
-        print_json([result_view(r) for r in rows])
+        print_json([as_data(result_view(r)) for r in rows])
     else:
         console = make_console()
         for row in rows:

@@ -33,6 +33,7 @@ from ..engine import (
     TaskError,
     TaskRow,
     WorktreeRequest,
+    as_data,
     credentials_problem,
     result_view,
 )
@@ -154,7 +155,7 @@ def _json_results(engine: Engine, launched: Sequence[Launched]) -> list[dict[str
             out.append({"prompt": item.number, "status": "not_started", "error": item.problem})
             continue
         row = engine.get_sync(item.row.id)
-        out.append({"prompt": item.number, **result_view(row), "diffstat": diffstat(row)})
+        out.append({"prompt": item.number, **as_data(result_view(row)), "diffstat": diffstat(row)})
     return out
 
 

@@ -24,6 +24,7 @@ from ..engine import (
     StoreError,
     TaskError,
     TaskRow,
+    as_data,
     branch_diff,
     result_view,
     worktree_view,
@@ -59,18 +60,17 @@ def diffstat(row: TaskRow) -> str | None:
             return stat.rstrip() or "no changes"
         except (TaskError, GitError, OSError):
             pass
-    files = view.get("files") or []
-    if not files and "head_commit" in view:
+    files = view.files
+    if not files and view.head_commit is not None:
         return "no changes"
     lines = []
     for change in files:
-        ins = "bin" if change.get("insertions") is None else f"+{change['insertions']}"
-        dels = "" if change.get("deletions") is None else f" -{change['deletions']}"
-        lines.append(f" {change['path']} | {ins}{dels}")
-    if view.get("files_total"):
+        ins = "bin" if change.insertions is None else f"+{change.insertions}"
+        dels = "" if change.deletions is None else f" -{change.deletions}"
+        lines.append(f" {change.path} | {ins}{dels}")
+    if view.files_total:
         lines.append(
-            f" {view['files_total']} file(s) changed, +{view.get('insertions') or 0} "
-            f"-{view.get('deletions') or 0}"
+            f" {view.files_total} file(s) changed, +{view.insertions or 0} -{view.deletions or 0}"
         )
     return "\n".join(lines) or None
 
@@ -83,7 +83,7 @@ def _fact(label: str, value: str, style: str = "") -> Text:
 
 def result_block(row: TaskRow, store: Store | None = None) -> Group:
     """A task for a person: its facts, its whole final message, its branch and diffstat."""
-    result = result_view(row)
+    result: dict[str, Any] = as_data(result_view(row))
     status = task_view(store, row)
     head = Text(f"Task {row.id} ", style="bold")
     head.append_text(phase_text(row.phase))
@@ -141,7 +141,7 @@ def show_command(settings: Settings, task_id: str, *, as_json: bool) -> int:
         return loaded
     store, row = loaded
     if as_json:
-        view = result_view(row)
+        view: dict[str, Any] = as_data(result_view(row))
         live = task_view(store, row)
         view.update(
             title=row.title,
@@ -161,7 +161,7 @@ def _cancel_outcome(before: TaskRow, after: TaskRow) -> tuple[str, bool]:
     if before.terminal:
         return f"Task {before.id} had already ended ({before.phase}); nothing changed.", True
     if after.phase == "cancelled":
-        return f"Task {after.id} cancelled after {duration(result_view(after)['elapsed_s'])}.", True
+        return f"Task {after.id} cancelled after {duration(result_view(after).elapsed_s)}.", True
     if after.phase == "lost":
         return f"Task {after.id} was lost: {first_line(after.error)}", True
     if after.terminal:

@@ -21,7 +21,18 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..engine import ACTIVE, Store, StoreError, TaskRow, branch_of, doing, status_view
+from ..engine import (
+    ACTIVE,
+    StatusView,
+    Store,
+    StoreError,
+    TaskRow,
+    ToolView,
+    as_data,
+    branch_of,
+    doing,
+    status_view,
+)
 from ..settings import Settings
 from ..wording import duration
 from .common import (
@@ -40,26 +51,26 @@ from .common import (
 from .words import said
 
 
-def tool_text(tool: dict[str, Any], cwd: str | None = None) -> str:
+def tool_text(tool: ToolView, cwd: str | None = None) -> str:
     """A tool call in one line, safe to print (see :func:`~..engine.doing.tool_text`)."""
     return clean(doing.tool_text(tool, cwd))
 
 
-def last_action(view: dict[str, Any]) -> str:
+def last_action(view: StatusView) -> str:
     """The latest tool call and how it went: ``$ pytest -q (exit 1)``."""
-    last = view.get("last_tool")
+    last = view.last_tool
     if not last:
         return ""
-    text = tool_text(last, view.get("cwd"))
-    code = last.get("exit_code")
+    text = tool_text(last, view.cwd)
+    code = last.exit_code
     if code not in (None, 0):
         text += f" (exit {code})"
-    elif last.get("status") == "failed":
+    elif last.status == "failed":
         text += " (failed)"
     return text
 
 
-def now_text(view: dict[str, Any]) -> str:
+def now_text(view: StatusView) -> str:
     """What a task is doing now, or how it ended, in one line (the engine's wording)."""
     return clean(doing.doing(view).text())
 
@@ -71,14 +82,15 @@ def task_view(
     Its queue position is ``position``, else read from ``store`` (when given)."""
     if position is None and store is not None:
         position = store.queue_position(row)
-    view = status_view(row, now, position)
+    status = status_view(row, now, position)
+    view: dict[str, Any] = as_data(status)
     view.update(
         branch=branch_of(row),
         created_at=row.created_at,
         started_at=row.started_at,
         ended_at=row.ended_at,
-        last_action=last_action(view),
-        doing=now_text(view),
+        last_action=last_action(status),
+        doing=now_text(status),
     )
     return view
 

@@ -1,6 +1,6 @@
 """What a task is doing now, said once for every face.
 
-Owns: :func:`doing`, which reads a task's status view (:func:`.views.status_view`) and says
+Owns: :func:`doing`, which reads a task's typed status view (:class:`.views.StatusView`) and says
 what the task is doing now, or how it ended, as a :class:`Doing` (a state from :data:`STATES`
 and its detail); :meth:`Doing.text`, the one line every face shows for it (the MCP progress
 notifications, the console's tables and board, the web board's "last action"); and
@@ -15,11 +15,11 @@ Must not: read the store or know any face (no tool names, no terminal styles, no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ..codex.progress import reconnect_text
 from ..codex.shell import command_text
 from .phases import is_terminal
+from .views import StatusView, ToolView
 
 #: Every state :func:`doing` reports, with its wording (``{detail}`` is the state's detail).
 STATES: dict[str, str] = {
@@ -71,11 +71,11 @@ def one_line(text: object) -> str:
     return " ".join(lines[0].split()) if lines else ""
 
 
-def tool_text(tool: dict[str, Any], cwd: str | None = None) -> str:
+def tool_text(tool: ToolView, cwd: str | None = None) -> str:
     """A tool call in one line: ``$ pytest -q``, ``update src/a.py``, ``search: rich live``.
     Paths inside ``cwd`` are shown relative to it."""
-    kind = str(tool.get("kind"))
-    summary = str(tool.get("summary") or "")
+    kind = tool.kind
+    summary = tool.summary or ""
     if kind == "command":
         return "$ " + " ".join(command_text(summary).split())
     if kind == "file_change" and cwd:
@@ -86,33 +86,33 @@ def tool_text(tool: dict[str, Any], cwd: str | None = None) -> str:
     return summary
 
 
-def doing(view: dict[str, Any]) -> Doing:
+def doing(view: StatusView) -> Doing:
     """What the task of ``view`` (a :func:`.views.status_view`) is doing now, or how it ended."""
-    status = str(view["status"])
+    status = view.status
     if status == "queued":
-        return Doing("queued", queue_position=view.get("queue_position") or None)
+        return Doing("queued", queue_position=view.queue_position or None)
     if status == "starting":
-        if view.get("waiting_for"):
-            return Doing("waiting", one_line(view["waiting_for"]))
+        if view.waiting_for:
+            return Doing("waiting", one_line(view.waiting_for))
         return Doing("starting")
     if not is_terminal(status):
-        if view.get("cancel_requested"):
+        if view.cancel_requested:
             return Doing("cancelling")
-        plan = view.get("todo") or None
-        if cut_off := view.get("reconnecting"):
-            reason = one_line(cut_off.get("reason"))
-            attempt = cut_off.get("attempt") or 1
+        plan = view.todo or None
+        if cut_off := view.reconnecting:
+            reason = one_line(cut_off.reason)
+            attempt = cut_off.attempt or 1
             return Doing("reconnecting", reconnect_text(reason, attempt), plan=plan)
-        last = view.get("last_tool")
-        if last and last.get("status") == "in_progress":
-            return Doing("tool", tool_text(last, view.get("cwd")), plan=plan)
-        if view.get("reasoning"):
-            return Doing("thinking", one_line(view["reasoning"]), plan=plan)
-        if view.get("message"):
-            return Doing("saying", one_line(view["message"]), plan=plan)
+        last = view.last_tool
+        if last and last.status == "in_progress":
+            return Doing("tool", tool_text(last, view.cwd), plan=plan)
+        if view.reasoning:
+            return Doing("thinking", one_line(view.reasoning), plan=plan)
+        if view.message:
+            return Doing("saying", one_line(view.message), plan=plan)
         return Doing("running", plan=plan)
-    if view.get("error") and one_line(view["error"]):
-        return Doing("failed", one_line(view["error"]))
-    if status == "completed" and one_line(view.get("message")):
-        return Doing("done", one_line(view["message"]))
+    if view.error and one_line(view.error):
+        return Doing("failed", one_line(view.error))
+    if status == "completed" and one_line(view.message):
+        return Doing("done", one_line(view.message))
     return Doing("ended", status)

@@ -72,9 +72,19 @@ __all__ = [
 
 def as_data(record: Any) -> Any:
     """A record as JSON-ready data named by its fields (paths become strings, tuples lists),
-    for a face that hands a result on as JSON."""
+    for a face that hands a result on as JSON.
+
+    A field may say, in its metadata, the key it is written under (``"key"``) and when it is
+    written at all (``"shown"``: a test of the whole record); the typed views
+    (:mod:`.views`) use both to keep the answers' long-standing JSON shape."""
     if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        return {f.name: as_data(getattr(record, f.name)) for f in dataclasses.fields(record)}
+        data: dict[str, Any] = {}
+        for f in dataclasses.fields(record):
+            shown = f.metadata.get("shown")
+            if shown is not None and not shown(record):
+                continue
+            data[f.metadata.get("key", f.name)] = as_data(getattr(record, f.name))
+        return data
     if isinstance(record, PurePath):
         return str(record)
     if isinstance(record, (list, tuple)):

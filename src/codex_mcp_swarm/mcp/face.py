@@ -129,7 +129,7 @@ class Face:
 
     async def task_answer(self, row: TaskRow) -> CallToolResult:
         await self.fresh([row])
-        view = answers.fit_views([result_view(row)], self.budget // 2)[0]
+        view = answers.fit_views([as_data(result_view(row))], self.budget // 2)[0]
         waiting = (await self.engine.waiting_to_land([row])).get(row.id, 0)
         return self.answer(
             render.result_text(view),
@@ -140,7 +140,7 @@ class Face:
     def started(
         self, row: TaskRow, text: str, overlaps: list[Overlap] | None = None
     ) -> CallToolResult:
-        data = dict(answers.task_answer(result_view(row)))
+        data = dict(answers.task_answer(as_data(result_view(row))))
         if overlaps:
             data["overlaps"] = as_data(overlaps)
             text += "\nWarning: " + render.overlap_text(overlaps)

@@ -58,7 +58,7 @@ def register(face: Face) -> None:
         except TaskError as exc:
             return face.error(said(exc))
         now = time.time()
-        views = [status_view(r, now, found.positions.get(r.id)) for r in found.rows]
+        views = [as_data(status_view(r, now, found.positions.get(r.id))) for r in found.rows]
         for view in views:
             view["warnings"] = answers.warnings_once(view.get("warnings"))
         views = [answers.strip_empty(v) for v in answers.fit_views(views, face.budget // 2)]
@@ -111,7 +111,7 @@ def register(face: Face) -> None:
             answer_data: dict[str, Any] = {"done": done, "tasks": [], "landings": landings}
             if rows:
                 views = answers.fit_views(
-                    [result_view(r) for r in await face.fresh(rows)], face.budget // 2
+                    [as_data(result_view(r)) for r in await face.fresh(rows)], face.budget // 2
                 )
                 answer_data["tasks"] = list(answers.wait_answer(views, done, [])["tasks"])
                 parts = [render.result_text(v) for v in views] + parts
@@ -132,7 +132,7 @@ def register(face: Face) -> None:
         except TaskError as exc:
             return face.error(said(exc))
         views = answers.fit_views(
-            [result_view(r) for r in await face.fresh(rows)], face.budget * 3 // 4
+            [as_data(result_view(r)) for r in await face.fresh(rows)], face.budget * 3 // 4
         )
         running = [r.id for r in rows if not r.terminal]
         finished = len(rows) - len(running)
@@ -166,8 +166,8 @@ def register(face: Face) -> None:
         rows = await face.engine.list(phases=status or None, limit=limit)
         total = await face.engine.count(phases=status or None)
         now = time.time()
-        lines = [render.list_line(listing_view(r, now)) for r in rows]
-        items = [answers.strip_empty(render.list_item(listing_view(r, now))) for r in rows]
+        lines = [render.list_line(as_data(listing_view(r, now))) for r in rows]
+        items = [answers.strip_empty(render.list_item(as_data(listing_view(r, now)))) for r in rows]
         head = f"{total} task(s)" + (f", newest {limit} shown" if total > limit else "")
         data: dict[str, Any] = {"tasks": items, "total": total}
         recent = await face.engine.landings.recent(5)
@@ -183,5 +183,5 @@ async def landing_answers(face: Face, landing_ids: list[str]) -> list[LandingAns
     found = []
     for row in await face.engine.landings.get_many(landing_ids):
         position = await face.engine.landings.position(row)
-        found.append(answers.landing_answer(landing_view(row, position), row.report))
+        found.append(answers.landing_answer(as_data(landing_view(row, position)), row.report))
     return found

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..codex.progress import reconnect_text
-from ..engine import ConflictPair, LandReport, Overlap, is_terminal
+from ..engine import ConflictPair, LandReport, Overlap, StatusView, is_terminal
 from ..engine import doing as engine_doing
 from ..wording import duration, node_text, tokens, worktree_outlook
 from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
 
 
-def doing(view: dict[str, Any]) -> str:
+def doing(view: StatusView) -> str:
     """What a task is doing now, in a few words (the engine's :func:`~..engine.doing.doing`)."""
     return engine_doing.doing(view).text(limit=80)
 
@@ -128,15 +128,15 @@ def status_text(view: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def progress_line(views: Sequence[dict[str, Any]]) -> str:
+def progress_line(views: Sequence[StatusView]) -> str:
     """One line for a progress notification: '1/3 done; abc123: running `pytest -q` (41 s)'."""
-    done = [v for v in views if is_terminal(v["status"])]
+    done = [v for v in views if is_terminal(v.status)]
     live = [v for v in views if v not in done]
     parts = []
     if len(views) > 1:
         parts.append(f"{len(done)}/{len(views)} done")
     for view in live[:3]:
-        parts.append(f"{view['task_id']}: {doing(view)} ({duration(view['elapsed_s'])})")
+        parts.append(f"{view.task_id}: {doing(view)} ({duration(view.elapsed_s)})")
     if len(live) > 3:
         parts.append(f"+{len(live) - 3} more running")
     return "; ".join(parts)

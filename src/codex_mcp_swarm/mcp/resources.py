@@ -96,7 +96,7 @@ def register(face: Face) -> None:
     async def tasks() -> str:
         rows = await face.engine.list()
         now = time.time()
-        return json.dumps([listing_view(r, now) for r in rows], indent=1)
+        return json.dumps([as_data(listing_view(r, now)) for r in rows], indent=1)
 
     @face.mcp.resource(
         "codex-swarm:///tasks/{task_id}",
@@ -109,9 +109,9 @@ def register(face: Face) -> None:
         positions = await face.engine.queue_positions([row])
         now = time.time()
         data = {
-            **listing_view(row, now),
-            "live": status_view(row, now, positions.get(row.id)),
-            "result": result_view(row, now),
+            **as_data(listing_view(row, now)),
+            "live": as_data(status_view(row, now, positions.get(row.id))),
+            "result": as_data(result_view(row, now)),
             "spec": as_data(row.task),
             "priority": row.priority,
             "parent_id": row.parent_id,

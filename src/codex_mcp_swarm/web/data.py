@@ -53,33 +53,34 @@ def outlook(row: TaskRow) -> dict[str, Any] | None:
     view = worktree_view(row)
     if view is None:
         return None
-    if view.get("merged"):
+    ended = view.head_commit is not None  # what the branch holds is known once it ended
+    if view.merged is not None:
         state = "merged"
-    elif view.get("removed_branch"):
+    elif view.removed_branch:
         state = "removed"
-    elif view.get("error"):
+    elif view.error:
         state = "error"
-    elif view.get("merges_cleanly") is True:
-        state = "clean" if view.get("files_total") else "empty"
-    elif view.get("merges_cleanly") is False:
+    elif view.merges_cleanly is True:
+        state = "clean" if view.files_total else "empty"
+    elif view.merges_cleanly is False:
         state = "conflicts"
     else:
         state = "pending"
     return {
         "state": state,
-        "branch": view.get("branch"),
-        "target": view.get("base_branch"),
-        "conflicts": view.get("conflicts") or [],
-        "files": view.get("files_total"),
-        "insertions": view.get("insertions"),
-        "deletions": view.get("deletions"),
+        "branch": view.branch,
+        "target": view.base_branch,
+        "conflicts": list(view.conflicts),
+        "files": view.files_total if ended else None,
+        "insertions": view.insertions if ended else None,
+        "deletions": view.deletions if ended else None,
     }
 
 
 def task_row(row: TaskRow, now: float, position: int | None) -> dict[str, Any]:
     """One row of the swarm table; ``position``: its place in the queue, when queued."""
     view = status_view(row, now, position if row.phase == "queued" else None)
-    turn = (usage_view(row).get("turn") or {}) if row.usage or row.progress else {}
+    turn = (usage_view(row).turn or {}) if row.usage or row.progress else {}
     return {
         "task_id": row.id,
         "status": row.phase,
@@ -89,7 +90,7 @@ def task_row(row: TaskRow, now: float, position: int | None) -> dict[str, Any]:
         "created_at": row.created_at,
         "elapsed_s": elapsed(row, now),
         "last_action": doing.doing(view).text(),
-        "tool_calls": view.get("tool_calls", 0),
+        "tool_calls": view.tool_calls,
         "tokens_in": int(turn.get("input_tokens", 0) or 0),
         "tokens_out": int(turn.get("output_tokens", 0) or 0),
         "branch": row.extra.branch,
@@ -136,9 +137,9 @@ def task_detail(row: TaskRow, position: int | None) -> dict[str, Any]:
         "task": task_row(row, now, position),
         "prompt": spec.prompt,
         "settings": {key: value for key, value in settings.items() if value},
-        "live": status_view(row, now, position),
-        "result": result_view(row, now) if row.terminal else None,
-        "worktree": worktree_view(row),
+        "live": as_data(status_view(row, now, position)),
+        "result": as_data(result_view(row, now)) if row.terminal else None,
+        "worktree": as_data(worktree_view(row)),
         "terminal": row.terminal,
         "parent_id": row.parent_id,
     }
