@@ -4,8 +4,9 @@ Owns: which facts of a task a table row shows (id, phase, elapsed, tool calls, l
 branch, the prompt's first line, and in the live board what it is doing now), which columns fit
 the terminal's width, and the summary line (running / queued / done / failed, tokens).
 
-Must not: write to the store or touch processes. Facts come from ``engine.views`` and what a task
-is doing now from ``engine.doing`` (the wording every face shows); this module only lays them out.
+Must not: write to the store or touch processes. Facts come from ``engine.views`` (typed; the
+``--json`` form is their ``as_data``) and what a task is doing now from ``engine.doing`` (the
+wording every face shows); this module only lays them out.
 """
 
 from __future__ import annotations

@@ -87,7 +87,8 @@ def tool_text(tool: ToolView, cwd: str | None = None) -> str:
 
 
 def doing(view: StatusView) -> Doing:
-    """What the task of ``view`` (a :func:`.views.status_view`) is doing now, or how it ended."""
+    """What the task of ``view`` (from :func:`.views.status_view`) is doing now, or how it
+    ended."""
     status = view.status
     if status == "queued":
         return Doing("queued", queue_position=view.queue_position or None)

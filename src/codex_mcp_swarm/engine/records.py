@@ -19,7 +19,8 @@ Owns: one family of frozen dataclasses.
 * what a Ray task actor is made with (:class:`ActorPayload`, its code coming through the git
   remote as a :class:`RemoteCode`) and hands its server on each poll (:class:`PollSnapshot`,
   with the worker's record of the task, :class:`WorkerRow`);
-* :func:`as_data`, a result as JSON-ready data named by its fields (for a face's answer).
+* :func:`as_data`, a result as JSON-ready data named by its fields (for a face's answer), each
+  field under the key and on the condition its metadata names (the typed views of :mod:`.views`).
 
 Must not: know the JSON shape of a stored record (the store's codec, :mod:`.codec`, is the one
 place that does), touch the store, or run anything. The git layer is imported for type checking

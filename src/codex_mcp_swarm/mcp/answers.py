@@ -306,7 +306,8 @@ def next_step(view: dict[str, Any], wt: WorktreeAnswer | None, waiting: int = 0)
 
 
 def task_answer(view: dict[str, Any], waiting: int = 0) -> TaskAnswer:
-    """The compact answer for one task, from ``engine.views.result_view`` (or a status view);
+    """The compact answer for one task, from the JSON (``as_data``) of a task's result view (or
+    of its status view);
     ``waiting`` as for :func:`next_step`."""
     ended = is_terminal(view["status"])
     wt = worktree_answer(view.get("worktree"))

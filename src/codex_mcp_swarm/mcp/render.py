@@ -3,8 +3,10 @@
 Owns: the human-readable text content of tool results and progress messages. The same facts go
 out as ``structuredContent`` for programs; this module only words them.
 
-Must not: read the store or decide anything. Input is the dict views of ``engine.views`` (and
-a landing's :class:`~..engine.records.LandReport`).
+Must not: read the store or decide anything. Input is the engine's views: typed
+(:class:`~..engine.views.StatusView`) for what a task is doing now, else their JSON
+(``as_data``, as the answers hand them on), and a landing's
+:class:`~..engine.records.LandReport`.
 """
 
 from __future__ import annotations
