@@ -61,7 +61,7 @@ from .eventlog import read_page
 from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED
 from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
-from .records import TaskExtra
+from .records import AutoLand, TaskExtra
 from .store import Store, TaskRow, backend_of, valid_task_id
 
 __all__ = [
@@ -290,13 +290,16 @@ class Engine:
         priority: int = 0,
         worktree: WorktreeRequest | None = None,
         checkout: Checkout | None = None,
+        auto_land: AutoLand | None = None,
     ) -> TaskRow:
         """Record a new task and queue it; its supervisor starts in the background.
 
         With ``worktree`` the task's worktree and branch are made first (git work: call this
         from a thread when the caller must not block). With ``checkout`` it runs in a throwaway
         checkout of that commit, made where its supervisor runs (a backend whose worktrees are
-        not on this machine; ``spec.cwd`` is then where it was admitted, here)."""
+        not on this machine; ``spec.cwd`` is then where it was admitted, here). With
+        ``auto_land`` (a worktree task) its branch joins the repository's landing queue once
+        it completes (:mod:`.homes`)."""
         check_depth(self.depth)
         continued: git.Worktree | None = None  # the worktree a reply continues in
         if parent is not None:
@@ -313,7 +316,7 @@ class Engine:
         limits = resolve_limits(self.settings, limits, parent)
         codex = self.codex_path()
         task_id = new_task_id()
-        extra = TaskExtra(backend=self.backend.name)  # only it supervises the task
+        extra = TaskExtra(backend=self.backend.name, auto_land=auto_land)  # its backend only
         made: git.Worktree | None = None
         if worktree is not None:
             try:

@@ -24,7 +24,7 @@ from pydantic.fields import FieldInfo
 
 from ..codex.command import TaskSpec
 from ..engine import branches, outlook
-from ..engine.records import Overlap, as_data
+from ..engine.records import AutoLand, Overlap, as_data
 from ..engine.requests import worktree_request
 from ..engine.store import TaskRow
 from ..engine.tasks import Engine, Limits, TaskError
@@ -160,6 +160,22 @@ class Face:
             idle_timeout=args.get("idle_timeout"),
             retries=args.get("retries"),
         )
+        land = args.get("land")
+        auto_land = None
+        if land is not None:
+            if not args.get("worktree"):
+                return self.error(
+                    "land needs worktree: true (a task lands its own branch); add worktree: "
+                    "true, or leave land out and use codex_land later"
+                )
+            if land.check is not None and not land.check.strip():
+                return self.error("land.check is empty: give a shell command, or leave it out")
+            auto_land = AutoLand(
+                target=land.target,
+                check=land.check,
+                strategy=land.strategy,
+                on_failure=land.on_failure,
+            )
         try:
             worktree = worktree_request(
                 bool(args.get("worktree")),
@@ -172,6 +188,7 @@ class Face:
                 limits=limits,
                 priority=args.get("priority") or 0,
                 worktree=worktree,
+                auto_land=auto_land,
             )
             # Making a worktree is git work: keep it off the event loop.
             row = await anyio.to_thread.run_sync(start) if worktree else start()

@@ -23,13 +23,14 @@ from ..engine.tasks import Engine, TaskError
 from ..git import GitError
 from . import answers, render
 from .answers import LandAnswer
-from .schemas import MAX_IDS, Cwd, Strategy, Target
+from .schemas import MAX_IDS, Cwd, OnFailure, Strategy, Target
 from .words import said
 
 DESCRIPTION = (
     "Land (merge) many finished Codex agents' worktree branches into their target, like a merge "
     "queue: the merges are checked in batches (check: a shell command) before the target moves, "
-    "with the outcome of landing one by one; conflicts and failed checks are reported."
+    "with the outcome of landing one by one; conflicts and failed checks are reported, or "
+    "sent back to the task's own thread (on_failure: reply) and landed again."
 )
 
 LandIds = Annotated[
@@ -51,6 +52,9 @@ CheckParallel = Annotated[
     int | None, Field(ge=1, le=64, description="candidates checked at once (default: CPUs)")
 ]
 Resolve = Annotated[bool, Field(description="start an agent per conflict")]
+Attempts = Annotated[
+    int, Field(ge=1, le=10, description="landings per task, with on_failure reply")
+]
 
 
 def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
@@ -72,6 +76,8 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
         check_parallel: CheckParallel = None,
         cwd: Cwd = None,
         resolve: Resolve = False,
+        on_failure: OnFailure = "report",
+        attempts: Attempts = 2,
     ) -> Annotated[CallToolResult, LandAnswer]:
         request = LandRequest(
             task_ids=tuple(task_ids) if task_ids else None,
@@ -82,6 +88,8 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
             check_timeout=check_timeout,
             check_parallel=check_parallel,
             resolve=resolve,
+            on_failure=on_failure,
+            attempts=attempts,
         )
         try:
             out = await anyio.to_thread.run_sync(functools.partial(land, engine, request))
