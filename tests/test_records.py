@@ -250,3 +250,16 @@ def test_the_recorded_spec_reads_typed() -> None:
     old = {"prompt": "p", "cwd": "/r", "sandbox": "read-only", "retired": True}
     assert task_spec_of({"task": old}) == TaskSpec(prompt="p", cwd="/r", sandbox="read-only")
     assert task_spec_of(old) == TaskSpec(prompt="p", cwd="/r", sandbox="read-only")
+
+
+def test_an_event_page_is_whole_lines_and_a_cursor(tmp_path: Path) -> None:
+    from codex_mcp_swarm.engine.eventlog import read_page
+
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"type":"a"}\n{"type":"b"}\n{"type":"c"')  # the last still being written
+    page = read_page(path, "abc", 0, lines=1, max_bytes=1000)
+    assert page.lines == ('{"type":"a"}',) and page.next_cursor == 13 and page.more
+    rest = read_page(path, "abc", page.next_cursor, lines=10, max_bytes=1000)
+    assert rest.lines == ('{"type":"b"}',) and rest.next_cursor == 26
+    assert as_data(rest)["lines"] == ['{"type":"b"}']  # what the events resource sends
+    assert read_page(tmp_path / "none", "abc", 0, 10, 1000).lines == ()

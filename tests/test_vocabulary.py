@@ -292,3 +292,37 @@ def test_every_face_words_engine_errors_through_its_own_words() -> None:
                     if plain and any(getattr(a, "id", None) == handler.name for a in args):
                         found.append(f"{path.relative_to(SRC)}:{handler.lineno}")
     assert not found, found
+
+
+def test_no_module_but_phases_spells_out_a_group_of_phases() -> None:
+    """Every layer asks engine.phases (ACTIVE, TERMINAL, SUPERVISED, FAILED, is_terminal)."""
+    from codex_mcp_swarm.engine.phases import FAILED, PHASES, SUPERVISED, TERMINAL
+
+    assert FAILED < TERMINAL and set(PHASES) >= SUPERVISED
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path.name == "phases.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and len(node.elts) >= 2:
+                words = [e.value for e in node.elts if isinstance(e, ast.Constant)]
+                if len(words) == len(node.elts) and set(words) <= set(PHASES):
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno} {words}")
+    assert not found, found
+
+
+def test_an_engine_error_survives_a_trip_to_another_process() -> None:
+    import pickle
+
+    from codex_mcp_swarm.engine.forkserver import ForkServerError
+
+    error = TaskError("unknown {THREAD_ID} {thread_id}", code=Code.UNKNOWN_THREAD, thread_id="{a}")
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is TaskError and str(back) == str(error) == "unknown thread id {a}"
+    assert (back.code, back.facts, mcp_said(back)) == (
+        Code.UNKNOWN_THREAD,
+        {"thread_id": "{a}"},
+        "unknown threadId {a}",
+    )
+    failed = pickle.loads(pickle.dumps(ForkServerError("{reason}", maybe_started=True, reason="x")))
+    assert failed.maybe_started and str(failed) == "x"

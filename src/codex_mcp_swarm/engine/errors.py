@@ -143,12 +143,23 @@ class EngineError(Exception):
         """The message in a face's words (``spelling`` maps every :class:`Term` to them)."""
         return _render(self.template, self.facts, spelling)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (to another process: a Ray worker's answer) as it is, not formatted again."""
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
     @classmethod
     def because(cls: type[E], exc: BaseException, *, code: Code | None = None, **facts: Any) -> E:
         """This kind of error saying what ``exc`` says (an engine error keeps its terms)."""
         if isinstance(exc, EngineError):
             return cls(exc.template, code=code or exc.code, **{**exc.facts, **facts})
         return cls("{reason}", code=code, reason=str(exc), **facts)
+
+
+def _restore(cls: type[E], args: tuple[Any, ...], state: dict[str, Any]) -> E:
+    error = Exception.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class TaskError(EngineError):

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+
+from .records import EventPage
 
 
-def read_page(path: Path, task_id: str, start: int, lines: int, max_bytes: int) -> dict[str, Any]:
+def read_page(path: Path, task_id: str, start: int, lines: int, max_bytes: int) -> EventPage:
     """A page of the JSONL at ``path`` from byte offset ``start``, and the next cursor."""
     out: list[str] = []
     try:
@@ -40,11 +41,11 @@ def read_page(path: Path, task_id: str, start: int, lines: int, max_bytes: int) 
                 position = f.tell()
     except FileNotFoundError:
         size, position = 0, 0
-    return {
-        "task_id": task_id,
-        "cursor": start,
-        "next_cursor": position,  # a running task's file grows: read on from here later
-        "more": position < size,
-        "size": size,
-        "lines": out,
-    }
+    return EventPage(
+        task_id=task_id,
+        cursor=start,
+        next_cursor=position,
+        more=position < size,
+        size=size,
+        lines=tuple(out),
+    )

@@ -126,8 +126,7 @@ def send_home(
         )
         if paths:
             prompt += f"\nMerging {target} left conflict markers in: {', '.join(paths)}."
-    spec, previous = engine.reply_spec(row.thread_id, prompt)
-    reply = engine.launch(spec, parent=previous or row)
+    reply = engine.reply_sync(row.thread_id, prompt)
     trip = HomeTrip(request=replace(request, task_ids=None), attempt=attempt + 1, root=root)
     engine.store.update_extra(
         reply.id,

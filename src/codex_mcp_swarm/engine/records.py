@@ -9,9 +9,11 @@ Owns: one family of frozen dataclasses.
   runs on (:class:`Node`) and its actor (:class:`RayRecord`), the paths it declared, and the
   links between a conflicted task and the task resolving it;
 * the results faces render: :class:`DiffReport`, :class:`MergeReport`, :class:`CleanupReport`,
-  and a landing's
-  :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`, :class:`CheckFailed`,
-  :class:`Skipped`, :class:`Resolving`);
+  and a landing's :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`,
+  :class:`CheckFailed`, :class:`Skipped`, :class:`Resolving`);
+* a landing as the merge queue keeps it: what was asked (:class:`LandRequest`), its stored row
+  (:class:`LandingRow`) and how far it got (:class:`LandingProgress`);
+* a page of a task's raw events (:class:`EventPage`);
 * what the conflict outlook finds: :class:`Overlap` (declared paths a running task shares),
   :class:`ConflictPair` and :class:`Collision` (branches that conflict);
 * what a Ray task actor is made with (:class:`ActorPayload`, its code coming through the git
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+from .phases import LANDING_TERMINAL
 from .plan import Checkout
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ __all__ = [
     "ConflictPair",
     "Conflicted",
     "DiffReport",
+    "EventPage",
     "HomeTrip",
     "LandReport",
     "LandRequest",
@@ -336,9 +340,6 @@ class LandRequest:
     attempts: int = 2  # landings of one task's work (the first and its replies), at most
 
 
-LANDING_PHASES = ("queued", "running", "completed", "failed", "cancelled")
-
-
 @dataclass(frozen=True)
 class LandingProgress:
     """Where a running landing is: the tasks whose candidates are being checked, how many of
@@ -359,7 +360,7 @@ class LandingRow:
     id: str
     seq: int
     repository: str
-    phase: str  # one of LANDING_PHASES
+    phase: str  # one of phases.LANDING_PHASES
     request: LandRequest
     created_at: float
     updated_at: float
@@ -373,7 +374,20 @@ class LandingRow:
 
     @property
     def terminal(self) -> bool:
-        return self.phase in ("completed", "failed", "cancelled")
+        return self.phase in LANDING_TERMINAL
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """Whole lines of a task's raw JSONL from byte ``cursor``; a running task's file grows, so
+    the next page starts at ``next_cursor`` (``more``: the file already has more)."""
+
+    task_id: str
+    cursor: int
+    next_cursor: int
+    more: bool
+    size: int  # bytes of the file when it was read
+    lines: tuple[str, ...]
 
 
 # ---- the conflict outlook --------------------------------------------------------------------

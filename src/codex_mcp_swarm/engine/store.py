@@ -778,7 +778,9 @@ class Store:
 
     def create_landing(self, landing_id: str, repository: str, request: LandRequest) -> LandingRow:
         if not valid_task_id(landing_id):
-            raise StoreError(f"invalid landing id {landing_id!r}")
+            raise StoreError(
+                "invalid landing id {landing_id!r}", code=Code.INVALID, landing_id=landing_id
+            )
         now = time.time()
         with self._tx() as db:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM landings").fetchone()[0]

@@ -9,8 +9,9 @@ land in one repository). No nulls, no empty lists. The whole record of a task st
 task once, in the list of its fate, with 12-hex commits and a failed check's last lines.
 
 Owns: the shapes of those answers, declared once here as TypedDicts (the tools' output schemas
-are made from them), their construction from the engine's views and its landing report, and the
-size caps.
+are made from them; parts that are engine records, such as overlaps and conflicting pairs, are
+typed by those records), their construction from the engine's views and its landing report, and
+the size caps.
 
 Must not: read the store or decide anything about tasks; word text for people (``render``).
 """
@@ -24,8 +25,7 @@ from typing import Any
 # pydantic (which makes the output schemas) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import NotRequired, Required, TypedDict
 
-from ..engine.phases import is_terminal
-from ..engine.records import ConflictPair, LandReport, Overlap
+from ..engine import FAILED, ConflictPair, LandReport, Overlap, is_terminal
 
 TEXT_FIELDS = ("content", "message", "reasoning", "error")
 # Codex warnings that say nothing about the task's work (and repeat in every task).
@@ -290,7 +290,7 @@ def next_step(view: dict[str, Any], wt: WorktreeAnswer | None, waiting: int = 0)
         if waiting >= 2:
             return land_next(waiting)
         return "codex_merge, or codex_diff first"
-    if status in ("failed", "lost") and view.get("threadId"):
+    if status in FAILED and view.get("threadId"):
         return "codex_reply to continue the thread"
     return None
 

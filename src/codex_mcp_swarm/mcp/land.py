@@ -10,16 +10,13 @@ checks and moves the target); anything they refuse becomes an ``isError`` result
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated
 
-import anyio
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ..engine.landing import LandRequest, land
-from ..engine.tasks import Engine, TaskError
+from ..engine import Engine, LandRequest, TaskError
 from ..git import GitError
 from . import answers, render
 from .answers import LandAnswer
@@ -92,7 +89,7 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
             attempts=attempts,
         )
         try:
-            out = await anyio.to_thread.run_sync(functools.partial(land, engine, request))
+            out = await engine.land(request)
         except (TaskError, GitError) as exc:
             return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         text = answers.cap_text(render.land_text(out), budget, "structuredContent has each task")

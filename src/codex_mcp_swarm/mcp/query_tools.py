@@ -13,14 +13,10 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
-from ..engine import outlook
-from ..engine.records import as_data
-from ..engine.tasks import TaskError
-from ..engine.views import listing_view, result_view, status_view
+from ..engine import TaskError, as_data, listing_view, result_view, status_view
 from . import answers, render
 from .answers import StatusList, TaskList, WaitAnswer
 from .face import READ_TOOL, Face
@@ -47,19 +43,18 @@ def register(face: Face) -> None:
     )
     async def codex_status(task_ids: TaskIds) -> Annotated[CallToolResult, StatusList]:
         try:
-            rows = face.engine.get_many(task_ids)
+            found = await face.engine.status(task_ids)
         except TaskError as exc:
             return face.error(said(exc))
         now = time.time()
-        views = [status_view(r, now, face.engine.store.queue_position(r)) for r in rows]
+        views = [status_view(r, now, found.positions.get(r.id)) for r in found.rows]
         for view in views:
             view["warnings"] = answers.warnings_once(view.get("warnings"))
         views = [answers.strip_empty(v) for v in answers.fit_views(views, face.budget // 2)]
-        waiting = outlook.waiting_to_land(face.engine.store, rows)
         for view in views:
-            if waiting.get(view["task_id"], 0) >= 2:
-                view["next"] = answers.land_next(waiting[view["task_id"]])
-        conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
+            if found.waiting.get(view["task_id"], 0) >= 2:
+                view["next"] = answers.land_next(found.waiting[view["task_id"]])
+        conflicts = found.conflicts
         lines = [render.status_text(v) for v in views] + render.conflict_lines(conflicts)
         data: dict[str, Any] = {"tasks": views}
         if conflicts:
@@ -80,7 +75,7 @@ def register(face: Face) -> None:
         timeout: WaitTimeout = DEFAULT_WAIT,
         mode: WaitMode = "all",
     ) -> Annotated[CallToolResult, WaitAnswer]:
-        ids = list(task_ids) if task_ids else face.engine.unfinished_of_this_server()
+        ids = list(task_ids) if task_ids else await face.engine.unfinished()
         if not ids:
             return face.answer(
                 "No unfinished tasks started by this client: nothing to wait for.",
@@ -106,9 +101,9 @@ def register(face: Face) -> None:
                 f"{len(running)} of {len(rows)} task(s) still running after {timeout:g} s: "
                 f"{', '.join(running)}. Call codex_wait again to keep waiting."
             )
-        conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
+        conflicts = await face.engine.conflicts(rows)
         parts = [head, *(render.result_text(v) for v in views), *render.conflict_lines(conflicts)]
-        waiting = outlook.waiting_to_land(face.engine.store, rows)
+        waiting = await face.engine.waiting_to_land(rows)
         answer = dict(answers.wait_answer(views, done, running, waiting))
         if conflicts:
             answer["conflicts"] = as_data(conflicts)
@@ -122,8 +117,8 @@ def register(face: Face) -> None:
     async def codex_list(
         status: StatusFilter = None, limit: ListLimit = 50
     ) -> Annotated[CallToolResult, TaskList]:
-        rows = face.engine.store.list(phases=status or None, limit=limit)
-        total = face.engine.store.count(phases=status or None)
+        rows = await face.engine.list(phases=status or None, limit=limit)
+        total = await face.engine.count(phases=status or None)
         now = time.time()
         lines = [render.list_line(listing_view(r, now)) for r in rows]
         items = [answers.strip_empty(render.list_item(listing_view(r, now))) for r in rows]

@@ -14,16 +14,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..codex.progress import reconnect_text
-from ..engine.doing import doing as now_doing
-from ..engine.phases import is_terminal
-from ..engine.records import ConflictPair, LandReport, Overlap
+from ..engine import ConflictPair, LandReport, Overlap, is_terminal
+from ..engine import doing as engine_doing
 from ..wording import duration, node_text, tokens, worktree_outlook
 from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
 
 
 def doing(view: dict[str, Any]) -> str:
     """What a task is doing now, in a few words (the engine's :func:`~..engine.doing.doing`)."""
-    return now_doing(view).text(limit=80)
+    return engine_doing.doing(view).text(limit=80)
 
 
 def _short(text: str, limit: int) -> str:

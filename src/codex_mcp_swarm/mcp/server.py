@@ -23,7 +23,7 @@ from mcp.server import MCPServer
 from mcp.types import SubscribeRequestParams, UnsubscribeRequestParams
 
 from .. import __version__
-from ..engine.tasks import Engine
+from ..engine import Engine
 from ..settings import Settings
 from . import fork as fork_tool
 from . import land as land_tool
