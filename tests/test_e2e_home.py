@@ -183,3 +183,21 @@ async def test_tasks_launched_with_land_land_by_themselves_in_batches(
             "codex_async", {"prompt": "x", "cwd": str(repo), "land": land}
         )
         assert refused.is_error and "worktree: true" in text(refused)
+
+
+async def test_a_thread_that_cannot_be_continued_falls_back_to_a_report(
+    swarm: SwarmFactory, repo: Path
+) -> None:
+    async with swarm("--max-parallel", "4", "--ephemeral") as client:
+        broke = await run_task(client, repo, "ephemeral", write("BROKEN", "oops"))
+        result = await client.call_tool(
+            "codex_land",
+            {"task_ids": [broke], "check": STUBBORN, "cwd": str(repo), "on_failure": "reply"},
+        )
+        [failed] = data(result)["check_failed"]
+        assert "sent_home" not in failed and failed["exit_code"] == 3
+        assert f"not sent home {broke}" in text(result) and "--ephemeral" in text(result)
+        view = data(await client.call_tool("codex_status", {"task_ids": [broke]}))["tasks"][0]
+        assert view["landing"]["state"] == "given up"
+        # Its branch is as the task left it: nothing was merged into it for a reply never sent.
+        assert git(repo, "rev-list", "--merges", view["worktree"]["branch"]) == ""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import git
-from ..git.landing import merge_into_worktree
+from ..git.landing import merge_into_worktree, undo_merge_into
 from ..git.run import common_dir
 from .errors import TaskError
 from .records import HomeTrip, LandingMark, LandRequest, TaskExtra
@@ -114,7 +114,8 @@ def send_home(
         f"Merge {target} into {wt.branch}\n\n"
         f"Made by codex-swarm: the landing of task {row.id} failed, and its agent is told."
     )
-    _commit, paths = merge_into_worktree(wt.path, wt.branch, target, message)
+    before = wt.path
+    merged, paths = merge_into_worktree(before, wt.branch, target, message)
     if conflicts is not None:
         prompt = _conflict_prompt(
             wt.branch, target, paths or conflicts, landed_by or [], attempt, request.attempts
@@ -126,7 +127,11 @@ def send_home(
         )
         if paths:
             prompt += f"\nMerging {target} left conflict markers in: {', '.join(paths)}."
-    reply = engine.reply_sync(row.thread_id, prompt)
+    try:
+        reply = engine.reply_sync(row.thread_id, prompt)
+    except TaskError:
+        undo_merge_into(before, merged)  # the branch as it was, for whatever comes instead
+        raise
     trip = HomeTrip(request=replace(request, task_ids=None), attempt=attempt + 1, root=root)
     engine.store.update_extra(
         reply.id,

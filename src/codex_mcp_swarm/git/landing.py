@@ -7,7 +7,8 @@ crash leaves the target at its old tip or the new one, never between); the :clas
 worktree checks run in; :func:`conflicted_merge` (a commit holding a conflicted merge with its
 markers, for someone to resolve); :func:`merge_into_worktree` (the target's tip merged into a
 task's branch where its worktree has it, markers committed for a conflict, so the task's agent
-can take it from there); and :func:`touched_paths` (what a branch changed).
+can take it from there; :func:`undo_merge_into` takes it back); and :func:`touched_paths`
+(what a branch changed).
 
 The user's checkout follows the target only when it has the target checked out, is at the old
 tip and is clean; when a checkout holding the target has local changes the step is skipped
@@ -311,6 +312,15 @@ def merge_into_worktree(
     commit = run_git(where, args, stdin=message.encode(), config=identity_options(where)).line()
     run_git(where, ["merge", "--ff-only", "-q", "--end-of-options", commit])
     return commit, merged.conflicts
+
+
+def undo_merge_into(worktree: Path, merged: str) -> None:
+    """Take back :func:`merge_into_worktree`'s merge ``merged`` (its first parent becomes the
+    branch's tip again, in the worktree too), when what it was for could not go on."""
+    where = Path(worktree)
+    if commit_of(where, "HEAD") != merged:
+        return
+    run_git(where, ["reset", "-q", "--keep", f"{merged}^1"])
 
 
 def markers_left(repo: Path, commit: str, paths: list[str]) -> list[str]:
