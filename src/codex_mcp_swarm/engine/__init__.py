@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .codec import extra_to_dict
     from .errors import ENGINE_WORDS, Code, EngineError, TaskError, Term, spelt
     from .landing import LandRequest
+    from .landings import is_landing_id
     from .offload import off_loop
     from .phases import ACTIVE, FAILED, PHASES, SUPERVISED, TERMINAL, Phase, is_terminal
     from .plan import Checkout, Limits, WorktreeRequest
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
         ConflictPair,
         DiffReport,
         Landed,
+        LandingProgress,
+        LandingRow,
         LandReport,
         Merged,
         MergeReport,
@@ -63,6 +66,7 @@ if TYPE_CHECKING:
     from .views import (
         branch_of,
         elapsed,
+        landing_view,
         listing_view,
         result_view,
         status_view,
@@ -88,6 +92,10 @@ _HOMES = {
     "require_worktree": ".branches",
     "worktree_of": ".branches",
     "LandRequest": ".landing",
+    "is_landing_id": ".landings",
+    "LandingProgress": ".records",
+    "LandingRow": ".records",
+    "landing_view": ".views",
     "off_loop": ".offload",
     "ACTIVE": ".phases",
     "PHASES": ".phases",
@@ -163,6 +171,8 @@ __all__ = [
     "LandReport",
     "LandRequest",
     "Landed",
+    "LandingProgress",
+    "LandingRow",
     "Limits",
     "MergeReport",
     "Merged",
@@ -186,7 +196,9 @@ __all__ = [
     "credentials_problem",
     "elapsed",
     "extra_to_dict",
+    "is_landing_id",
     "is_terminal",
+    "landing_view",
     "listing_view",
     "make_private_dir",
     "new_task_id",

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from ..codex.progress import TaskProgress, usage_delta
-from .records import LandingMark, Merged, Node
+from .records import LandingMark, LandingRow, Merged, Node
 from .store import TaskRow
 
 
@@ -43,7 +43,7 @@ def node_view(node: Node) -> dict[str, Any]:
     return {k: v for k, v in known.items() if v is not None}
 
 
-def landing_view(mark: LandingMark) -> dict[str, Any]:
+def landing_mark_view(mark: LandingMark) -> dict[str, Any]:
     """Where a task went to land: its landing and state (the commit it landed at, the reply
     that took a failure home, or why it was given up)."""
     view: dict[str, Any] = {"id": mark.landing_id, "state": mark.state}
@@ -170,7 +170,7 @@ def status_view(
     if row.extra.node is not None:  # the Ray backend: the worker node it runs on
         view["node"] = node_view(row.extra.node)
     if row.extra.landing is not None:
-        view["landing"] = landing_view(row.extra.landing)
+        view["landing"] = landing_mark_view(row.extra.landing)
     return view
 
 
@@ -200,7 +200,7 @@ def result_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
         **({"steered": steered_view(row)} if row.steer_count else {}),
     }
     if row.extra.landing is not None:  # where it went to land
-        view["landing"] = landing_view(row.extra.landing)
+        view["landing"] = landing_mark_view(row.extra.landing)
     if row.extra.node is not None:  # the Ray backend: the worker node it ran on
         view["node"] = node_view(row.extra.node)
     if row.phase == "completed" and row.task.output_schema is not None:
@@ -234,3 +234,29 @@ def listing_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
         "usage": usage_view(row),
         "branch": branch_of(row),
     }
+
+
+def landing_view(row: LandingRow, position: int | None = None) -> dict[str, Any]:
+    """A landing as any face shows it: its state, where it is, and (ended) its report."""
+    view: dict[str, Any] = {
+        "landing_id": row.id,
+        "status": row.phase,
+        "repository": row.repository,
+        "position": position,
+        "elapsed_s": round(
+            max(0.0, (row.ended_at or time.time()) - (row.started_at or row.created_at)), 3
+        ),
+        "error": row.error,
+    }
+    if not row.terminal:
+        progress = row.progress
+        view.update(
+            checking=list(progress.checking),
+            landed=list(progress.landed),
+            decided=progress.decided,
+            total=progress.total,
+            last_line=progress.last_line,
+        )
+    if row.cancel_requested and not row.terminal:
+        view["cancel_requested"] = True
+    return view

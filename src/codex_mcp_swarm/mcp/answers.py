@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 # pydantic (which makes the output schemas) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import NotRequired, Required, TypedDict
@@ -92,6 +92,7 @@ class WaitAnswer(TypedDict):
 
     done: bool
     tasks: list[TaskAnswer]
+    landings: NotRequired[list[LandingAnswer]]
     still_running: NotRequired[list[str]]
     conflicts: NotRequired[list[ConflictPair]]
     next: NotRequired[str]
@@ -141,6 +142,7 @@ class StatusAnswer(TypedDict, total=False):
 
 class StatusList(TypedDict):
     tasks: list[StatusAnswer]
+    landings: NotRequired[list[LandingAnswer]]
     conflicts: NotRequired[list[ConflictPair]]
 
 
@@ -158,6 +160,7 @@ class TaskLine(TypedDict, total=False):
 class TaskList(TypedDict):
     tasks: list[TaskLine]
     total: int
+    landings: NotRequired[list[LandingAnswer]]
 
 
 class LandedTask(TypedDict, total=False):
@@ -206,8 +209,28 @@ class LandSeconds(TypedDict, total=False):
     checkout: float
 
 
+class LandingAnswer(TypedDict, total=False):
+    """A landing seen from outside: queued (``position``: landings before it), running
+    (``checking``: tasks whose candidates are being checked, ``landed`` so far, ``decided`` of
+    ``total``, ``last_line`` of the latest check), or ended (``result``: its landing answer)."""
+
+    landing_id: Required[str]
+    status: Required[str]
+    position: int
+    elapsed_s: float
+    checking: list[str]
+    landed: list[str]
+    decided: int
+    total: int
+    last_line: str
+    cancel_requested: bool
+    error: str
+    result: dict[str, Any]  # the landing's answer, as codex_land gives it
+
+
 class LandAnswer(TypedDict, total=False):
-    """``codex_land``: each task once, in the list of its fate; the target and its new tip."""
+    """``codex_land``: each task once, in the list of its fate; the target and its new tip.
+    A landing that is queued or still running answers with ``landing`` (and ``note``)."""
 
     landed: list[LandedTask]
     conflicted: list[ConflictedTask]
@@ -218,7 +241,8 @@ class LandAnswer(TypedDict, total=False):
     tips: dict[str, str]
     checkout: str
     note: str
-    seconds: Required[LandSeconds]
+    seconds: LandSeconds
+    landing: LandingAnswer
 
 
 def strip_empty(value: Any) -> Any:
@@ -479,3 +503,11 @@ def cap_text(text: str, budget: int, more: str) -> str:
     cut = text.rfind("\n", 0, budget)
     cut = cut if cut > budget // 2 else budget
     return text[:cut] + f"\n… [answer cut at {cut} of {len(text)} chars; {more}]"
+
+
+def landing_answer(view: dict[str, Any], report: LandReport | None) -> LandingAnswer:
+    """A landing's view for a model: no empty values; an ended one carries its result."""
+    data = {k: v for k, v in view.items() if k != "repository"}
+    if report is not None:
+        data["result"] = dict(land_answer(report))
+    return cast(LandingAnswer, strip_empty(data))

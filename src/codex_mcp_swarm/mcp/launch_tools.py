@@ -18,7 +18,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from ..engine import TaskError, result_view
+from ..engine import TaskError, is_landing_id, landing_view, result_view
 from . import answers, render
 from .answers import TaskAnswer
 from .face import TASK_TOOL, Face, alias_kwargs
@@ -135,7 +135,7 @@ def register(face: Face) -> None:
         name="codex_cancel",
         description=(
             "Cancel a Codex agent background task: stop it and every process it started "
-            "(its output so far is kept)."
+            "(its output so far is kept); or a landing (stopped at a landed boundary)."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
@@ -144,6 +144,13 @@ def register(face: Face) -> None:
     async def codex_cancel(
         task_id: Annotated[str, Field(max_length=64)],
     ) -> Annotated[CallToolResult, TaskAnswer]:
+        if is_landing_id(task_id):  # a landing stops at a landed boundary
+            try:
+                landing = await face.engine.landings.cancel(task_id)
+            except TaskError as exc:
+                return face.error(said(exc))
+            text = render.landing_text(landing_view(landing))
+            return face.answer(text, {"task_id": landing.id, "status": landing.phase})
         try:
             before = await face.engine.get(task_id)
             row = await face.engine.cancel(task_id)

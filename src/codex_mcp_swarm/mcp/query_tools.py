@@ -16,9 +16,17 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
-from ..engine import TaskError, as_data, listing_view, result_view, status_view
+from ..engine import (
+    TaskError,
+    as_data,
+    is_landing_id,
+    landing_view,
+    listing_view,
+    result_view,
+    status_view,
+)
 from . import answers, render
-from .answers import StatusList, TaskList, WaitAnswer
+from .answers import LandingAnswer, StatusList, TaskList, WaitAnswer
 from .face import READ_TOOL, Face
 from .schemas import (
     DEFAULT_WAIT,
@@ -42,8 +50,11 @@ def register(face: Face) -> None:
         annotations=READ_TOOL,
     )
     async def codex_status(task_ids: TaskIds) -> Annotated[CallToolResult, StatusList]:
+        landing_ids = [i for i in task_ids if is_landing_id(i)]
+        task_ids = [i for i in task_ids if not is_landing_id(i)]
         try:
             found = await face.engine.status(task_ids)
+            landings = await landing_answers(face, landing_ids)
         except TaskError as exc:
             return face.error(said(exc))
         now = time.time()
@@ -56,7 +67,10 @@ def register(face: Face) -> None:
                 view["next"] = answers.land_next(found.waiting[view["task_id"]])
         conflicts = found.conflicts
         lines = [render.status_text(v) for v in views] + render.conflict_lines(conflicts)
+        lines += [render.landing_text(dict(v)) for v in landings]
         data: dict[str, Any] = {"tasks": views}
+        if landings:
+            data["landings"] = landings
         if conflicts:
             data["conflicts"] = as_data(conflicts)
         return face.answer("\n\n".join(lines), data)
@@ -76,6 +90,38 @@ def register(face: Face) -> None:
         mode: WaitMode = "all",
     ) -> Annotated[CallToolResult, WaitAnswer]:
         ids = list(task_ids) if task_ids else await face.engine.unfinished()
+        landing_ids = [i for i in ids if is_landing_id(i)]
+        ids = [i for i in ids if not is_landing_id(i)]
+        if landing_ids:
+            started = time.monotonic()
+            try:
+                await face.engine.landings.get_many(landing_ids)  # unknown ids: refused now
+                if ids:
+                    rows, done = await face.wait_with_progress(ids, timeout, ctx, mode)
+                else:
+                    rows, done = [], True
+                if done:
+                    left = max(0.0, timeout - (time.monotonic() - started))
+                    ended = await face.engine.landings.wait(landing_ids, left)
+                    done = all(r.terminal for r in ended)
+            except TaskError as exc:
+                return face.error(said(exc))
+            landings = await landing_answers(face, landing_ids)
+            parts = [render.landing_text(dict(v)) for v in landings]
+            answer_data: dict[str, Any] = {"done": done, "tasks": [], "landings": landings}
+            if rows:
+                views = answers.fit_views(
+                    [result_view(r) for r in await face.fresh(rows)], face.budget // 2
+                )
+                answer_data["tasks"] = list(answers.wait_answer(views, done, [])["tasks"])
+                parts = [render.result_text(v) for v in views] + parts
+            running = [
+                r.id for r in await face.engine.landings.get_many(landing_ids) if not r.terminal
+            ]
+            if running:
+                answer_data["still_running"] = running
+                parts.insert(0, f"Still landing after {timeout:g} s: call codex_wait again.")
+            return face.answer("\n\n".join(parts), answer_data)
         if not ids:
             return face.answer(
                 "No unfinished tasks started by this client: nothing to wait for.",
@@ -123,4 +169,19 @@ def register(face: Face) -> None:
         lines = [render.list_line(listing_view(r, now)) for r in rows]
         items = [answers.strip_empty(render.list_item(listing_view(r, now))) for r in rows]
         head = f"{total} task(s)" + (f", newest {limit} shown" if total > limit else "")
-        return face.answer("\n".join([head + ":", *lines]), {"tasks": items, "total": total})
+        data: dict[str, Any] = {"tasks": items, "total": total}
+        recent = await face.engine.landings.recent(5)
+        if recent and not status:
+            landings = await landing_answers(face, [r.id for r in recent])
+            data["landings"] = landings
+            lines += [render.landing_text(dict(v)) for v in landings]
+        return face.answer("\n".join([head + ":", *lines]), data)
+
+
+async def landing_answers(face: Face, landing_ids: list[str]) -> list[LandingAnswer]:
+    """The landings' answers, in the order asked (unknown ids raise ``TaskError``)."""
+    found = []
+    for row in await face.engine.landings.get_many(landing_ids):
+        position = await face.engine.landings.position(row)
+        found.append(answers.landing_answer(landing_view(row, position), row.report))
+    return found

@@ -49,7 +49,7 @@ def _steering(face: Face) -> None:
 
 def _landing(face: Face) -> None:
     """codex_land (engine.landing)."""
-    land_tool.register(face.mcp, face.engine, face.budget)
+    land_tool.register(face.mcp, face.engine, face.budget, face.settings.land_sync_limit)
 
 
 # Each registers its tools (or resources) on a Face; the order is the order of tools/list.
