@@ -4,7 +4,8 @@ Owns: task ids, admission (through :mod:`.admission`), recording a new task with
 :class:`~.plan.LaunchPlan`, the queue and the concurrency limit (claimed in one store
 transaction, so several servers sharing a task dir hold it together), handing claimed tasks to
 the backend, adopting tasks that another (or an earlier) server started, waking waiters the
-moment a task ends, cancelling, and paging a task's events.
+moment a task ends, cancelling, paging a task's events, and listing every task a page of rows
+at a time.
 
 Where a task's supervisor runs is the backend's business (:mod:`.backends`); the local backend
 runs one runner process per task (:mod:`.runner`).
@@ -33,6 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -62,6 +64,7 @@ from .phases import ACTIVE, SUPERVISED
 from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
 from .records import EventPage, TaskExtra
 from .store import Store, TaskRow, backend_of, valid_task_id
+from .views import listing_view
 
 __all__ = [
     "Checkout",
@@ -484,6 +487,15 @@ class Engine:
                 task_ids=missing,
             )
         return [rows[t] for t in task_ids]
+
+    async def listing(self) -> list[dict[str, Any]]:
+        """Every task's listing view, newest first. Read off the loop a page of rows at a time,
+        so a store of ten thousand tasks is never decoded all at once."""
+        return await off_loop(self._listing)
+
+    def _listing(self) -> list[dict[str, Any]]:
+        now = time.time()
+        return [listing_view(row, now) for page in self.store.pages() for row in page]
 
     def unfinished_of_this_server(self) -> list[str]:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""
