@@ -36,7 +36,12 @@ get an empty HOME (Codex's shell reads no user profile), so results do not depen
    conflicts, one fails the check);
 11. tool definitions: characters of this server's tools as the pinned Codex, the orchestrating
    client, sends them to its model (compact JSON of its ``mcp__codex_swarm`` namespace tool, read
-   from the request body the fake model receives), per tool, and the size of ``tools/list``.
+   from the request body the fake model receives), per tool, and the size of ``tools/list``;
+12. loop stall: over streamable HTTP, one client's ``codex_async`` with ``worktree: true`` spends
+   2 s in git (the repository's ``post-checkout`` hook sleeps 2 s, and ``git worktree add`` runs
+   it), while a second client calls ``codex_status`` again and again: its latency during those
+   calls vs with the server idle (a long task holds the one slot of ``--max-parallel 1``, so the
+   new tasks wait in the queue instead of starting Codex during the measurement).
 
 Numbers are printed and written to JSON (default ``bench/results/latest.json``), never asserted.
 The exit code is 1 only if a section could not run. Every server, runner and Codex process the
@@ -57,6 +62,7 @@ import resource
 import select
 import shutil
 import signal
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -73,8 +79,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import psutil
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,6 +113,7 @@ class Config:
     runner_tasks: int = 8  # runners measured per kind in section 7
     runner_sleep: int = 6  # seconds each of them runs (all must still run when USS is read)
     starts: int = 10  # server starts in section 9
+    stalls: int = 5  # slow (2 s in git) calls in section 11
 
 
 FULL = Config("full")
@@ -126,6 +135,7 @@ SMALL = Config(
     runner_tasks=4,
     runner_sleep=3,
     starts=5,
+    stalls=2,
 )
 
 
@@ -333,6 +343,58 @@ class Bench:
             nonempty_runner_logs=len(runner_logs),
             stray_processes_after_exit=[" ".join(p.cmdline())[:160] for p in strays],
         )
+
+    @asynccontextmanager
+    async def http_server(self, label: str, *flags: str) -> AsyncIterator[tuple[str, Server]]:
+        """A server on streamable HTTP (loopback, a free port): its ``/mcp`` URL, and a
+        :class:`Server` whose client is connected to it (open more with :func:`http_client`)."""
+        state = self.root / label / "state"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        env = {
+            **self.base_env,
+            "CODEX_SWARM_TASK_DIR": str(state / "tasks"),
+            "CODEX_SWARM_WORKTREE_DIR": str(state / "worktrees"),
+            "CODEX_SWARM_CODEX_BIN": self.codex,
+            "CODEX_SWARM_LOG": str(state / "server.log"),
+        }
+        argv = [sys.executable, "-m", "codex_mcp_swarm", "--skip-git-repo-check"]
+        argv += ["--transport", "streamable-http", "--port", str(port), *flags]
+        proc = subprocess.Popen(argv, env=env, cwd=self.work, stdin=subprocess.DEVNULL)
+        sampler = Sampler(proc.pid)
+        sampler.start()
+        peak = 0
+        try:
+            with anyio.fail_after(60):
+                while True:
+                    with socket.socket() as s:
+                        if s.connect_ex(("127.0.0.1", port)) == 0:
+                            break
+                    if proc.poll() is not None:
+                        raise BenchError(f"the HTTP server exited with {proc.returncode}")
+                    await anyio.sleep(0.1)
+            url = f"http://127.0.0.1:{port}/mcp"
+            async with http_client(url) as client:
+                srv = Server(client, state / "tasks", proc.pid, sampler)
+                yield url, srv
+                peak = srv.peak_rss()
+        finally:
+            sampler.halt.set()
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            self.servers[label] = {
+                "flags": ["--transport", "streamable-http", *flags],
+                "peak_rss_mb": round(peak / MB, 1),
+                "sampled_peak_rss_mb": round(sampler.peak_rss / MB, 1),
+                "stray_processes_after_exit": [
+                    " ".join(p.cmdline())[:160] for p in bench_processes(self.home)
+                ],
+            }
 
     def direct(self, n: int, prompt: str, out: Path) -> tuple[float, float]:
         """Wall time and CPU seconds of n ``codex exec`` processes started together."""
@@ -1259,6 +1321,59 @@ async def tool_definitions(b: Bench) -> dict[str, Any]:
     return {"params": {"codex": "as pinned"}, "results": results}
 
 
+GIT_STALL = 2.0  # seconds the section-12 repository's post-checkout hook sleeps
+
+
+def http_client(url: str) -> Client:
+    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(timeout=120)))
+
+
+async def loop_stall(b: Bench) -> dict[str, Any]:
+    cfg = b.config
+    repo = b.root / "stall-repo"
+    make_repo(repo, 10)
+    hook = repo / ".git" / "hooks" / "post-checkout"  # git worktree add runs it: 2 s in git
+    hook.write_text(f"#!/bin/sh\nsleep {GIT_STALL}\n")
+    hook.chmod(0o755)
+    quick = b.prompt("quick", {"message": "done"})
+    long = b.prompt("holds the slot", {"delay": 600, "message": "late"})
+    results: dict[str, Any] = {}
+    flags = ("--max-parallel", "1")
+    async with b.http_server("stall", *flags) as (url, fast), http_client(url) as other:
+        slow = Server(other, fast.task_dir, fast.pid, fast.sampler)  # a second client
+        first = await fast.launch(quick)
+        await fast.wait_all([first])
+        # A long task holds the only slot, so the slow calls' tasks stay queued while we measure:
+        # their Codex processes would otherwise compete for the cores with the server.
+        holder = await fast.launch(long)
+        status_args = {"task_ids": [first, holder]}
+        idle = [ms(await fast.timed("codex_status", status_args)) for _ in range(cfg.calls)]
+        during: list[float] = []
+        slow_s: list[float] = []
+        started: list[str] = []
+        for _ in range(cfg.stalls):
+            done = anyio.Event()
+
+            async def slow_call(done: anyio.Event = done) -> None:
+                start = time.perf_counter()
+                started.append(await slow.launch(quick, cwd=str(repo), worktree=True))
+                slow_s.append(time.perf_counter() - start)
+                done.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(slow_call)
+                while not done.is_set():
+                    during.append(ms(await fast.timed("codex_status", status_args)))
+        await fast.call("codex_cancel", {"task_id": holder})
+        tasks = await fast.wait_all(started)
+        results["slow_call_s"] = stats(slow_s)
+        results["status_idle_ms"] = stats(idle)
+        results["status_during_ms"] = stats(during)
+        results["slow_tasks_completed"] = sum(t["status"] == "completed" for t in tasks)
+    params = {"git_stall_s": GIT_STALL, "stalls": cfg.stalls, "idle_calls": cfg.calls}
+    return {"params": params, "results": results}
+
+
 SECTIONS: dict[str, tuple[str, Callable[[Bench], Awaitable[dict[str, Any]]]]] = {
     "1": ("parallel_efficiency", parallel_efficiency),
     "2": ("wake_latency", wake_latency),
@@ -1271,6 +1386,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Bench], Awaitable[dict[str, Any]]]]] = 
     "9": ("startup", startup),
     "10": ("answer_size", answer_size),
     "11": ("tool_definitions", tool_definitions),
+    "12": ("loop_stall", loop_stall),
 }
 
 
@@ -1316,6 +1432,7 @@ TARGETS = {
         "land_chars_per_task": "< 120",
     },
     "tool_definitions": {"codex_sends_chars": "<= 14000"},
+    "loop_stall": {"status_during_ms": "p99 < 20", "slow_call_s": f"> {GIT_STALL} (in git)"},
 }
 
 
@@ -1395,9 +1512,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="the small configuration (CI)")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "latest.json")
-    parser.add_argument(
-        "--sections", default="1,2,3,4,5,6,7,8,9,10,11", help="comma-separated, e.g. 1,3"
-    )
+    parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated, e.g. 1,3")
     parser.add_argument("--latency", type=float, help="fake model seconds per request")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (stores, logs)")
     parser.add_argument(

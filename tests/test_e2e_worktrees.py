@@ -321,4 +321,4 @@ async def test_reply_after_cleanup_says_what_to_do_instead(swarm: SwarmFactory, 
     said = text(reply)
     assert reply.is_error
     assert "was removed" in said and "does not exist" not in said
-    assert f'base_ref: "{done["worktree"]["branch"]}"' in said and "git worktree add" in said
+    assert f"base_ref {done['worktree']['branch']!r}" in said and "git worktree add" in said

@@ -48,7 +48,7 @@ def spec(tmp_path: Path, prompt: str = "hello") -> TaskSpec:
 
 async def test_launch_and_wait(tmp_path: Path) -> None:
     async with Engine(settings_for(tmp_path)) as engine:
-        row = engine.launch(spec(tmp_path))
+        row = await engine.launch(spec(tmp_path))
         rows, done = await engine.wait([row.id], timeout=60)
     assert done
     assert rows[0].phase == "completed", rows[0].error
@@ -58,7 +58,7 @@ async def test_launch_and_wait(tmp_path: Path) -> None:
 
 async def test_failed_turn_is_failed(tmp_path: Path) -> None:
     async with Engine(settings_for(tmp_path)) as engine:
-        row = engine.launch(spec(tmp_path, "x\nSTUB: fail"))
+        row = await engine.launch(spec(tmp_path, "x\nSTUB: fail"))
         rows, _ = await engine.wait([row.id], timeout=60)
     assert rows[0].phase == "failed"
     assert "stub failure" in (rows[0].error or "")
@@ -66,11 +66,11 @@ async def test_failed_turn_is_failed(tmp_path: Path) -> None:
 
 async def test_queue_holds_the_limit(tmp_path: Path) -> None:
     async with Engine(settings_for(tmp_path, max_parallel=2)) as engine:
-        ids = [engine.launch(spec(tmp_path, f"t{i}\nSTUB: sleep 0.3")).id for i in range(6)]
+        ids = [(await engine.launch(spec(tmp_path, f"t{i}\nSTUB: sleep 0.3"))).id for i in range(6)]
         peak = 0
         with anyio.fail_after(60):
             while True:
-                rows = engine.get_many(ids)
+                rows = await engine.get_many(ids)
                 peak = max(peak, sum(r.phase in ("starting", "running") for r in rows))
                 if all(r.terminal for r in rows):
                     break
@@ -81,11 +81,11 @@ async def test_queue_holds_the_limit(tmp_path: Path) -> None:
 
 async def test_cancel_stops_the_whole_tree(tmp_path: Path) -> None:
     async with Engine(settings_for(tmp_path)) as engine:
-        row = engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
+        row = await engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
         with anyio.fail_after(30):
-            while engine.get(row.id).phase != "running":
+            while (await engine.get(row.id)).phase != "running":
                 await anyio.sleep(0.02)
-        running = engine.get(row.id)
+        running = await engine.get(row.id)
         codex = procs.same_process(running.codex_pid, running.codex_ctime)
         assert codex is not None
         tree = [codex, *procs.descendants(codex.pid)]
@@ -102,9 +102,9 @@ async def test_cancel_stops_the_whole_tree(tmp_path: Path) -> None:
 
 async def test_cancel_a_queued_task(tmp_path: Path) -> None:
     async with Engine(settings_for(tmp_path, max_parallel=1)) as engine:
-        first = engine.launch(spec(tmp_path, "a\nSTUB: sleep 300"))
-        queued = engine.launch(spec(tmp_path, "b"))
-        row = engine.request_cancel(queued.id)
+        first = await engine.launch(spec(tmp_path, "a\nSTUB: sleep 300"))
+        queued = await engine.launch(spec(tmp_path, "b"))
+        row = await engine.request_cancel(queued.id)
         assert row.phase == "cancelled"
         await engine.cancel(first.id)
 
@@ -114,9 +114,9 @@ async def test_runner_outlives_the_engine(tmp_path: Path) -> None:
     engine adopts the task and sees its real end."""
     settings = settings_for(tmp_path)
     async with Engine(settings) as engine:
-        row = engine.launch(spec(tmp_path, "x\nSTUB: sleep 1"))
+        row = await engine.launch(spec(tmp_path, "x\nSTUB: sleep 1"))
         with anyio.fail_after(30):
-            while engine.get(row.id).phase != "running":
+            while (await engine.get(row.id)).phase != "running":
                 await anyio.sleep(0.02)
     running = Store(settings.task_dir).get(row.id)
     assert running is not None and not running.terminal
@@ -129,12 +129,12 @@ async def test_runner_outlives_the_engine(tmp_path: Path) -> None:
 async def test_runner_is_not_a_child_of_the_server(tmp_path: Path) -> None:
     """A runner lives in its own session, detached from the server (and the fork server)."""
     async with Engine(settings_for(tmp_path)) as engine:
-        row = engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
+        row = await engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
         try:
             with anyio.fail_after(30):
-                while engine.get(row.id).runner_pid is None:
+                while (await engine.get(row.id)).runner_pid is None:
                     await anyio.sleep(0.02)
-            runner = psutil.Process(engine.get(row.id).runner_pid)
+            runner = psutil.Process((await engine.get(row.id)).runner_pid)
             assert os.getsid(runner.pid) != os.getsid(0)
             # The fork server's intermediate child exits right after it answers; from then on
             # the runner is nobody's child here (a moment before, it is that child's).
@@ -156,7 +156,7 @@ async def test_engines_sharing_a_task_dir_lose_nothing(tmp_path: Path, round_: i
             for _ in range(4)
         ]
         launcher = engines[0]
-        ids = [launcher.launch(spec(tmp_path, f"task {i}")).id for i in range(150)]
+        ids = [(await launcher.launch(spec(tmp_path, f"task {i}"))).id for i in range(150)]
         rows, done = await launcher.wait(ids, timeout=240)
     assert done
     bad = [(r.id, r.phase, r.error) for r in rows if r.phase != "completed"]
@@ -169,10 +169,11 @@ async def test_a_claimed_task_whose_server_died_is_started_again(tmp_path: Path)
     settings = settings_for(tmp_path)
     store = Store(settings.task_dir)
     async with Engine(settings, store) as engine:
-        row = engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
+        row = await engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
         await engine.cancel(row.id)  # the first engine only records tasks here
     orphan = Engine(settings, Store(settings.task_dir))
-    claimed = orphan.launch(spec(tmp_path, "orphaned claim"))
+    claimed = await orphan.launch(spec(tmp_path, "orphaned claim"))
+    await orphan.backend.stop()  # the server is gone, and its fork server with it
     assert store.claim_queued(16) == [claimed.id]
     with store._tx() as db:  # claimed long ago by a server that is gone
         db.execute("UPDATE tasks SET started_at = started_at - 60 WHERE id = ?", (claimed.id,))
@@ -197,7 +198,7 @@ async def test_tasks_do_not_start_a_nested_swarm_server(
     )
     monkeypatch.setenv("CODEX_HOME", str(home))
     async with Engine(settings_for(tmp_path)) as engine:
-        row = engine.launch(spec(tmp_path))
+        row = await engine.launch(spec(tmp_path))
         await engine.wait([row.id], timeout=60)
     argv = row.plan.argv
     assert "--config=mcp_servers.codex-swarm.enabled=false" in argv
@@ -226,7 +227,7 @@ async def test_a_lost_fork_server_answer_never_starts_a_second_runner(
         if not sys.platform.startswith("linux"):  # allowed: macOS has no fork server by design
             pytest.skip("runners are spawned, not forked, on this platform")
         assert isinstance(engine.backend, local.LocalBackend) and engine.backend._forks is not None
-        row = engine.launch(spec(tmp_path, "once\nSTUB: sleep 1"))
+        row = await engine.launch(spec(tmp_path, "once\nSTUB: sleep 1"))
         rows, done = await engine.wait([row.id], timeout=60)
     assert done and rows[0].phase == "completed", rows[0].error
     events = Store(settings.task_dir).events_path(row.id).read_text()
@@ -260,12 +261,12 @@ async def test_an_engine_claims_only_the_queued_tasks_of_its_own_backend(tmp_pat
     store = Store(settings.task_dir)
     backend = RecordingClusterBackend(store, settings)
     cluster = Engine(settings, store, backend)
-    remote = [cluster.launch(spec(tmp_path, f"cluster {i}")).id for i in range(3)]
+    remote = [(await cluster.launch(spec(tmp_path, f"cluster {i}"))).id for i in range(3)]
     queued = store.get_many(remote)
     assert [store.queue_position(queued[r]) for r in remote] == [1, 2, 3]
     async with Engine(settings, Store(settings.task_dir)) as local:
-        mine = [local.launch(spec(tmp_path, f"here {i}")).id for i in range(3)]
-        assert store.queue_position(local.get(mine[2])) in (1, 2, 3)  # its own queue
+        mine = [(await local.launch(spec(tmp_path, f"here {i}"))).id for i in range(3)]
+        assert store.queue_position(await local.get(mine[2])) in (1, 2, 3)  # its own queue
         rows, done = await local.wait(mine, timeout=60)
         assert done and [r.phase for r in rows] == ["completed"] * 3
         assert {r.phase for r in store.get_many(remote).values()} == {"queued"}
@@ -274,7 +275,7 @@ async def test_an_engine_claims_only_the_queued_tasks_of_its_own_backend(tmp_pat
                 while len(backend.launched) < 2:
                     await anyio.sleep(0.02)
             # Two cluster tasks hold the cluster's limit: local tasks still start here.
-            late = local.launch(spec(tmp_path, "here again"))
+            late = await local.launch(spec(tmp_path, "here again"))
             rows, done = await local.wait([late.id], timeout=60)
             assert done and rows[0].phase == "completed", rows[0].error
     assert backend.launched == remote[:2]
@@ -287,7 +288,7 @@ async def test_a_reply_needs_the_backend_that_ran_its_thread(tmp_path: Path) -> 
     (sharing the task dir) refuses the reply and names the backend to use."""
     settings = settings_for(tmp_path)
     async with Engine(settings) as local:
-        row = local.launch(spec(tmp_path))
+        row = await local.launch(spec(tmp_path))
         rows, _ = await local.wait([row.id], timeout=60)
     thread = rows[0].thread_id
     assert thread
@@ -295,7 +296,7 @@ async def test_a_reply_needs_the_backend_that_ran_its_thread(tmp_path: Path) -> 
     cluster = Engine(settings, store, RecordingClusterBackend(store, settings))
     reply, previous = cluster.reply_spec(thread, "again")
     with pytest.raises(TaskError, match="continue it from a server started with --backend local"):
-        cluster.launch(reply, parent=previous)
+        await cluster.launch(reply, parent=previous)
 
 
 @pytest.mark.parametrize("forked", [True, False])
@@ -309,7 +310,7 @@ async def test_nothing_of_the_engine_runs_after_stop(
     monkeypatch.setenv("CODEX_SWARM_FORKSERVER", "1" if forked else "0")
     before = set(threading.enumerate())
     async with Engine(settings_for(tmp_path)) as engine:
-        row = engine.launch(spec(tmp_path))
+        row = await engine.launch(spec(tmp_path))
         rows, done = await engine.wait([row.id], timeout=60)
         assert done and rows[0].phase == "completed", rows[0].error
         with anyio.fail_after(30):  # its watcher has seen the runner go (not abandoned)
@@ -367,9 +368,9 @@ async def test_a_cancel_that_fails_at_shutdown_is_logged(
     others are still cancelled); stop() itself completes."""
     settings = settings_for(tmp_path, cancel_on_exit=True)
     async with Engine(settings) as engine:
-        row = engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
+        row = await engine.launch(spec(tmp_path, "x\nSTUB: sleep 300"))
         with anyio.fail_after(30):
-            while engine.get(row.id).phase != "running":
+            while (await engine.get(row.id)).phase != "running":
                 await anyio.sleep(0.02)
 
         async def failing_cancel(task_id: str) -> TaskRow:

@@ -46,7 +46,7 @@ def test_every_face_says_the_task_is_reconnecting(tmp_path: Path) -> None:
     assert SAID in render.progress_line([view])
     assert now_text(view) == SAID
     assert task_view(store, row)["doing"] == SAID
-    assert data.task_row(store, row, time.time())["last_action"] == SAID
+    assert data.task_row(row, time.time(), None)["last_action"] == SAID
 
 
 def test_an_ended_task_no_longer_says_it(tmp_path: Path) -> None:
@@ -62,5 +62,5 @@ def test_an_ended_task_no_longer_says_it(tmp_path: Path) -> None:
     # One wording of what it did last, in every face (engine.doing): the error's first line.
     assert render.doing(view).startswith("Codex could not reach the model (2 tries)")  # capped
     assert now_text(view) == error
-    assert data.task_row(store, ended, time.time())["last_action"] == error
+    assert data.task_row(ended, time.time(), None)["last_action"] == error
     assert result_view(ended)["error"] == error

@@ -442,9 +442,12 @@ def test_the_flock_helper_waits_gives_up_and_is_not_inherited(tmp_path: Path) ->
 def test_tools_and_board_predict_conflicts_the_same_cached_capped_way(
     repo: Path, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from codex_mcp_swarm.engine import branches, outlook
+    import anyio
+
+    from codex_mcp_swarm.engine import Engine, branches, outlook
     from codex_mcp_swarm.engine.records import Collision, TaskExtra
     from codex_mcp_swarm.engine.store import Store
+    from codex_mcp_swarm.settings import Settings
     from codex_mcp_swarm.web import data
 
     store = Store(tmp_path / "tasks")
@@ -480,10 +483,11 @@ def test_tools_and_board_predict_conflicts_the_same_cached_capped_way(
     assert outlook.conflicts_with(a, rows) == expected
     hits = outlook._pair.cache_info().hits
     # The board asks the engine: the same answer, from the cache of the pair's heads.
+    engine = Engine(Settings(task_dir=tmp_path / "tasks", worktree_dir=root), store)
     seen = [{"task_id": b.id, "branch": "codex-swarm/bbbb11112222", "paths": ["shared.txt"]}]
-    assert data.conflicts(store, a) == {"checked": True, "with": seen}
+    assert anyio.run(data.conflicts, engine, a) == {"checked": True, "with": seen}
     assert outlook._pair.cache_info().hits > hits
-    page = data.repository(store, data.repo_of(a))
+    page = anyio.run(data.repository, engine, data.repo_of(a))
     assert page is not None
     conflicting = {t["task_id"]: t["conflicts_with"] for t in page["tasks"]}
     assert conflicting["aaaa11112222"] == [{"task_id": b.id, "branch": b.extra.branch}]

@@ -96,6 +96,14 @@ _SETTINGS_FLAGS = (
     ),
     _Flag(("--task-dir",), dict(metavar="DIR", help=f"task store and logs (env {ENV_TASK_DIR})")),
     _Flag(
+        ("--land-sync-limit",),
+        dict(
+            type=float,
+            metavar="S",
+            help="a codex_land call that would wait longer answers with its landing id (240)",
+        ),
+    ),
+    _Flag(
         ("--max-parallel",),
         dict(
             type=int,
@@ -412,6 +420,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         skip_git_repo_check=args.skip_git_repo_check,
         ephemeral=args.ephemeral,
         max_parallel=args.max_parallel,
+        land_sync_limit=args.land_sync_limit,
         cancel_on_exit=args.cancel_on_exit,
         timeout=args.timeout,
         idle_timeout=args.idle_timeout,

@@ -77,6 +77,7 @@ class Settings:
     allowed_roots: tuple[Path, ...] = ()  # cwd must resolve inside one of these (if any)
     sandbox_ceiling: str | None = None  # strongest sandbox a call may ask for
     max_output_chars: int = 20_000  # cap on one tool answer's text (and its structured twin)
+    land_sync_limit: float = 240.0  # a waiting codex_land answers with its landing id after this
     log_file: Path | None = None
     log_level: str = "WARNING"
     backend: str = "local"  # where tasks run: "local" (runner processes) or "ray" (a cluster)
@@ -100,6 +101,7 @@ class Settings:
         allowed_roots: list[str] | None = None,
         sandbox_ceiling: str | None = None,
         max_output_chars: int | None = None,
+        land_sync_limit: float | None = None,
         backend: str | None = None,
         ray_address: str | None = None,
         git_remote: str | None = None,
@@ -128,6 +130,8 @@ class Settings:
             raise ValueError(f"--sandbox-ceiling must be one of {', '.join(SANDBOX_MODES)}")
         if max_output_chars is not None and not 2_000 <= max_output_chars <= 10_000_000:
             raise ValueError("--max-output-chars must be between 2000 and 10000000")
+        if land_sync_limit is not None and not 0 <= land_sync_limit <= 86400:
+            raise ValueError("--land-sync-limit must be between 0 and 86400 seconds")
         backend = backend or env.get(ENV_BACKEND) or "local"
         if backend not in BACKENDS:
             raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}")
@@ -173,6 +177,7 @@ class Settings:
             allowed_roots=tuple(roots),
             sandbox_ceiling=sandbox_ceiling,
             max_output_chars=max_output_chars or 20_000,
+            land_sync_limit=240.0 if land_sync_limit is None else land_sync_limit,
             log_file=Path(log).expanduser() if log else None,
             log_level=level,
             backend=backend,

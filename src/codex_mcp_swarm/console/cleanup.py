@@ -9,14 +9,11 @@ Must not: decide what is merged or delete anything itself (``engine.branches`` d
 
 from __future__ import annotations
 
-from ..engine import branches
-from ..engine.records import as_data
-from ..engine.store import StoreError
-from ..engine.tasks import TaskError
+from ..engine import StoreError, TaskError, as_data
 from ..git import GitError
 from ..settings import Settings
 from ..wording import cleanup_line
-from .common import clean, error, load_task, make_console, open_store, print_json
+from .common import clean, console_engine, error, load_task, make_console, open_store, print_json
 from .words import said
 
 
@@ -36,8 +33,7 @@ def cleanup_command(
         loaded = load_task(settings, task_id)
         if isinstance(loaded, int):
             return loaded
-        store, row = loaded
-        rows = [row]
+        store, _row = loaded
     else:
         try:
             found = open_store(settings)
@@ -48,11 +44,12 @@ def cleanup_command(
             error(f"no tasks in {settings.task_dir} yet, so there is nothing to clean up")
             return 1
         store = found
-        rows = branches.merged_tasks(store)
-    cleaned = []
+    engine = console_engine(settings, store)
     try:
-        for row in rows:
-            cleaned.append(branches.cleanup(store, row, force=force))
+        if task_id:
+            cleaned = [engine.cleanup_sync(task_id, force=force)]
+        else:
+            cleaned = engine.cleanup_merged_sync()
     except (TaskError, GitError) as exc:
         error(said(exc))
         return 1

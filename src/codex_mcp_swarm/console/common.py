@@ -24,9 +24,7 @@ from rich.text import Text
 
 from .. import git
 from ..codex import shell
-from ..engine.phases import ACTIVE, PHASES, TERMINAL
-from ..engine.store import Store, StoreError, TaskRow, valid_task_id
-from ..engine.tasks import Engine
+from ..engine import ACTIVE, PHASES, TERMINAL, Engine, Store, StoreError, TaskRow, valid_task_id
 from ..settings import Settings
 from .words import said
 

@@ -33,10 +33,7 @@ from .. import __version__
 from ..codex.command import refused_in_config, toml_value
 from ..codex.credentials import codex_home, find_credentials
 from ..codex.install import PINNED_VERSION, pinned_binary
-from ..engine import procs
-from ..engine.backends.local import STARTING_GRACE
-from ..engine.phases import SUPERVISED, TERMINAL
-from ..engine.store import Store, StoreError
+from ..engine import STARTING_GRACE, SUPERVISED, TERMINAL, Store, StoreError, same_process
 from ..settings import ENV_DEPTH, Settings
 from .common import make_console, print_json
 
@@ -286,7 +283,7 @@ def check_processes(settings: Settings) -> list[Check]:
         now = time.time()
         checks: list[Check] = []
         for row in active:
-            if procs.same_process(row.runner_pid, row.runner_ctime) is not None:
+            if same_process(row.runner_pid, row.runner_ctime) is not None:
                 continue
             if row.runner_pid is None and now - (row.started_at or row.created_at) < STARTING_GRACE:
                 continue  # a server is starting its runner right now
@@ -304,8 +301,8 @@ def check_processes(settings: Settings) -> list[Check]:
             if now - (row.ended_at or now) < STRAY_AFTER:
                 continue
             strays = [
-                procs.same_process(row.runner_pid, row.runner_ctime),
-                procs.same_process(row.codex_pid, row.codex_ctime),
+                same_process(row.runner_pid, row.runner_ctime),
+                same_process(row.codex_pid, row.codex_ctime),
             ]
             for proc in strays:
                 if proc is not None:

@@ -36,8 +36,7 @@ from ..codex.events import (
     parse_line,
 )
 from ..codex.progress import describe_tool
-from ..engine.store import Store, TaskRow
-from ..engine.views import elapsed
+from ..engine import Store, TaskRow, elapsed
 from ..settings import Settings
 from ..wording import duration
 from .common import clean, command_text, first_line, load_task, make_console, phase_text

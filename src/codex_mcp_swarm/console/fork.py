@@ -5,28 +5,27 @@ Owns: starting the forks with an in-process engine, waiting for them and printin
 Ctrl-C stops waiting; the forks keep running under their runners. :func:`wait_and_print` is
 shared with ``review``.
 
-Must not: decide anything the engine decides (``engine.steering`` has the rules).
+Must not: decide anything the engine decides (``Engine.fork`` and ``review`` hold the rules).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from ..engine import steering
-from ..engine.store import Store, TaskRow
-from ..engine.tasks import Engine, TaskError
-from ..engine.views import result_view
+from ..engine import Engine, Store, TaskError, TaskRow, result_view
 from ..settings import Settings
 from .common import console_engine, error, load_task, make_console, print_json, stop_engine
 from .show import result_block
 from .words import said
 
+Start = Callable[[Engine], Awaitable[list[TaskRow]]]
 
-async def _start_and_wait(engine: Engine, start: Callable[[], list[TaskRow]]) -> list[TaskRow]:
+
+async def _start_and_wait(engine: Engine, start: Start) -> list[TaskRow]:
     await engine.start()
     try:
-        rows = await asyncio.to_thread(start)  # worktrees are git work
+        rows = await start(engine)
         make_console(stderr=True).print(
             "Started " + ", ".join(r.id for r in rows) + "; waiting (Ctrl-C leaves them running).",
             style="dim",
@@ -37,13 +36,11 @@ async def _start_and_wait(engine: Engine, start: Callable[[], list[TaskRow]]) ->
         await stop_engine(engine)
 
 
-def wait_and_print(
-    settings: Settings, store: Store, start: Callable[[Engine], list[TaskRow]], as_json: bool
-) -> int:
+def wait_and_print(settings: Settings, store: Store, start: Start, as_json: bool) -> int:
     """Start tasks with ``start``, wait for them, print their results; the exit code."""
     engine = console_engine(settings, store)
     try:
-        rows = asyncio.run(_start_and_wait(engine, lambda: start(engine)))
+        rows = asyncio.run(_start_and_wait(engine, start))
     except TaskError as exc:
         error(said(exc))
         return 1
@@ -73,7 +70,7 @@ def fork_command(
         return loaded
     store, _row = loaded
 
-    def start(engine: Engine) -> list[TaskRow]:
-        return steering.fork(engine, prompt, task_id=task_id, count=count, worktree=worktree)
+    async def start(engine: Engine) -> list[TaskRow]:
+        return await engine.fork(prompt, task_id=task_id, count=count, worktree=worktree)
 
     return wait_and_print(settings, store, start, as_json)

@@ -10,10 +10,7 @@ Must not: choose, merge or record anything itself (``engine.landing`` does, as f
 
 from __future__ import annotations
 
-from ..engine.landing import LandRequest, land
-from ..engine.records import as_data
-from ..engine.store import StoreError
-from ..engine.tasks import TaskError
+from ..engine import LandRequest, StoreError, TaskError, as_data
 from ..git import GitError
 from ..settings import Settings
 from .common import clean, console_engine, error, make_console, open_store, print_json
@@ -31,7 +28,7 @@ def land_command(settings: Settings, request: LandRequest, *, as_json: bool = Fa
         return 1
     engine = console_engine(settings, store)
     try:
-        out = land(engine, request)
+        out = engine.land_sync(request)
     except (TaskError, GitError) as exc:
         error(said(exc))
         return 2 if isinstance(exc, TaskError) else 1

@@ -9,12 +9,10 @@ changed).
 
 from __future__ import annotations
 
-from ..engine import branches
-from ..engine.records import as_data
-from ..engine.tasks import TaskError
+from ..engine import TaskError, as_data
 from ..git import GitError
 from ..settings import Settings
-from .common import clean, error, load_task, make_console, print_json
+from .common import clean, console_engine, error, load_task, make_console, print_json
 from .words import said
 
 
@@ -31,7 +29,7 @@ def merge_command(
         return loaded
     store, row = loaded
     try:
-        out = branches.merge(store, row, strategy=strategy, target=target)
+        out = console_engine(settings, store).merge_sync(row.id, strategy=strategy, target=target)
     except (TaskError, GitError) as exc:
         error(said(exc))
         return 1

@@ -8,9 +8,7 @@ Must not: decide anything the engine decides.
 
 from __future__ import annotations
 
-from ..engine import steering
-from ..engine.store import TaskRow
-from ..engine.tasks import Engine
+from ..engine import Engine, TaskRow
 from ..settings import Settings
 from .common import load_task
 from .fork import wait_and_print
@@ -24,7 +22,7 @@ def review_command(
         return loaded
     store, _row = loaded
 
-    def start(engine: Engine) -> list[TaskRow]:
-        return [steering.review(engine, task_id, instructions)]
+    async def start(engine: Engine) -> list[TaskRow]:
+        return [await engine.review(task_id, instructions)]
 
     return wait_and_print(settings, store, start, as_json)

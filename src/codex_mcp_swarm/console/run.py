@@ -8,6 +8,9 @@ cancel them; with ``--cancel-on-exit`` it cancels them before it exits.
 Must not: outlive its tasks' records or decide anything the engine decides. Tasks run under
 detached runners, so leaving them running just means stopping this engine without cancelling:
 they stay in the store and the next server (or ``watch``) picks them up.
+
+While its event loop runs it only awaits the engine; the results are printed after the loop has
+ended, with the engine's synchronous calls.
 """
 
 from __future__ import annotations
@@ -24,10 +27,15 @@ from rich.rule import Rule
 from rich.text import Text
 
 from ..codex.command import TaskSpec
-from ..engine.admission import credentials_problem
-from ..engine.store import StoreError, TaskRow
-from ..engine.tasks import Engine, TaskError, WorktreeRequest
-from ..engine.views import result_view
+from ..engine import (
+    Engine,
+    StoreError,
+    TaskError,
+    TaskRow,
+    WorktreeRequest,
+    credentials_problem,
+    result_view,
+)
 from ..settings import Settings
 from .common import clean, console_engine, error, make_console, print_json, stop_engine
 from .show import diffstat, result_block
@@ -65,8 +73,7 @@ async def _launch(engine: Engine, request: RunRequest) -> list[Launched]:
             prompt=prompt, cwd=request.cwd, sandbox=request.sandbox, model=request.model
         )
         try:
-            # Making a worktree is git work: keep it off the event loop.
-            row = await asyncio.to_thread(engine.launch, spec, worktree=request.worktree)
+            row = await engine.launch(spec, worktree=request.worktree)
         except TaskError as exc:
             return Launched(number, problem=said(exc))
         return Launched(number, row=row)
@@ -81,7 +88,8 @@ async def _follow(engine: Engine, ids: list[str], display: Display) -> bool:
     loop.add_signal_handler(signal.SIGINT, interrupted.set)
 
     async def draw(rows: list[TaskRow]) -> None:
-        display.update([task_view(engine.store, row) for row in rows])
+        positions = await engine.queue_positions(rows)
+        display.update([task_view(None, row, position=positions.get(row.id)) for row in rows])
 
     waiter = asyncio.ensure_future(engine.wait(ids, None, on_tick=draw, tick=REFRESH))
     stop = asyncio.ensure_future(interrupted.wait())
@@ -113,7 +121,7 @@ def kept_running(unfinished: Sequence[str]) -> str:
 
 async def _interrupted(engine: Engine, ids: list[str], console: Console, cancel: bool) -> None:
     """Ctrl-C: the unfinished tasks keep running (say so), or with ``cancel`` are cancelled."""
-    unfinished = [row.id for row in engine.get_many(ids) if not row.terminal]
+    unfinished = [row.id for row in await engine.get_many(ids) if not row.terminal]
     if not unfinished:
         return
     if not cancel:
@@ -136,7 +144,7 @@ def _print_results(console: Console, engine: Engine, launched: Sequence[Launched
             problem.append(clean(item.problem or "", one_line=False), style="")
             console.print(problem)
         else:
-            console.print(result_block(engine.get(item.row.id), engine.store))
+            console.print(result_block(engine.get_sync(item.row.id), engine.store))
 
 
 def _json_results(engine: Engine, launched: Sequence[Launched]) -> list[dict[str, Any]]:
@@ -145,14 +153,15 @@ def _json_results(engine: Engine, launched: Sequence[Launched]) -> list[dict[str
         if item.row is None:
             out.append({"prompt": item.number, "status": "not_started", "error": item.problem})
             continue
-        row = engine.get(item.row.id)
+        row = engine.get_sync(item.row.id)
         out.append({"prompt": item.number, **result_view(row), "diffstat": diffstat(row)})
     return out
 
 
-async def _run(engine: Engine, request: RunRequest, cancel_on_exit: bool) -> int:
-    # With --json, stdout carries only the JSON: the live display goes to stderr.
-    console = make_console(stderr=request.as_json)
+async def _run(
+    engine: Engine, request: RunRequest, console: Console, cancel_on_exit: bool
+) -> tuple[list[Launched], bool]:
+    """Launch and follow the tasks; what was launched, and whether all of them ended."""
     await engine.start()
     try:
         launched = await _launch(engine, request)
@@ -169,20 +178,27 @@ async def _run(engine: Engine, request: RunRequest, cancel_on_exit: bool) -> int
                 display.close()
             if not finished:
                 await _interrupted(engine, ids, console, cancel_on_exit)
-        if request.as_json:
-            print_json(_json_results(engine, launched))
-        else:
-            _print_results(console, engine, launched)
-        rows = engine.get_many(ids)
-        if not request.as_json:
-            console.print(Rule(style="dim"))
-            console.print(_verdict(launched, rows))
-        if not finished:
-            return INTERRUPTED
-        ok = all(row.phase == "completed" for row in rows) and len(rows) == len(launched)
-        return 0 if ok else 1
+        return launched, finished
     finally:
         await stop_engine(engine)
+
+
+def _report(
+    engine: Engine, request: RunRequest, console: Console, launched: list[Launched], finished: bool
+) -> int:
+    """Print the results (once the event loop is gone: plain synchronous engine calls)."""
+    if request.as_json:
+        print_json(_json_results(engine, launched))
+    else:
+        _print_results(console, engine, launched)
+    rows = engine.get_many_sync([item.row.id for item in launched if item.row is not None])
+    if not request.as_json:
+        console.print(Rule(style="dim"))
+        console.print(_verdict(launched, rows))
+    if not finished:
+        return INTERRUPTED
+    ok = all(row.phase == "completed" for row in rows) and len(rows) == len(launched)
+    return 0 if ok else 1
 
 
 def _verdict(launched: Sequence[Launched], rows: Sequence[TaskRow]) -> Text:
@@ -208,7 +224,10 @@ def run_command(settings: Settings, request: RunRequest) -> int:
     except StoreError as exc:
         error(said(exc))
         return 1
+    # With --json, stdout carries only the JSON: the live display goes to stderr.
+    console = make_console(stderr=request.as_json)
     try:
-        return asyncio.run(_run(engine, request, settings.cancel_on_exit))
+        launched, finished = asyncio.run(_run(engine, request, console, settings.cancel_on_exit))
+        return _report(engine, request, console, launched, finished)
     except KeyboardInterrupt:  # before the tasks were launched or after they were handled
         return INTERRUPTED

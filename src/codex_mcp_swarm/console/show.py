@@ -18,10 +18,16 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
-from ..engine import branches
-from ..engine.store import Store, StoreError, TaskRow
-from ..engine.tasks import Engine, TaskError
-from ..engine.views import result_view, worktree_view
+from ..engine import (
+    Engine,
+    Store,
+    StoreError,
+    TaskError,
+    TaskRow,
+    branch_diff,
+    result_view,
+    worktree_view,
+)
 from ..git import GitError
 from ..settings import Settings
 from ..wording import duration, node_text, tokens, worktree_outlook
@@ -49,7 +55,7 @@ def diffstat(row: TaskRow) -> str | None:
         return None
     if not row.extra.removed_branch:
         try:
-            stat = branches.diff(row, paths=None, stat_only=True, max_chars=0).stat
+            stat = branch_diff(row, paths=None, stat_only=True, max_chars=0).stat
             return stat.rstrip() or "no changes"
         except (TaskError, GitError, OSError):
             pass
@@ -187,7 +193,7 @@ def cancel_command(settings: Settings, task_ids: Sequence[str]) -> int:
         return 1
     engine = console_engine(settings, store)
     try:
-        before = engine.get_many(list(dict.fromkeys(task_ids)))
+        before = engine.get_many_sync(list(dict.fromkeys(task_ids)))
     except TaskError as exc:
         error(said(exc))
         return 1

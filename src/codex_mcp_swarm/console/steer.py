@@ -9,8 +9,7 @@ Must not: wait for the task (``watch ID`` follows it) or decide anything the eng
 
 from __future__ import annotations
 
-from ..engine import steering
-from ..engine.tasks import TaskError
+from ..engine import TaskError
 from ..settings import Settings
 from .common import console_engine, error, load_task, make_console
 from .words import said
@@ -23,7 +22,7 @@ def steer_command(settings: Settings, task_id: str, message: str) -> int:
     store, _row = loaded
     engine = console_engine(settings, store)
     try:
-        done = steering.steer(engine, task_id, message)
+        done = engine.steer_sync(task_id, message)
     except TaskError as exc:
         error(said(exc))
         return 1

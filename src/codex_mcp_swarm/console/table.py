@@ -21,10 +21,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..engine import doing
-from ..engine.phases import ACTIVE
-from ..engine.store import Store, StoreError, TaskRow
-from ..engine.views import branch_of, status_view
+from ..engine import ACTIVE, Store, StoreError, TaskRow, branch_of, doing, status_view
 from ..settings import Settings
 from ..wording import duration
 from .common import (
@@ -67,9 +64,13 @@ def now_text(view: dict[str, Any]) -> str:
     return clean(doing.doing(view).text())
 
 
-def task_view(store: Store | None, row: TaskRow, now: float | None = None) -> dict[str, Any]:
-    """The status view of ``row`` plus what a table shows of it (also the ``--json`` form)."""
-    position = store.queue_position(row) if store is not None else None
+def task_view(
+    store: Store | None, row: TaskRow, now: float | None = None, *, position: int | None = None
+) -> dict[str, Any]:
+    """The status view of ``row`` plus what a table shows of it (also the ``--json`` form).
+    Its queue position is ``position``, else read from ``store`` (when given)."""
+    if position is None and store is not None:
+        position = store.queue_position(row)
     view = status_view(row, now, position)
     view.update(
         branch=branch_of(row),

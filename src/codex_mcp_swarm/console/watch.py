@@ -23,8 +23,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from ..engine.phases import ACTIVE
-from ..engine.store import Store, StoreError, TaskRow
+from ..engine import ACTIVE, Store, StoreError, TaskRow
 from ..settings import Settings
 from ..wording import duration
 from .common import error, make_console, open_store, phase_text, task_filter, unique

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..engine.errors import Term, spelt
+from ..engine import Term, spelt
 
 CONSOLE_WORDS: Mapping[Term, str] = {
     Term.REPLY: "a reply (codex_reply over MCP)",

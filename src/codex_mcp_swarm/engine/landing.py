@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import git
 from ..git.batch import BatchProgress, land_batch
@@ -37,6 +37,7 @@ from . import branches
 from .admission import check_cwd
 from .errors import Code, TaskError
 from .phases import TERMINAL
+from .plan import WorktreeRequest
 from .records import (
     CheckFailed,
     Conflicted,
@@ -49,7 +50,9 @@ from .records import (
     Skipped,
 )
 from .store import TaskRow
-from .tasks import Engine, WorktreeRequest
+
+if TYPE_CHECKING:  # the engine calls land() (its awaitable land)
+    from .tasks import Engine
 
 __all__ = ["LandRequest", "default_check_parallel", "land", "landing_repository"]
 
@@ -121,7 +124,7 @@ def _start_resolver(
         resume_thread_id=None,
         cwd=str(Path(wt.repo) / wt.subdir) if wt.subdir else str(wt.repo),
     )
-    follow = engine.launch(spec, worktree=WorktreeRequest(base_ref=commit))
+    follow = engine.launch_sync(spec, worktree=WorktreeRequest(base_ref=commit))
     engine.store.update_extra(
         follow.id,
         lambda e: replace(e, land_target=target, resolves=row.id, resolves_paths=tuple(paths)),

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 PREFIX = "land"  # task ids are hex: a landing id never looks like one
 CANCEL_POLL = 0.5  # seconds between looks at the store for a cancel from any server
 PROGRESS_EVERY = 0.25  # seconds between progress writes
-ORPHAN_AFTER = 10.0  # seconds a landing must have been running before it counts as orphaned
+ORPHAN_AFTER = 5.0  # seconds a landing must have been running before it counts as orphaned
 
 
 def new_landing_id() -> str:
@@ -102,6 +102,10 @@ class LandingQueue:
 
     async def get_many(self, landing_ids: Sequence[str]) -> list[LandingRow]:
         return [await self.get(landing_id) for landing_id in landing_ids]
+
+    async def recent(self, limit: int) -> list[LandingRow]:
+        """The newest ``limit`` landings."""
+        return await off_loop(self.store.landings, limit=limit)
 
     async def position(self, row: LandingRow) -> int | None:
         return await off_loop(self.store.landing_position, row)
@@ -189,9 +193,12 @@ class LandingQueue:
 
         def progress(at: LandingProgress) -> None:
             nonlocal last_write
+            landed_more = at.landed != (pending[-1].landed if pending else row.progress.landed)
             pending[:] = [at]
             now = time.monotonic()
-            if now - last_write >= PROGRESS_EVERY:
+            # What landed is written at once (a resumed run must know it); the rest at most
+            # every PROGRESS_EVERY seconds.
+            if landed_more or now - last_write >= PROGRESS_EVERY:
                 last_write = now
                 self.store.set_landing_progress(row.id, at)
                 self.engine._from_any_thread(self.engine._notify)

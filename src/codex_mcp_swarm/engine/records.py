@@ -9,9 +9,10 @@ Owns: one family of frozen dataclasses.
   runs on (:class:`Node`) and its actor (:class:`RayRecord`), the paths it declared, and the
   links between a conflicted task and the task resolving it;
 * the results faces render: :class:`DiffReport`, :class:`MergeReport`, :class:`CleanupReport`,
-  and a landing's
-  :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`, :class:`CheckFailed`,
-  :class:`Skipped`, :class:`Resolving`);
+  and a landing's :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`,
+  :class:`CheckFailed`, :class:`Skipped`, :class:`Resolving`);
+* a landing as the merge queue keeps it: what was asked (:class:`LandRequest`), its stored row
+  (:class:`LandingRow`) and how far it got (:class:`LandingProgress`);
 * a page of a task's raw events (:class:`EventPage`);
 * what the conflict outlook finds: :class:`Overlap` (declared paths a running task shares),
   :class:`ConflictPair` and :class:`Collision` (branches that conflict);

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import git
 from ..codex.command import ReviewTarget, TaskSpec, is_uuid
@@ -35,7 +35,9 @@ from .phases import ACTIVE
 from .plan import Checkout, Limits, WorktreeRequest
 from .records import TaskExtra
 from .store import TaskRow, backend_of
-from .tasks import Engine
+
+if TYPE_CHECKING:  # the engine calls these functions (its awaitable steer, fork and review)
+    from .tasks import Engine
 
 MAX_FORKS = 5
 MESSAGE_LIMIT = 100_000
@@ -90,7 +92,7 @@ def _ended(row: TaskRow, verb: str) -> TaskError:
 def steer(engine: Engine, task_id: str, message: str) -> Steered:
     """Redirect a task: see the module docstring. Raises TaskError with what to do instead."""
     _check_text(message, Term.MESSAGE)
-    row = engine.get(task_id)
+    row = engine.get_sync(task_id)
     if row.terminal:
         raise _ended(row, "steer")
     if row.task.review is not None:
@@ -146,7 +148,7 @@ def _source(
     if (task_id is None) == (thread_id is None):
         raise TaskError("name the source with exactly one of {TASK_ID} and {THREAD_ID}")
     if task_id is not None:
-        row = engine.get(task_id)
+        row = engine.get_sync(task_id)
         if not row.thread_id:
             raise TaskError(
                 "task {task_id} has no thread yet ({phase}: Codex has not reported it); "
@@ -286,7 +288,7 @@ def fork(
     for _ in range(count):
         try:
             started.append(
-                engine.launch(base_spec, parent=parent, worktree=request, checkout=checkout)
+                engine.launch_sync(base_spec, parent=parent, worktree=request, checkout=checkout)
             )
         except TaskError as exc:
             if not started:
@@ -322,7 +324,7 @@ def review(engine: Engine, task_id: str, instructions: str | None = None) -> Tas
         instructions = None
     if instructions is not None:
         _check_text(instructions, Term.INSTRUCTIONS)
-    row = engine.get(task_id)
+    row = engine.get_sync(task_id)
     if row.task.review is not None:
         raise TaskError(
             "task {task_id} is itself a review; review the task it reviewed instead",
@@ -381,4 +383,4 @@ def review(engine: Engine, task_id: str, instructions: str | None = None) -> Tas
         sandbox="read-only",
         review=target,
     )
-    return engine.launch(spec, limits=Limits(), checkout=checkout)
+    return engine.launch_sync(spec, limits=Limits(), checkout=checkout)

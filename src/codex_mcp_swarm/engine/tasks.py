@@ -18,20 +18,28 @@ cancelled and awaited, then the backend stops its watchers. Nothing of either ac
 ``stop()`` returns. Blocking work from async code goes
 through :func:`.offload.off_loop`.
 
+The surface faces await: ``launch``, ``reply``, ``steer``, ``fork``, ``review``, ``land``,
+``merge``, ``cleanup``, ``diff`` and the queries (``get``, ``get_many``, ``list``, ``status``,
+...). Each runs its own blocking work (SQLite, git, the backend, files) in a worker thread, so
+a slow call of one client never holds up the event loop that answers the others, and no face
+decides what blocks. Its ``*_sync`` twins are the same work for engine modules already in a
+worker thread and for console commands with no event loop.
+
 Must not: know MCP or the console: callers get :class:`~.store.TaskRow` objects and the dict
 views of :mod:`.views`, and errors whose words name no particular face.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import re
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -43,7 +51,7 @@ import anyio.lowlevel
 from .. import git
 from ..codex.command import TaskSpec, build_argv
 from ..settings import ENV_DEPTH, Settings
-from . import branches
+from . import branches, landing, outlook, steering
 from .admission import (
     admit_spec,
     check_depth,
@@ -60,9 +68,19 @@ from .backends.base import Backend, BackendError
 from .errors import Code, EngineError, TaskError
 from .eventlog import read_page
 from .offload import off_loop
-from .phases import ACTIVE, SUPERVISED
+from .phases import ACTIVE, SUPERVISED, TERMINAL
 from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
-from .records import EventPage, TaskExtra
+from .records import (
+    CleanupReport,
+    Collision,
+    ConflictPair,
+    DiffReport,
+    EventPage,
+    LandReport,
+    MergeReport,
+    Overlap,
+    TaskExtra,
+)
 from .store import Store, TaskRow, backend_of, valid_task_id
 from .views import listing_view
 
@@ -72,6 +90,7 @@ __all__ = [
     "Engine",
     "EngineError",
     "Limits",
+    "Status",
     "TaskError",
     "WorktreeRequest",
     "nesting_depth",
@@ -94,6 +113,18 @@ async def wait_event(event: anyio.Event, timeout: float | None) -> None:
     """Wait for ``event`` or ``timeout`` (None: no limit)."""
     with anyio.move_on_after(timeout):
         await event.wait()
+
+
+@dataclass(frozen=True)
+class Status:
+    """What a status query finds: the rows asked for (in that order), the queue position of
+    each queued one, the predicted conflicts between their branches, and for each that waits to
+    land how many tasks wait to land in its repository (see :func:`.outlook.waiting_to_land`)."""
+
+    rows: list[TaskRow]
+    positions: dict[str, int]
+    conflicts: list[ConflictPair]
+    waiting: dict[str, int]
 
 
 class Engine:
@@ -268,7 +299,7 @@ class Engine:
         """The Codex binary to run, or a TaskError that says how to get one."""
         return codex_path(self.settings)
 
-    def codex_version(self) -> str | None:
+    def codex_version_sync(self) -> str | None:
         if self._codex_version is None:
             try:
                 out = subprocess.run(
@@ -283,7 +314,7 @@ class Engine:
                 return None
         return self._codex_version
 
-    def launch(
+    def launch_sync(
         self,
         spec: TaskSpec,
         *,
@@ -295,10 +326,11 @@ class Engine:
     ) -> TaskRow:
         """Record a new task and queue it; its supervisor starts in the background.
 
-        With ``worktree`` the task's worktree and branch are made first (git work: call this
-        from a thread when the caller must not block). With ``checkout`` it runs in a throwaway
-        checkout of that commit, made where its supervisor runs (a backend whose worktrees are
-        not on this machine; ``spec.cwd`` is then where it was admitted, here)."""
+        With ``worktree`` the task's worktree and branch are made first (git work: async
+        callers await :meth:`launch`, which runs this in a worker thread). With ``checkout`` it
+        runs in a throwaway checkout of that commit, made where its supervisor runs (a backend
+        whose worktrees are not on this machine; ``spec.cwd`` is then where it was admitted,
+        here)."""
         check_depth(self.depth)
         continued: git.Worktree | None = None  # the worktree a reply continues in
         if parent is not None:
@@ -437,6 +469,39 @@ class Engine:
         """The spec that continues ``thread_id`` in its original cwd and settings."""
         return reply_spec(self.settings, self.store, thread_id, prompt)
 
+    def reply_sync(
+        self, thread_id: str, prompt: str, *, output_schema: Mapping[str, Any] | None = None
+    ) -> TaskRow:
+        """Record a task that continues ``thread_id`` with ``prompt`` (see :meth:`reply`)."""
+        spec, previous = self.reply_spec(thread_id, prompt)
+        spec = replace(spec, output_schema=output_schema)
+        if (
+            previous is not None
+            and previous.extra.branch is not None
+            and self.worktrees_here
+            and not Path(spec.cwd).is_dir()
+        ):
+            gone = (
+                "task {task_id}'s worktree {path} was removed, so its thread cannot continue there"
+            )
+            if previous.extra.removed_branch:
+                raise TaskError(
+                    gone + "; its branch was deleted too (merged or cleaned up): start {LAUNCH}",
+                    code=Code.GONE,
+                    task_id=previous.id,
+                    path=spec.cwd,
+                )
+            raise TaskError(
+                gone + "; its work is on branch {branch}: start {LAUNCH} {WORKTREE_FROM}, "
+                "telling it what was done, or restore the worktree with `git worktree add {path} "
+                "{branch}` and send {REPLY} again",
+                code=Code.GONE,
+                task_id=previous.id,
+                path=spec.cwd,
+                branch=previous.extra.branch,
+            )
+        return self.launch_sync(spec, parent=previous)
+
     def start_queued_now(self) -> None:
         """Start queued tasks up to the limit at once, for a caller without a running engine
         (a console command that launched tasks); their runners own them from then on."""
@@ -461,7 +526,7 @@ class Engine:
 
     # ---- reading and waiting -----------------------------------------------------------------
 
-    def get(self, task_id: str) -> TaskRow:
+    def get_sync(self, task_id: str) -> TaskRow:
         if not valid_task_id(task_id):
             raise TaskError(NOT_AN_ID, task_id=task_id)
         row = self.store.get(task_id)
@@ -473,7 +538,7 @@ class Engine:
             )
         return row
 
-    def get_many(self, task_ids: Sequence[str]) -> list[TaskRow]:
+    def get_many_sync(self, task_ids: Sequence[str]) -> list[TaskRow]:
         for task_id in task_ids:
             if not valid_task_id(task_id):
                 raise TaskError(NOT_AN_ID, task_id=task_id)
@@ -491,13 +556,13 @@ class Engine:
     async def listing(self) -> list[dict[str, Any]]:
         """Every task's listing view, newest first. Read off the loop a page of rows at a time,
         so a store of ten thousand tasks is never decoded all at once."""
-        return await off_loop(self._listing)
+        return await off_loop(self.listing_sync)
 
-    def _listing(self) -> list[dict[str, Any]]:
+    def listing_sync(self) -> list[dict[str, Any]]:
         now = time.time()
         return [listing_view(row, now) for page in self.store.pages() for row in page]
 
-    def unfinished_of_this_server(self) -> list[str]:
+    def unfinished_sync(self) -> list[str]:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""
         rows = self.store.list(phases=ACTIVE, owner=self.owner)
         return [r.id for r in reversed(rows)]
@@ -521,7 +586,7 @@ class Engine:
         settled = any if mode == "any" else all
         while True:
             changed = self._changed
-            rows = await off_loop(self.get_many, task_ids)
+            rows = await off_loop(self.get_many_sync, task_ids)
             if settled(r.terminal for r in rows):
                 return rows, True
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -535,13 +600,13 @@ class Engine:
             else:
                 await wait_event(changed, step)
 
-    def read_events(self, task_id: str, start: int, lines: int, max_bytes: int) -> EventPage:
+    def read_events_sync(self, task_id: str, start: int, lines: int, max_bytes: int) -> EventPage:
         """A page of a task's raw JSONL from byte offset ``start`` (see :mod:`.eventlog`)."""
         return read_page(self.store.events_path(task_id), task_id, start, lines, max_bytes)
 
-    def request_cancel(self, task_id: str) -> TaskRow:
+    def request_cancel_sync(self, task_id: str) -> TaskRow:
         """Ask a task to stop and return at once (a queued task is cancelled on the spot)."""
-        row = self.get(task_id)
+        row = self.get_sync(task_id)
         if row.terminal:
             return row
         row = self.store.request_cancel(task_id) or row
@@ -552,8 +617,248 @@ class Engine:
 
     async def cancel(self, task_id: str) -> TaskRow:
         """Stop a task and everything it started; returns its row once the end is recorded."""
-        row = await off_loop(self.request_cancel, task_id)
+        row = await off_loop(self.request_cancel_sync, task_id)
         if row.terminal:
             return row
         rows, _done = await self.wait([task_id], timeout=self.settings.cancel_grace + 15)
         return rows[0]
+
+    # ---- the surface faces await -------------------------------------------------------------
+    # Each method runs its blocking work (SQLite, git, the backend, files) in a worker thread
+    # through off_loop, so the event loop that answers every client never waits on it and no
+    # face decides what blocks. The *_sync methods above and the sync functions of steering,
+    # landing and branches are the same work for a caller already in a worker thread or with no
+    # event loop (engine modules, synchronous console commands).
+
+    async def launch(
+        self,
+        spec: TaskSpec,
+        *,
+        limits: Limits | None = None,
+        parent: TaskRow | None = None,
+        priority: int = 0,
+        worktree: WorktreeRequest | None = None,
+        checkout: Checkout | None = None,
+    ) -> TaskRow:
+        """Record a new task and queue it (see :meth:`launch_sync`)."""
+        return await off_loop(
+            self.launch_sync,
+            spec,
+            limits=limits,
+            parent=parent,
+            priority=priority,
+            worktree=worktree,
+            checkout=checkout,
+        )
+
+    async def reply(
+        self, thread_id: str, prompt: str, *, output_schema: Mapping[str, Any] | None = None
+    ) -> TaskRow:
+        """A new task continuing ``thread_id`` with ``prompt`` in its original directory (or
+        worktree) and settings, its final message shaped by ``output_schema`` (when given).
+        A :class:`TaskError` (``Code.GONE``) when that worktree was removed."""
+        return await off_loop(self.reply_sync, thread_id, prompt, output_schema=output_schema)
+
+    def steer_sync(self, task_id: str, message: str) -> steering.Steered:
+        return steering.steer(self, task_id, message)
+
+    async def steer(self, task_id: str, message: str) -> steering.Steered:
+        """Redirect a task in flight (see :func:`.steering.steer`)."""
+        return await off_loop(self.steer_sync, task_id, message)
+
+    async def fork(
+        self,
+        prompt: str,
+        *,
+        task_id: str | None = None,
+        thread_id: str | None = None,
+        count: int = 1,
+        worktree: bool | None = None,
+    ) -> list[TaskRow]:
+        """New tasks continuing copies of a thread (see :func:`.steering.fork`)."""
+        return await off_loop(
+            steering.fork,
+            self,
+            prompt,
+            task_id=task_id,
+            thread_id=thread_id,
+            count=count,
+            worktree=worktree,
+        )
+
+    async def review(self, task_id: str, instructions: str | None = None) -> TaskRow:
+        """A read-only review task of ``task_id``'s work (see :func:`.steering.review`)."""
+        return await off_loop(steering.review, self, task_id, instructions)
+
+    def land_sync(self, request: landing.LandRequest) -> LandReport:
+        return landing.land(self, request)
+
+    async def land(self, request: landing.LandRequest) -> LandReport:
+        """Land worktree tasks through the merge queue (see :func:`.landing.land`)."""
+        return await off_loop(self.land_sync, request)
+
+    def merge_sync(self, task_id: str, *, strategy: str, target: str | None) -> MergeReport:
+        return branches.merge(self.store, self.get_sync(task_id), strategy=strategy, target=target)
+
+    async def merge(
+        self, task_id: str, *, strategy: str = "merge", target: str | None = None
+    ) -> MergeReport:
+        """Merge a finished task's branch into its checkout (see :func:`.branches.merge`)."""
+        return await off_loop(self.merge_sync, task_id, strategy=strategy, target=target)
+
+    def cleanup_sync(self, task_id: str, *, force: bool = False) -> CleanupReport:
+        return branches.cleanup(self.store, self.get_sync(task_id), force=force)
+
+    def cleanup_merged_sync(self) -> list[CleanupReport]:
+        return [
+            branches.cleanup(self.store, row, force=False)
+            for row in branches.merged_tasks(self.store)
+        ]
+
+    async def cleanup(self, task_id: str, *, force: bool = False) -> CleanupReport:
+        """Remove a task's worktree, and its branch when merged (see :func:`.branches.cleanup`)."""
+        return await off_loop(self.cleanup_sync, task_id, force=force)
+
+    async def cleanup_merged(self) -> list[CleanupReport]:
+        """:meth:`cleanup` for every finished task whose branch is merged."""
+        return await off_loop(self.cleanup_merged_sync)
+
+    def diff_sync(
+        self, task_id: str, *, paths: Sequence[str] | None, stat_only: bool, max_chars: int
+    ) -> DiffReport:
+        return branches.diff(
+            self.get_sync(task_id),
+            paths=list(paths) if paths else None,
+            stat_only=stat_only,
+            max_chars=max_chars,
+        )
+
+    async def diff(
+        self,
+        task_id: str,
+        *,
+        paths: Sequence[str] | None = None,
+        stat_only: bool = False,
+        max_chars: int,
+    ) -> DiffReport:
+        """A worktree task's branch against its base (see :func:`.branches.diff`)."""
+        return await off_loop(
+            self.diff_sync, task_id, paths=paths, stat_only=stat_only, max_chars=max_chars
+        )
+
+    async def record_paths(self, row: TaskRow, paths: Sequence[str]) -> list[Overlap]:
+        """Record the paths ``row`` means to touch; the unfinished tasks that declared
+        overlapping ones (see :func:`.outlook.record_paths`)."""
+        return await off_loop(outlook.record_paths, self.store, row, list(paths))
+
+    async def request_cancel(self, task_id: str) -> TaskRow:
+        """Ask a task to stop; returns at once (see :meth:`request_cancel_sync`)."""
+        return await off_loop(self.request_cancel_sync, task_id)
+
+    # ---- queries -------------------------------------------------------------------------------
+
+    async def get(self, task_id: str) -> TaskRow:
+        """The task ``task_id``; a :class:`TaskError` when there is none."""
+        return await off_loop(self.get_sync, task_id)
+
+    async def get_many(self, task_ids: Sequence[str]) -> list[TaskRow]:
+        """The tasks ``task_ids`` in that order; a :class:`TaskError` naming any unknown."""
+        return await off_loop(self.get_many_sync, task_ids)
+
+    def queue_positions_sync(self, rows: Sequence[TaskRow]) -> dict[str, int]:
+        found = {}
+        for row in rows:
+            if row.phase == "queued" and (at := self.store.queue_position(row)) is not None:
+                found[row.id] = at
+        return found
+
+    def status_sync(self, task_ids: Sequence[str]) -> Status:
+        rows = self.get_many_sync(task_ids)
+        return Status(
+            rows,
+            self.queue_positions_sync(rows),
+            outlook.conflicts_between(rows),
+            outlook.waiting_to_land(self.store, rows),
+        )
+
+    async def status(self, task_ids: Sequence[str]) -> Status:
+        """The tasks ``task_ids`` with their queue positions and predicted conflicts."""
+        return await off_loop(self.status_sync, task_ids)
+
+    async def conflicts(self, rows: Sequence[TaskRow]) -> list[ConflictPair]:
+        """Predicted conflicts between these tasks' branches (see :mod:`.outlook`)."""
+        return await off_loop(outlook.conflicts_between, list(rows))
+
+    async def waiting_to_land(self, rows: Sequence[TaskRow]) -> dict[str, int]:
+        """For each of ``rows`` that waits to land, how many tasks wait to land in its
+        repository (see :func:`.outlook.waiting_to_land`)."""
+        return await off_loop(outlook.waiting_to_land, self.store, list(rows))
+
+    def conflicts_with_sync(self, row: TaskRow) -> list[Collision]:
+        return outlook.conflicts_with(row, self.store.list(phases=TERMINAL))
+
+    async def conflicts_with(self, row: TaskRow) -> list[Collision]:
+        """The finished, unlanded tasks whose branches are predicted to conflict with
+        ``row``'s (see :func:`.outlook.conflicts_with`)."""
+        return await off_loop(self.conflicts_with_sync, row)
+
+    @staticmethod
+    def outcomes_now_sync(rows: Sequence[TaskRow]) -> tuple[dict[str, git.Outcome], dict[str, str]]:
+        outcomes: dict[str, git.Outcome] = {}
+        errors: dict[str, str] = {}
+        for row in rows:
+            wt = branches.worktree_of(row)
+            if wt is None:
+                continue
+            try:
+                outcomes[row.id] = branches.outcome_of(wt)
+            except git.GitError as exc:
+                errors[row.id] = str(exc)
+        return outcomes, errors
+
+    async def outcomes_now(
+        self, rows: Sequence[TaskRow]
+    ) -> tuple[dict[str, git.Outcome], dict[str, str]]:
+        """What each worktree task's branch would do landed on its target's tip now, by task
+        id, and why git could not tell for the others; nothing is recorded (unlike
+        :meth:`refresh_outcomes`)."""
+        return await off_loop(self.outcomes_now_sync, rows)
+
+    async def refresh_outcomes(self, rows: Sequence[TaskRow]) -> list[TaskRow]:
+        """Finished worktree tasks' merge outlook against their base branch's tip now."""
+        if not any(r.terminal and r.extra.worktree is not None for r in rows):
+            return list(rows)
+        return await off_loop(branches.refresh_outcomes, self.store, list(rows))
+
+    async def queue_positions(self, rows: Sequence[TaskRow]) -> dict[str, int]:
+        """Each queued row's place in the queue (1: next to start)."""
+        return await off_loop(self.queue_positions_sync, rows)
+
+    async def count(self, *, phases: Sequence[str] | None = None) -> int:
+        return await off_loop(self.store.count, phases=phases)
+
+    async def unfinished(self) -> list[str]:
+        """Ids of the unfinished tasks this server (its client) started, oldest first."""
+        return await off_loop(self.unfinished_sync)
+
+    async def read_events(self, task_id: str, start: int, lines: int, max_bytes: int) -> EventPage:
+        """A page of a task's raw JSONL (see :meth:`read_events_sync`)."""
+        return await off_loop(self.read_events_sync, task_id, start, lines, max_bytes)
+
+    async def changed_since(self, since: float) -> list[tuple[str, float]]:
+        """(task id, updated_at) of the tasks changed after ``since``, oldest change first."""
+        return await off_loop(self.store.changed_since, since)
+
+    async def usage_totals(self) -> dict[str, int]:
+        return await off_loop(self.store.usage_totals)
+
+    async def codex_version(self) -> str | None:
+        """``codex --version`` of the binary tasks run (asked once), or None."""
+        return await off_loop(self.codex_version_sync)
+
+    async def list(
+        self, *, phases: Sequence[str] | None = None, limit: int | None = None
+    ) -> builtins.list[TaskRow]:
+        """Tasks, newest first (only ``phases``, at most ``limit``). Last in the class: its
+        name hides the builtin ``list`` for annotations after it."""
+        return await off_loop(self.store.list, phases=phases, limit=limit)

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from ..codex.progress import TaskProgress, usage_delta
-from .records import Merged, Node
+from .records import LandingRow, Merged, Node
 from .store import TaskRow
 
 
@@ -217,3 +217,29 @@ def listing_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
         "usage": usage_view(row),
         "branch": branch_of(row),
     }
+
+
+def landing_view(row: LandingRow, position: int | None = None) -> dict[str, Any]:
+    """A landing as any face shows it: its state, where it is, and (ended) its report."""
+    view: dict[str, Any] = {
+        "landing_id": row.id,
+        "status": row.phase,
+        "repository": row.repository,
+        "position": position,
+        "elapsed_s": round(
+            max(0.0, (row.ended_at or time.time()) - (row.started_at or row.created_at)), 3
+        ),
+        "error": row.error,
+    }
+    if not row.terminal:
+        progress = row.progress
+        view.update(
+            checking=list(progress.checking),
+            landed=list(progress.landed),
+            decided=progress.decided,
+            total=progress.total,
+            last_line=progress.last_line,
+        )
+    if row.cancel_requested and not row.terminal:
+        view["cancel_requested"] = True
+    return view

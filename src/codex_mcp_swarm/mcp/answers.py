@@ -9,8 +9,9 @@ land in one repository). No nulls, no empty lists. The whole record of a task st
 task once, in the list of its fate, with 12-hex commits and a failed check's last lines.
 
 Owns: the shapes of those answers, declared once here as TypedDicts (the tools' output schemas
-are made from them), their construction from the engine's views and its landing report, and the
-size caps.
+are made from them; parts that are engine records, such as overlaps and conflicting pairs, are
+typed by those records), their construction from the engine's views and its landing report, and
+the size caps.
 
 Must not: read the store or decide anything about tasks; word text for people (``render``).
 """
@@ -19,13 +20,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 # pydantic (which makes the output schemas) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import NotRequired, Required, TypedDict
 
-from ..engine.phases import FAILED, is_terminal
-from ..engine.records import ConflictPair, LandReport, Overlap
+from ..engine import FAILED, ConflictPair, LandReport, Overlap, is_terminal
 
 TEXT_FIELDS = ("content", "message", "reasoning", "error")
 # Codex warnings that say nothing about the task's work (and repeat in every task).
@@ -80,6 +80,7 @@ class WaitAnswer(TypedDict):
 
     done: bool
     tasks: list[TaskAnswer]
+    landings: NotRequired[list[LandingAnswer]]
     still_running: NotRequired[list[str]]
     conflicts: NotRequired[list[ConflictPair]]
     next: NotRequired[str]
@@ -129,6 +130,7 @@ class StatusAnswer(TypedDict, total=False):
 
 class StatusList(TypedDict):
     tasks: list[StatusAnswer]
+    landings: NotRequired[list[LandingAnswer]]
     conflicts: NotRequired[list[ConflictPair]]
 
 
@@ -146,6 +148,7 @@ class TaskLine(TypedDict, total=False):
 class TaskList(TypedDict):
     tasks: list[TaskLine]
     total: int
+    landings: NotRequired[list[LandingAnswer]]
 
 
 class LandedTask(TypedDict, total=False):
@@ -192,8 +195,28 @@ class LandSeconds(TypedDict, total=False):
     checkout: float
 
 
+class LandingAnswer(TypedDict, total=False):
+    """A landing seen from outside: queued (``position``: landings before it), running
+    (``checking``: tasks whose candidates are being checked, ``landed`` so far, ``decided`` of
+    ``total``, ``last_line`` of the latest check), or ended (``result``: its landing answer)."""
+
+    landing_id: Required[str]
+    status: Required[str]
+    position: int
+    elapsed_s: float
+    checking: list[str]
+    landed: list[str]
+    decided: int
+    total: int
+    last_line: str
+    cancel_requested: bool
+    error: str
+    result: dict[str, Any]  # the landing's answer, as codex_land gives it
+
+
 class LandAnswer(TypedDict, total=False):
-    """``codex_land``: each task once, in the list of its fate; the target and its new tip."""
+    """``codex_land``: each task once, in the list of its fate; the target and its new tip.
+    A landing that is queued or still running answers with ``landing`` (and ``note``)."""
 
     landed: list[LandedTask]
     conflicted: list[ConflictedTask]
@@ -204,7 +227,8 @@ class LandAnswer(TypedDict, total=False):
     tips: dict[str, str]
     checkout: str
     note: str
-    seconds: Required[LandSeconds]
+    seconds: LandSeconds
+    landing: LandingAnswer
 
 
 def strip_empty(value: Any) -> Any:
@@ -461,3 +485,11 @@ def cap_text(text: str, budget: int, more: str) -> str:
     cut = text.rfind("\n", 0, budget)
     cut = cut if cut > budget // 2 else budget
     return text[:cut] + f"\n… [answer cut at {cut} of {len(text)} chars; {more}]"
+
+
+def landing_answer(view: dict[str, Any], report: LandReport | None) -> LandingAnswer:
+    """A landing's view for a model: no empty values; an ended one carries its result."""
+    data = {k: v for k, v in view.items() if k != "repository"}
+    if report is not None:
+        data["result"] = dict(land_answer(report))
+    return cast(LandingAnswer, strip_empty(data))

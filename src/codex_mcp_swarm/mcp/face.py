@@ -16,20 +16,24 @@ import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic.fields import FieldInfo
 
 from ..codex.command import TaskSpec
-from ..engine import branches, outlook
-from ..engine.phases import FAILED
-from ..engine.records import Overlap, as_data
-from ..engine.requests import worktree_request
-from ..engine.store import TaskRow
-from ..engine.tasks import Engine, Limits, TaskError
-from ..engine.views import result_view, status_view
+from ..engine import (
+    FAILED,
+    Engine,
+    Limits,
+    Overlap,
+    TaskError,
+    TaskRow,
+    as_data,
+    result_view,
+    status_view,
+    worktree_request,
+)
 from ..settings import Settings
 from . import answers, render
 from .tasks import LAUNCH_AS_TASK
@@ -119,14 +123,12 @@ class Face:
 
     async def fresh(self, rows: list[TaskRow]) -> list[TaskRow]:
         """Worktree tasks' merge outlook against their base branch's tip as it is now."""
-        if any(r.terminal and r.extra.worktree is not None for r in rows):
-            await anyio.to_thread.run_sync(branches.refresh_outcomes, self.engine.store, rows)
-        return rows
+        return await self.engine.refresh_outcomes(rows)
 
     async def task_answer(self, row: TaskRow) -> CallToolResult:
         await self.fresh([row])
         view = answers.fit_views([result_view(row)], self.budget // 2)[0]
-        waiting = outlook.waiting_to_land(self.engine.store, [row]).get(row.id, 0)
+        waiting = (await self.engine.waiting_to_land([row])).get(row.id, 0)
         return self.answer(
             render.result_text(view),
             dict(answers.task_answer(view, waiting)),
@@ -167,21 +169,17 @@ class Face:
                 args.get("base_ref"),
                 bool(args.get("include_uncommitted")),
             )
-            start = functools.partial(
-                self.engine.launch,
+            row = await self.engine.launch(
                 spec_from_args(args),
                 limits=limits,
                 priority=args.get("priority") or 0,
                 worktree=worktree,
             )
-            # Making a worktree is git work: keep it off the event loop.
-            row = await anyio.to_thread.run_sync(start) if worktree else start()
         except TaskError as exc:
             return self.error(said(exc))
         overlaps = None
         if args.get("paths"):  # a warning, never a refusal
-            record = functools.partial(outlook.record_paths, self.engine.store, row, args["paths"])
-            overlaps = await anyio.to_thread.run_sync(record)
+            overlaps = await self.engine.record_paths(row, args["paths"])
         as_task = LAUNCH_AS_TASK.get()
         if as_task is not None:  # the Tasks layer answers with a task handle instead
             as_task.row = row

@@ -1,25 +1,21 @@
 """The ``codex_fork`` tool: new tasks that continue copies of a thread.
 
 Owns: the tool's name, description, parameters and answer. The rules are the engine's
-(``engine.steering``).
+(``Engine.fork``).
 
 Must not: hold task logic.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import anyio
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..engine import steering
-from ..engine.tasks import Engine, TaskError
-from ..engine.views import result_view
+from ..engine import MAX_FORKS, Engine, TaskError, result_view
 from . import answers
 from .answers import TaskAnswer
 from .schemas import PROMPT_LIMIT
@@ -52,23 +48,16 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
         ],
         task_id: Annotated[str | None, Field(max_length=64, description="or threadId")] = None,
         threadId: Annotated[str | None, Field(max_length=64)] = None,
-        count: Annotated[int, Field(ge=1, le=steering.MAX_FORKS)] = 1,
+        count: Annotated[int, Field(ge=1, le=MAX_FORKS)] = 1,
         worktree: Annotated[
             bool | None,
             Field(description="default: as the source"),
         ] = None,
     ) -> Annotated[CallToolResult, ForkResult]:
-        start = functools.partial(
-            steering.fork,
-            engine,
-            prompt,
-            task_id=task_id,
-            thread_id=threadId,
-            count=count,
-            worktree=worktree,
-        )
         try:
-            rows = await anyio.to_thread.run_sync(start)  # worktrees are git work
+            rows = await engine.fork(
+                prompt, task_id=task_id, thread_id=threadId, count=count, worktree=worktree
+            )
         except TaskError as exc:
             return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         source = rows[0].parent_id

@@ -10,19 +10,19 @@ checks and moves the target); anything they refuse becomes an ``isError`` result
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ..engine.landing import LandRequest, land
-from ..engine.tasks import Engine, TaskError
+from ..engine import Engine, LandingRow, LandRequest, TaskError, landing_view
 from ..git import GitError
 from . import answers, render
 from .answers import LandAnswer
+from .face import alias_kwargs
 from .schemas import MAX_IDS, Cwd, Strategy, Target
 from .words import said
 
@@ -53,8 +53,40 @@ CheckParallel = Annotated[
 Resolve = Annotated[bool, Field(description="start an agent per conflict")]
 
 
-def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
-    """Add ``codex_land`` to ``mcp``."""
+Async = Annotated[
+    bool,
+    Field(alias="async", description="answer at once with a landing id (codex_wait it)"),
+]
+PROGRESS_EVERY = 10.0  # seconds between progress notifications when nothing changed
+
+
+def register(mcp: MCPServer, engine: Engine, budget: int, sync_limit: float) -> None:
+    """Add ``codex_land`` to ``mcp``. Every landing goes through the engine's landing queue;
+    a call that would wait longer than ``sync_limit`` answers with its landing id instead."""
+
+    def ended(row: LandingRow) -> CallToolResult:
+        if row.phase == "completed" and row.report is not None:
+            text = answers.cap_text(
+                render.land_text(row.report), budget, "structuredContent has each task"
+            )
+            data = dict(answers.land_answer(row.report))
+            return CallToolResult(
+                content=[TextContent(type="text", text=text)], structured_content=data
+            )
+        view = landing_view(row)
+        return CallToolResult(
+            content=[TextContent(type="text", text=render.landing_text(view))],
+            structured_content={"landing": dict(answers.landing_answer(view, row.report))},
+            is_error=row.phase == "failed",
+        )
+
+    def pending(row: LandingRow, position: int | None, note: str) -> CallToolResult:
+        view = landing_view(row, position)
+        text = f"{render.landing_text(view)}\n{note}"
+        data = {"landing": dict(answers.landing_answer(view, None)), "note": note}
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=data
+        )
 
     @mcp.tool(
         name="codex_land",
@@ -63,7 +95,9 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
             read_only_hint=False, destructive_hint=False, open_world_hint=False
         ),
     )
+    @alias_kwargs
     async def codex_land(
+        ctx: Context,
         task_ids: LandIds = None,
         target: Target = None,
         strategy: Strategy = "merge",
@@ -72,6 +106,7 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
         check_parallel: CheckParallel = None,
         cwd: Cwd = None,
         resolve: Resolve = False,
+        async_: Async = False,
     ) -> Annotated[CallToolResult, LandAnswer]:
         request = LandRequest(
             task_ids=tuple(task_ids) if task_ids else None,
@@ -84,11 +119,39 @@ def register(mcp: MCPServer, engine: Engine, budget: int) -> None:
             resolve=resolve,
         )
         try:
-            out = await anyio.to_thread.run_sync(functools.partial(land, engine, request))
+            row = await engine.landings.submit(request)
         except (TaskError, GitError) as exc:
             return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
-        text = answers.cap_text(render.land_text(out), budget, "structuredContent has each task")
-        data = dict(answers.land_answer(out))
-        return CallToolResult(
-            content=[TextContent(type="text", text=text)], structured_content=data
+        if async_:
+            position = await engine.landings.position(row)
+            return pending(row, position, f"codex_wait [{row.id!r}] for its result")
+        row = await _wait(engine, row, sync_limit, ctx)
+        if row.terminal:
+            return ended(row)
+        return pending(
+            row,
+            await engine.landings.position(row),
+            f"still landing after {sync_limit:g} s: it goes on as {row.id}; codex_wait "
+            f"[{row.id!r}] for its result, codex_cancel stops it at a landed boundary",
         )
+
+
+async def _wait(engine: Engine, row: LandingRow, limit: float, ctx: Context) -> LandingRow:
+    """Wait up to ``limit`` seconds for the landing to end, telling the client where it is."""
+    meta = ctx.request_context.meta or {}
+    token = meta.get("progress_token")
+    deadline = anyio.current_time() + limit
+    count, line, said_at = 0, "", 0.0
+    while not row.terminal:
+        left = deadline - anyio.current_time()
+        if left <= 0:
+            break
+        await engine.wait_for_change(min(left, 1.0))
+        row = await engine.landings.get(row.id)
+        if token:
+            now = anyio.current_time()
+            text = render.landing_text(landing_view(row))
+            if text != line or now - said_at >= PROGRESS_EVERY:
+                count, line, said_at = count + 1, text, now
+                await ctx.report_progress(float(count), None, text)
+    return row

@@ -12,17 +12,13 @@ A tool module is a ``register(face)`` function that adds its tools with ``face.m
 from __future__ import annotations
 
 import functools
-import os
-from dataclasses import replace
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from ..engine.store import TaskRow
-from ..engine.tasks import TaskError
-from ..engine.views import result_view
+from ..engine import TaskError, is_landing_id, landing_view, result_view
 from . import answers, render
 from .answers import TaskAnswer
 from .face import TASK_TOOL, Face, alias_kwargs
@@ -49,28 +45,6 @@ from .schemas import (
 )
 from .tasks import LAUNCH_AS_TASK
 from .words import said
-
-
-def removed_worktree_reply(previous: TaskRow | None, cwd: str, here: bool = True) -> str | None:
-    """Why a thread whose worktree cleanup removed cannot continue, and what to do instead.
-    ``here``: worktrees are checked out on this machine (with Ray they are made again on a
-    worker for each reply, and the engine judges whether that can be)."""
-    if previous is None or not here or os.path.isdir(cwd):
-        return None
-    branch = previous.extra.branch
-    if branch is None:
-        return None
-    text = f"Task {previous.id}'s worktree {cwd} was removed (codex_cleanup or expiry), so its "
-    text += "thread cannot continue there."
-    if not previous.extra.removed_branch:
-        text += (
-            f" Its work is on branch {branch}: start a new task on it with codex_async "
-            f'(worktree: true, base_ref: "{branch}") and a prompt that says what was done, or '
-            f"restore the worktree with `git worktree add {cwd} {branch}` and reply again."
-        )
-    else:
-        text += " Its branch was deleted too (merged or cleaned up): start a new task instead."
-    return text
 
 
 def register(face: Face) -> None:
@@ -144,12 +118,7 @@ def register(face: Face) -> None:
         output_schema: OutputSchema = None,
     ) -> Annotated[CallToolResult, TaskAnswer]:
         try:
-            spec, previous = face.engine.reply_spec(threadId, prompt)
-            spec = replace(spec, output_schema=output_schema)
-            gone = removed_worktree_reply(previous, spec.cwd, face.engine.worktrees_here)
-            if gone:
-                return face.error(gone)
-            row = face.engine.launch(spec, parent=previous)
+            row = await face.engine.reply(threadId, prompt, output_schema=output_schema)
         except TaskError as exc:
             return face.error(said(exc))
         as_task = LAUNCH_AS_TASK.get()
@@ -164,7 +133,7 @@ def register(face: Face) -> None:
         name="codex_cancel",
         description=(
             "Cancel a Codex agent background task: stop it and every process it started "
-            "(its output so far is kept)."
+            "(its output so far is kept); or a landing (stopped at a landed boundary)."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
@@ -173,8 +142,15 @@ def register(face: Face) -> None:
     async def codex_cancel(
         task_id: Annotated[str, Field(max_length=64)],
     ) -> Annotated[CallToolResult, TaskAnswer]:
+        if is_landing_id(task_id):  # a landing stops at a landed boundary
+            try:
+                landing = await face.engine.landings.cancel(task_id)
+            except TaskError as exc:
+                return face.error(said(exc))
+            text = render.landing_text(landing_view(landing))
+            return face.answer(text, {"task_id": landing.id, "status": landing.phase})
         try:
-            before = face.engine.get(task_id)
+            before = await face.engine.get(task_id)
             row = await face.engine.cancel(task_id)
         except TaskError as exc:
             return face.error(said(exc))

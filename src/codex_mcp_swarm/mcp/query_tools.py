@@ -13,16 +13,20 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
-from ..engine import outlook
-from ..engine.records import as_data
-from ..engine.tasks import TaskError
-from ..engine.views import listing_view, result_view, status_view
+from ..engine import (
+    TaskError,
+    as_data,
+    is_landing_id,
+    landing_view,
+    listing_view,
+    result_view,
+    status_view,
+)
 from . import answers, render
-from .answers import StatusList, TaskList, WaitAnswer
+from .answers import LandingAnswer, StatusList, TaskList, WaitAnswer
 from .face import READ_TOOL, Face
 from .schemas import (
     DEFAULT_WAIT,
@@ -46,22 +50,27 @@ def register(face: Face) -> None:
         annotations=READ_TOOL,
     )
     async def codex_status(task_ids: TaskIds) -> Annotated[CallToolResult, StatusList]:
+        landing_ids = [i for i in task_ids if is_landing_id(i)]
+        task_ids = [i for i in task_ids if not is_landing_id(i)]
         try:
-            rows = face.engine.get_many(task_ids)
+            found = await face.engine.status(task_ids)
+            landings = await landing_answers(face, landing_ids)
         except TaskError as exc:
             return face.error(said(exc))
         now = time.time()
-        views = [status_view(r, now, face.engine.store.queue_position(r)) for r in rows]
+        views = [status_view(r, now, found.positions.get(r.id)) for r in found.rows]
         for view in views:
             view["warnings"] = answers.warnings_once(view.get("warnings"))
         views = [answers.strip_empty(v) for v in answers.fit_views(views, face.budget // 2)]
-        waiting = outlook.waiting_to_land(face.engine.store, rows)
         for view in views:
-            if waiting.get(view["task_id"], 0) >= 2:
-                view["next"] = answers.land_next(waiting[view["task_id"]])
-        conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
+            if found.waiting.get(view["task_id"], 0) >= 2:
+                view["next"] = answers.land_next(found.waiting[view["task_id"]])
+        conflicts = found.conflicts
         lines = [render.status_text(v) for v in views] + render.conflict_lines(conflicts)
+        lines += [render.landing_text(dict(v)) for v in landings]
         data: dict[str, Any] = {"tasks": views}
+        if landings:
+            data["landings"] = landings
         if conflicts:
             data["conflicts"] = as_data(conflicts)
         return face.answer("\n\n".join(lines), data)
@@ -80,7 +89,39 @@ def register(face: Face) -> None:
         timeout: WaitTimeout = DEFAULT_WAIT,
         mode: WaitMode = "all",
     ) -> Annotated[CallToolResult, WaitAnswer]:
-        ids = list(task_ids) if task_ids else face.engine.unfinished_of_this_server()
+        ids = list(task_ids) if task_ids else await face.engine.unfinished()
+        landing_ids = [i for i in ids if is_landing_id(i)]
+        ids = [i for i in ids if not is_landing_id(i)]
+        if landing_ids:
+            started = time.monotonic()
+            try:
+                await face.engine.landings.get_many(landing_ids)  # unknown ids: refused now
+                if ids:
+                    rows, done = await face.wait_with_progress(ids, timeout, ctx, mode)
+                else:
+                    rows, done = [], True
+                if done:
+                    left = max(0.0, timeout - (time.monotonic() - started))
+                    ended = await face.engine.landings.wait(landing_ids, left)
+                    done = all(r.terminal for r in ended)
+            except TaskError as exc:
+                return face.error(said(exc))
+            landings = await landing_answers(face, landing_ids)
+            parts = [render.landing_text(dict(v)) for v in landings]
+            answer_data: dict[str, Any] = {"done": done, "tasks": [], "landings": landings}
+            if rows:
+                views = answers.fit_views(
+                    [result_view(r) for r in await face.fresh(rows)], face.budget // 2
+                )
+                answer_data["tasks"] = list(answers.wait_answer(views, done, [])["tasks"])
+                parts = [render.result_text(v) for v in views] + parts
+            running = [
+                r.id for r in await face.engine.landings.get_many(landing_ids) if not r.terminal
+            ]
+            if running:
+                answer_data["still_running"] = running
+                parts.insert(0, f"Still landing after {timeout:g} s: call codex_wait again.")
+            return face.answer("\n\n".join(parts), answer_data)
         if not ids:
             return face.answer(
                 "No unfinished tasks started by this client: nothing to wait for.",
@@ -106,9 +147,9 @@ def register(face: Face) -> None:
                 f"{len(running)} of {len(rows)} task(s) still running after {timeout:g} s: "
                 f"{', '.join(running)}. Call codex_wait again to keep waiting."
             )
-        conflicts = await anyio.to_thread.run_sync(outlook.conflicts_between, rows)
+        conflicts = await face.engine.conflicts(rows)
         parts = [head, *(render.result_text(v) for v in views), *render.conflict_lines(conflicts)]
-        waiting = outlook.waiting_to_land(face.engine.store, rows)
+        waiting = await face.engine.waiting_to_land(rows)
         answer = dict(answers.wait_answer(views, done, running, waiting))
         if conflicts:
             answer["conflicts"] = as_data(conflicts)
@@ -122,10 +163,25 @@ def register(face: Face) -> None:
     async def codex_list(
         status: StatusFilter = None, limit: ListLimit = 50
     ) -> Annotated[CallToolResult, TaskList]:
-        rows = face.engine.store.list(phases=status or None, limit=limit)
-        total = face.engine.store.count(phases=status or None)
+        rows = await face.engine.list(phases=status or None, limit=limit)
+        total = await face.engine.count(phases=status or None)
         now = time.time()
         lines = [render.list_line(listing_view(r, now)) for r in rows]
         items = [answers.strip_empty(render.list_item(listing_view(r, now))) for r in rows]
         head = f"{total} task(s)" + (f", newest {limit} shown" if total > limit else "")
-        return face.answer("\n".join([head + ":", *lines]), {"tasks": items, "total": total})
+        data: dict[str, Any] = {"tasks": items, "total": total}
+        recent = await face.engine.landings.recent(5)
+        if recent and not status:
+            landings = await landing_answers(face, [r.id for r in recent])
+            data["landings"] = landings
+            lines += [render.landing_text(dict(v)) for v in landings]
+        return face.answer("\n".join([head + ":", *lines]), data)
+
+
+async def landing_answers(face: Face, landing_ids: list[str]) -> list[LandingAnswer]:
+    """The landings' answers, in the order asked (unknown ids raise ``TaskError``)."""
+    found = []
+    for row in await face.engine.landings.get_many(landing_ids):
+        position = await face.engine.landings.position(row)
+        found.append(answers.landing_answer(landing_view(row, position), row.report))
+    return found

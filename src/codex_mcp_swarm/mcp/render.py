@@ -14,16 +14,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..codex.progress import reconnect_text
-from ..engine.doing import doing as now_doing
-from ..engine.phases import is_terminal
-from ..engine.records import ConflictPair, LandReport, Overlap
+from ..engine import ConflictPair, LandReport, Overlap, is_terminal
+from ..engine import doing as engine_doing
 from ..wording import duration, node_text, tokens, worktree_outlook
 from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
 
 
 def doing(view: dict[str, Any]) -> str:
     """What a task is doing now, in a few words (the engine's :func:`~..engine.doing.doing`)."""
-    return now_doing(view).text(limit=80)
+    return engine_doing.doing(view).text(limit=80)
 
 
 def _short(text: str, limit: int) -> str:
@@ -190,3 +189,24 @@ def land_text(report: LandReport) -> str:
         if tail:
             parts.append(f"The check's output for {item.task_id}, its end:\n{tail}")
     return "\n\n".join(parts)
+
+
+def landing_text(view: dict[str, Any]) -> str:
+    """One landing in a line: its state, and where it is."""
+    head = f"landing {view['landing_id']}: {view['status']}"
+    if view.get("position") is not None:
+        ahead = view["position"]
+        head += f", {ahead} landing(s) of its repository before it" if ahead else ", next"
+    if view.get("checking"):
+        head += f"; checking {', '.join(view['checking'])}"
+    if view.get("total"):
+        head += f"; {view.get('decided', 0)} of {view['total']} tasks decided"
+    if view.get("landed"):
+        head += f", landed so far: {', '.join(view['landed'])}"
+    if view.get("last_line"):
+        head += f"; last check line: {view['last_line'][:160]}"
+    if view.get("cancel_requested"):
+        head += "; stopping"
+    if view.get("error"):
+        head += f": {view['error']}"
+    return head

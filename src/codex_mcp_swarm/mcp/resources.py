@@ -12,11 +12,15 @@ import time
 from mcp.server.mcpserver.exceptions import ResourceError
 
 from .. import __version__
-from ..engine.codec import extra_to_dict
-from ..engine.records import as_data
-from ..engine.store import TaskRow
-from ..engine.tasks import TaskError
-from ..engine.views import listing_view, result_view, status_view
+from ..engine import (
+    TaskError,
+    TaskRow,
+    as_data,
+    extra_to_dict,
+    listing_view,
+    result_view,
+    status_view,
+)
 from .face import Face
 from .words import said
 
@@ -24,9 +28,9 @@ EVENTS_PAGE_BYTES = 256 * 1024
 
 
 def register(face: Face) -> None:
-    def task_or_error(task_id: str) -> TaskRow:
+    async def task_or_error(task_id: str) -> TaskRow:
         try:
-            return face.engine.get(task_id)
+            return await face.engine.get(task_id)
         except TaskError as exc:
             raise ResourceError(said(exc)) from None
 
@@ -36,7 +40,7 @@ def register(face: Face) -> None:
         description="server version, Codex binary and version, directories, limits, token totals",
         mime_type="application/json",
     )
-    def server_info() -> str:
+    async def server_info() -> str:
         try:
             codex_bin: str | None = face.engine.codex_path()
         except TaskError:
@@ -45,14 +49,14 @@ def register(face: Face) -> None:
             "name": "codex-mcp-swarm",
             "version": __version__,
             "codex_bin": codex_bin,
-            "codex_version": face.engine.codex_version(),
+            "codex_version": await face.engine.codex_version(),
             "task_dir": str(face.settings.task_dir),
             "store": str(face.engine.store.path),
             "max_parallel": face.settings.max_parallel,
             "max_output_chars": face.budget,
             "started_at": face.engine.started_at,
             "tools": sorted(t.name for t in face.mcp._tool_manager.list_tools()),
-            "usage_totals": face.engine.store.usage_totals(),
+            "usage_totals": await face.engine.usage_totals(),
         }
         return json.dumps(info, indent=2)
 
@@ -62,7 +66,7 @@ def register(face: Face) -> None:
         description="server defaults and flags",
         mime_type="application/json",
     )
-    def config() -> str:
+    async def config() -> str:
         data = {
             "codex_bin": face.settings.codex_bin,
             "config_overrides": dict(face.settings.overrides),
@@ -100,12 +104,13 @@ def register(face: Face) -> None:
         description="one task's full state: status, result, settings (not cut)",
         mime_type="application/json",
     )
-    def task(task_id: str) -> str:
-        row = task_or_error(task_id)
+    async def task(task_id: str) -> str:
+        row = await task_or_error(task_id)
+        positions = await face.engine.queue_positions([row])
         now = time.time()
         data = {
             **listing_view(row, now),
-            "live": status_view(row, now, face.engine.store.queue_position(row)),
+            "live": status_view(row, now, positions.get(row.id)),
             "result": result_view(row, now),
             "spec": as_data(row.task),
             "priority": row.priority,
@@ -121,8 +126,8 @@ def register(face: Face) -> None:
         description="a task's whole final message (the agent's last answer), never cut",
         mime_type="text/plain",
     )
-    def task_result(task_id: str) -> str:
-        row = task_or_error(task_id)
+    async def task_result(task_id: str) -> str:
+        row = await task_or_error(task_id)
         if not row.terminal:
             return f"[task {row.id} is {row.phase}; it has no final message yet]"
         return row.result or ""
@@ -137,11 +142,12 @@ def register(face: Face) -> None:
         ),
         mime_type="application/json",
     )
-    def task_events(task_id: str, cursor: str = "0", limit: str = "100") -> str:
-        row = task_or_error(task_id)
+    async def task_events(task_id: str, cursor: str = "0", limit: str = "100") -> str:
+        row = await task_or_error(task_id)
         try:
             start = max(0, int(cursor))
             count = min(1000, max(1, int(limit)))
         except ValueError:
             raise ResourceError("cursor and limit must be whole numbers") from None
-        return json.dumps(as_data(face.engine.read_events(row.id, start, count, EVENTS_PAGE_BYTES)))
+        page = await face.engine.read_events(row.id, start, count, EVENTS_PAGE_BYTES)
+        return json.dumps(as_data(page))

@@ -1,7 +1,7 @@
 """The ``codex_review`` tool: a read-only code review of a task's work, as a task of its own.
 
 Owns: the tool's name, description, parameters and answer. The rules are the engine's
-(``engine.steering``).
+(``Engine.review``).
 
 Must not: hold task logic.
 """
@@ -12,16 +12,12 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ..engine import steering
-from ..engine.store import TaskRow
-from ..engine.tasks import Engine, TaskError
-from ..engine.views import result_view
+from ..engine import Engine, TaskError, TaskRow, result_view
 from . import answers
 from .answers import TaskAnswer
 from .schemas import PROMPT_LIMIT
@@ -46,9 +42,8 @@ def register(
             bool, Field(alias="async", description="return a task_id at once")
         ] = False,
     ) -> Annotated[CallToolResult, TaskAnswer]:
-        start = functools.partial(steering.review, engine, task_id, instructions)
         try:
-            row = await anyio.to_thread.run_sync(start)  # git work (on Ray: the worker's too)
+            row = await engine.review(task_id, instructions)
         except TaskError as exc:
             return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         if run_async:

@@ -18,8 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from ..engine.phases import PHASES, Phase
-from ..engine.records import CleanupReport, DiffReport, MergeReport
+from ..engine import PHASES, CleanupReport, DiffReport, MergeReport, Phase
 
 PROMPT_LIMIT = 1_000_000  # characters
 MAX_IDS = 200

@@ -23,7 +23,7 @@ from mcp.server import MCPServer
 from mcp.types import SubscribeRequestParams, UnsubscribeRequestParams
 
 from .. import __version__
-from ..engine.tasks import Engine
+from ..engine import Engine
 from ..settings import Settings
 from . import fork as fork_tool
 from . import land as land_tool
@@ -49,7 +49,7 @@ def _steering(face: Face) -> None:
 
 def _landing(face: Face) -> None:
     """codex_land (engine.landing)."""
-    land_tool.register(face.mcp, face.engine, face.budget)
+    land_tool.register(face.mcp, face.engine, face.budget, face.settings.land_sync_limit)
 
 
 # Each registers its tools (or resources) on a Face; the order is the order of tools/list.

@@ -125,7 +125,7 @@ class _DropDuplicate:
         return self._writer
 
     async def write(self, text: str) -> None:
-        import anyio
+        from ..engine import off_loop
 
         if self._pending:
             try:
@@ -145,7 +145,7 @@ class _DropDuplicate:
             writer.write(data)
             await writer.drain()  # waits only while the pipe is full (the client not reading)
         else:
-            await anyio.to_thread.run_sync(_write_all, self._fd, data)
+            await off_loop(_write_all, self._fd, data)  # a file: the one helper for blocking work
 
     async def flush(self) -> None:
         """Nothing to do: every write already went to the wire (there is no buffer)."""

@@ -1,7 +1,7 @@
 """The ``codex_steer`` tool: redirect a task without losing what it did.
 
 Owns: the tool's name, description, parameters and answer. The rules are the engine's
-(``engine.steering``).
+(``Engine.steer``).
 
 Must not: hold task logic.
 """
@@ -15,9 +15,7 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..engine import steering
-from ..engine.tasks import Engine, TaskError
-from ..engine.views import steered_view
+from ..engine import MESSAGE_LIMIT, Engine, TaskError, steered_view
 from .words import said
 
 Answer = Callable[..., CallToolResult]
@@ -52,13 +50,13 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
             str,
             Field(
                 min_length=1,
-                max_length=steering.MESSAGE_LIMIT,
+                max_length=MESSAGE_LIMIT,
                 description="what to do now",
             ),
         ],
     ) -> Annotated[CallToolResult, SteerResult]:
         try:
-            done = steering.steer(engine, task_id, message)
+            done = await engine.steer(task_id, message)
         except TaskError as exc:
             return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         row = done.row

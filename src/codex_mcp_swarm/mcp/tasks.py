@@ -36,9 +36,7 @@ from mcp.types import CallToolRequestParams, CallToolResult, RequestParams
 from mcp_types import INVALID_PARAMS
 from pydantic import Field
 
-from ..engine.store import TaskRow
-from ..engine.tasks import Engine, TaskError
-from ..engine.views import status_view
+from ..engine import Engine, TaskError, TaskRow, status_view
 from . import render
 from .words import said
 
@@ -147,9 +145,9 @@ class SwarmTasks(Extension):
             task["result"] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
         return task
 
-    def _row(self, task_id: str) -> TaskRow:
+    async def _row(self, task_id: str) -> TaskRow:
         try:
-            return self.engine.get(task_id)
+            return await self.engine.get(task_id)
         except TaskError as exc:
             raise MCPError(code=INVALID_PARAMS, message=f"Task not found: {said(exc)}") from None
 
@@ -172,7 +170,7 @@ class SwarmTasks(Extension):
         self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams
     ) -> HandlerResult:
         _require_declared(ctx)
-        row = self._row(params.taskId)
+        row = await self._row(params.taskId)
         if ctx.protocol_version == MODERN:
             return {"resultType": "complete", **await self._detailed(row)}
         return self._task(row, modern=False)
@@ -181,8 +179,8 @@ class SwarmTasks(Extension):
         self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams
     ) -> HandlerResult:
         _require_declared(ctx)
-        self._row(params.taskId)
-        row = self.engine.request_cancel(params.taskId)  # acknowledged now, stops soon
+        await self._row(params.taskId)
+        row = await self.engine.request_cancel(params.taskId)  # acknowledged now, stops soon
         if ctx.protocol_version == MODERN:
             return {"resultType": "complete"}
         return self._task(row, modern=False)
@@ -191,7 +189,7 @@ class SwarmTasks(Extension):
         self, ctx: ServerRequestContext[Any, Any], params: UpdateParams
     ) -> HandlerResult:
         _require_declared(ctx)
-        self._row(params.taskId)
+        await self._row(params.taskId)
         # Codex runs unattended: a swarm task never asks for input, so there is nothing to
         # update. Responses to requests never issued are ignored, as the extension says.
         return {"resultType": "complete"}
@@ -199,7 +197,7 @@ class SwarmTasks(Extension):
     async def _result(
         self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams
     ) -> HandlerResult:
-        row = self._row(params.taskId)
+        row = await self._row(params.taskId)
         rows, _done = await self.engine.wait([row.id], None)
         assert self._result_of is not None
         result = (await self._result_of(rows[0])).model_dump(
@@ -213,7 +211,7 @@ class SwarmTasks(Extension):
             start = int(params.cursor or 0)
         except ValueError:
             raise MCPError(code=INVALID_PARAMS, message="Invalid cursor") from None
-        rows = self.engine.store.list(limit=start + LIST_PAGE + 1)[start:]
+        rows = (await self.engine.list(limit=start + LIST_PAGE + 1))[start:]
         page = [self._task(r, modern=False) for r in rows[:LIST_PAGE]]
         out: dict[str, Any] = {"tasks": page}
         if len(rows) > LIST_PAGE:

@@ -23,8 +23,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
 from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 
-from ..engine.offload import off_loop
-from ..engine.tasks import Engine
+from ..engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ class ResourceUpdates:
             await anyio.sleep(max(0.0, MIN_INTERVAL - (time.monotonic() - started)))
 
     async def publish_changes(self) -> None:
-        changed = await off_loop(self.engine.store.changed_since, self._since)
+        changed = await self.engine.changed_since(self._since)
         if not changed:
             return
         self._since = changed[-1][1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..engine.errors import Term, spelt
+from ..engine import Term, spelt
 
 MCP_WORDS: Mapping[Term, str] = {
     Term.REPLY: "codex_reply",

@@ -1,7 +1,7 @@
 """The tools for a worktree task's branch: codex_diff, codex_merge, codex_cleanup.
 
 Owns: these tools' names, parameters, descriptions and answers.
-Must not: touch git itself (``engine.branches`` does, off the event loop).
+Must not: touch git itself (the engine does: ``Engine.diff``, ``merge``, ``cleanup``).
 
 A tool module is a ``register(face)`` function that adds its tools with ``face.mcp.tool(...)``
 (or ``face.mcp.add_tool``) and answers through ``face`` (``face.answer``, ``face.error``,
@@ -10,17 +10,13 @@ A tool module is a ``register(face)`` function that adds its tools with ``face.m
 
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
 from typing import Annotated
 
-import anyio
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from ..engine import branches
-from ..engine.records import as_data
-from ..engine.tasks import TaskError
+from ..engine import TaskError, as_data
 from ..git import GitError
 from ..wording import cleanup_line
 from . import answers
@@ -42,19 +38,12 @@ def register(face: Face) -> None:
         task_id: TaskId, stat_only: bool = False, paths: Paths = None
     ) -> Annotated[CallToolResult, DiffResult]:
         try:
-            row = face.engine.get(task_id)
-            out = await anyio.to_thread.run_sync(
-                functools.partial(
-                    branches.diff,
-                    row,
-                    paths=list(paths) if paths else None,
-                    stat_only=stat_only,
-                    max_chars=face.budget * 3 // 4,
-                )
+            out = await face.engine.diff(
+                task_id, paths=paths, stat_only=stat_only, max_chars=face.budget * 3 // 4
             )
         except (TaskError, GitError) as exc:
             return face.error(said(exc))
-        parts = [f"Task {row.id}: {out.branch} against {out.base_commit[:10]}", out.stat]
+        parts = [f"Task {task_id}: {out.branch} against {out.base_commit[:10]}", out.stat]
         if out.patch:
             parts.append(out.patch)
         if out.truncated:
@@ -81,17 +70,12 @@ def register(face: Face) -> None:
         task_id: TaskId, strategy: Strategy = "merge", target: Target = None
     ) -> Annotated[CallToolResult, MergeAnswer]:
         try:
-            row = face.engine.get(task_id)
-            out = await anyio.to_thread.run_sync(
-                functools.partial(
-                    branches.merge, face.engine.store, row, strategy=strategy, target=target
-                )
-            )
+            out = await face.engine.merge(task_id, strategy=strategy, target=target)
         except (TaskError, GitError) as exc:
             return face.error(said(exc))
         if out.merged:
             text = (
-                f"Merged {row.id} into {out.target} ({out.strategy}): now at "
+                f"Merged {task_id} into {out.target} ({out.strategy}): now at "
                 f"{out.commit}. {out.message}"
             )
         else:
@@ -121,16 +105,9 @@ def register(face: Face) -> None:
             return face.error("force only applies to one task_id: name the task whose work may go")
         try:
             if task_id:
-                rows = [face.engine.get(task_id)]
+                cleaned = [await face.engine.cleanup(task_id, force=force)]
             else:
-                rows = await anyio.to_thread.run_sync(branches.merged_tasks, face.engine.store)
-            cleaned = []
-            for row in rows:
-                cleaned.append(
-                    await anyio.to_thread.run_sync(
-                        functools.partial(branches.cleanup, face.engine.store, row, force=force)
-                    )
-                )
+                cleaned = await face.engine.cleanup_merged()
         except (TaskError, GitError) as exc:
             return face.error(said(exc))
         lines = [cleanup_line(item) for item in cleaned]

@@ -1,7 +1,7 @@
 """The board's buttons: cancel a task, clean up its worktree and branch, land its branch.
 
-Owns: turning a button into an engine call (``Engine.cancel``, ``branches.cleanup``,
-``landing.land``) and its outcome into one readable sentence (``{"ok": bool, "message": str,
+Owns: turning a button into an engine call (``Engine.cancel``, ``Engine.cleanup``,
+``Engine.land``) and its outcome into one readable sentence (``{"ok": bool, "message": str,
 ...}``). Whether the request may change anything at all is decided before (``access``); here
 only what the engine and git say.
 
@@ -10,14 +10,10 @@ Must not: run git itself or know HTTP.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from .. import git
-from ..engine import branches, landing
-from ..engine.landing import LandRequest
-from ..engine.records import as_data
-from ..engine.tasks import Engine, TaskError
+from ..engine import Engine, LandRequest, TaskError, as_data, require_worktree
 from .words import said
 
 
@@ -28,7 +24,7 @@ def _answer(ok: bool, message: str, **more: Any) -> dict[str, Any]:
 async def cancel(engine: Engine, task_id: str) -> dict[str, Any]:
     """Stop the task and everything it started; answers once its end is recorded."""
     try:
-        before = engine.get(task_id)
+        before = await engine.get(task_id)
     except TaskError as exc:
         return _answer(False, said(exc))
     if before.terminal:
@@ -55,8 +51,7 @@ async def cancel(engine: Engine, task_id: str) -> dict[str, Any]:
 async def cleanup(engine: Engine, task_id: str) -> dict[str, Any]:
     """Remove the task's worktree and, when its work is merged, its branch (never unmerged work)."""
     try:
-        row = engine.get(task_id)
-        result = await asyncio.to_thread(branches.cleanup, engine.store, row, force=False)
+        result = await engine.cleanup(task_id, force=False)
     except (TaskError, git.GitError) as exc:
         return _answer(False, said(exc))
     done = []
@@ -77,13 +72,13 @@ async def land(engine: Engine, task_id: str, *, check: str | None) -> dict[str, 
     scratch worktree first; the target moves only if the merge is clean and the check passes,
     and a refusal leaves everything as it was."""
     try:
-        row = engine.get(task_id)
-        wt = branches.require_worktree(row)
+        row = await engine.get(task_id)
+        wt = require_worktree(row)
     except (TaskError, git.GitError) as exc:
         return _answer(False, said(exc))
     request = LandRequest(task_ids=(task_id,), cwd=str(wt.repo), check=check)
     try:
-        out = await asyncio.to_thread(landing.land, engine, request)
+        out = await engine.land(request)
     except (TaskError, git.GitError) as exc:
         return _answer(False, said(exc))
     lines = out.lines

@@ -12,7 +12,7 @@ them with ``textContent`` from the JSON API, so agent output never becomes marku
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -27,8 +27,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..engine.store import valid_task_id
-from ..engine.tasks import Engine, TaskError
+from ..engine import Engine, TaskError, TaskRow, valid_task_id
 from . import actions, data
 from .access import Access
 from .words import said
@@ -203,39 +202,47 @@ class Board:
     async def repo_page(self, request: Request) -> Response:
         return _page("repo.html")
 
-    def _row(self, request: Request) -> Any:
+    async def _row(self, request: Request) -> Any:
         task_id = str(request.path_params["task_id"])
         if not valid_task_id(task_id):
             return _refuse(404, f"{task_id!r} is not a task id")
         try:
-            return self.engine.get(task_id)
+            return await self.engine.get(task_id)
         except TaskError as exc:
             return _refuse(404, said(exc))
 
+    async def _swarm(self) -> dict[str, Any]:
+        rows = await self.engine.list()
+        return data.swarm(rows, await self.engine.queue_positions(rows))
+
+    async def _detail(self, row: TaskRow) -> dict[str, Any]:
+        positions = await self.engine.queue_positions([row])
+        return data.task_detail(row, positions.get(row.id))
+
     async def api_swarm(self, request: Request) -> Response:
-        out = await asyncio.to_thread(data.swarm, self.engine.store)
+        out = await self._swarm()
         out["csrf"] = self.access.csrf
         return JSONResponse(out)
 
     async def api_task(self, request: Request) -> Response:
-        row = self._row(request)
+        row = await self._row(request)
         if isinstance(row, Response):
             return row
-        out = await asyncio.to_thread(data.task_detail, self.engine, row)
+        out = await self._detail(row)
         out["csrf"] = self.access.csrf
         return JSONResponse(out)
 
     async def api_diff(self, request: Request) -> Response:
-        row = self._row(request)
+        row = await self._row(request)
         if isinstance(row, Response):
             return row
-        diff = await asyncio.to_thread(data.task_diff, row)
-        diff["conflicts"] = await asyncio.to_thread(data.conflicts, self.engine.store, row)
+        diff = await data.task_diff(self.engine, row)
+        diff["conflicts"] = await data.conflicts(self.engine, row)
         return JSONResponse(diff)
 
     async def api_repo(self, request: Request) -> Response:
         repo = request.query_params.get("path", "")
-        out = await asyncio.to_thread(data.repository, self.engine.store, repo)
+        out = await data.repository(self.engine, repo)
         if out is None:
             return _refuse(404, f"no task ran in {repo!r}; the swarm page lists the repositories")
         out["csrf"] = self.access.csrf
@@ -258,24 +265,25 @@ class Board:
     async def _feed(self, request: Request, task_id: str | None, cursor: int) -> AsyncIterator[str]:
         """``swarm`` (every task), ``task`` (the open one) and ``timeline`` (its new entries)
         events, each sent when the store says something changed since the last look."""
-        store = self.engine.store
         since = -1.0
         ends = time.monotonic() + STREAM_LIFE
         quiet_since = time.monotonic()
         yield "retry: 1000\n\n"
         while time.monotonic() < ends and not await request.is_disconnected():
             sent = False
-            changed = await asyncio.to_thread(store.changed_since, since)
+            changed = await self.engine.changed_since(since)
             if changed or since < 0:
                 since = changed[-1][1] if changed else time.time() - 1
-                yield _event("swarm", await asyncio.to_thread(data.swarm, store))
+                yield _event("swarm", await self._swarm())
                 sent = True
-                row = store.get(task_id) if task_id is not None else None
+                row = None
+                if task_id is not None:
+                    with contextlib.suppress(TaskError):  # not (or no longer) known
+                        row = await self.engine.get(task_id)
                 if row is not None:
-                    detail = await asyncio.to_thread(data.task_detail, self.engine, row)
-                    yield _event("task", detail)
+                    yield _event("task", await self._detail(row))
             if task_id is not None:
-                page = await asyncio.to_thread(data.events_page, self.engine, task_id, cursor)
+                page = await data.events_page(self.engine, task_id, cursor)
                 if page["cursor"] != cursor:
                     cursor = page["cursor"]
                     yield _event("timeline", page)

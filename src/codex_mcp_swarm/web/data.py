@@ -7,7 +7,9 @@ it conflicts with) and a repository's branches with what would land cleanly now.
 
 Must not: change tasks or branches (the actions live in ``actions``), render HTML, or store what
 it computes: outlooks are recomputed for the page and never written back, so reading the board
-never wakes the change feed it listens to.
+never wakes the change feed it listens to. Nor read the store or run git itself: what it needs it
+awaits from the engine (which does that work off the event loop); the rest is plain functions of
+what the engine gave.
 """
 
 from __future__ import annotations
@@ -16,14 +18,22 @@ import time
 from typing import Any
 
 from .. import git
-from ..engine import branches
-from ..engine.doing import doing
-from ..engine.outlook import conflicts_between, conflicts_with
-from ..engine.phases import ACTIVE, PHASES, TERMINAL
-from ..engine.records import as_data
-from ..engine.store import Store, TaskRow
-from ..engine.tasks import Engine, TaskError
-from ..engine.views import elapsed, result_view, status_view, usage_view, worktree_view
+from ..engine import (
+    ACTIVE,
+    PHASES,
+    TERMINAL,
+    Engine,
+    TaskError,
+    TaskRow,
+    as_data,
+    doing,
+    elapsed,
+    result_view,
+    status_view,
+    usage_view,
+    worktree_of,
+    worktree_view,
+)
 from . import diffs, timeline
 from .words import said
 
@@ -66,8 +76,9 @@ def outlook(row: TaskRow) -> dict[str, Any] | None:
     }
 
 
-def task_row(store: Store, row: TaskRow, now: float) -> dict[str, Any]:
-    view = status_view(row, now, store.queue_position(row) if row.phase == "queued" else None)
+def task_row(row: TaskRow, now: float, position: int | None) -> dict[str, Any]:
+    """One row of the swarm table; ``position``: its place in the queue, when queued."""
+    view = status_view(row, now, position if row.phase == "queued" else None)
     turn = (usage_view(row).get("turn") or {}) if row.usage or row.progress else {}
     return {
         "task_id": row.id,
@@ -77,7 +88,7 @@ def task_row(store: Store, row: TaskRow, now: float) -> dict[str, Any]:
         "cwd": row.cwd,
         "created_at": row.created_at,
         "elapsed_s": elapsed(row, now),
-        "last_action": doing(view).text(),
+        "last_action": doing.doing(view).text(),
         "tool_calls": view.get("tool_calls", 0),
         "tokens_in": int(turn.get("input_tokens", 0) or 0),
         "tokens_out": int(turn.get("output_tokens", 0) or 0),
@@ -87,10 +98,11 @@ def task_row(store: Store, row: TaskRow, now: float) -> dict[str, Any]:
     }
 
 
-def swarm(store: Store) -> dict[str, Any]:
-    """Every task, newest first, with the summary line's counts and the filters' choices."""
+def swarm(tasks: list[TaskRow], positions: dict[str, int]) -> dict[str, Any]:
+    """Every task (``tasks``, newest first) with the summary line's counts and the filters'
+    choices; ``positions``: the queued ones' places in the queue."""
     now = time.time()
-    rows = [task_row(store, r, now) for r in store.list()]
+    rows = [task_row(r, now, positions.get(r.id)) for r in tasks]
     counts: dict[str, int] = {phase: 0 for phase in PHASES}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -111,9 +123,8 @@ def swarm(store: Store) -> dict[str, Any]:
     }
 
 
-def task_detail(engine: Engine, row: TaskRow) -> dict[str, Any]:
+def task_detail(row: TaskRow, position: int | None) -> dict[str, Any]:
     now = time.time()
-    store = engine.store
     spec = row.task
     settings = {
         "model": spec.model,
@@ -122,10 +133,10 @@ def task_detail(engine: Engine, row: TaskRow) -> dict[str, Any]:
         "profile": spec.profile,
     }
     return {
-        "task": task_row(store, row, now),
+        "task": task_row(row, now, position),
         "prompt": spec.prompt,
         "settings": {key: value for key, value in settings.items() if value},
-        "live": status_view(row, now, store.queue_position(row)),
+        "live": status_view(row, now, position),
         "result": result_view(row, now) if row.terminal else None,
         "worktree": worktree_view(row),
         "terminal": row.terminal,
@@ -133,9 +144,9 @@ def task_detail(engine: Engine, row: TaskRow) -> dict[str, Any]:
     }
 
 
-def events_page(engine: Engine, task_id: str, cursor: int) -> dict[str, Any]:
+async def events_page(engine: Engine, task_id: str, cursor: int) -> dict[str, Any]:
     """Timeline entries from byte ``cursor`` of the task's events.jsonl, and the next cursor."""
-    page = engine.read_events(task_id, max(0, cursor), EVENT_PAGE_LINES, EVENT_PAGE_BYTES)
+    page = await engine.read_events(task_id, max(0, cursor), EVENT_PAGE_LINES, EVENT_PAGE_BYTES)
     return {
         "entries": timeline.entries(list(page.lines)),
         "cursor": page.next_cursor,
@@ -143,9 +154,9 @@ def events_page(engine: Engine, task_id: str, cursor: int) -> dict[str, Any]:
     }
 
 
-def task_diff(row: TaskRow) -> dict[str, Any]:
+async def task_diff(engine: Engine, row: TaskRow) -> dict[str, Any]:
     """The branch against its base, file by file, side by side (only once the task ended)."""
-    wt = branches.worktree_of(row)
+    wt = worktree_of(row)
     if wt is None:
         return {"available": False, "reason": "this task did not run in a worktree of its own"}
     if not row.terminal:
@@ -157,7 +168,7 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
     if row.extra.removed_branch:
         return {"available": False, "reason": f"branch {wt.branch} was deleted by a cleanup"}
     try:
-        out = branches.diff(row, paths=None, stat_only=False, max_chars=DIFF_MAX_CHARS)
+        out = await engine.diff(row.id, max_chars=DIFF_MAX_CHARS)
     except (TaskError, git.GitError) as exc:
         return {"available": False, "reason": said(exc)}
     return {
@@ -172,7 +183,7 @@ def task_diff(row: TaskRow) -> dict[str, Any]:
 
 
 def _live_branch(row: TaskRow) -> git.Worktree | None:
-    wt = branches.worktree_of(row)
+    wt = worktree_of(row)
     if wt is None or not row.terminal or row.extra.removed_branch:
         return None
     if row.extra.merged is not None:
@@ -180,49 +191,49 @@ def _live_branch(row: TaskRow) -> git.Worktree | None:
     return wt
 
 
-def conflicts(store: Store, row: TaskRow) -> dict[str, Any]:
+async def conflicts(engine: Engine, row: TaskRow) -> dict[str, Any]:
     """Which other unmerged task branches of the same repository this branch conflicts with
-    (the engine's prediction, :func:`~..engine.outlook.conflicts_with`: cached and capped)."""
+    (the engine's prediction, ``Engine.conflicts_with``: cached and capped)."""
     if _live_branch(row) is None:
         return {"checked": False, "with": []}
-    return {"checked": True, "with": as_data(conflicts_with(row, store.list(phases=TERMINAL)))}
+    return {"checked": True, "with": as_data(await engine.conflicts_with(row))}
 
 
-def repository(store: Store, repo: str) -> dict[str, Any] | None:
+async def repository(engine: Engine, repo: str) -> dict[str, Any] | None:
     """A repository's task branches, each with whether it would land cleanly on its target now
     and which other unmerged task branches it conflicts with (land one, and the other will not).
 
     ``None`` when no task belongs to ``repo`` (the page only shows repositories the store knows).
     """
-    rows = [r for r in store.list() if repo_of(r) == repo]
+    rows = [r for r in await engine.list() if repo_of(r) == repo]
     if not rows:
         return None
+    positions = await engine.queue_positions(rows)
+    landing = [r for r in rows if (wt := _live_branch(r)) is not None and wt.base_branch]
+    outcomes, errors = await engine.outcomes_now(landing)
+    found = await engine.conflicts(rows)
     now = time.time()
     out: list[dict[str, Any]] = []
     for row in rows:
-        item = task_row(store, row, now)
-        wt = _live_branch(row)
-        if wt is not None and wt.base_branch is not None:
-            try:
-                fresh = branches.outcome_of(wt)
-                item["now"] = {
-                    "state": (
-                        ("clean" if fresh.files else "empty")
-                        if fresh.merges_cleanly
-                        else "conflicts"
-                    ),
-                    "target": fresh.target,
-                    "conflicts": fresh.conflicts,
-                    "files": len(fresh.files),
-                    "insertions": fresh.insertions,
-                    "deletions": fresh.deletions,
-                }
-            except git.GitError as exc:
-                item["now"] = {"state": "error", "error": str(exc)}
+        item = task_row(row, now, positions.get(row.id))
+        fresh = outcomes.get(row.id)
+        if fresh is not None:
+            item["now"] = {
+                "state": (
+                    ("clean" if fresh.files else "empty") if fresh.merges_cleanly else "conflicts"
+                ),
+                "target": fresh.target,
+                "conflicts": fresh.conflicts,
+                "files": len(fresh.files),
+                "insertions": fresh.insertions,
+                "deletions": fresh.deletions,
+            }
+        elif row.id in errors:
+            item["now"] = {"state": "error", "error": errors[row.id]}
         out.append(item)
     pairs: dict[str, list[dict[str, Any]]] = {}
-    branch = {r.id: wt.branch for r in rows if (wt := branches.worktree_of(r)) is not None}
-    for pair in conflicts_between(rows):
+    branch = {r.id: wt.branch for r in rows if (wt := worktree_of(r)) is not None}
+    for pair in found:
         first, second = pair.tasks
         pairs.setdefault(first, []).append({"task_id": second, "branch": branch[second]})
         pairs.setdefault(second, []).append({"task_id": first, "branch": branch[first]})

@@ -21,9 +21,8 @@ from typing import Protocol
 from urllib.parse import quote
 
 import anyio
-import anyio.to_thread
 
-from ..engine.tasks import Engine
+from ..engine import Engine, off_loop
 from ..settings import Settings
 from .access import Access
 from .app import board_app
@@ -48,7 +47,7 @@ async def serve_until_stopped(server: Serving, open_url: Callable[[], object] | 
         while not server.started:  # uvicorn says so by this flag alone
             await anyio.sleep(START_POLL)
         try:
-            await anyio.to_thread.run_sync(open_url)
+            await off_loop(open_url)  # the engine's one helper for blocking work
         except Exception as exc:  # the board serves on without a browser
             sys.stderr.write(f"codex-mcp-swarm: could not open a browser: {exc}\n")
 

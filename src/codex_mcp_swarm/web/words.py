@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..engine.errors import ENGINE_WORDS, Term, spelt
+from ..engine import ENGINE_WORDS, Term, spelt
 
 BOARD_WORDS: Mapping[Term, str] = {
     **ENGINE_WORDS,
