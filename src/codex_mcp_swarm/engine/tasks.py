@@ -837,6 +837,18 @@ class Engine:
     async def count(self, *, phases: Sequence[str] | None = None) -> int:
         return await off_loop(self.store.count, phases=phases)
 
+    def newest_sync(
+        self, *, phases: Sequence[str] | None = None, limit: int
+    ) -> tuple[builtins.list[TaskRow], int]:
+        return self.store.list(phases=phases, limit=limit), self.store.count(phases=phases)
+
+    async def newest(
+        self, *, phases: Sequence[str] | None = None, limit: int
+    ) -> tuple[builtins.list[TaskRow], int]:
+        """The newest ``limit`` tasks (only ``phases``) and how many there are: one trip off
+        the loop for both."""
+        return await off_loop(self.newest_sync, phases=phases, limit=limit)
+
     async def unfinished(self) -> list[str]:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""
         return await off_loop(self.unfinished_sync)
