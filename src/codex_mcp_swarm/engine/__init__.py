@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .plan import Checkout, Limits, WorktreeRequest
     from .procs import same_process
     from .records import (
+        AutoLand,
         CheckFailed,
         CleanupReport,
         Collision,
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from .tasks import Engine, Status, new_task_id
     from .views import (
         FileView,
+        LandingMarkView,
         LandingView,
         ListingView,
         MergedView,
@@ -109,6 +111,7 @@ _HOMES = {
     "LandingRow": ".records",
     "landing_view": ".views",
     "FileView": ".views",
+    "LandingMarkView": ".views",
     "LandingView": ".views",
     "ListingView": ".views",
     "MergedView": ".views",
@@ -134,6 +137,7 @@ _HOMES = {
     "WorktreeRequest": ".plan",
     "same_process": ".procs",
     "worktree_request": ".requests",
+    "AutoLand": ".records",
     "CheckFailed": ".records",
     "Overlap": ".records",
     "ConflictPair": ".records",
@@ -180,6 +184,7 @@ __all__ = [
     "STARTING_GRACE",
     "SUPERVISED",
     "TERMINAL",
+    "AutoLand",
     "BackendError",
     "CheckFailed",
     "Checkout",
@@ -195,6 +200,7 @@ __all__ = [
     "LandReport",
     "LandRequest",
     "Landed",
+    "LandingMarkView",
     "LandingProgress",
     "LandingRow",
     "LandingView",

@@ -6,11 +6,13 @@ Owns: one family of frozen dataclasses.
 * :class:`TaskExtra`, a task row's ``extra``: the backend that supervises it, its worktree (the
   git layer's :class:`~..git.Worktree`) and outcome (:class:`~..git.Outcome`), how its work was
   merged (:class:`Merged`), the checkout it looks at (:class:`~.plan.Checkout`), the Ray node it
-  runs on (:class:`Node`) and its actor (:class:`RayRecord`), the paths it declared, and the
-  links between a conflicted task and the task resolving it;
+  runs on (:class:`Node`) and its actor (:class:`RayRecord`), the paths it declared, the
+  links between a conflicted task and the task resolving it, and its landing: the ``land`` it
+  was launched with (:class:`AutoLand`), where it went (:class:`LandingMark`), and for a reply
+  that took a failed landing home, the landing it goes back to (:class:`HomeTrip`);
 * the results faces render: :class:`DiffReport`, :class:`MergeReport`, :class:`CleanupReport`,
   and a landing's :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`,
-  :class:`CheckFailed`, :class:`Skipped`, :class:`Resolving`);
+  :class:`CheckFailed`, :class:`Skipped`, :class:`Resolving`, :class:`SentHome`);
 * a landing as the merge queue keeps it: what was asked (:class:`LandRequest`), its stored row
   (:class:`LandingRow`) and how far it got (:class:`LandingProgress`);
 * a page of a task's raw events (:class:`EventPage`);
@@ -30,7 +32,7 @@ only: a runner of a task without a worktree never loads it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActorPayload",
+    "AutoLand",
     "CheckFailed",
     "Checkout",
     "CleanupReport",
@@ -51,9 +54,11 @@ __all__ = [
     "Conflicted",
     "DiffReport",
     "EventPage",
+    "HomeTrip",
     "LandReport",
     "LandRequest",
     "Landed",
+    "LandingMark",
     "LandingProgress",
     "LandingRow",
     "MergeReport",
@@ -64,6 +69,7 @@ __all__ = [
     "RayRecord",
     "RemoteCode",
     "Resolving",
+    "SentHome",
     "Skipped",
     "TaskExtra",
     "WorkerRow",
@@ -78,14 +84,20 @@ def as_data(record: Any) -> Any:
     A field may say, in its metadata, the key it is written under (``"key"``) and when it is
     written at all (``"shown"``: a test of the whole record); the typed views
     (:mod:`.views`) use both to keep the answers' long-standing JSON shape."""
-    if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        data: dict[str, Any] = {}
-        for f in dataclasses.fields(record):
-            shown = f.metadata.get("shown")
-            if shown is not None and not shown(record):
-                continue
-            data[f.metadata.get("key", f.name)] = as_data(getattr(record, f.name))
-        return data
+    if record is None or isinstance(record, (str, int, float)):
+        return record
+    plan = _PLANS.get(type(record))
+    if plan is None and dataclasses.is_dataclass(record) and not isinstance(record, type):
+        plan = _PLANS[type(record)] = tuple(
+            (f.name, f.metadata.get("key", f.name), f.metadata.get("shown"))
+            for f in dataclasses.fields(record)
+        )
+    if plan is not None:
+        return {
+            key: as_data(getattr(record, name))
+            for name, key, shown in plan
+            if shown is None or shown(record)
+        }
     if isinstance(record, PurePath):
         return str(record)
     if isinstance(record, (list, tuple)):
@@ -93,6 +105,10 @@ def as_data(record: Any) -> Any:
     if isinstance(record, Mapping):
         return {str(key): as_data(value) for key, value in record.items()}
     return record
+
+
+# each record class's fields, as (name, JSON key, when written): read once per class
+_PLANS: dict[type, tuple[tuple[str, str, Callable[[Any], bool] | None], ...]] = {}
 
 
 # ---- a task's record -------------------------------------------------------------------------
@@ -167,6 +183,9 @@ class TaskExtra:
     resolves: str | None = None  # the conflicted task this one resolves
     resolves_paths: tuple[str, ...] = ()  # the paths that held conflict markers
     resolved_by: str | None = None  # the task resolving this one's conflicts
+    auto_land: AutoLand | None = None  # the task joins its repository's landing queue at its end
+    landing: LandingMark | None = None  # where the task went to land (a landing of it, or home)
+    home: HomeTrip | None = None  # a reply that took a failed landing home: it lands again
     # Keys a newer version wrote that this one does not know: kept as they were.
     unknown: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -265,6 +284,47 @@ class Resolving:
 
 
 @dataclass(frozen=True)
+class SentHome:
+    task_id: str
+    reply: str  # the reply task continuing its thread in its worktree
+    why: str  # "conflict" or "check"
+
+
+@dataclass(frozen=True)
+class AutoLand:
+    """A launch's ``land``: the task's branch joins its repository's queue when it completes."""
+
+    target: str | None = None
+    check: str | None = None
+    strategy: str = "merge"
+    on_failure: str = "report"
+
+
+LANDING_MARKS = ("queued", "checking", "landed", "sent home", "given up")
+
+
+@dataclass(frozen=True)
+class LandingMark:
+    """Where a task went to land: ``state`` is one of :data:`LANDING_MARKS`."""
+
+    state: str
+    landing_id: str | None = None
+    commit: str | None = None  # landed: the target's commit
+    reply: str | None = None  # sent home: the reply task
+    reason: str | None = None  # given up: why
+
+
+@dataclass(frozen=True)
+class HomeTrip:
+    """A reply that took a failed landing home: when it completes, its branch lands again with
+    ``request`` (``attempt`` counts the landings so far; ``root`` is the task first landed)."""
+
+    request: LandRequest
+    attempt: int
+    root: str
+
+
+@dataclass(frozen=True)
 class LandReport:
     """A landing: each task's fate, the targets' new tips, timings, and one line per task."""
 
@@ -284,6 +344,7 @@ class LandReport:
     check_prepare_seconds: float
     seconds: float
     lines: tuple[str, ...]  # a summary line first
+    sent_home: tuple[SentHome, ...] = ()  # failures replied to on the task's own thread
 
 
 @dataclass(frozen=True)
@@ -298,6 +359,8 @@ class LandRequest:
     check_timeout: float = 900.0
     check_parallel: int | None = None  # candidates checked at once (default: the CPUs)
     resolve: bool = False  # start a resolving task per conflict
+    on_failure: str = "report"  # or "reply": a failed task's own thread is told, and it retries
+    attempts: int = 2  # landings of one task's work (the first and its replies), at most
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Owns: task ids, admission (through :mod:`.admission`), recording a new task with
 :class:`~.plan.LaunchPlan`, the queue and the concurrency limit (claimed in one store
 transaction, so several servers sharing a task dir hold it together), handing claimed tasks to
 the backend, adopting tasks that another (or an earlier) server started, waking waiters the
-moment a task ends, cancelling, and paging a task's events.
+moment a task ends, cancelling, paging a task's events, and listing every task a page of rows
+at a time.
 
 Where a task's supervisor runs is the backend's business (:mod:`.backends`); the local backend
 runs one runner process per task (:mod:`.runner`).
@@ -70,6 +71,7 @@ from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED, TERMINAL
 from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
 from .records import (
+    AutoLand,
     CleanupReport,
     Collision,
     ConflictPair,
@@ -79,8 +81,10 @@ from .records import (
     MergeReport,
     Overlap,
     TaskExtra,
+    as_data,
 )
 from .store import Store, TaskRow, backend_of, valid_task_id
+from .views import listing_view
 
 __all__ = [
     "Checkout",
@@ -321,6 +325,7 @@ class Engine:
         priority: int = 0,
         worktree: WorktreeRequest | None = None,
         checkout: Checkout | None = None,
+        auto_land: AutoLand | None = None,
     ) -> TaskRow:
         """Record a new task and queue it; its supervisor starts in the background.
 
@@ -345,7 +350,7 @@ class Engine:
         limits = resolve_limits(self.settings, limits, parent)
         codex = self.codex_path()
         task_id = new_task_id()
-        extra = TaskExtra(backend=self.backend.name)  # only it supervises the task
+        extra = TaskExtra(backend=self.backend.name, auto_land=auto_land)  # its backend only
         made: git.Worktree | None = None
         if worktree is not None:
             try:
@@ -551,6 +556,15 @@ class Engine:
             )
         return [rows[t] for t in task_ids]
 
+    async def listing(self) -> list[dict[str, Any]]:
+        """Every task's listing view as JSON (``as_data``), newest first. Read off the loop a
+        page of rows at a time, so a store of ten thousand tasks is never decoded all at once."""
+        return await off_loop(self.listing_sync)
+
+    def listing_sync(self) -> list[dict[str, Any]]:
+        now = time.time()
+        return [as_data(listing_view(row, now)) for page in self.store.pages() for row in page]
+
     def unfinished_sync(self) -> list[str]:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""
         rows = self.store.list(phases=ACTIVE, owner=self.owner)
@@ -628,6 +642,7 @@ class Engine:
         priority: int = 0,
         worktree: WorktreeRequest | None = None,
         checkout: Checkout | None = None,
+        auto_land: AutoLand | None = None,
     ) -> TaskRow:
         """Record a new task and queue it (see :meth:`launch_sync`)."""
         return await off_loop(
@@ -638,6 +653,7 @@ class Engine:
             priority=priority,
             worktree=worktree,
             checkout=checkout,
+            auto_land=auto_land,
         )
 
     async def reply(
@@ -825,6 +841,18 @@ class Engine:
 
     async def count(self, *, phases: Sequence[str] | None = None) -> int:
         return await off_loop(self.store.count, phases=phases)
+
+    def newest_sync(
+        self, *, phases: Sequence[str] | None = None, limit: int
+    ) -> tuple[builtins.list[TaskRow], int]:
+        return self.store.list(phases=phases, limit=limit), self.store.count(phases=phases)
+
+    async def newest(
+        self, *, phases: Sequence[str] | None = None, limit: int
+    ) -> tuple[builtins.list[TaskRow], int]:
+        """The newest ``limit`` tasks (only ``phases``) and how many there are: one trip off
+        the loop for both."""
+        return await off_loop(self.newest_sync, phases=phases, limit=limit)
 
     async def unfinished(self) -> list[str]:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..codex.progress import TaskProgress, usage_delta
 from .phases import LANDING_TERMINAL, is_terminal
-from .records import LandingRow, Merged, Node
+from .records import LandingMark, LandingRow, Merged, Node
 from .store import TaskRow
 
 # ---- how a view's field is written by records.as_data ------------------------------------------
@@ -99,6 +99,18 @@ class Reconnecting:
 
     reason: str
     attempt: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LandingMarkView:
+    """Where a task went to land: its landing (``id``) and state, and the commit it landed at
+    (12 hex digits), the reply that took a failure home, or why it was given up."""
+
+    landing_id: str | None = field(metadata={"key": "id"})
+    state: str
+    commit: str | None = field(default=None, metadata=_if_set("commit"))
+    reply: str | None = field(default=None, metadata=_if_set("reply"))
+    reason: str | None = field(default=None, metadata=_if_set("reason"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,6 +202,7 @@ class StatusView:
     cancel_requested: bool = field(default=False, metadata=_if_set("cancel_requested"))
     steered: SteeredView | None = field(default=None, metadata=_if_set("steered"))
     node: NodeView | None = field(default=None, metadata=_if_set("node"))
+    landing: LandingMarkView | None = field(default=None, metadata=_if_set("landing"))
 
 
 def _parsed(view: Any) -> bool:
@@ -216,6 +229,7 @@ class ResultView:
     cwd: str
     worktree: WorktreeView | None
     steered: SteeredView | None = field(default=None, metadata=_if_set("steered"))
+    landing: LandingMarkView | None = field(default=None, metadata=_if_set("landing"))
     node: NodeView | None = field(default=None, metadata=_if_set("node"))
     structured: bool = field(default=False, metadata=NEVER)
     result: Any = field(default=None, metadata={"shown": _parsed})
@@ -284,6 +298,18 @@ def branch_of(row: TaskRow) -> str | None:
 def node_view(node: Node) -> NodeView:
     """The Ray worker node a task runs (ran) on, as far as known."""
     return NodeView(node_id=node.node_id, address=node.address, hostname=node.hostname)
+
+
+def landing_mark_view(mark: LandingMark) -> LandingMarkView:
+    """Where a task went to land: its landing and state (the commit it landed at, the reply
+    that took a failure home, or why it was given up)."""
+    return LandingMarkView(
+        landing_id=mark.landing_id,
+        state=mark.state,
+        commit=mark.commit[:12] if mark.commit else None,
+        reply=mark.reply or None,
+        reason=mark.reason or None,
+    )
 
 
 def merged_view(merged: Merged) -> MergedView:
@@ -386,6 +412,7 @@ def status_view(
         steered=steered_view(row) if row.steer_count else None,
         # The Ray backend: the worker node it runs on.
         node=node_view(row.extra.node) if row.extra.node is not None else None,
+        landing=landing_mark_view(row.extra.landing) if row.extra.landing is not None else None,
     )
 
 
@@ -417,6 +444,7 @@ def result_view(row: TaskRow, now: float | None = None) -> ResultView:
         steered=steered_view(row) if row.steer_count else None,
         # The Ray backend: the worker node it ran on.
         node=node_view(row.extra.node) if row.extra.node is not None else None,
+        landing=landing_mark_view(row.extra.landing) if row.extra.landing is not None else None,
         structured=structured,
         result=parsed.get("result"),
         result_error=parsed.get("result_error"),
