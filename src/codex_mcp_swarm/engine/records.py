@@ -83,32 +83,45 @@ def as_data(record: Any) -> Any:
 
     A field may say, in its metadata, the key it is written under (``"key"``) and when it is
     written at all (``"shown"``: a test of the whole record); the typed views
-    (:mod:`.views`) use both to keep the answers' long-standing JSON shape."""
-    if record is None or isinstance(record, (str, int, float)):
+    (:mod:`.views`) use both to keep the answers' long-standing JSON shape. How a type is
+    converted is worked out once per type (listing ten thousand tasks converts each view)."""
+    kind = type(record)
+    if kind in _PLAIN:
         return record
-    plan = _PLANS.get(type(record))
-    if plan is None and dataclasses.is_dataclass(record) and not isinstance(record, type):
-        plan = _PLANS[type(record)] = tuple(
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        convert = _CONVERTERS[kind] = _converter(kind)
+    return convert(record)
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # JSON-ready as they are
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {}  # by type, made by _converter on first use
+
+
+def _converter(kind: type) -> Callable[[Any], Any]:
+    """How :func:`as_data` converts a value of type ``kind``."""
+    if dataclasses.is_dataclass(kind):
+        plan = tuple(
             (f.name, f.metadata.get("key", f.name), f.metadata.get("shown"))
-            for f in dataclasses.fields(record)
+            for f in dataclasses.fields(kind)
         )
-    if plan is not None:
-        return {
-            key: as_data(getattr(record, name))
-            for name, key, shown in plan
-            if shown is None or shown(record)
-        }
-    if isinstance(record, PurePath):
-        return str(record)
-    if isinstance(record, (list, tuple)):
-        return [as_data(item) for item in record]
-    if isinstance(record, Mapping):
-        return {str(key): as_data(value) for key, value in record.items()}
-    return record
 
+        def record_data(record: Any) -> dict[str, Any]:
+            data: dict[str, Any] = {}
+            for name, key, shown in plan:
+                if shown is None or shown(record):
+                    value = getattr(record, name)
+                    data[key] = value if type(value) in _PLAIN else as_data(value)
+            return data
 
-# each record class's fields, as (name, JSON key, when written): read once per class
-_PLANS: dict[type, tuple[tuple[str, str, Callable[[Any], bool] | None], ...]] = {}
+        return record_data
+    if issubclass(kind, PurePath):
+        return str
+    if issubclass(kind, (list, tuple)):
+        return lambda items: [item if type(item) in _PLAIN else as_data(item) for item in items]
+    if issubclass(kind, Mapping):
+        return lambda mapping: {str(key): as_data(value) for key, value in mapping.items()}
+    return lambda value: value
 
 
 # ---- a task's record -------------------------------------------------------------------------

@@ -57,7 +57,7 @@ NEVER = {"shown": lambda view: False}  # known to the engine, not part of the JS
 # ---- the views -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class UsageView:
     """Tokens of a task's own turn (``turn``), and the thread's running total as Codex reports
     it (``thread_total``); both None (an empty object in JSON) before Codex reported any."""
@@ -66,7 +66,7 @@ class UsageView:
     thread_total: Mapping[str, int] | None = field(default=None, metadata=_if_set("thread_total"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class NodeView:
     """The Ray worker node a task runs (ran) on, as far as known."""
 
@@ -75,7 +75,7 @@ class NodeView:
     hostname: str | None = field(default=None, metadata=_if_set("hostname"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SteeredView:
     """How often a task was steered, and when last."""
 
@@ -83,7 +83,7 @@ class SteeredView:
     last_at: float | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ToolView:
     """A task's latest tool call: its kind, its argument in one line, how it is going."""
 
@@ -93,7 +93,7 @@ class ToolView:
     exit_code: int | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Reconnecting:
     """Codex cannot reach its model: why, and how many tries so far."""
 
@@ -101,7 +101,7 @@ class Reconnecting:
     attempt: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LandingMarkView:
     """Where a task went to land: its landing (``id``) and state, and the commit it landed at
     (12 hex digits), the reply that took a failure home, or why it was given up."""
@@ -113,7 +113,7 @@ class LandingMarkView:
     reason: str | None = field(default=None, metadata=_if_set("reason"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class MergedView:
     """How a task's work was merged (or landed, with ``via`` the task whose merge brought it);
     ``merged`` is always True (a view is made only for merged work)."""
@@ -129,7 +129,7 @@ class MergedView:
     via: str | None = field(default=None, metadata=_if_set("via"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class FileView:
     """One file a task's branch changed (insertions and deletions None for a binary file)."""
 
@@ -142,7 +142,7 @@ def _with_outcome() -> dict[str, Any]:
     return {"shown": lambda view: view.head_commit is not None}
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WorktreeView:
     """Where a worktree task works and, once it ended, what its branch holds (``head_commit``
     and the fields after it are None until then; ``files`` lists at most :data:`MAX_FILES`)."""
@@ -166,7 +166,7 @@ class WorktreeView:
     removed_branch: bool = field(default=False, metadata=_if_set("removed_branch"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WorktreeRef:
     """A worktree task's worktree as its status names it: where, and on which branch."""
 
@@ -174,7 +174,7 @@ class WorktreeRef:
     branch: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StatusView:
     """What a task is doing now. ``exit_code``, ``exit_signal`` and ``error`` are written once
     it ended; the optional parts only when they hold something."""
@@ -209,7 +209,7 @@ def _parsed(view: Any) -> bool:
     return bool(view.structured) and view.result_error is None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ResultView:
     """The outcome: like the removed official tool ({threadId, content}) plus status and usage.
     For a task asked for an output schema (``structured``) that completed, ``result`` is its
@@ -236,7 +236,7 @@ class ResultView:
     result_error: str | None = field(default=None, metadata=_if_set("result_error"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ListingView:
     """One task in a list: state, timing, thread, usage and branch."""
 
@@ -254,7 +254,7 @@ class ListingView:
     branch: str | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LandingView:
     """A landing as any face shows it: its state, where it is in its repository's queue
     (``position``), and while it runs how far it got (written only until it ended)."""
