@@ -40,7 +40,8 @@ get an empty HOME (Codex's shell reads no user profile), so results do not depen
 12. loop stall: over streamable HTTP, one client's ``codex_async`` with ``worktree: true`` spends
    2 s in git (the repository's ``post-checkout`` hook sleeps 2 s, and ``git worktree add`` runs
    it), while a second client calls ``codex_status`` again and again: its latency during those
-   calls vs with the server idle.
+   calls vs with the server idle (a long task holds the one slot of ``--max-parallel 1``, so the
+   new tasks wait in the queue instead of starting Codex during the measurement).
 
 Numbers are printed and written to JSON (default ``bench/results/latest.json``), never asserted.
 The exit code is 1 only if a section could not run. Every server, runner and Codex process the
@@ -884,26 +885,13 @@ async def landing(b: Bench) -> dict[str, Any]:
     n = cfg.land_branches
     results: dict[str, Any] = {}
     async with b.server("land", "--max-parallel", str(min(n, 8))) as srv:
-        ids = []
+        steps = []
         for i in range(n):
             target = f"pkg{i % 20:03d}/mod{i % 20:02d}/file{i % 50:02d}.py"
-            step = {"shell": f"printf 'VALUE = {i} + 1\\n' > {target}"}
-            ids.append(
-                await srv.launch(
-                    b.prompt(f"Edit {target}", step),
-                    cwd=str(repo),
-                    worktree=True,
-                    sandbox="workspace-write",
-                )
-            )
-        tasks = await srv.wait_all(ids)
-        bad = [t["task_id"] for t in tasks if t["status"] != "completed"]
-        if bad:
-            raise BenchError(f"worktree tasks did not complete: {bad}")
+            steps.append((f"Edit {target}", f"printf 'VALUE = {i} + 1\\n' > {target}"))
+        ids = await worktree_tasks(b, srv, repo, steps)
         branches = [f"codex-swarm/{i}" for i in ids]
-        start_tip = subprocess.run(
-            ["git", "rev-parse", "main"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        start_tip = main_tip(repo)
         bare = []
         for branch in branches:  # the baseline: git merging the same branches in the checkout
             bare.append(
@@ -945,6 +933,29 @@ async def landing(b: Bench) -> dict[str, Any]:
     }
 
 
+async def worktree_tasks(
+    b: Bench, srv: Server, repo: Path, steps: list[tuple[str, str]]
+) -> list[str]:
+    """One worktree task per (title, shell command), all completed on return."""
+    ids = []
+    for title, shell in steps:
+        prompt = b.prompt(title, {"shell": shell})
+        ids.append(
+            await srv.launch(prompt, cwd=str(repo), worktree=True, sandbox="workspace-write")
+        )
+    tasks = await srv.wait_all(ids)
+    bad = [t["task_id"] for t in tasks if t["status"] != "completed"]
+    if bad:
+        raise BenchError(f"worktree tasks did not complete: {bad}")
+    return ids
+
+
+def main_tip(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "main"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 # The merge queue's check: one second, failing when a branch added BREAK. A case's cost is the
 # landing's wall time in units of that second (the issue's "checks").
 QUEUE_CHECK = "sleep 1; test ! -e BREAK"
@@ -967,29 +978,15 @@ async def merge_queue_cases(b: Bench, srv: Server, repo: Path) -> dict[str, Any]
     for case, parallel, breaking, conflicting in QUEUE_CASES:
         breaks = (7 * n) // 12 if breaking else None
         conflicts = (n // 6, (3 * n) // 4) if conflicting else None
-        ids = []
+        steps = []
         for i in range(n):
             if conflicts is not None and i in conflicts:
-                step = {"shell": f"printf 'shared = {i}\\n' > queue_shared.py"}
+                shell = f"printf 'shared = {i}\\n' > queue_shared.py"
             else:
-                step = {"shell": f"printf 'VALUE = {i}\\n' > queue_{case}_{i}.py"}
-            if i == breaks:
-                step = {"shell": step["shell"] + " && touch BREAK"}
-            ids.append(
-                await srv.launch(
-                    b.prompt(f"queue {case} {i}", step),
-                    cwd=str(repo),
-                    worktree=True,
-                    sandbox="workspace-write",
-                )
-            )
-        tasks = await srv.wait_all(ids)
-        bad = [t["task_id"] for t in tasks if t["status"] != "completed"]
-        if bad:
-            raise BenchError(f"queue case {case}: tasks did not complete: {bad}")
-        start_tip = subprocess.run(
-            ["git", "rev-parse", "main"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
+                shell = f"printf 'VALUE = {i}\\n' > queue_{case}_{i}.py"
+            steps.append((f"queue {case} {i}", shell + (" && touch BREAK" if i == breaks else "")))
+        ids = await worktree_tasks(b, srv, repo, steps)
+        start_tip = main_tip(repo)
         bare_start = time.perf_counter()  # the baseline: merge every branch, check once
         for task_id in ids:
             with contextlib.suppress(subprocess.CalledProcessError):
@@ -1335,12 +1332,17 @@ async def loop_stall(b: Bench) -> dict[str, Any]:
     hook.write_text(f"#!/bin/sh\nsleep {GIT_STALL}\n")
     hook.chmod(0o755)
     quick = b.prompt("quick", {"message": "done"})
+    long = b.prompt("holds the slot", {"delay": 600, "message": "late"})
     results: dict[str, Any] = {}
-    async with b.http_server("stall") as (url, fast), http_client(url) as other:
+    flags = ("--max-parallel", "1")
+    async with b.http_server("stall", *flags) as (url, fast), http_client(url) as other:
         slow = Server(other, fast.task_dir, fast.pid, fast.sampler)  # a second client
         first = await fast.launch(quick)
         await fast.wait_all([first])
-        status_args = {"task_ids": [first]}
+        # A long task holds the only slot, so the slow calls' tasks stay queued while we measure:
+        # their Codex processes would otherwise compete for the cores with the server.
+        holder = await fast.launch(long)
+        status_args = {"task_ids": [first, holder]}
         idle = [ms(await fast.timed("codex_status", status_args)) for _ in range(cfg.calls)]
         during: list[float] = []
         slow_s: list[float] = []
@@ -1358,6 +1360,7 @@ async def loop_stall(b: Bench) -> dict[str, Any]:
                 tg.start_soon(slow_call)
                 while not done.is_set():
                     during.append(ms(await fast.timed("codex_status", status_args)))
+        await fast.call("codex_cancel", {"task_id": holder})
         tasks = await fast.wait_all(started)
         results["slow_call_s"] = stats(slow_s)
         results["status_idle_ms"] = stats(idle)

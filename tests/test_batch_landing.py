@@ -104,21 +104,7 @@ def one_by_one(repo: Path, names: list[str], strategy: str) -> list[LandStep]:
 
 
 def batch(repo: Path, names: list[str], strategy: str, parallel: int) -> list[LandStep]:
-    scratches = [Scratch(repo, repo.parent / f"{repo.name}-s{i}") for i in range(parallel)]
-    try:
-        result = land_batch(
-            repo,
-            [(name, f"land {name}") for name in names],
-            target="main",
-            strategy=strategy,
-            check=CHECK,
-            scratches=scratches,
-            cache=CheckCache(repo),
-        )
-    finally:
-        for scratch in scratches:
-            scratch.close()
-    return result.steps
+    return run_batch(repo, names, parallel, strategy=strategy)[0]
 
 
 def outcome(steps: list[LandStep]) -> list[tuple[str, str, list[str]]]:
@@ -162,15 +148,16 @@ def landed_count(steps: list[LandStep]) -> int:
 
 
 def run_batch(
-    repo: Path, names: list[str], parallel: int, check: str = CHECK
+    repo: Path, names: list[str], parallel: int, check: str = CHECK, strategy: str = "merge"
 ) -> tuple[list[LandStep], int, int]:
+    """(steps, rounds of checks, check runs) of landing ``names`` in a batch."""
     scratches = [Scratch(repo, repo.parent / f"{repo.name}-s{i}") for i in range(parallel)]
     try:
         result = land_batch(
             repo,
             [(name, f"land {name}") for name in names],
             target="main",
-            strategy="merge",
+            strategy=strategy,
             check=check,
             scratches=scratches,
             cache=CheckCache(repo),

@@ -153,3 +153,13 @@ def test_decoded_rows_are_reused_until_any_process_changes_them(tmp_path: Path) 
     assert page[1].progress == {"message": "news"}
     assert [r.id for r in store.list(phases=["completed"], limit=10)] == ["ffffff1"]
     assert [r.id for r in store.list()] == [f"ffffff{i}" for i in (4, 3, 2, 1, 0)]
+
+
+def test_pages_give_every_task_newest_first_a_page_at_a_time(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for i in range(7):
+        _create(store, f"gggg{i:02d}")
+    pages = list(store.pages(size=3))
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [r.id for p in pages for r in p] == [f"gggg{i:02d}" for i in range(6, -1, -1)]
+    assert list(Store(tmp_path / "empty").pages()) == []

@@ -70,6 +70,14 @@ def _lock_free(repository: str) -> bool:
         return False
 
 
+def _unknown(landing_id: str) -> TaskError:
+    return TaskError(
+        "unknown landing id {landing_id!r}; {LIST} shows the known ones",
+        code=Code.UNKNOWN_TASK,
+        landing_id=landing_id,
+    )
+
+
 class LandingQueue:
     """The engine's landings. ``run`` is started in the engine's task group and owns the
     landings' worker threads; ``stop`` interrupts them at a landed boundary."""
@@ -93,11 +101,7 @@ class LandingQueue:
     async def get(self, landing_id: str) -> LandingRow:
         row = await off_loop(self.store.get_landing, landing_id)
         if row is None:
-            raise TaskError(
-                "unknown landing id {landing_id!r}; {LIST} shows the known ones",
-                code=Code.UNKNOWN_TASK,
-                landing_id=landing_id,
-            )
+            raise _unknown(landing_id)
         return row
 
     async def get_many(self, landing_ids: Sequence[str]) -> list[LandingRow]:
@@ -115,11 +119,7 @@ class LandingQueue:
         until it has stopped at a landed boundary."""
         row = await off_loop(self.store.request_landing_cancel, landing_id)
         if row is None:
-            raise TaskError(
-                "unknown landing id {landing_id!r}; {LIST} shows the known ones",
-                code=Code.UNKNOWN_TASK,
-                landing_id=landing_id,
-            )
+            raise _unknown(landing_id)
         stop = self._stops.get(landing_id)
         if stop is not None:
             stop.set()

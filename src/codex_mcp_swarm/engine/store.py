@@ -659,6 +659,22 @@ class Store:
             rows = self._db.execute(query, args).fetchall()
         return [TaskRow.from_sql(r) for r in rows]
 
+    def pages(self, size: int = 500) -> Iterator[builtins.list[TaskRow]]:
+        """Every task, newest first, ``size`` rows a query (the decoded rows of one page at a
+        time, not cached: a whole listing would only push the rows callers ask about out)."""
+        before: int | None = None
+        while True:
+            where = "" if before is None else " WHERE seq < ?"
+            args = (size,) if before is None else (before, size)
+            with self._lock:
+                raw = self._db.execute(
+                    f"SELECT * FROM tasks{where} ORDER BY seq DESC LIMIT ?", args
+                ).fetchall()
+            if not raw:
+                return
+            yield [TaskRow.from_sql(r) for r in raw]
+            before = int(raw[-1]["seq"])
+
     def latest_for_thread(self, thread_id: str) -> TaskRow | None:
         with self._lock:
             row = self._db.execute(

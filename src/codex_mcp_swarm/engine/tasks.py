@@ -4,7 +4,8 @@ Owns: task ids, admission (through :mod:`.admission`), recording a new task with
 :class:`~.plan.LaunchPlan`, the queue and the concurrency limit (claimed in one store
 transaction, so several servers sharing a task dir hold it together), handing claimed tasks to
 the backend, adopting tasks that another (or an earlier) server started, waking waiters the
-moment a task ends, cancelling, and paging a task's events.
+moment a task ends, cancelling, paging a task's events, and listing every task a page of rows
+at a time.
 
 Where a task's supervisor runs is the backend's business (:mod:`.backends`); the local backend
 runs one runner process per task (:mod:`.runner`).
@@ -81,6 +82,7 @@ from .records import (
     TaskExtra,
 )
 from .store import Store, TaskRow, backend_of, valid_task_id
+from .views import listing_view
 
 __all__ = [
     "Checkout",
@@ -551,6 +553,15 @@ class Engine:
             )
         return [rows[t] for t in task_ids]
 
+    async def listing(self) -> list[dict[str, Any]]:
+        """Every task's listing view, newest first. Read off the loop a page of rows at a time,
+        so a store of ten thousand tasks is never decoded all at once."""
+        return await off_loop(self.listing_sync)
+
+    def listing_sync(self) -> list[dict[str, Any]]:
+        now = time.time()
+        return [listing_view(row, now) for page in self.store.pages() for row in page]
+
     def unfinished_sync(self) -> list[str]:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""
         rows = self.store.list(phases=ACTIVE, owner=self.owner)
@@ -825,6 +836,18 @@ class Engine:
 
     async def count(self, *, phases: Sequence[str] | None = None) -> int:
         return await off_loop(self.store.count, phases=phases)
+
+    def newest_sync(
+        self, *, phases: Sequence[str] | None = None, limit: int
+    ) -> tuple[builtins.list[TaskRow], int]:
+        return self.store.list(phases=phases, limit=limit), self.store.count(phases=phases)
+
+    async def newest(
+        self, *, phases: Sequence[str] | None = None, limit: int
+    ) -> tuple[builtins.list[TaskRow], int]:
+        """The newest ``limit`` tasks (only ``phases``) and how many there are: one trip off
+        the loop for both."""
+        return await off_loop(self.newest_sync, phases=phases, limit=limit)
 
     async def unfinished(self) -> list[str]:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""

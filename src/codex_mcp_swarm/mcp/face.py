@@ -4,7 +4,9 @@ Owns: :class:`Face` (the engine, settings and ``MCPServer`` a tool module regist
 answer helpers, the launch of a task from tool arguments, waiting with progress), the tool
 annotations, and the hyphenated-parameter adapter.
 
-Must not: hold task logic (the engine decides; this translates arguments and renders results).
+Must not: hold task logic (the engine decides; this translates arguments and renders results),
+or decide what blocks: every engine call is awaited, and the engine runs its own blocking work
+off the event loop.
 """
 
 from __future__ import annotations

@@ -163,8 +163,7 @@ def register(face: Face) -> None:
     async def codex_list(
         status: StatusFilter = None, limit: ListLimit = 50
     ) -> Annotated[CallToolResult, TaskList]:
-        rows = await face.engine.list(phases=status or None, limit=limit)
-        total = await face.engine.count(phases=status or None)
+        rows, total = await face.engine.newest(phases=status or None, limit=limit)
         now = time.time()
         lines = [render.list_line(listing_view(r, now)) for r in rows]
         items = [answers.strip_empty(render.list_item(listing_view(r, now))) for r in rows]

@@ -7,6 +7,11 @@ open page that re-reads the store when its ``updated_at`` moves (at most twice a
 sends the swarm (with the landing queue: it is sent again when a landing moves), the open task
 and its new timeline entries.
 
+Everything it reads it awaits from the engine, which runs the store and git off the event loop.
+The one thing it moves off the loop itself is its own rendering of the whole swarm (a few ms per
+thousand tasks, re-sent on every change to every open page), through the engine's one helper,
+``off_loop``: a board over ten thousand tasks must not hold up the MCP clients beside it.
+
 Must not: hold task logic or HTML built from task text. Pages are static files; the script fills
 them with ``textContent`` from the JSON API, so agent output never becomes markup.
 """
@@ -28,7 +33,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..engine import Engine, LandingRow, TaskError, TaskRow, valid_task_id
+from ..engine import Engine, LandingRow, TaskError, TaskRow, off_loop, valid_task_id
 from . import actions, data
 from .access import Access
 from .words import said
@@ -214,7 +219,7 @@ class Board:
 
     async def _swarm(self, landings: list[LandingRow] | None = None) -> dict[str, Any]:
         rows = await self.engine.list()
-        out = data.swarm(rows, await self.engine.queue_positions(rows))
+        out = await off_loop(data.swarm, rows, await self.engine.queue_positions(rows))
         if landings is None:
             landings = await data.landing_rows(self.engine)
         out["landings"] = await data.landings(self.engine, landings)
