@@ -65,6 +65,7 @@ CODEX_PARAMS = {
     "include_uncommitted",
     "paths",
     "output_schema",
+    "land",
 }
 
 

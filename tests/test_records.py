@@ -12,7 +12,11 @@ import pytest
 from codex_mcp_swarm.engine.codec import extra_from_json, extra_to_dict, extra_to_json
 from codex_mcp_swarm.engine.plan import Checkout, LaunchPlan
 from codex_mcp_swarm.engine.records import (
+    AutoLand,
     CleanupReport,
+    HomeTrip,
+    LandingMark,
+    LandRequest,
     Merged,
     Node,
     RayRecord,
@@ -70,6 +74,13 @@ def _full() -> TaskExtra:
         resolves="abc123456780",
         resolves_paths=("x.py",),
         resolved_by="abc123456781",
+        auto_land=AutoLand(target="main", check="make test", on_failure="reply"),
+        landing=LandingMark("sent home", "land1234abcd", reply="abc123456782"),
+        home=HomeTrip(
+            request=LandRequest(task_ids=None, check="make test", on_failure="reply", attempts=3),
+            attempt=2,
+            root="abc123456789",
+        ),
     )
 
 

@@ -381,6 +381,15 @@ def _branch_flags(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--resolve", action="store_true", help="start a task per conflict to resolve it"
         )
+        parser.add_argument(
+            "--on-failure",
+            choices=("report", "reply"),
+            default="report",
+            help="reply: tell a failed task's own thread what failed; it lands again (report)",
+        )
+        parser.add_argument(
+            "--attempts", type=int, default=2, metavar="N", help="landings per task (2)"
+        )
     elif command == "merge":
         parser.add_argument("task_id", metavar="ID")
     else:
@@ -588,7 +597,9 @@ def _ensure_codex(settings: Settings) -> None:
 def _console(command: str, args: argparse.Namespace, settings: Settings) -> int:
     from .console import common
 
-    starts = command in _STARTS_CODEX and (command != "land" or args.resolve)
+    starts = command in _STARTS_CODEX and (
+        command != "land" or args.resolve or args.on_failure == "reply"
+    )
     if starts and not getattr(args, "print_only", False):
         _ensure_codex(settings)
     if command == "setup":
@@ -696,6 +707,8 @@ def _branch_console(command: str, args: argparse.Namespace, settings: Settings) 
         raise ValueError("--check-timeout must be a positive number of seconds")
     if args.check_parallel is not None and not 1 <= args.check_parallel <= 64:
         raise ValueError("--check-parallel must be a whole number from 1 to 64")
+    if not 1 <= args.attempts <= 10:
+        raise ValueError("--attempts must be a whole number from 1 to 10")
     cwd = Path(args.cwd).expanduser().absolute() if args.cwd else Path.cwd()
     request = LandRequest(
         task_ids=tuple(args.task_ids) or None,
@@ -706,6 +719,8 @@ def _branch_console(command: str, args: argparse.Namespace, settings: Settings) 
         check_timeout=args.check_timeout,
         check_parallel=args.check_parallel,
         resolve=args.resolve,
+        on_failure=args.on_failure,
+        attempts=args.attempts,
     )
     return land_command(settings, request, as_json=args.json)
 

@@ -2,7 +2,8 @@
 
 Owns: the command's output (one line per task, the target's new tip, or ``--json``) and its exit
 code (0 when every chosen task landed or was already in, 1 when any conflicted, failed its check
-or was skipped, 2 for bad input).
+or was skipped, 2 for bad input). With ``--on-failure reply`` a failed task is sent home: a
+reply on its own thread starts here, and lands again through a server on the task dir.
 
 Must not: choose, merge or record anything itself (``engine.landing`` does, as for
 ``codex_land``).
@@ -35,13 +36,20 @@ def land_command(settings: Settings, request: LandRequest, *, as_json: bool = Fa
     except KeyboardInterrupt:
         error("interrupted; what had landed stays landed, the rest is unchanged")
         return 130
-    if any(item.follow_up for item in out.resolving):
-        engine.start_queued_now()  # resolving tasks start under their own runners
+    if any(item.follow_up for item in out.resolving) or out.sent_home:
+        engine.start_queued_now()  # resolving tasks and replies start under their own runners
     if as_json:
         print_json(as_data(out))
     else:
         console = make_console()
         for line in out.lines:
             console.print(clean(line, one_line=False), markup=False, highlight=False)
+        if out.sent_home:
+            console.print(
+                "The replies land again when they complete, through a server running on this "
+                "task dir (codex-mcp-swarm serving a client, or the board).",
+                markup=False,
+                highlight=False,
+            )
     trouble = out.conflicted or out.check_failed or out.skipped
     return 1 if trouble else 0

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .plan import Checkout, Limits, WorktreeRequest
     from .procs import same_process
     from .records import (
+        AutoLand,
         CheckFailed,
         CleanupReport,
         Collision,
@@ -108,6 +109,7 @@ _HOMES = {
     "WorktreeRequest": ".plan",
     "same_process": ".procs",
     "worktree_request": ".requests",
+    "AutoLand": ".records",
     "CheckFailed": ".records",
     "Overlap": ".records",
     "ConflictPair": ".records",
@@ -154,6 +156,7 @@ __all__ = [
     "STARTING_GRACE",
     "SUPERVISED",
     "TERMINAL",
+    "AutoLand",
     "BackendError",
     "CheckFailed",
     "Checkout",

@@ -24,9 +24,12 @@ from typing import TYPE_CHECKING, Any
 from ..codex.command import ReviewTarget, TaskSpec
 from .plan import Checkout
 from .records import (
+    AutoLand,
     CheckFailed,
     Conflicted,
+    HomeTrip,
     Landed,
+    LandingMark,
     LandingProgress,
     LandReport,
     LandRequest,
@@ -34,6 +37,7 @@ from .records import (
     Node,
     RayRecord,
     Resolving,
+    SentHome,
     Skipped,
     TaskExtra,
     as_data,
@@ -67,6 +71,9 @@ _KEYS = (
     "resolves",
     "resolves_paths",
     "resolved_by",
+    "auto_land",
+    "landing",
+    "home",
 )
 
 
@@ -187,7 +194,38 @@ def _ray(data: Mapping[str, Any]) -> RayRecord:
     )
 
 
+def _auto_land(data: Mapping[str, Any]) -> AutoLand:
+    return AutoLand(
+        target=_str(data.get("target")),
+        check=_str(data.get("check")),
+        strategy=_str(data.get("strategy")) or "merge",
+        on_failure=_str(data.get("on_failure")) or "report",
+    )
+
+
+def _landing_mark(data: Mapping[str, Any]) -> LandingMark:
+    return LandingMark(
+        state=_need(data, "state"),
+        landing_id=_str(data.get("landing_id")),
+        commit=_str(data.get("commit")),
+        reply=_str(data.get("reply")),
+        reason=_str(data.get("reason")),
+    )
+
+
+def _home(data: Mapping[str, Any]) -> HomeTrip:
+    request = data.get("request")
+    if not isinstance(request, dict):
+        raise _Malformed("request is missing")
+    return HomeTrip(
+        request=_request(request), attempt=_int(data.get("attempt")) or 1, root=_need(data, "root")
+    )
+
+
 _RECORDS: dict[str, Any] = {
+    "auto_land": _auto_land,
+    "landing": _landing_mark,
+    "home": _home,
     "worktree": _worktree,
     "outcome": _outcome,
     "merged": _merged,
@@ -256,6 +294,9 @@ def _decode(text: str | bytes) -> TaskExtra:
         resolves=_str(data.get("resolves")),
         resolves_paths=_strs(data.get("resolves_paths")),
         resolved_by=_str(data.get("resolved_by")),
+        auto_land=_record(data, "auto_land"),
+        landing=_record(data, "landing"),
+        home=_record(data, "home"),
         unknown={k: v for k, v in data.items() if k not in _KEYS},
     )
 
@@ -327,7 +368,10 @@ def request_to_json(request: LandRequest) -> str:
 
 
 def request_from_json(text: str) -> LandRequest:
-    data = json.loads(text)
+    return _request(json.loads(text))
+
+
+def _request(data: Mapping[str, Any]) -> LandRequest:
     ids = data.get("task_ids")
     parallel = data.get("check_parallel")
     return LandRequest(
@@ -339,6 +383,8 @@ def request_from_json(text: str) -> LandRequest:
         check_timeout=float(data.get("check_timeout") or 900.0),
         check_parallel=parallel if isinstance(parallel, int) else None,
         resolve=bool(data.get("resolve")),
+        on_failure=_str(data.get("on_failure")) or "report",
+        attempts=_int(data.get("attempts")) or 2,
     )
 
 
@@ -395,6 +441,7 @@ def report_from_json(text: str | None) -> LandReport | None:
             check_prepare_seconds=float(data.get("check_prepare_seconds") or 0.0),
             seconds=float(data.get("seconds") or 0.0),
             lines=tuple(str(line) for line in data.get("lines") or ()),
+            sent_home=tuple(SentHome(**item) for item in data.get("sent_home") or []),
         )
     except (ValueError, TypeError, KeyError) as exc:
         log.warning("a stored landing report is malformed and is ignored (%s)", exc)

@@ -33,7 +33,7 @@ from ..git.landing import LandStep, Scratch, conflicted_merge, markers_left
 from ..git.lock import landing_lock
 from ..git.run import common_dir
 from ..git.worktrees import repo_dir
-from . import branches
+from . import branches, homes
 from .admission import check_cwd
 from .errors import Code, TaskError
 from .phases import TERMINAL
@@ -42,11 +42,13 @@ from .records import (
     CheckFailed,
     Conflicted,
     Landed,
+    LandingMark,
     LandingProgress,
     LandReport,
     LandRequest,
     Merged,
     Resolving,
+    SentHome,
     Skipped,
 )
 from .store import TaskRow
@@ -179,6 +181,7 @@ def land(
     stop: threading.Event | None = None,
     on_progress: Callable[[LandingProgress], None] | None = None,
     landed_before: Collection[str] = (),
+    landing_id: str | None = None,
 ) -> LandReport:
     """Land the tasks' branches in batches with the outcome of landing them one by one: which
     landed, conflicted, failed their check, were skipped or are being resolved, the target(s)
@@ -205,10 +208,23 @@ def land(
     prepare_seconds = 0.0  # checking candidates out in the scratch worktree
     landed_rows: list[TaskRow] = []
     to_resolve: list[tuple[TaskRow, git.Worktree, str, list[TaskRow]]] = []
+    to_home: list[tuple[TaskRow, git.Worktree, LandStep, list[TaskRow]]] = []
+    sent_home: list[SentHome] = []
+    replying = request.on_failure == "reply"
+
+    def marked(row: TaskRow) -> bool:
+        return landing_id is not None or replying or row.extra.landing is not None
+
+    def given_up(row: TaskRow, reason: str) -> None:
+        if marked(row):
+            homes.mark(engine, row, LandingMark("given up", landing_id, reason=reason))
 
     def skip(row_id: str, reason: str) -> None:
         skipped.append(Skipped(task_id=row_id, reason=reason))
         lines.append(f"skipped {row_id}: {reason}")
+        row = engine.store.get(row_id)
+        if row is not None:
+            given_up(row, reason)
 
     def handle(row: TaskRow, wt: git.Worktree, step: LandStep, record_it: bool = True) -> None:
         nonlocal check_seconds, prepare_seconds
@@ -231,6 +247,8 @@ def land(
                     already=step.status == "already",
                 )
             )
+            if marked(row):
+                homes.mark(engine, row, LandingMark("landed", landing_id, commit=step.commit))
             how = "was already in" if step.status == "already" else "landed on"
             lines.append(f"landed {row.id}: {how} {step.target} at {(step.commit or '')[:12]}")
             if step.checkout:
@@ -249,8 +267,12 @@ def land(
                 f"conflicted {row.id}: {', '.join(step.conflicts) or 'some paths'}"
                 + (with_whom if others else "")
             )
-            if request.resolve:
+            if replying:
+                to_home.append((row, wt, step, others))
+            elif request.resolve:
                 to_resolve.append((row, wt, step.target, others))
+            else:
+                given_up(row, f"conflicts in {', '.join(step.conflicts) or 'some paths'}")
         elif step.status == "check_failed":
             ran = step.check
             assert ran is not None
@@ -266,6 +288,10 @@ def land(
             last = (ran.output_tail.strip().splitlines() or [""])[-1][:160]
             code = "timed out" if ran.timed_out else f"exit {ran.exit_code}"
             lines.append(f"check failed {row.id} ({code}): {last}")
+            if replying:
+                to_home.append((row, wt, step, []))
+            else:
+                given_up(row, f"the check failed ({code})")
         else:
             skip(row.id, step.reason or "not landed")
 
@@ -381,6 +407,36 @@ def land(
         finally:
             for scratch in scratches:
                 scratch.close()
+        for row, wt, step, others in to_home:
+            attempt = row.extra.home.attempt if row.extra.home is not None else 1
+            failure = "conflict" if step.status == "conflicted" else "check"
+            if attempt >= request.attempts:
+                lines.append(f"gave up {row.id}: {attempt} of {request.attempts} landings failed")
+                given_up(row, f"{attempt} of {request.attempts} landings failed ({failure})")
+                continue
+            try:
+                ran = step.check
+                reply = homes.send_home(
+                    engine,
+                    row,
+                    wt,
+                    step.target,
+                    request,
+                    conflicts=list(step.conflicts) if failure == "conflict" else None,
+                    landed_by=others,
+                    check=(ran.exit_code, ran.output_tail) if ran is not None else None,
+                )
+            except (TaskError, git.GitError) as exc:
+                fallback = "resolving" if request.resolve and failure == "conflict" else "reported"
+                lines.append(f"not sent home {row.id} ({exc}): {fallback}")
+                if fallback == "resolving":
+                    to_resolve.append((row, wt, step.target, others))
+                else:
+                    given_up(row, f"it could not be sent home: {exc}")
+                continue
+            sent_home.append(SentHome(task_id=row.id, reply=reply, why=failure))
+            homes.mark(engine, row, LandingMark("sent home", landing_id, reply=reply))
+            lines.append(f"sent home {row.id}: task {reply} continues its thread")
         for row, wt, target, others in to_resolve:
             try:
                 follow = _start_resolver(engine, row, wt, target, others)
@@ -417,6 +473,7 @@ def land(
         check_prepare_seconds=round(prepare_seconds, 3),
         seconds=round(time.monotonic() - started, 3),
         lines=(summary, *lines),
+        sent_home=tuple(sent_home),
     )
 
 

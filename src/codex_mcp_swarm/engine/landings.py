@@ -5,8 +5,9 @@ that waits behind the earlier landings of its repository (keyed by the git commo
 every server sharing the store); the queue claims the oldest one of each repository that has
 none running, and runs :func:`.landing.land` for it in a worker thread it owns, with a stop
 event: a cancel (seen in the store, so any server's cancel reaches it) stops its checks and
-leaves the target at a landed boundary. Progress (the tasks whose candidates are checked, those
-landed so far, the check's last line) is written to the store as it changes.
+leaves the target at a landed boundary. Each pass also lets ended tasks that land by
+themselves join their queue (:func:`.homes.feed`). Progress (the tasks whose candidates are
+checked, those landed so far, the check's last line) is written to the store as it changes.
 
 When a server stops, its running landings stop at a landed boundary and go back to the head of
 their queue; when a server dies, another server (or the next one) finds the landing running
@@ -35,9 +36,10 @@ import anyio.to_thread
 from .. import git
 from ..git.lock import landing_lock
 from .errors import Code
+from .homes import feed, mark
 from .landing import land, landing_repository
 from .offload import off_loop
-from .records import LandingProgress, LandingRow, LandRequest
+from .records import LandingMark, LandingProgress, LandingRow, LandRequest
 from .tasks import TaskError
 
 if TYPE_CHECKING:
@@ -155,6 +157,7 @@ class LandingQueue:
                     kick = self._kick
                     try:
                         await off_loop(self._resume_orphans)
+                        await off_loop(feed, self.engine, new_landing_id)
                         while not self._interrupted:
                             row = await off_loop(self.store.claim_landing, self.engine.owner)
                             if row is None:
@@ -215,8 +218,10 @@ class LandingQueue:
             stop=stop,
             on_progress=progress,
             landed_before=row.progress.landed,
+            landing_id=row.id,
         )
         phase, report, error = "failed", None, None
+        await off_loop(self._mark, row, ("queued",), LandingMark("checking", row.id))
         async with anyio.create_task_group() as watch:
             watch.start_soon(self._watch_cancel, row.id, stop)
             try:
@@ -240,9 +245,22 @@ class LandingQueue:
             else:
                 final = "cancelled" if cancelled else phase
                 await off_loop(self.store.finish_landing, row.id, final, report, error)
+                if final != "completed":
+                    why = "the landing was cancelled" if cancelled else f"the landing {final}"
+                    end = LandingMark("given up", row.id, reason=error or why)
+                    await off_loop(self._mark, row, ("queued", "checking"), end)
             self._stops.pop(row.id, None)
             self.engine._notify()
             self.kick()
+
+    def _mark(self, row: LandingRow, states: tuple[str, ...], landing: LandingMark) -> None:
+        """Tasks of ``row`` that went to land with it and are still in ``states``: now at
+        ``landing``."""
+        for task_id in row.request.task_ids or ():
+            task = self.store.get(task_id)
+            now = task.extra.landing if task is not None else None
+            if task and now and now.landing_id == row.id and now.state in states:
+                mark(self.engine, task, landing)
 
     async def _watch_cancel(self, landing_id: str, stop: threading.Event) -> None:
         while not stop.is_set():

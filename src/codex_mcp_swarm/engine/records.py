@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActorPayload",
+    "AutoLand",
     "CheckFailed",
     "Checkout",
     "CleanupReport",
@@ -50,9 +51,11 @@ __all__ = [
     "Conflicted",
     "DiffReport",
     "EventPage",
+    "HomeTrip",
     "LandReport",
     "LandRequest",
     "Landed",
+    "LandingMark",
     "LandingProgress",
     "LandingRow",
     "MergeReport",
@@ -63,6 +66,7 @@ __all__ = [
     "RayRecord",
     "RemoteCode",
     "Resolving",
+    "SentHome",
     "Skipped",
     "TaskExtra",
     "WorkerRow",
@@ -156,6 +160,9 @@ class TaskExtra:
     resolves: str | None = None  # the conflicted task this one resolves
     resolves_paths: tuple[str, ...] = ()  # the paths that held conflict markers
     resolved_by: str | None = None  # the task resolving this one's conflicts
+    auto_land: AutoLand | None = None  # the task joins its repository's landing queue at its end
+    landing: LandingMark | None = None  # where the task went to land (a landing of it, or home)
+    home: HomeTrip | None = None  # a reply that took a failed landing home: it lands again
     # Keys a newer version wrote that this one does not know: kept as they were.
     unknown: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -254,6 +261,47 @@ class Resolving:
 
 
 @dataclass(frozen=True)
+class SentHome:
+    task_id: str
+    reply: str  # the reply task continuing its thread in its worktree
+    why: str  # "conflict" or "check"
+
+
+@dataclass(frozen=True)
+class AutoLand:
+    """A launch's ``land``: the task's branch joins its repository's queue when it completes."""
+
+    target: str | None = None
+    check: str | None = None
+    strategy: str = "merge"
+    on_failure: str = "report"
+
+
+LANDING_MARKS = ("queued", "checking", "landed", "sent home", "given up")
+
+
+@dataclass(frozen=True)
+class LandingMark:
+    """Where a task went to land: ``state`` is one of :data:`LANDING_MARKS`."""
+
+    state: str
+    landing_id: str | None = None
+    commit: str | None = None  # landed: the target's commit
+    reply: str | None = None  # sent home: the reply task
+    reason: str | None = None  # given up: why
+
+
+@dataclass(frozen=True)
+class HomeTrip:
+    """A reply that took a failed landing home: when it completes, its branch lands again with
+    ``request`` (``attempt`` counts the landings so far; ``root`` is the task first landed)."""
+
+    request: LandRequest
+    attempt: int
+    root: str
+
+
+@dataclass(frozen=True)
 class LandReport:
     """A landing: each task's fate, the targets' new tips, timings, and one line per task."""
 
@@ -273,6 +321,7 @@ class LandReport:
     check_prepare_seconds: float
     seconds: float
     lines: tuple[str, ...]  # a summary line first
+    sent_home: tuple[SentHome, ...] = ()  # failures replied to on the task's own thread
 
 
 @dataclass(frozen=True)
@@ -287,6 +336,8 @@ class LandRequest:
     check_timeout: float = 900.0
     check_parallel: int | None = None  # candidates checked at once (default: the CPUs)
     resolve: bool = False  # start a resolving task per conflict
+    on_failure: str = "report"  # or "reply": a failed task's own thread is told, and it retries
+    attempts: int = 2  # landings of one task's work (the first and its replies), at most
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -898,6 +898,84 @@ class Store:
                     landing_id,
                 ),
             )
+
+    def awaiting_landing(self) -> builtins.list[TaskRow]:
+        """Ended tasks that are to join a landing queue by themselves and have not yet: tasks
+        launched with ``land``, and replies that took a failed landing home (a cheap text
+        match on the stored record first; the caller reads the typed record)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM tasks WHERE phase IN ('completed', 'failed', 'cancelled') AND"
+                " (extra LIKE '%\"auto\\_land\": {%' ESCAPE '\\' OR extra LIKE"
+                " '%\"home\": {%') AND extra NOT LIKE '%\"landing\": {%' ORDER BY seq"
+            ).fetchall()
+        return [TaskRow.from_sql(r) for r in rows]
+
+    def join_landing(
+        self,
+        task_ids: Sequence[str],
+        repository: str,
+        request: LandRequest,
+        new_id: str,
+        mark: Callable[[TaskExtra, str], TaskExtra],
+    ) -> tuple[str, builtins.list[str]] | None:
+        """In one transaction: the tasks not yet marked (``extra.landing`` unset) join a queued
+        landing of ``repository`` with the same arguments as ``request`` (its ``task_ids``
+        aside) and no cancel asked, or a new one (id ``new_id``); each task's record becomes
+        ``mark(extra, landing_id)``. Returns (the landing id, the tasks that joined), or None
+        when every task had joined already (another server did it)."""
+        now = time.time()
+        with self._tx() as db:
+            fresh: list[tuple[str, TaskExtra]] = []
+            for task_id in task_ids:
+                found = db.execute("SELECT extra FROM tasks WHERE id = ?", (task_id,)).fetchone()
+                if found is None:
+                    continue
+                extra = extra_from_json(found[0])
+                if extra.landing is None:
+                    fresh.append((task_id, extra))
+            if not fresh:
+                return None
+            ids = [task_id for task_id, _extra in fresh]
+            same = replace(request, task_ids=None)
+            landing_id = None
+            queued = db.execute(
+                "SELECT id, request FROM landings WHERE phase = 'queued' AND repository = ? AND"
+                " cancel_requested = 0 ORDER BY seq DESC",
+                (repository,),
+            ).fetchall()
+            for row in queued:
+                theirs = request_from_json(row[1])
+                if theirs.task_ids is None or replace(theirs, task_ids=None) != same:
+                    continue
+                joined = replace(theirs, task_ids=(*theirs.task_ids, *ids))
+                db.execute(
+                    "UPDATE landings SET request = ?, updated_at = ? WHERE id = ?",
+                    (request_to_json(joined), now, row[0]),
+                )
+                landing_id = row[0]
+                break
+            if landing_id is None:
+                landing_id = new_id
+                seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM landings").fetchone()[0]
+                db.execute(
+                    "INSERT INTO landings (id, seq, repository, phase, request, created_at,"
+                    " updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                    (
+                        landing_id,
+                        seq,
+                        repository,
+                        request_to_json(replace(request, task_ids=tuple(ids))),
+                        now,
+                        now,
+                    ),
+                )
+            for task_id, extra in fresh:
+                db.execute(
+                    "UPDATE tasks SET extra = ?, updated_at = ? WHERE id = ?",
+                    (extra_to_json(mark(extra, landing_id)), now, task_id),
+                )
+        return landing_id, ids
 
     def request_landing_cancel(self, landing_id: str) -> LandingRow | None:
         """A queued landing is cancelled at once; a running one is asked to stop (its server

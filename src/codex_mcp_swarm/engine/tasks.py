@@ -71,6 +71,7 @@ from .offload import off_loop
 from .phases import ACTIVE, SUPERVISED, TERMINAL
 from .plan import Checkout, LaunchPlan, Limits, WorktreeRequest
 from .records import (
+    AutoLand,
     CleanupReport,
     Collision,
     ConflictPair,
@@ -323,6 +324,7 @@ class Engine:
         priority: int = 0,
         worktree: WorktreeRequest | None = None,
         checkout: Checkout | None = None,
+        auto_land: AutoLand | None = None,
     ) -> TaskRow:
         """Record a new task and queue it; its supervisor starts in the background.
 
@@ -347,7 +349,7 @@ class Engine:
         limits = resolve_limits(self.settings, limits, parent)
         codex = self.codex_path()
         task_id = new_task_id()
-        extra = TaskExtra(backend=self.backend.name)  # only it supervises the task
+        extra = TaskExtra(backend=self.backend.name, auto_land=auto_land)  # its backend only
         made: git.Worktree | None = None
         if worktree is not None:
             try:
@@ -639,6 +641,7 @@ class Engine:
         priority: int = 0,
         worktree: WorktreeRequest | None = None,
         checkout: Checkout | None = None,
+        auto_land: AutoLand | None = None,
     ) -> TaskRow:
         """Record a new task and queue it (see :meth:`launch_sync`)."""
         return await off_loop(
@@ -649,6 +652,7 @@ class Engine:
             priority=priority,
             worktree=worktree,
             checkout=checkout,
+            auto_land=auto_land,
         )
 
     async def reply(

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from ..codex.progress import TaskProgress, usage_delta
-from .records import LandingRow, Merged, Node
+from .records import LandingMark, LandingRow, Merged, Node
 from .store import TaskRow
 
 
@@ -41,6 +41,19 @@ def node_view(node: Node) -> dict[str, Any]:
     """The Ray worker node a task runs (ran) on, as far as known."""
     known = {"node_id": node.node_id, "address": node.address, "hostname": node.hostname}
     return {k: v for k, v in known.items() if v is not None}
+
+
+def landing_mark_view(mark: LandingMark) -> dict[str, Any]:
+    """Where a task went to land: its landing and state (the commit it landed at, the reply
+    that took a failure home, or why it was given up)."""
+    view: dict[str, Any] = {"id": mark.landing_id, "state": mark.state}
+    if mark.commit:
+        view["commit"] = mark.commit[:12]
+    if mark.reply:
+        view["reply"] = mark.reply
+    if mark.reason:
+        view["reason"] = mark.reason
+    return view
 
 
 def merged_view(merged: Merged) -> dict[str, Any]:
@@ -156,6 +169,8 @@ def status_view(
         view["steered"] = steered_view(row)
     if row.extra.node is not None:  # the Ray backend: the worker node it runs on
         view["node"] = node_view(row.extra.node)
+    if row.extra.landing is not None:
+        view["landing"] = landing_mark_view(row.extra.landing)
     return view
 
 
@@ -184,6 +199,8 @@ def result_view(row: TaskRow, now: float | None = None) -> dict[str, Any]:
         "worktree": worktree_view(row),
         **({"steered": steered_view(row)} if row.steer_count else {}),
     }
+    if row.extra.landing is not None:  # where it went to land
+        view["landing"] = landing_mark_view(row.extra.landing)
     if row.extra.node is not None:  # the Ray backend: the worker node it ran on
         view["node"] = node_view(row.extra.node)
     if row.phase == "completed" and row.task.output_schema is not None:

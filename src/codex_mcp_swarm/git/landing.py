@@ -5,7 +5,10 @@ target's current tip, an optional check command run in a scratch worktree of tha
 and the target moved to it with a compare-and-swap under the repository's merge lock, so a
 crash leaves the target at its old tip or the new one, never between); the :class:`Scratch`
 worktree checks run in; :func:`conflicted_merge` (a commit holding a conflicted merge with its
-markers, for someone to resolve); and :func:`touched_paths` (what a branch changed).
+markers, for someone to resolve); :func:`merge_into_worktree` (the target's tip merged into a
+task's branch where its worktree has it, markers committed for a conflict, so the task's agent
+can take it from there; :func:`undo_merge_into` takes it back); and :func:`touched_paths`
+(what a branch changed).
 
 The user's checkout follows the target only when it has the target checked out, is at the old
 tip and is clean; when a checkout holding the target has local changes the step is skipped
@@ -32,7 +35,7 @@ from pathlib import Path
 from .lock import repository_lock
 from .merging import Candidate, build_candidate, fast_forward_checkout, merge_tree
 from .refs import branch_tip
-from .run import REPO_ENV_VARS, GitError, commit_of, identity_options, run_git
+from .run import REPO_ENV_VARS, GitError, commit_of, identity_options, is_ancestor, run_git
 from .worktrees import holders_of, mkdir_private
 
 CHECK_TIMEOUT = 900.0  # default seconds a check may run
@@ -290,6 +293,34 @@ def conflicted_merge(repo: Path, branch: str, target: str, message: str) -> tupl
     args = ["commit-tree", merged.tree, "-p", target_tip, "-p", tip, "-F", "-"]
     commit = run_git(top, args, stdin=message.encode(), config=identity_options(top)).line()
     return commit, merged.conflicts
+
+
+def merge_into_worktree(
+    worktree: Path, branch: str, target: str, message: str
+) -> tuple[str, list[str]]:
+    """(the branch's new tip, conflicting paths): ``target``'s tip merged into ``branch`` as a
+    merge commit (the branch first), conflict markers committed where the two disagree, and the
+    worktree holding ``branch`` moved to it (a fast-forward: it refuses to touch local
+    changes). A branch that already holds the target is left as it is."""
+    where = Path(worktree)
+    branch, tip = branch_tip(where, branch, "branch")
+    target, target_tip = branch_tip(where, target, "target")
+    if is_ancestor(where, target_tip, tip):
+        return tip, []
+    merged = merge_tree(where, tip, target_tip)
+    args = ["commit-tree", merged.tree, "-p", tip, "-p", target_tip, "-F", "-"]
+    commit = run_git(where, args, stdin=message.encode(), config=identity_options(where)).line()
+    run_git(where, ["merge", "--ff-only", "-q", "--end-of-options", commit])
+    return commit, merged.conflicts
+
+
+def undo_merge_into(worktree: Path, merged: str) -> None:
+    """Take back :func:`merge_into_worktree`'s merge ``merged`` (its first parent becomes the
+    branch's tip again, in the worktree too), when what it was for could not go on."""
+    where = Path(worktree)
+    if commit_of(where, "HEAD") != merged:
+        return
+    run_git(where, ["reset", "-q", "--keep", f"{merged}^1"])
 
 
 def markers_left(repo: Path, commit: str, paths: list[str]) -> list[str]:

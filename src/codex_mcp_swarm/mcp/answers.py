@@ -48,6 +48,17 @@ class WorktreeAnswer(TypedDict, total=False):
     problem: str
 
 
+class LandingMarkAnswer(TypedDict, total=False):
+    """Where a task went to land: ``state`` queued, checking, landed (``commit``), sent home
+    (``reply``: the task continuing its thread) or given up (``reason``)."""
+
+    id: Required[str | None]
+    state: Required[str]
+    commit: str
+    reply: str
+    reason: str
+
+
 class TaskAnswer(TypedDict, total=False):
     """One task in an answer: ``content`` is the agent's final message once it ended."""
 
@@ -73,6 +84,7 @@ class TaskAnswer(TypedDict, total=False):
     next: str
     result: Any
     result_error: str
+    landing: LandingMarkAnswer
 
 
 class WaitAnswer(TypedDict):
@@ -170,6 +182,7 @@ class ConflictedTask(TypedDict, total=False):
     colliding_tasks: list[str]
     follow_up: str
     follow_up_error: str
+    sent_home: str  # on_failure reply: the reply task continuing its thread
 
 
 class FailedCheck(TypedDict, total=False):
@@ -180,6 +193,7 @@ class FailedCheck(TypedDict, total=False):
     exit_code: int
     timed_out: bool
     tail: str
+    sent_home: str  # on_failure reply: the reply task continuing its thread
 
 
 class SkippedTask(TypedDict):
@@ -332,6 +346,7 @@ def task_answer(view: dict[str, Any], waiting: int = 0) -> TaskAnswer:
     answer["truncated"] = view.get("truncated") or None
     answer["next"] = next_step(view, wt, waiting)
     answer["result_error"] = view.get("result_error")
+    answer["landing"] = view.get("landing")  # where it went to land, if it went
     out: TaskAnswer = strip_empty(answer)
     if "result" in view:  # the agent's JSON as it is (its nulls and empty values too)
         out["result"] = view["result"]
@@ -378,6 +393,7 @@ def land_answer(report: LandReport) -> LandAnswer:
     text content repeated (each task appears once, in the list of what happened to it)."""
     several = report.target is None and len(report.tips) > 1
     follow = {r.task_id: r for r in report.resolving}
+    home = {h.task_id: h.reply for h in report.sent_home}
     landed: list[dict[str, Any]] = [
         {
             "task_id": item.task_id,
@@ -397,6 +413,7 @@ def land_answer(report: LandReport) -> LandAnswer:
                 "colliding_tasks": list(item.colliding_tasks),
                 "follow_up": resolving.follow_up if resolving else None,
                 "follow_up_error": resolving.error if resolving else None,
+                "sent_home": home.get(item.task_id),
             }
         )
     failed = [
@@ -405,6 +422,7 @@ def land_answer(report: LandReport) -> LandAnswer:
             "exit_code": item.exit_code,
             "timed_out": item.timed_out or None,
             "tail": short_tail(item.output_tail),
+            "sent_home": home.get(item.task_id),
         }
         for item in report.check_failed
     ]

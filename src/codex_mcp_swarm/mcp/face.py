@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 from ..codex.command import TaskSpec
 from ..engine import (
     FAILED,
+    AutoLand,
     Engine,
     Limits,
     Overlap,
@@ -165,6 +166,22 @@ class Face:
             idle_timeout=args.get("idle_timeout"),
             retries=args.get("retries"),
         )
+        land = args.get("land")
+        auto_land = None
+        if land is not None:
+            if not args.get("worktree"):
+                return self.error(
+                    "land needs worktree: true (a task lands its own branch); add worktree: "
+                    "true, or leave land out and use codex_land later"
+                )
+            if land.check is not None and not land.check.strip():
+                return self.error("land.check is empty: give a shell command, or leave it out")
+            auto_land = AutoLand(
+                target=land.target,
+                check=land.check,
+                strategy=land.strategy,
+                on_failure=land.on_failure,
+            )
         try:
             worktree = worktree_request(
                 bool(args.get("worktree")),
@@ -176,6 +193,7 @@ class Face:
                 limits=limits,
                 priority=args.get("priority") or 0,
                 worktree=worktree,
+                auto_land=auto_land,
             )
         except TaskError as exc:
             return self.error(said(exc))

@@ -23,13 +23,14 @@ from ..git import GitError
 from . import answers, render
 from .answers import LandAnswer
 from .face import alias_kwargs
-from .schemas import MAX_IDS, Cwd, Strategy, Target
+from .schemas import MAX_IDS, Cwd, OnFailure, Strategy, Target
 from .words import said
 
 DESCRIPTION = (
     "Land (merge) many finished Codex agents' worktree branches into their target, like a merge "
     "queue: the merges are checked in batches (check: a shell command) before the target moves, "
-    "with the outcome of landing one by one; conflicts and failed checks are reported."
+    "with the outcome of landing one by one; conflicts and failed checks are reported, or "
+    "sent back to the task's own thread (on_failure: reply) and landed again."
 )
 
 LandIds = Annotated[
@@ -51,6 +52,9 @@ CheckParallel = Annotated[
     int | None, Field(ge=1, le=64, description="candidates checked at once (default: CPUs)")
 ]
 Resolve = Annotated[bool, Field(description="start an agent per conflict")]
+Attempts = Annotated[
+    int, Field(ge=1, le=10, description="landings per task, with on_failure reply")
+]
 
 
 Async = Annotated[
@@ -106,6 +110,8 @@ def register(mcp: MCPServer, engine: Engine, budget: int, sync_limit: float) -> 
         check_parallel: CheckParallel = None,
         cwd: Cwd = None,
         resolve: Resolve = False,
+        on_failure: OnFailure = "report",
+        attempts: Attempts = 2,
         async_: Async = False,
     ) -> Annotated[CallToolResult, LandAnswer]:
         request = LandRequest(
@@ -117,6 +123,8 @@ def register(mcp: MCPServer, engine: Engine, budget: int, sync_limit: float) -> 
             check_timeout=check_timeout,
             check_parallel=check_parallel,
             resolve=resolve,
+            on_failure=on_failure,
+            attempts=attempts,
         )
         try:
             row = await engine.landings.submit(request)

@@ -24,6 +24,7 @@ from .answers import TaskAnswer
 from .face import TASK_TOOL, Face, alias_kwargs
 from .schemas import (
     ApprovalPolicy,
+    AutoLandArg,
     BaseInstructions,
     BaseRef,
     CompactPrompt,
@@ -69,6 +70,7 @@ def register(face: Face) -> None:
         include_uncommitted: IncludeUncommitted = False,
         paths: TouchPaths = None,
         output_schema: OutputSchema = None,
+        land: AutoLandArg = None,
     ) -> Annotated[CallToolResult, TaskAnswer]:
         """Run one Codex session and return when it finishes."""
         args = dict(locals())

@@ -232,6 +232,28 @@ Target = Annotated[
     str | None,
     Field(max_length=255, description="default: the task's base branch"),
 ]
+OnFailure = Annotated[
+    Literal["report", "reply"],
+    Field(description="reply: tell the failed task's own thread, then land it again"),
+]
+
+
+class LandOnEnd(BaseModel):
+    """A launch's ``land``: the task's branch joins its repository's landing queue when the
+    task completes."""
+
+    model_config = {"extra": "forbid"}
+
+    target: Target = None
+    check: Annotated[str | None, Field(max_length=4096)] = None
+    strategy: Strategy = "merge"
+    on_failure: OnFailure = "report"
+
+
+AutoLandArg = Annotated[
+    LandOnEnd | None,
+    Field(description="with worktree: land the branch once completed (a queue; batched)"),
+]
 
 
 #: ``codex_diff``: the engine's record of the diff is the answer.
