@@ -144,6 +144,8 @@ def _outcome(row: LandingRow) -> str:
         parts.append("check failed")
     if report.conflicted:
         parts.append("conflicted")
+    if report.sent_home:
+        parts.append("sent home")
     if report.skipped and not parts:
         parts.append("skipped")
     return ", ".join(parts) or "nothing to land"
@@ -176,6 +178,9 @@ def landing_item(row: LandingRow, position: int | None) -> dict[str, Any]:
                     "output_tail": x.output_tail[-CHECK_TAIL_CHARS:],
                 }
                 for x in report.check_failed
+            ],
+            sent_home=[
+                {"task_id": x.task_id, "reply": x.reply, "why": x.why} for x in report.sent_home
             ],
             new_tip=report.new_tip,
             target=report.target or request.target,

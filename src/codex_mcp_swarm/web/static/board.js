@@ -131,6 +131,11 @@
         if (l.summary) item.appendChild(el("p", { class: "landing-summary", text: l.summary }));
         if (l.error) item.appendChild(el("p", { class: "bad", text: l.error }));
         if ((l.lines || []).length) item.appendChild(el("pre", { class: "text landing-lines", text: l.lines.join("\n") }));
+        for (const h of l.sent_home || []) {
+          item.appendChild(el("p", { class: "landing-home" }, "sent home (" + h.why + "): ",
+            el("a", { href: "/task/" + h.task_id, class: "mono", text: h.task_id }), " continues as ",
+            el("a", { href: "/task/" + h.reply, class: "mono", text: h.reply })));
+        }
         for (const f of l.check_failed || []) {
           if (f.output_tail) item.appendChild(el("pre", { class: "text landing-check", text: f.task_id + ": " + f.output_tail }));
         }
