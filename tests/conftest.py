@@ -105,12 +105,15 @@ KINDS: dict[str, frozenset[str]] = {
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test with its module's kind; a module of no kind, or of two, stops the run."""
+    """Mark each test with its module's kind; a module of no kind, or of two, stops the run.
+    A test of a module listed here may carry another kind itself (a unit module's one test
+    that starts a process: ``@pytest.mark.e2e``); it is then of that kind only."""
     wrong: dict[str, list[str]] = {}
     for item in items:
         name = item.path.name
+        own = [mark.name for mark in item.own_markers if mark.name in KINDS]
         listed = [kind for kind, names in KINDS.items() if name in names]
-        for kind in listed:
+        for kind in listed if not own else []:
             item.add_marker(kind)
         kinds = {mark.name for mark in item.iter_markers() if mark.name in KINDS}
         if len(kinds) != 1:

@@ -414,6 +414,7 @@ def test_worktrees_default_to_beside_the_task_dir(tmp_path: Path) -> None:
     assert explicit.worktree_dir == (tmp_path / "w").resolve()
 
 
+@pytest.mark.e2e  # the watch command as a process
 def test_piped_watch_prints_the_current_table_once_then_changes(tmp_path: Path) -> None:
     import signal
     import subprocess

@@ -178,6 +178,21 @@ async def test_tasks_launched_with_land_land_by_themselves_in_batches(
         assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
         waited = data(await client.call_tool("codex_wait", {"task_ids": ids, "timeout": 5}))
         assert all(t["landing"]["state"] == "landed" for t in waited["tasks"])
+        # Landing them again by name skips them, and they still say where they went.
+        again = data(await client.call_tool("codex_land", {"task_ids": ids, "cwd": str(repo)}))
+        assert len(again["skipped"]) == 3 and "landed" not in again
+        marks = await landing_until(client, ids, {"landed"}, timeout=5)
+        # A task that fails does not land; it says so.
+        failing = await launch(
+            client,
+            script({"error": 400}, text="Task fails"),
+            cwd=str(repo),
+            worktree=True,
+            sandbox="workspace-write",
+            land=land,
+        )
+        [mark] = await landing_until(client, [failing], {"landed", "given up"})
+        assert mark["state"] == "given up" and "failed" in mark["reason"], mark
         # land needs a worktree.
         refused = await client.call_tool(
             "codex_async", {"prompt": "x", "cwd": str(repo), "land": land}

@@ -43,6 +43,7 @@ def test_phases_are_named_once() -> None:
     assert not ACTIVE & TERMINAL
 
 
+@pytest.mark.e2e  # four processes
 def test_claim_queued_never_exceeds_the_limit_across_processes(tmp_path: Path) -> None:
     store = Store(tmp_path)
     for i in range(60):
