@@ -180,8 +180,10 @@ def feed(engine: Engine, new_id: Callable[[], str], now: float | None = None) ->
                 continue
             request = replace(extra.home.request, task_ids=None)
         elif extra.auto_land is not None:
-            if row.phase != "completed":
-                continue  # a failed or cancelled task does not land
+            if row.phase != "completed":  # a failed or cancelled task does not land
+                reason = f"the task {row.phase}, so its branch was not landed"
+                mark(engine, row, LandingMark(state="given up", reason=reason))
+                continue
             auto = extra.auto_land
             wt = extra.worktree
             request = LandRequest(

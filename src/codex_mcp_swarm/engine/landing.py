@@ -5,7 +5,9 @@ they finished, or the ones named; land them through :func:`..git.batch.land_batc
 per target, with the outcome of landing them one by one, while holding the repository's
 landing lock; record each landed task as merged so cleanup and later landings count it; name
 the already-landed tasks a conflict collides with; start a resolving follow-up task per
-conflict when asked) and the typed answer every face renders
+conflict when asked, or, with ``on_failure: reply``, send each failure home to the task's own
+thread through :mod:`.homes`; write where each task went on it when the landing is stored or
+sends failures home) and the typed answer every face renders
 (:class:`~.records.LandReport`).
 
 A crash between two tasks leaves the target at a landed boundary (git moves it with a
@@ -223,7 +225,8 @@ def land(
         skipped.append(Skipped(task_id=row_id, reason=reason))
         lines.append(f"skipped {row_id}: {reason}")
         row = engine.store.get(row_id)
-        if row is not None:
+        # Not a task whose work is in (or on its way home through a reply): its mark stands.
+        if row is not None and row.extra.merged is None and row.extra.resolved_by is None:
             given_up(row, reason)
 
     def handle(row: TaskRow, wt: git.Worktree, step: LandStep, record_it: bool = True) -> None:

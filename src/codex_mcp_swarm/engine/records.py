@@ -6,11 +6,13 @@ Owns: one family of frozen dataclasses.
 * :class:`TaskExtra`, a task row's ``extra``: the backend that supervises it, its worktree (the
   git layer's :class:`~..git.Worktree`) and outcome (:class:`~..git.Outcome`), how its work was
   merged (:class:`Merged`), the checkout it looks at (:class:`~.plan.Checkout`), the Ray node it
-  runs on (:class:`Node`) and its actor (:class:`RayRecord`), the paths it declared, and the
-  links between a conflicted task and the task resolving it;
+  runs on (:class:`Node`) and its actor (:class:`RayRecord`), the paths it declared, the
+  links between a conflicted task and the task resolving it, and its landing: the ``land`` it
+  was launched with (:class:`AutoLand`), where it went (:class:`LandingMark`), and for a reply
+  that took a failed landing home, the landing it goes back to (:class:`HomeTrip`);
 * the results faces render: :class:`DiffReport`, :class:`MergeReport`, :class:`CleanupReport`,
   and a landing's :class:`LandReport` (with :class:`Landed`, :class:`Conflicted`,
-  :class:`CheckFailed`, :class:`Skipped`, :class:`Resolving`);
+  :class:`CheckFailed`, :class:`Skipped`, :class:`Resolving`, :class:`SentHome`);
 * a landing as the merge queue keeps it: what was asked (:class:`LandRequest`), its stored row
   (:class:`LandingRow`) and how far it got (:class:`LandingProgress`);
 * a page of a task's raw events (:class:`EventPage`);
