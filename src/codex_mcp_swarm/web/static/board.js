@@ -89,6 +89,12 @@
     box.textContent = text;
   }
 
+  // A landing's repository is its git directory: inside the repository's path (or that path).
+  function inRepo(landing, repo) {
+    const root = repo.replace(/\/+$/, "");
+    return landing.repository === root || landing.repository.startsWith(root + "/");
+  }
+
   function taskLinks(ids) {
     const out = el("span", {});
     (ids || []).forEach((id, i) => {
@@ -235,7 +241,7 @@
         ));
       }
       $("empty").hidden = rows.length > 0;
-      renderLandings((s.landings || []).filter((l) => !repoSelect.value || l.repository.startsWith(repoSelect.value)), $("landings"));
+      renderLandings((s.landings || []).filter((l) => !repoSelect.value || inRepo(l, repoSelect.value)), $("landings"));
     }
 
     getJSON("/api/tasks").then(renderSwarm).catch((e) => { $("summary").textContent = e.message; });
@@ -461,10 +467,16 @@
       }
     }
 
+    function queue(s) {
+      renderLandings((s.landings || []).filter((l) => inRepo(l, repo)), $("landings"));
+    }
+
     load();
+    getJSON("/api/tasks").then(queue).catch(() => null);
     let timer = null;
-    live((name) => {
+    live((name, payload) => {
       if (name !== "swarm") return;
+      queue(payload);
       if (timer) clearTimeout(timer);
       timer = setTimeout(load, 300);
     });
