@@ -126,7 +126,7 @@
         el("span", { class: "muted", text: " · " + duration(l.elapsed_s) }));
       const item = el("div", { class: "landing landing-" + l.status, "data-landing": l.landing_id, "data-status": l.status, "data-outcome": l.outcome }, head);
       if (l.status === "queued") {
-        item.appendChild(el("p", { class: "muted", text: l.position ? l.position + " landing(s) of this repository ahead of it" : "next in line" }));
+        item.appendChild(el("p", { class: "muted", text: (l.position ? l.position + " landing(s) of this repository ahead of it" : "next in line") + "; a server on this task store runs it" }));
       } else if (l.status === "running") {
         item.appendChild(el("p", { class: "landing-progress" },
           "decided " + (l.decided || 0) + " of " + (l.total || 0),
