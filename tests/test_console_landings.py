@@ -96,6 +96,23 @@ def test_land_watch_follows_shows_in_tasks_and_ctrl_c_leaves_it_queued(
         assert listed.returncode == 0, listed.stderr
         [shown] = [x for x in listed.stdout.splitlines() if x.startswith(f"landing {landing}")]
         assert "running" in shown and f"checking {task}" in shown
+        # So does ``watch`` (piped: the table once, then a line per change).
+        board = subprocess.Popen(
+            [sys.executable, "-m", "codex_mcp_swarm", "watch"],
+            env=env,
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            assert board.stdout is not None
+            line = read_until(board.stdout, f"landing {landing}", [])
+            assert f"checking {task}" in line
+        finally:
+            board.send_signal(signal.SIGINT)
+            board.communicate(timeout=30)
         watching.send_signal(signal.SIGINT)
         _, err = watching.communicate(timeout=60)
     finally:

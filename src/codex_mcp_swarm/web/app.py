@@ -222,7 +222,7 @@ class Board:
         out = await off_loop(data.swarm, rows, await self.engine.queue_positions(rows))
         if landings is None:
             landings = await data.landing_rows(self.engine)
-        out["landings"] = await data.landings(self.engine, landings)
+        out["landings"] = await off_loop(data.landings, landings)
         return out
 
     async def _detail(self, row: TaskRow) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Owns: the board's views of the store (one row per task with its phase, elapsed time, last action,
 tokens, branch and merge outlook; the summary line; the status and repository filters' choices),
 a task's detail (prompt, live state, result, timeline page, side-by-side diff, the other branches
-it conflicts with) and a repository's branches with what would land cleanly now.
+it conflicts with), a repository's branches with what would land cleanly now, and the merge
+queue (every queued and running landing with where it is, and the newest ended ones with how
+they ended).
 
 Must not: change tasks or branches (the actions live in ``actions``), render HTML, or store what
 it computes: outlooks are recomputed for the page and never written back, so reading the board
@@ -194,15 +196,18 @@ async def landing_rows(engine: Engine) -> list[LandingRow]:
     return await engine.landings.recent(LANDINGS_LOOKED_AT)
 
 
-async def landings(engine: Engine, rows: list[LandingRow]) -> list[dict[str, Any]]:
+def landings(rows: list[LandingRow]) -> list[dict[str, Any]]:
     """The landing queue from ``rows``: every queued and running landing, and the newest
     ``LANDINGS_SHOWN`` ended ones."""
     ended = {r.id for r in [r for r in rows if r.terminal][:LANDINGS_SHOWN]}
+    active = [r for r in rows if not r.terminal]
     out = []
     for row in rows:
         if row.terminal and row.id not in ended:
             continue
-        position = await engine.landings.position(row) if row.phase == "queued" else None
+        position = None
+        if row.phase == "queued":  # as the store counts it: the active ones of its repository
+            position = sum(1 for r in active if r.repository == row.repository and r.seq < row.seq)
         out.append(landing_item(row, position))
     return out
 

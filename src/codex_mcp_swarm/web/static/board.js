@@ -89,6 +89,12 @@
     box.textContent = text;
   }
 
+  // A landing's repository is its git directory: inside the repository's path (or that path).
+  function inRepo(landing, repo) {
+    const root = repo.replace(/\/+$/, "");
+    return landing.repository === root || landing.repository.startsWith(root + "/");
+  }
+
   function taskLinks(ids) {
     const out = el("span", {});
     (ids || []).forEach((id, i) => {
@@ -120,7 +126,7 @@
         el("span", { class: "muted", text: " · " + duration(l.elapsed_s) }));
       const item = el("div", { class: "landing landing-" + l.status, "data-landing": l.landing_id, "data-status": l.status, "data-outcome": l.outcome }, head);
       if (l.status === "queued") {
-        item.appendChild(el("p", { class: "muted", text: l.position ? l.position + " landing(s) of this repository ahead of it" : "next in line" }));
+        item.appendChild(el("p", { class: "muted", text: (l.position ? l.position + " landing(s) of this repository ahead of it" : "next in line") + "; a server on this task store runs it" }));
       } else if (l.status === "running") {
         item.appendChild(el("p", { class: "landing-progress" },
           "decided " + (l.decided || 0) + " of " + (l.total || 0),
@@ -235,7 +241,7 @@
         ));
       }
       $("empty").hidden = rows.length > 0;
-      renderLandings((s.landings || []).filter((l) => !repoSelect.value || l.repository.startsWith(repoSelect.value)), $("landings"));
+      renderLandings((s.landings || []).filter((l) => !repoSelect.value || inRepo(l, repoSelect.value)), $("landings"));
     }
 
     getJSON("/api/tasks").then(renderSwarm).catch((e) => { $("summary").textContent = e.message; });
@@ -461,10 +467,16 @@
       }
     }
 
+    function queue(s) {
+      renderLandings((s.landings || []).filter((l) => inRepo(l, repo)), $("landings"));
+    }
+
     load();
+    getJSON("/api/tasks").then(queue).catch(() => null);
     let timer = null;
-    live((name) => {
+    live((name, payload) => {
       if (name !== "swarm") return;
+      queue(payload);
       if (timer) clearTimeout(timer);
       timer = setTimeout(load, 300);
     });
