@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from codex_mcp_swarm.engine import store as store_module
 from codex_mcp_swarm.engine.phases import ACTIVE, PHASES, TERMINAL
 from codex_mcp_swarm.engine.plan import LaunchPlan
 from codex_mcp_swarm.engine.records import LandingMark, LandRequest, TaskExtra
@@ -195,3 +197,12 @@ def test_tasks_join_a_queued_landing_with_the_same_arguments_once(tmp_path: Path
     assert store.claim_landing("me") is not None  # the oldest, land00000001, runs now
     late = store.join_landing(["cccccc5"], "/r/.git", ask, "land00000005", _queued_in)
     assert late == ("land00000005", ["cccccc5"])
+
+
+def test_every_write_of_a_task_row_sets_its_updated_at() -> None:
+    """The decoded-row cache trusts ``updated_at`` to change with every write of a row."""
+    source = Path(store_module.__file__).read_text()
+    statements = re.findall(r'"(UPDATE tasks SET[^;]*?)(?:",\n|"\))', source.replace('"\n', ""))
+    assert len(statements) == source.count("UPDATE tasks SET") >= 10
+    for statement in statements:
+        assert "updated_at = ?" in statement, statement
