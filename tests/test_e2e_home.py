@@ -14,6 +14,8 @@ from conftest import SwarmFactory, data, git, launch, requests_with, text
 from fake_model import FakeModel, script
 from mcp import Client
 
+from codex_mcp_swarm.engine import Store
+
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 # Fails while BROKEN is in the tree. Its output ends with a line the fake model reads as the
@@ -154,10 +156,11 @@ async def test_a_conflict_goes_home_with_the_markers_merged_in(
 
 
 async def test_tasks_launched_with_land_land_by_themselves_in_batches(
-    swarm: SwarmFactory, repo: Path
+    swarm: SwarmFactory, repo: Path, task_dir: Path
 ) -> None:
     land = {"check": "test ! -e BROKEN"}
-    async with swarm("--max-parallel", "4") as client:
+    # Two servers share the task dir: each task still joins exactly one landing.
+    async with swarm("--max-parallel", "4") as client, swarm():
         ids = [
             await launch(
                 client,
@@ -173,6 +176,10 @@ async def test_tasks_launched_with_land_land_by_themselves_in_batches(
         assert {m["state"] for m in marks} == {"landed"}, marks
         # They ended close together, so they landed together: fewer landings than tasks.
         assert len({m["id"] for m in marks}) < len(ids), marks
+        store = Store(task_dir)
+        joined = [t for row in store.landings() for t in row.request.task_ids or ()]
+        store.close()
+        assert sorted(joined) == sorted(ids), joined
         for i in range(3):
             assert (repo / f"f{i}.txt").exists()
         assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""

@@ -3,15 +3,18 @@ wins, roles (runner, read-only), and the typed launch plan round trip."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
+import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from codex_mcp_swarm.engine import store as store_module
 from codex_mcp_swarm.engine.phases import ACTIVE, PHASES, TERMINAL
 from codex_mcp_swarm.engine.plan import LaunchPlan
-from codex_mcp_swarm.engine.records import TaskExtra
+from codex_mcp_swarm.engine.records import LandingMark, LandRequest, TaskExtra
 from codex_mcp_swarm.engine.store import Store, StoreError
 
 
@@ -164,3 +167,42 @@ def test_pages_give_every_task_newest_first_a_page_at_a_time(tmp_path: Path) -> 
     assert [len(p) for p in pages] == [3, 3, 1]
     assert [r.id for p in pages for r in p] == [f"gggg{i:02d}" for i in range(6, -1, -1)]
     assert list(Store(tmp_path / "empty").pages()) == []
+
+
+def _queued_in(extra: TaskExtra, landing_id: str) -> TaskExtra:
+    return dataclasses.replace(extra, landing=LandingMark("queued", landing_id))
+
+
+def test_tasks_join_a_queued_landing_with_the_same_arguments_once(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for name in ("cccccc1", "cccccc2", "cccccc3", "cccccc4", "cccccc5"):
+        _create(store, name)
+    ask = LandRequest(cwd="/r", check="make test", on_failure="reply")
+    first = store.join_landing(["cccccc1", "cccccc2"], "/r/.git", ask, "land00000001", _queued_in)
+    assert first == ("land00000001", ["cccccc1", "cccccc2"])
+    # Same repository and arguments: it joins the queued landing; a task never joins twice.
+    again = store.join_landing(["cccccc2", "cccccc3"], "/r/.git", ask, "land00000002", _queued_in)
+    assert again == ("land00000001", ["cccccc3"])
+    assert store.join_landing(["cccccc3"], "/r/.git", ask, "land00000003", _queued_in) is None
+    row = store.get_landing("land00000001")
+    assert row is not None and row.request.task_ids == ("cccccc1", "cccccc2", "cccccc3")
+    mark = (store.get("cccccc3") or pytest.fail()).extra.landing
+    assert mark == LandingMark("queued", "land00000001")
+    # Other arguments, or the landing already running: a landing of its own.
+    other = dataclasses.replace(ask, check="make lint")
+    assert store.join_landing(["cccccc4"], "/r/.git", other, "land00000004", _queued_in) == (
+        "land00000004",
+        ["cccccc4"],
+    )
+    assert store.claim_landing("me") is not None  # the oldest, land00000001, runs now
+    late = store.join_landing(["cccccc5"], "/r/.git", ask, "land00000005", _queued_in)
+    assert late == ("land00000005", ["cccccc5"])
+
+
+def test_every_write_of_a_task_row_sets_its_updated_at() -> None:
+    """The decoded-row cache trusts ``updated_at`` to change with every write of a row."""
+    source = Path(store_module.__file__).read_text()
+    statements = re.findall(r'"(UPDATE tasks SET[^;]*?)(?:",\n|"\))', source.replace('"\n', ""))
+    assert len(statements) == source.count("UPDATE tasks SET") >= 10
+    for statement in statements:
+        assert "updated_at = ?" in statement, statement

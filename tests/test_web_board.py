@@ -278,6 +278,63 @@ async def test_land_from_the_repository_page_and_clean_up_from_the_task_page(
     assert git(repo, "branch", "--list", f"codex-swarm/{landed}") == ""
 
 
+async def test_the_task_page_queues_a_landing_and_the_queue_shows_it_run_and_end(
+    server: HttpServer, browser: BrowserContext, repo: Path, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    page = await browser.new_page()
+    async with mcp(server) as client:
+        task, other = [
+            await start(
+                client,
+                script(write(name, "queued"), text=f"Add {name}"),
+                cwd=str(repo),
+                worktree=True,
+                sandbox="workspace-write",
+            )
+            for name in ("queued.txt", "failing.txt")
+        ]
+        await finish(client, task, other)
+    await page.goto(f"{base(server)}/task/{task}")
+    # A check that waits for the test's word, then says something with markup in it.
+    await page.fill(
+        "#check", f"while [ ! -e {gate} ]; do sleep 0.05; done; echo '<b>checked</b> now'"
+    )
+    await page.click("#queue")
+    await expect(page.locator("#notice")).to_contain_text("queued for task")
+    notice = await page.locator("#notice").text_content() or ""
+    landing_id = notice.split()[1]
+    assert landing_id.startswith("land"), notice
+    # The swarm page's queue shows it running: the task checked and the check's last line, as
+    # text (the markup is not parsed).
+    swarm = await browser.new_page()
+    await swarm.goto(f"{base(server)}/")
+    item = swarm.locator(f"#landings [data-landing='{landing_id}']")
+    await expect(item).to_have_attribute("data-status", "running")
+    await expect(item.locator(".landing-progress")).to_contain_text(f"checking {task}")
+    gate.write_text("go")
+    # Live: it ends on both pages without a reload.
+    await expect(item).to_have_attribute("data-outcome", "landed")
+    await expect(item.locator(".landing-summary")).to_contain_text("1 of 1 landed")
+    await expect(item.locator(".landing-lines")).to_contain_text(task)
+    mine = page.locator(f"#landings [data-landing='{landing_id}']")
+    await expect(mine).to_have_attribute("data-outcome", "landed")
+    assert git(repo, "show", "main:queued.txt") == "queued"
+    # A check that fails saying something with markup: the queue shows its output as text.
+    await page.goto(f"{base(server)}/task/{other}")
+    await page.fill("#check", "echo '<b>broken</b> build'; exit 1")
+    await page.click("#queue")
+    await expect(page.locator("#notice")).to_contain_text("queued for task")
+    failed = page.locator("#landings [data-outcome='check failed']")
+    await expect(failed.locator(".landing-check")).to_contain_text("<b>broken</b> build")
+    repo_page = await browser.new_page()
+    await repo_page.goto(f"{base(server)}/repo?path={repo}")
+    await expect(repo_page.locator("#landings [data-outcome='check failed']")).to_have_count(1)
+    await expect(repo_page.locator("#landings [data-outcome='landed']")).to_have_count(1)
+    for shown in (page, swarm, repo_page):
+        assert await shown.locator("#landings b").count() == 0
+
+
 async def test_a_prompt_with_markup_is_shown_as_text(
     server: HttpServer, browser: BrowserContext
 ) -> None:

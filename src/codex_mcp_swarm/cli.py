@@ -35,7 +35,7 @@ COMMANDS = {
     "tasks": "list the tasks in the store, newest first",
     "watch": "a live board of every task, or one task's events with an ID",
     "show": "a task's whole result and its branch's diffstat",
-    "cancel": "stop tasks and everything they started",
+    "cancel": "stop tasks and everything they started, or landings",
     "run": "run prompts as parallel tasks from the shell and print their results",
     "doctor": "check Codex, login, git and the task store; print client config lines",
     "land": "land finished worktree tasks on their target, checked in batches",
@@ -267,7 +267,9 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("task_id", metavar="ID")
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
     elif command == "cancel":
-        parser.add_argument("task_ids", nargs="+", metavar="ID")
+        parser.add_argument(
+            "task_ids", nargs="+", metavar="ID", help="task ids, or landing ids (land...)"
+        )
     elif command == "run":
         parser.add_argument("prompts", nargs="+", metavar="PROMPT", help="one task per prompt")
         parser.add_argument("--cwd", metavar="DIR", help="working directory (default: here)")
@@ -389,6 +391,19 @@ def _branch_flags(command: str, parser: argparse.ArgumentParser) -> None:
         )
         parser.add_argument(
             "--attempts", type=int, default=2, metavar="N", help="landings per task (2)"
+        )
+        parser.add_argument(
+            "--async",
+            action="store_true",
+            dest="queue",
+            help="queue the landing and print its id; a server sharing the store runs it (with "
+            "none running, this command runs it)",
+        )
+        parser.add_argument(
+            "--watch",
+            action="store_true",
+            help="queue the landing (or, given a landing id, take that one) and follow it live "
+            "until it ends; Ctrl-C stops following",
         )
     elif command == "merge":
         parser.add_argument("task_id", metavar="ID")
@@ -709,6 +724,19 @@ def _branch_console(command: str, args: argparse.Namespace, settings: Settings) 
         raise ValueError("--check-parallel must be a whole number from 1 to 64")
     if not 1 <= args.attempts <= 10:
         raise ValueError("--attempts must be a whole number from 1 to 10")
+    from .console.landings import queued_land_command
+    from .engine import is_landing_id
+
+    if args.queue or args.watch:
+        named = [i for i in args.task_ids if is_landing_id(i)]
+        if named:
+            if not args.watch or len(args.task_ids) != 1:
+                raise ValueError(
+                    "a landing id goes alone, with --watch: `land --watch LANDING_ID` follows it"
+                )
+            return queued_land_command(
+                settings, None, landing_id=named[0], watch=True, as_json=args.json
+            )
     cwd = Path(args.cwd).expanduser().absolute() if args.cwd else Path.cwd()
     request = LandRequest(
         task_ids=tuple(args.task_ids) or None,
@@ -722,6 +750,8 @@ def _branch_console(command: str, args: argparse.Namespace, settings: Settings) 
         on_failure=args.on_failure,
         attempts=args.attempts,
     )
+    if args.queue or args.watch:
+        return queued_land_command(settings, request, watch=args.watch, as_json=args.json)
     return land_command(settings, request, as_json=args.json)
 
 

@@ -1,4 +1,5 @@
-"""``codex-mcp-swarm show ID`` and ``cancel ID``: one task's whole result, and stopping tasks.
+"""``codex-mcp-swarm show ID`` and ``cancel ID``: one task's whole result, and stopping tasks
+(and landings: ``cancel LANDING_ID`` goes to the merge queue).
 
 Owns: the long form of a task for a person (facts, the full final message, the branch with its
 diffstat and merge outlook), its ``--json`` twin, and the wording of cancel outcomes. ``run`` prints
@@ -26,6 +27,7 @@ from ..engine import (
     TaskRow,
     as_data,
     branch_diff,
+    is_landing_id,
     result_view,
     worktree_view,
 )
@@ -44,6 +46,7 @@ from .common import (
     print_json,
     stop_engine,
 )
+from .landings import cancel_landings, landing_text
 from .table import task_view
 from .words import said
 
@@ -192,6 +195,12 @@ def cancel_command(settings: Settings, task_ids: Sequence[str]) -> int:
         error(f"no tasks in {settings.task_dir} yet, so there is nothing to cancel")
         return 1
     engine = console_engine(settings, store)
+    landing_ids = [i for i in dict.fromkeys(task_ids) if is_landing_id(i)]
+    task_ids = [i for i in dict.fromkeys(task_ids) if not is_landing_id(i)]
+    if landing_ids:
+        code = _cancel_landings(engine, landing_ids)
+        if not task_ids:
+            return code
     try:
         before = engine.get_many_sync(list(dict.fromkeys(task_ids)))
     except TaskError as exc:
@@ -209,3 +218,19 @@ def cancel_command(settings: Settings, task_ids: Sequence[str]) -> int:
         stopped = stopped and done
         console.print(text, style="" if done else "bold red")
     return 0 if stopped else 1
+
+
+def _cancel_landings(engine: Engine, landing_ids: Sequence[str]) -> int:
+    """Cancel landings: a queued one at once, a running one at its next landed boundary."""
+    try:
+        rows = asyncio.run(cancel_landings(engine, landing_ids))
+    except TaskError as exc:
+        error(said(exc))
+        return 1
+    except KeyboardInterrupt:
+        error("interrupted; the cancel requests already sent stay in force")
+        return 130
+    console = make_console()
+    for row in rows:
+        console.print(landing_text(row))
+    return 0 if all(row.terminal for row in rows) else 1

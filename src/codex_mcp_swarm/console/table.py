@@ -49,6 +49,7 @@ from .common import (
     task_filter,
     token_text,
 )
+from .landings import active_landing_lines
 from .words import said
 
 
@@ -229,6 +230,8 @@ def tasks_command(
     if not rows:
         filtered = statuses is not None or repo is not None
         console.print(f"No tasks{' match' if filtered else ''} in {settings.task_dir}.")
+        for line in active_landing_lines(store):
+            console.print(line, no_wrap=True, overflow="ellipsis")
         return 0
     print_trimmed(console, task_table(views, console.width))
     if len(rows) > len(shown):
@@ -238,15 +241,22 @@ def tasks_command(
         )
     everything = views if len(rows) == len(shown) else [task_view(None, r, now) for r in rows]
     console.print(summary_line(everything))
+    for line in active_landing_lines(store):
+        console.print(line, no_wrap=True, overflow="ellipsis")
     return 0
 
 
 def board(
-    views: Sequence[dict[str, Any]], width: int, height: int, *, title: str | None = None
+    views: Sequence[dict[str, Any]],
+    width: int,
+    height: int,
+    *,
+    title: str | None = None,
+    landings: Sequence[Text] = (),
 ) -> Group:
     """The live board: a header, the tasks that fit the screen (active first), the summary."""
     ordered = sorted(views, key=lambda v: v["status"] not in ACTIVE)
-    fits = max(1, (height - 6) // 2)
+    fits = max(1, (height - 6 - len(landings)) // 2)
     parts: list[RenderableType] = []
     if title:
         parts.append(Text(title, style="bold"))
@@ -257,4 +267,8 @@ def board(
     else:
         parts.append(Text("No tasks yet.", style="dim"))
     parts.append(summary_line(views))
+    for line in landings:
+        one = line.copy()
+        one.no_wrap, one.overflow = True, "ellipsis"
+        parts.append(one)
     return Group(*parts)

@@ -2,8 +2,9 @@
 
 Owns: the two ways progress reaches a person. In a terminal, a board (``rich`` Live) redrawn about
 twice a second: every active task and the latest finished ones, each with what it is doing now,
-and the summary line. When output is not a terminal, one plain line per change of a task's phase
-or activity, so logs and pipes get a readable history instead of redraw codes. ``run`` uses the
+the summary line and a line per queued or running landing. When output is not a terminal, one
+plain line per change of a task's phase or activity (or of a landing's line), so logs and pipes
+get a readable history instead of redraw codes. ``run`` uses the
 same displays for the tasks it launched.
 
 Must not: write to the store or signal processes; a reader may run beside any number of servers.
@@ -27,6 +28,7 @@ from ..engine import ACTIVE, Store, StoreError, TaskRow
 from ..settings import Settings
 from ..wording import duration
 from .common import error, make_console, open_store, phase_text, task_filter, unique
+from .landings import active_landing_lines
 from .table import board, summary_line, task_table, task_view
 from .words import said
 
@@ -35,7 +37,7 @@ RECENT = 500  # newest tasks read per redraw besides every active one
 
 
 class Display(Protocol):
-    def update(self, views: Sequence[dict[str, Any]]) -> None: ...
+    def update(self, views: Sequence[dict[str, Any]], landings: Sequence[Text] = ()) -> None: ...
 
     def close(self) -> None: ...
 
@@ -56,9 +58,10 @@ class Board:
         )
         self.live.start()
 
-    def update(self, views: Sequence[dict[str, Any]]) -> None:
+    def update(self, views: Sequence[dict[str, Any]], landings: Sequence[Text] = ()) -> None:
         size = self.console.size
-        self.live.update(board(views, size.width, size.height, title=self.title()), refresh=True)
+        frame = board(views, size.width, size.height, title=self.title(), landings=landings)
+        self.live.update(frame, refresh=True)
 
     def close(self) -> None:
         self.live.stop()
@@ -73,9 +76,23 @@ class ChangeLog:
         self.console = console
         self.history = history
         self.seen: dict[str, tuple[str, str]] = {}
+        self.landings_said: set[str] = set()
         self.first = True
 
-    def update(self, views: Sequence[dict[str, Any]]) -> None:
+    def _landings(self, landings: Sequence[Text]) -> None:
+        """A line per landing whenever its line changes (its id, phase and where it is)."""
+        for line in landings:
+            if line.plain in self.landings_said:
+                continue
+            self.landings_said.add(line.plain)
+            self.console.print(
+                Text(time.strftime("%H:%M:%S "), style="dim") + line,
+                no_wrap=True,
+                overflow="ellipsis",
+            )
+
+    def update(self, views: Sequence[dict[str, Any]], landings: Sequence[Text] = ()) -> None:
+        self._landings(landings)
         if self.first and not self.history:
             # A pipe first gets the current table once, then a line per change.
             self.console.print(task_table(views, self.console.width))
@@ -147,7 +164,7 @@ def watch_command(settings: Settings, *, statuses: frozenset[str] | None, repo: 
             while True:
                 if store is None:
                     store = open_store(settings)  # None until a server has made it
-                display.update(snapshot(store, keep))
+                display.update(snapshot(store, keep), active_landing_lines(store))
                 time.sleep(REFRESH)
     except KeyboardInterrupt:
         return 0

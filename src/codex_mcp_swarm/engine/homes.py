@@ -57,6 +57,8 @@ def can_go_home(engine: Engine, row: TaskRow) -> str | None:
         return "it has no Codex thread to continue"
     if row.extra.worktree is None or row.extra.removed_worktree:
         return "its worktree is gone"
+    if not engine.worktrees_here:
+        return "its worktree is checked out on a worker, not on this machine"
     return None
 
 

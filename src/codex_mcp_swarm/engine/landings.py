@@ -196,12 +196,17 @@ class LandingQueue:
 
         def progress(at: LandingProgress) -> None:
             nonlocal last_write
-            landed_more = at.landed != (pending[-1].landed if pending else row.progress.landed)
+            before = pending[-1] if pending else row.progress
+            landed_more = at.landed != before.landed
+            # A new candidate checked, or a check's new last line, is written at once too:
+            # nothing else may come while that check runs (minutes), so a throttled write
+            # would leave the faces showing the previous state all that time.
+            news = at.checking != before.checking or at.last_line != before.last_line
             pending[:] = [at]
             now = time.monotonic()
             # What landed is written at once (a resumed run must know it); the rest at most
             # every PROGRESS_EVERY seconds.
-            if landed_more or now - last_write >= PROGRESS_EVERY:
+            if landed_more or news or now - last_write >= PROGRESS_EVERY:
                 last_write = now
                 self.store.set_landing_progress(row.id, at)
                 self.engine._from_any_thread(self.engine._notify)

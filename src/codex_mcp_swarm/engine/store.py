@@ -509,9 +509,9 @@ class Store:
                 (now, task_id),
             )
             db.execute(
-                "UPDATE tasks SET phase = 'cancelled', ended_at = ?, error = 'cancelled before it"
-                " started' WHERE id = ? AND phase = 'queued'",
-                (now, task_id),
+                "UPDATE tasks SET phase = 'cancelled', ended_at = ?, updated_at = ?, error ="
+                " 'cancelled before it started' WHERE id = ? AND phase = 'queued'",
+                (now, now, task_id),
             )
         return self.get(task_id)
 
@@ -727,7 +727,10 @@ class Store:
             if phase == "queued":
                 spec = json.loads(row[1])
                 spec["task"]["prompt"] = f"{spec['task']['prompt'].rstrip()}\n\n{message}"
-                db.execute("UPDATE tasks SET spec = ? WHERE id = ?", (json.dumps(spec), task_id))
+                db.execute(
+                    "UPDATE tasks SET spec = ?, updated_at = ? WHERE id = ?",
+                    (json.dumps(spec), now, task_id),
+                )
             elif phase in SUPERVISED:
                 db.execute(
                     "INSERT INTO steers(task_id, created_at, message) VALUES (?, ?, ?)",

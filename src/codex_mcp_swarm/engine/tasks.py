@@ -326,8 +326,10 @@ class Engine:
         worktree: WorktreeRequest | None = None,
         checkout: Checkout | None = None,
         auto_land: AutoLand | None = None,
+        wake: bool = True,
     ) -> TaskRow:
         """Record a new task and queue it; its supervisor starts in the background.
+        (``wake=False``: the caller wakes the scheduler itself, from the event loop.)
 
         With ``worktree`` the task's worktree and branch are made first (git work: async
         callers await :meth:`launch`, which runs this in a worker thread). With ``checkout`` it
@@ -415,7 +417,8 @@ class Engine:
                     self.backend.discard_worktree(made)
             raise
         self.backend.prepare()
-        self._wake_scheduler()
+        if wake:
+            self._wake_scheduler()
         row = self.store.get(task_id)
         assert row is not None
         return row
@@ -645,7 +648,7 @@ class Engine:
         auto_land: AutoLand | None = None,
     ) -> TaskRow:
         """Record a new task and queue it (see :meth:`launch_sync`)."""
-        return await off_loop(
+        row = await off_loop(
             self.launch_sync,
             spec,
             limits=limits,
@@ -654,7 +657,12 @@ class Engine:
             worktree=worktree,
             checkout=checkout,
             auto_land=auto_land,
+            wake=False,
         )
+        # Here, on the loop: from the worker thread the wake-up would hold the call for a
+        # round trip to the loop and back.
+        self._wake_scheduler()
+        return row
 
     async def reply(
         self, thread_id: str, prompt: str, *, output_schema: Mapping[str, Any] | None = None

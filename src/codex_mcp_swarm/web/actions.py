@@ -1,9 +1,10 @@
-"""The board's buttons: cancel a task, clean up its worktree and branch, land its branch.
+"""The board's buttons: cancel a task, clean up its worktree and branch, land its branch (now,
+or through the merge queue).
 
 Owns: turning a button into an engine call (``Engine.cancel``, ``Engine.cleanup``,
-``Engine.land``) and its outcome into one readable sentence (``{"ok": bool, "message": str,
-...}``). Whether the request may change anything at all is decided before (``access``); here
-only what the engine and git say.
+``Engine.land``, ``engine.landings.submit``) and its outcome into one readable sentence
+(``{"ok": bool, "message": str, ...}``). Whether the request may change anything at all is
+decided before (``access``); here only what the engine and git say.
 
 Must not: run git itself or know HTTP.
 """
@@ -91,3 +92,23 @@ async def land(engine: Engine, task_id: str, *, check: str | None) -> dict[str, 
             "the check failed, so nothing was landed: " + detail + (f"\n{tail}" if tail else "")
         )
     return _answer(False, detail, result=as_data(out))
+
+
+async def queue(engine: Engine, task_id: str, *, check: str | None) -> dict[str, Any]:
+    """Add the task's branch to its repository's merge queue (``engine.landings``): answers at
+    once with the landing id; the queue runs it (with ``check`` on the merged candidate) after
+    the landings queued before it, and the board's queue shows it move."""
+    try:
+        row = await engine.get(task_id)
+        wt = require_worktree(row)
+        request = LandRequest(task_ids=(task_id,), cwd=str(wt.repo), check=check)
+        landing = await engine.landings.submit(request)
+    except (TaskError, git.GitError) as exc:
+        return _answer(False, said(exc))
+    position = await engine.landings.position(landing)
+    where = f", {position} ahead of it" if position else ""
+    return _answer(
+        True,
+        f"landing {landing.id} queued for task {task_id}{where}; the merge queue below shows it",
+        landing_id=landing.id,
+    )

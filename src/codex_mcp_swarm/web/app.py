@@ -4,7 +4,8 @@ Owns: the board's URLs, the response headers every page gets (a strict Content-S
 scripts and styles only from the board itself, nothing inline; no framing; no referrer), the
 sign-in flow (``?token=`` link or login form -> cookie), and the live feed: one event stream per
 open page that re-reads the store when its ``updated_at`` moves (at most twice a second) and
-sends the swarm, the open task and its new timeline entries.
+sends the swarm (with the landing queue: it is sent again when a landing moves), the open task
+and its new timeline entries.
 
 Everything it reads it awaits from the engine, which runs the store and git off the event loop.
 The one thing it moves off the loop itself is its own rendering of the whole swarm (a few ms per
@@ -32,7 +33,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..engine import Engine, TaskError, TaskRow, off_loop, valid_task_id
+from ..engine import Engine, LandingRow, TaskError, TaskRow, off_loop, valid_task_id
 from . import actions, data
 from .access import Access
 from .words import said
@@ -216,9 +217,13 @@ class Board:
         except TaskError as exc:
             return _refuse(404, said(exc))
 
-    async def _swarm(self) -> dict[str, Any]:
+    async def _swarm(self, landings: list[LandingRow] | None = None) -> dict[str, Any]:
         rows = await self.engine.list()
-        return await off_loop(data.swarm, rows, await self.engine.queue_positions(rows))
+        out = await off_loop(data.swarm, rows, await self.engine.queue_positions(rows))
+        if landings is None:
+            landings = await data.landing_rows(self.engine)
+        out["landings"] = await off_loop(data.landings, landings)
+        return out
 
     async def _detail(self, row: TaskRow) -> dict[str, Any]:
         positions = await self.engine.queue_positions([row])
@@ -271,15 +276,20 @@ class Board:
         """``swarm`` (every task), ``task`` (the open one) and ``timeline`` (its new entries)
         events, each sent when the store says something changed since the last look."""
         since = -1.0
+        landed_stamp: tuple[tuple[str, float], ...] | None = None
         ends = time.monotonic() + STREAM_LIFE
         quiet_since = time.monotonic()
         yield "retry: 1000\n\n"
         while time.monotonic() < ends and not await request.is_disconnected():
             sent = False
             changed = await self.engine.changed_since(since)
-            if changed or since < 0:
-                since = changed[-1][1] if changed else time.time() - 1
-                yield _event("swarm", await self._swarm())
+            landings = await data.landing_rows(self.engine)
+            stamp = tuple((r.id, r.updated_at) for r in landings)
+            if changed or since < 0 or stamp != landed_stamp:
+                if changed or since < 0:
+                    since = changed[-1][1] if changed else time.time() - 1
+                landed_stamp = stamp
+                yield _event("swarm", await self._swarm(landings))
                 sent = True
                 row = None
                 if task_id is not None:
@@ -322,8 +332,13 @@ class Board:
             if check is not None and not isinstance(check, str):
                 return _refuse(400, "check must be a shell command (a string)")
             out = await actions.land(self.engine, task_id, check=(check or "").strip() or None)
+        elif action == "queue":
+            check = body.get("check")
+            if check is not None and not isinstance(check, str):
+                return _refuse(400, "check must be a shell command (a string)")
+            out = await actions.queue(self.engine, task_id, check=(check or "").strip() or None)
         else:
-            return _refuse(404, f"unknown action {action!r}: cancel, cleanup or land")
+            return _refuse(404, f"unknown action {action!r}: cancel, cleanup, land or queue")
         return JSONResponse(out, 200 if out["ok"] else 409)
 
     async def wrong_method(self, request: Request) -> Response:

@@ -3,7 +3,9 @@
 Owns: the board's views of the store (one row per task with its phase, elapsed time, last action,
 tokens, branch and merge outlook; the summary line; the status and repository filters' choices),
 a task's detail (prompt, live state, result, timeline page, side-by-side diff, the other branches
-it conflicts with) and a repository's branches with what would land cleanly now.
+it conflicts with), a repository's branches with what would land cleanly now, and the merge
+queue (every queued and running landing with where it is, and the newest ended ones with how
+they ended).
 
 Must not: change tasks or branches (the actions live in ``actions``), render HTML, or store what
 it computes: outlooks are recomputed for the page and never written back, so reading the board
@@ -23,11 +25,13 @@ from ..engine import (
     PHASES,
     TERMINAL,
     Engine,
+    LandingRow,
     TaskError,
     TaskRow,
     as_data,
     doing,
     elapsed,
+    landing_view,
     result_view,
     status_view,
     usage_view,
@@ -40,6 +44,9 @@ from .words import said
 DIFF_MAX_CHARS = 400_000  # characters of a patch the task page renders; the rest is listed
 EVENT_PAGE_BYTES = 512_000  # bytes of events.jsonl read per timeline page
 EVENT_PAGE_LINES = 2_000
+LANDINGS_SHOWN = 20  # ended landings the board shows (and every queued and running one)
+LANDINGS_LOOKED_AT = 500  # newest landings read for the queue
+CHECK_TAIL_CHARS = 4_000  # characters of a failed check's output shown
 
 
 def repo_of(row: TaskRow) -> str:
@@ -122,6 +129,88 @@ def swarm(tasks: list[TaskRow], positions: dict[str, int]) -> dict[str, Any]:
             "finished": [p for p in PHASES if p in TERMINAL],
         },
     }
+
+
+def _outcome(row: LandingRow) -> str:
+    """One word for how a landing ended (or where it is)."""
+    report = row.report
+    if not row.terminal:
+        return row.phase
+    if row.phase != "completed" or report is None:
+        return row.phase
+    if report.landed and not (report.conflicted or report.check_failed or report.skipped):
+        return "landed"
+    parts = []
+    if report.landed:
+        parts.append("partly landed")
+    if report.check_failed:
+        parts.append("check failed")
+    if report.conflicted:
+        parts.append("conflicted")
+    if report.sent_home:
+        parts.append("sent home")
+    if report.skipped and not parts:
+        parts.append("skipped")
+    return ", ".join(parts) or "nothing to land"
+
+
+def landing_item(row: LandingRow, position: int | None) -> dict[str, Any]:
+    """A landing as the board's queue shows it: where it is (queued with its place, or the
+    tasks being checked, those landed so far and the check's last line) or how it ended."""
+    item = landing_view(row, position)
+    request = row.request
+    item.update(
+        tasks=list(request.task_ids) if request.task_ids is not None else None,
+        check=request.check,
+        target=request.target,
+        created_at=row.created_at,
+        outcome=_outcome(row),
+    )
+    report = row.report
+    if report is not None:
+        item.update(
+            summary=report.lines[0] if report.lines else "",
+            lines=list(report.lines[1:]),
+            landed=[x.task_id for x in report.landed],
+            conflicted=[x.task_id for x in report.conflicted],
+            check_failed=[
+                {
+                    "task_id": x.task_id,
+                    "exit_code": x.exit_code,
+                    "timed_out": x.timed_out,
+                    "output_tail": x.output_tail[-CHECK_TAIL_CHARS:],
+                }
+                for x in report.check_failed
+            ],
+            sent_home=[
+                {"task_id": x.task_id, "reply": x.reply, "why": x.why} for x in report.sent_home
+            ],
+            new_tip=report.new_tip,
+            target=report.target or request.target,
+        )
+    return item
+
+
+async def landing_rows(engine: Engine) -> list[LandingRow]:
+    """The landings the board looks at (newest first): enough to hold every queued and running
+    one of a busy store, and the newest ended ones."""
+    return await engine.landings.recent(LANDINGS_LOOKED_AT)
+
+
+def landings(rows: list[LandingRow]) -> list[dict[str, Any]]:
+    """The landing queue from ``rows``: every queued and running landing, and the newest
+    ``LANDINGS_SHOWN`` ended ones."""
+    ended = {r.id for r in [r for r in rows if r.terminal][:LANDINGS_SHOWN]}
+    active = [r for r in rows if not r.terminal]
+    out = []
+    for row in rows:
+        if row.terminal and row.id not in ended:
+            continue
+        position = None
+        if row.phase == "queued":  # as the store counts it: the active ones of its repository
+            position = sum(1 for r in active if r.repository == row.repository and r.seq < row.seq)
+        out.append(landing_item(row, position))
+    return out
 
 
 def task_detail(row: TaskRow, position: int | None) -> dict[str, Any]:

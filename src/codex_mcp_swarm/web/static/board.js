@@ -89,6 +89,67 @@
     box.textContent = text;
   }
 
+  // A landing's repository is its git directory: inside the repository's path (or that path).
+  function inRepo(landing, repo) {
+    const root = repo.replace(/\/+$/, "");
+    return landing.repository === root || landing.repository.startsWith(root + "/");
+  }
+
+  function taskLinks(ids) {
+    const out = el("span", {});
+    (ids || []).forEach((id, i) => {
+      if (i) out.appendChild(document.createTextNode(", "));
+      out.appendChild(el("a", { href: "/task/" + id, class: "mono", text: id }));
+    });
+    return out;
+  }
+
+  // The merge queue: each landing queued, running (what is being checked, what landed so far,
+  // the check's last line) or ended (its outcome, its lines, a failed check's output).
+  function renderLandings(landings, box, onlyTask) {
+    clear(box);
+    const shown = (landings || []).filter((l) => !onlyTask ||
+      (l.tasks || []).includes(onlyTask) || (l.checking || []).includes(onlyTask) || (l.landed || []).includes(onlyTask));
+    if (!shown.length) {
+      box.appendChild(el("p", { class: "empty", text: onlyTask ? "This task is in no landing." : "No landings yet." }));
+      return;
+    }
+    for (const l of shown) {
+      const head = el("p", { class: "landing-head" },
+        el("span", { class: "mono", text: l.landing_id }), " ",
+        el("span", { class: "phase phase-" + l.status, text: l.status }), " ",
+        l.status !== l.outcome ? el("span", { class: "landing-outcome", text: l.outcome }) : null,
+        l.cancel_requested ? el("span", { class: "muted", text: " (cancelling)" }) : null,
+        el("span", { class: "muted", text: " " + l.repository }),
+        l.tasks ? el("span", {}, " · tasks ", taskLinks(l.tasks)) : el("span", { class: "muted", text: " · every finished task" }),
+        l.check ? el("span", { class: "muted", text: " · check: " + l.check }) : null,
+        el("span", { class: "muted", text: " · " + duration(l.elapsed_s) }));
+      const item = el("div", { class: "landing landing-" + l.status, "data-landing": l.landing_id, "data-status": l.status, "data-outcome": l.outcome }, head);
+      if (l.status === "queued") {
+        item.appendChild(el("p", { class: "muted", text: (l.position ? l.position + " landing(s) of this repository ahead of it" : "next in line") + "; a server on this task store runs it" }));
+      } else if (l.status === "running") {
+        item.appendChild(el("p", { class: "landing-progress" },
+          "decided " + (l.decided || 0) + " of " + (l.total || 0),
+          (l.checking || []).length ? el("span", {}, " · checking ", taskLinks(l.checking)) : null,
+          (l.landed || []).length ? el("span", {}, " · landed so far ", taskLinks(l.landed)) : null));
+        if (l.last_line) item.appendChild(el("pre", { class: "text landing-last", text: l.last_line }));
+      } else {
+        if (l.summary) item.appendChild(el("p", { class: "landing-summary", text: l.summary }));
+        if (l.error) item.appendChild(el("p", { class: "bad", text: l.error }));
+        if ((l.lines || []).length) item.appendChild(el("pre", { class: "text landing-lines", text: l.lines.join("\n") }));
+        for (const h of l.sent_home || []) {
+          item.appendChild(el("p", { class: "landing-home" }, "sent home (" + h.why + "): ",
+            el("a", { href: "/task/" + h.task_id, class: "mono", text: h.task_id }), " continues as ",
+            el("a", { href: "/task/" + h.reply, class: "mono", text: h.reply })));
+        }
+        for (const f of l.check_failed || []) {
+          if (f.output_tail) item.appendChild(el("pre", { class: "text landing-check", text: f.task_id + ": " + f.output_tail }));
+        }
+      }
+      box.appendChild(item);
+    }
+  }
+
   // ---- the API -----------------------------------------------------------------------------
 
   async function getJSON(url) {
@@ -180,6 +241,7 @@
         ));
       }
       $("empty").hidden = rows.length > 0;
+      renderLandings((s.landings || []).filter((l) => !repoSelect.value || inRepo(l, repoSelect.value)), $("landings"));
     }
 
     getJSON("/api/tasks").then(renderSwarm).catch((e) => { $("summary").textContent = e.message; });
@@ -226,6 +288,7 @@
       const hasBranch = Boolean(d.worktree);
       $("cleanup").disabled = !d.terminal || !hasBranch;
       $("land").disabled = !d.terminal || !hasBranch || (t.outlook && ["merged", "removed"].includes(t.outlook.state));
+      $("queue").disabled = $("land").disabled;
       if (d.result) {
         $("result-section").hidden = false;
         $("result").textContent = d.result.error ? d.result.error + (d.result.content ? "\n\n" + d.result.content : "") : d.result.content;
@@ -345,11 +408,14 @@
     $("cancel").addEventListener("click", () => button("cancel"));
     $("cleanup").addEventListener("click", () => button("cleanup"));
     $("land").addEventListener("click", () => button("land", { check: $("check").value }));
+    $("queue").addEventListener("click", () => button("queue", { check: $("check").value }));
+    getJSON("/api/tasks").then((s) => renderLandings(s.landings, $("landings"), taskId)).catch(() => null);
 
     getJSON("/api/tasks/" + encodeURIComponent(taskId)).then(renderDetail).catch((e) => notice(e.message, false));
     live((name, payload) => {
       if (name === "task") renderDetail(payload);
       else if (name === "timeline") addEntries(payload);
+      else if (name === "swarm") renderLandings(payload.landings, $("landings"), taskId);
     }, "?task=" + encodeURIComponent(taskId));
   }
 
@@ -401,10 +467,16 @@
       }
     }
 
+    function queue(s) {
+      renderLandings((s.landings || []).filter((l) => inRepo(l, repo)), $("landings"));
+    }
+
     load();
+    getJSON("/api/tasks").then(queue).catch(() => null);
     let timer = null;
-    live((name) => {
+    live((name, payload) => {
       if (name !== "swarm") return;
+      queue(payload);
       if (timer) clearTimeout(timer);
       timer = setTimeout(load, 300);
     });
