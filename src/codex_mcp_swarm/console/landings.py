@@ -70,18 +70,18 @@ def landing_text(row: LandingRow, position: int | None = None) -> Text:
     if row.phase == "queued":
         parts.append(f"{position} ahead" if position else "next")
     elif row.phase == "running":
-        parts.append(f"decided {view['decided']} of {view['total']}")
-        if view["checking"]:
-            parts.append(f"checking {_ids(view['checking'])}")
-        if view["landed"]:
-            parts.append(f"landed so far {_ids(view['landed'])}")
-        if view["last_line"]:
-            parts.append(f"last: {clean(view['last_line'], 120)}")
+        parts.append(f"decided {view.decided} of {view.total}")
+        if view.checking:
+            parts.append(f"checking {_ids(view.checking)}")
+        if view.landed:
+            parts.append(f"landed so far {_ids(view.landed)}")
+        if view.last_line:
+            parts.append(f"last: {clean(view.last_line, 120)}")
     elif row.report is not None and row.report.lines:
         parts.append(clean(row.report.lines[0], 160))
     elif row.error:
         parts.append(clean(row.error, 160))
-    if view.get("cancel_requested"):
+    if view.cancel_requested:
         parts.append("cancelling")
     line.append("  " + " · ".join(parts))
     return line
@@ -194,7 +194,9 @@ def _submit(engine: Engine, request: LandRequest) -> LandingRow:
 def _ended(console: Console, row: LandingRow, *, as_json: bool) -> int:
     """Print how the landing ended; 0 when everything chosen landed."""
     if as_json:
-        print_json({**landing_view(row), "report": as_data(row.report) if row.report else None})
+        print_json(
+            {**as_data(landing_view(row)), "report": as_data(row.report) if row.report else None}
+        )
     elif row.report is not None:
         for line in row.report.lines:
             console.print(clean(line, one_line=False), markup=False, highlight=False)
@@ -260,7 +262,7 @@ def queued_land_command(
         return INTERRUPTED
     if not ended.terminal:  # --async: a server runs it
         if as_json:
-            print_json(landing_view(ended))
+            print_json(as_data(landing_view(ended)))
         else:
             console.print(
                 f"a server is running it; `codex-mcp-swarm land --watch {ended.id}` follows it"

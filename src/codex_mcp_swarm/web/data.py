@@ -157,7 +157,7 @@ def _outcome(row: LandingRow) -> str:
 def landing_item(row: LandingRow, position: int | None) -> dict[str, Any]:
     """A landing as the board's queue shows it: where it is (queued with its place, or the
     tasks being checked, those landed so far and the check's last line) or how it ended."""
-    item = landing_view(row, position)
+    item: dict[str, Any] = as_data(landing_view(row, position))
     request = row.request
     item.update(
         tasks=list(request.task_ids) if request.task_ids is not None else None,
