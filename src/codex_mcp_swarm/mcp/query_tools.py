@@ -165,8 +165,9 @@ def register(face: Face) -> None:
     ) -> Annotated[CallToolResult, TaskList]:
         rows, total = await face.engine.newest(phases=status or None, limit=limit)
         now = time.time()
-        lines = [render.list_line(as_data(listing_view(r, now))) for r in rows]
-        items = [answers.strip_empty(render.list_item(as_data(listing_view(r, now)))) for r in rows]
+        listed = [listing_view(r, now) for r in rows]
+        lines = [render.list_line(view) for view in listed]
+        items = [answers.strip_empty(render.list_item(view)) for view in listed]
         head = f"{total} task(s)" + (f", newest {limit} shown" if total > limit else "")
         data: dict[str, Any] = {"tasks": items, "total": total}
         recent = await face.engine.landings.recent(5)

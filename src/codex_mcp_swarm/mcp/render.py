@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..codex.progress import reconnect_text
-from ..engine import ConflictPair, LandReport, Overlap, StatusView, is_terminal
+from ..engine import ConflictPair, LandReport, ListingView, Overlap, StatusView, is_terminal
 from ..engine import doing as engine_doing
 from ..wording import duration, node_text, tokens, worktree_outlook
 from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
@@ -144,20 +144,26 @@ def progress_line(views: Sequence[StatusView]) -> str:
     return "; ".join(parts)
 
 
-def list_item(view: dict[str, Any]) -> dict[str, Any]:
+def list_item(view: ListingView) -> dict[str, Any]:
     """The fields of one ``codex_list`` entry."""
-    keys = ("task_id", "status", "elapsed_s", "title", "branch", "threadId")
-    return {k: view.get(k) for k in keys}
+    return {
+        "task_id": view.task_id,
+        "status": view.status,
+        "elapsed_s": view.elapsed_s,
+        "title": view.title,
+        "branch": view.branch,
+        "threadId": view.thread_id,
+    }
 
 
-def list_line(view: dict[str, Any]) -> str:
+def list_line(view: ListingView) -> str:
     """``a1b2c3d4e5f6  running    41.0 s  Fix the flaky test  [codex-swarm/a1b2c3d4e5f6]``"""
     line = (
-        f"{view['task_id']}  {view['status']:<9}  {duration(view['elapsed_s']):>10}  "
-        f"{_short(view.get('title') or '', 70)}"
+        f"{view.task_id}  {view.status:<9}  {duration(view.elapsed_s):>10}  "
+        f"{_short(view.title or '', 70)}"
     )
-    if view.get("branch"):
-        line += f"  [{view['branch']}]"
+    if view.branch:
+        line += f"  [{view.branch}]"
     return line
 
 
