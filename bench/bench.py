@@ -902,7 +902,12 @@ async def landing(b: Bench) -> dict[str, Any]:
         await anyio.to_thread.run_sync(git, repo, "reset", "-q", "--hard", start_tip)
         check = "git ls-files -z | xargs -0 cat > /dev/null"  # reads every file: a real cost
         start = time.perf_counter()
-        out = await srv.call("codex_land", {"task_ids": ids, "cwd": str(repo), "check": check})
+        # One candidate at a time: the check's and the checkout's seconds then add up to wall
+        # time, and what is left is the landing's own work per branch.
+        out = await srv.call(
+            "codex_land",
+            {"task_ids": ids, "cwd": str(repo), "check": check, "check_parallel": 1},
+        )
         wall = time.perf_counter() - start
         if len(out.get("landed", [])) != n:
             raise BenchError(f"landed {len(out.get('landed', []))} of {n}: {json.dumps(out)}")

@@ -302,7 +302,7 @@ def land(
     parallel = request.check_parallel or default_check_parallel()
     scratch_root = repo_dir(engine.settings.worktree_dir, top)
     scratches = [
-        Scratch(top, scratch_root / (".land-check" if i == 0 else f".land-check-{i}"))
+        Scratch(top, scratch_root / (".land-check" if i == 0 else f".land-check-{i}"), keep=True)
         for i in range(parallel if request.check else 0)
     ]
     verdicts = CheckCache(top) if request.check else None

@@ -35,7 +35,16 @@ from pathlib import Path
 from .lock import repository_lock
 from .merging import Candidate, build_candidate, fast_forward_checkout, merge_tree
 from .refs import branch_tip
-from .run import REPO_ENV_VARS, GitError, commit_of, identity_options, is_ancestor, run_git
+from .run import (
+    REPO_ENV_VARS,
+    GitError,
+    commit_of,
+    common_dir,
+    identity_options,
+    is_ancestor,
+    run_git,
+    same_path,
+)
 from .worktrees import holders_of, mkdir_private
 
 CHECK_TIMEOUT = 900.0  # default seconds a check may run
@@ -96,26 +105,44 @@ _ADDING = threading.Lock()  # serialises ``git worktree add`` of scratch worktre
 
 
 class Scratch:
-    """A detached worktree of the repository where checks run, reused from check to check."""
+    """A detached worktree of the repository where checks run, reused from check to check.
 
-    def __init__(self, top: Path, path: Path) -> None:
+    ``keep``: :meth:`close` leaves the worktree in place, and a later landing reuses it (a
+    checkout of a candidate that differs in a few files is far cheaper than adding a worktree
+    of the whole tree again)."""
+
+    def __init__(self, top: Path, path: Path, *, keep: bool = False) -> None:
         self.top = Path(top)
         self.path = Path(path)
+        self.keep = keep
         self._made = False
+
+    def _reusable(self) -> bool:
+        """Whether ``path`` is already a worktree of this repository (a kept scratch)."""
+        if not (self.path / ".git").is_file():
+            return False
+        try:
+            found = run_git(self.path, ["rev-parse", "--path-format=absolute", "--git-common-dir"])
+            return same_path(Path(found.line()), common_dir(self.top))
+        except GitError:
+            return False
 
     def checkout(self, commit: str) -> None:
         if not self._made:
             # One at a time: git reads every worktree's admin files while it adds one, and a
             # half-made sibling (a parallel check's scratch) makes it fail.
             with _ADDING:
-                self._discard()
-                mkdir_private(self.path.parent)
-                run_git(
-                    self.top,
-                    ["worktree", "add", "--detach", "--quiet", "--", str(self.path), commit],
-                )
-            self._made = True
-            return
+                if self.keep and self._reusable():
+                    self._made = True
+                else:
+                    self._discard()
+                    mkdir_private(self.path.parent)
+                    run_git(
+                        self.top,
+                        ["worktree", "add", "--detach", "--quiet", "--", str(self.path), commit],
+                    )
+                    self._made = True
+                    return
         run_git(self.path, ["checkout", "--detach", "--force", "--quiet", commit])
         run_git(self.path, ["clean", "-ffdq"])
 
@@ -184,6 +211,9 @@ class Scratch:
             run_git(self.top, ["worktree", "prune"])
 
     def close(self) -> None:
+        if self.keep and self._made:
+            self._made = False  # left for the next landing of this repository
+            return
         if self._made or os.path.lexists(self.path):
             self._discard()
         self._made = False
