@@ -224,6 +224,20 @@ def console_engine(settings: Settings, store: Store | None = None) -> Engine:
     return Engine(dataclasses.replace(settings, cancel_on_exit=False), store)
 
 
+def engine_for(settings: Settings, nothing: str) -> Engine | None:
+    """The shell command's engine over the shared store, or ``None`` having said why there is
+    none (the store cannot be opened, or no server has made it yet: "nothing to <nothing>")."""
+    try:
+        store = open_store(settings)
+    except StoreError as exc:
+        error(said(exc))
+        return None
+    if store is None:
+        error(f"no tasks in {settings.task_dir} yet, so there is nothing to {nothing}")
+        return None
+    return console_engine(settings, store)
+
+
 async def stop_engine(engine: Engine) -> None:
     """Stop an engine this command started (tasks keep running under their runners)."""
     await engine.stop()

@@ -11,23 +11,17 @@ Must not: choose, merge or record anything itself (``engine.landing`` does, as f
 
 from __future__ import annotations
 
-from ..engine import LandRequest, StoreError, TaskError, as_data
+from ..engine import LandRequest, TaskError, as_data
 from ..git import GitError
 from ..settings import Settings
-from .common import clean, console_engine, error, make_console, open_store, print_json
+from .common import clean, engine_for, error, make_console, print_json
 from .words import said
 
 
 def land_command(settings: Settings, request: LandRequest, *, as_json: bool = False) -> int:
-    try:
-        store = open_store(settings)
-    except StoreError as exc:
-        error(said(exc))
+    engine = engine_for(settings, "land")
+    if engine is None:
         return 1
-    if store is None:
-        error(f"no tasks in {settings.task_dir} yet, so there is nothing to land")
-        return 1
-    engine = console_engine(settings, store)
     try:
         out = engine.land_sync(request)
     except (TaskError, GitError) as exc:

@@ -33,14 +33,13 @@ from ..engine import (
     LandingRow,
     LandRequest,
     Store,
-    StoreError,
     TaskError,
     as_data,
     landing_view,
 )
 from ..git import GitError
 from ..settings import Settings
-from .common import clean, console_engine, error, make_console, open_store, print_json, stop_engine
+from .common import clean, engine_for, error, make_console, print_json, stop_engine
 from .words import said
 
 CLAIM_GRACE = 2.5  # seconds a queued landing may wait for a server before this command runs it
@@ -220,15 +219,10 @@ def queued_land_command(
 ) -> int:
     """``land --async`` (queue, print the id, return once a server runs it, or run it here when
     none does) and ``land --watch`` (queue, or take ``landing_id``, and follow it to its end)."""
-    try:
-        store = open_store(settings)
-    except StoreError as exc:
-        error(said(exc))
+    engine = engine_for(settings, "land")
+    if engine is None:
         return 1
-    if store is None:
-        error(f"no tasks in {settings.task_dir} yet, so there is nothing to land")
-        return 1
-    engine = console_engine(settings, store)
+    store = engine.store
     console = make_console(stderr=as_json)
     landing_id = landing_id or ""
     try:

@@ -22,7 +22,6 @@ from rich.text import Text
 from ..engine import (
     Engine,
     Store,
-    StoreError,
     TaskError,
     TaskRow,
     as_data,
@@ -36,12 +35,11 @@ from ..settings import Settings
 from ..wording import duration, node_text, tokens, worktree_outlook
 from .common import (
     clean,
-    console_engine,
+    engine_for,
     error,
     first_line,
     load_task,
     make_console,
-    open_store,
     phase_text,
     print_json,
     stop_engine,
@@ -186,15 +184,9 @@ async def _cancel_all(engine: Engine, rows: Sequence[TaskRow]) -> list[TaskRow]:
 
 def cancel_command(settings: Settings, task_ids: Sequence[str]) -> int:
     """``codex-mcp-swarm cancel ID...``: stop the tasks and everything they started."""
-    try:
-        store = open_store(settings)
-    except StoreError as exc:
-        error(said(exc))
+    engine = engine_for(settings, "cancel")
+    if engine is None:
         return 1
-    if store is None:
-        error(f"no tasks in {settings.task_dir} yet, so there is nothing to cancel")
-        return 1
-    engine = console_engine(settings, store)
     landing_ids = [i for i in dict.fromkeys(task_ids) if is_landing_id(i)]
     task_ids = [i for i in dict.fromkeys(task_ids) if not is_landing_id(i)]
     if landing_ids:
