@@ -15,7 +15,7 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..engine import MESSAGE_LIMIT, Engine, TaskError, steered_view
+from ..engine import MESSAGE_LIMIT, Engine, TaskError, as_data, steered_view
 from .words import said
 
 Answer = Callable[..., CallToolResult]
@@ -64,7 +64,7 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
             "task_id": row.id,
             "status": row.phase,
             "how": done.how,
-            "steered": steered_view(row),
+            "steered": as_data(steered_view(row)),
             "note": done.note,
         }
         head = {
