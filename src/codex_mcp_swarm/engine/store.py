@@ -68,7 +68,11 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-ROW_CACHE = 2000  # decoded rows kept (a few MB): the pages and tasks callers keep asking about
+# Decoded rows kept between calls: 0 turns the cache off. It is off because the Ray backend's
+# test of a killed worker node read stale rows through it (a task shown running after it ended,
+# a lost task without its thread id) in two runs of two, and passed with it off: some write of
+# a row there is not seen through ``updated_at``. Found and fixed, this goes back to 2000.
+ROW_CACHE = 0
 _TASK_ID_RE = re.compile(r"^[a-z0-9]{6,32}$")
 
 _SCHEMA = """
