@@ -340,7 +340,6 @@ def land(
                 record = row.extra.merged
                 if record is not None and row.id in landed_before:
                     step = LandStep(wt.branch, record.target, "landed", record.commit)
-                    tips.pop(record.target, None)
                     handle(row, wt, step, record_it=False)
                     continue
                 if record is not None:
