@@ -14,6 +14,7 @@ from codex_mcp_swarm.engine import admission
 from codex_mcp_swarm.engine.errors import Code, TaskError
 from codex_mcp_swarm.engine.plan import Limits
 from codex_mcp_swarm.engine.store import Store
+from codex_mcp_swarm.mcp.words import said as mcp_said
 from codex_mcp_swarm.settings import MAX_DEPTH, Settings
 
 
@@ -91,9 +92,10 @@ def test_an_admitted_spec_is_checked_resolved_and_refused_in_words(tmp_path: Pat
         admission.admit_spec(settings, TaskSpec(prompt="  ", cwd=str(tmp_path)))
     ephemeral = settings_in(tmp_path, ephemeral=True)
     resume = TaskSpec(prompt="p", cwd=str(tmp_path), resume_thread_id=THREAD)
-    with pytest.raises(TaskError, match="--ephemeral") as refused:
+    with pytest.raises(TaskError, match="ephemeral sessions") as refused:
         admission.admit_spec(ephemeral, resume)
     assert refused.value.code == Code.NOT_ALLOWED
+    assert mcp_said(refused.value).startswith("this server runs with --ephemeral: Codex keeps")
 
 
 def test_limits_are_the_tasks_own_else_its_parents_else_the_servers(tmp_path: Path) -> None:

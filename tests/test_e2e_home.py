@@ -218,7 +218,7 @@ async def test_a_thread_that_cannot_be_continued_falls_back_to_a_report(
         )
         [failed] = data(result)["check_failed"]
         assert "sent_home" not in failed and failed["exit_code"] == 3
-        assert f"not sent home {broke}" in text(result) and "--ephemeral" in text(result)
+        assert f"not sent home {broke}" in text(result) and "ephemeral sessions" in text(result)
         view = data(await client.call_tool("codex_status", {"task_ids": [broke]}))["tasks"][0]
         assert view["landing"]["state"] == "given up"
         # Its branch is as the task left it: nothing was merged into it for a reply never sent.

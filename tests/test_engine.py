@@ -23,6 +23,7 @@ from codex_mcp_swarm.engine.backends.base import Backend
 from codex_mcp_swarm.engine.plan import LaunchPlan
 from codex_mcp_swarm.engine.store import Store, TaskRow
 from codex_mcp_swarm.engine.tasks import Engine, TaskError
+from codex_mcp_swarm.mcp.words import said as mcp_said
 from codex_mcp_swarm.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -295,8 +296,9 @@ async def test_a_reply_needs_the_backend_that_ran_its_thread(tmp_path: Path) -> 
     store = Store(settings.task_dir)
     cluster = Engine(settings, store, RecordingClusterBackend(store, settings))
     reply, previous = cluster.reply_spec(thread, "again")
-    with pytest.raises(TaskError, match="continue it from a server started with --backend local"):
+    with pytest.raises(TaskError, match="continue it from a server of the local backend") as other:
         await cluster.launch(reply, parent=previous)
+    assert mcp_said(other.value).endswith("continue it from a server started with --backend local")
 
 
 @pytest.mark.parametrize("forked", [True, False])

@@ -182,7 +182,7 @@ def test_create_from_inside_a_task_worktree(repo: Path, root: Path) -> None:
 
 
 def test_create_errors(repo: Path, root: Path, tmp_path: Path) -> None:
-    with pytest.raises(GitError, match=r"base_ref 'nope' is not a branch, tag or commit in"):
+    with pytest.raises(GitError, match=r"the base ref 'nope' is not a branch, tag or commit in"):
         create_worktree(repo, root, "t", base_ref="nope")
     plain = tmp_path / "plain"
     plain.mkdir()

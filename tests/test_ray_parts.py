@@ -12,11 +12,13 @@ import pytest
 from conftest import free_port, git, start_refused
 
 from codex_mcp_swarm import git as gw
+from codex_mcp_swarm.console.words import said as console_said
 from codex_mcp_swarm.engine.backends.base import BackendError
 from codex_mcp_swarm.engine.plan import Checkout
 from codex_mcp_swarm.engine.records import ActorPayload, Node, RemoteCode, TaskExtra
 from codex_mcp_swarm.engine.store import Store
 from codex_mcp_swarm.git import remote
+from codex_mcp_swarm.mcp.words import said as mcp_said
 from codex_mcp_swarm.settings import Settings
 
 
@@ -172,10 +174,36 @@ def test_a_reply_continues_the_branch_through_the_remote(tmp_path: Path) -> None
 
 def test_a_missing_remote_says_what_to_do(tmp_path: Path) -> None:
     repo, _bare = _repo_with_remote(tmp_path)
-    with pytest.raises(gw.GitError, match="--git-remote"):
+    with pytest.raises(remote.NoRemote, match="no git remote named 'nosuch'") as missing:
         remote.resolve_remote(repo, "nosuch")
+    assert (missing.value.repo, missing.value.name) == (repo, "nosuch")
     with pytest.raises(gw.GitError, match="invalid task id"):
         remote.base_ref("../x")
+
+
+def test_a_worktree_task_without_the_remote_is_refused_in_each_face_s_words(
+    tmp_path: Path,
+) -> None:
+    from codex_mcp_swarm.engine.backends.ray import RayBackend
+    from codex_mcp_swarm.engine.errors import Code, TaskError
+    from codex_mcp_swarm.engine.plan import WorktreeRequest
+
+    repo, _bare = _repo_with_remote(tmp_path)
+    settings = Settings.build(
+        task_dir=str(tmp_path / "tasks"), backend="ray", git_remote="nosuch", environ={}
+    )
+    backend = RayBackend(Store(settings.task_dir), settings, lambda _task_id: None)
+    with pytest.raises(TaskError) as refused:
+        backend.make_worktree(repo, "eeee11112222", WorktreeRequest())
+    assert refused.value.code is Code.GIT
+    assert "no git remote named 'nosuch'" in str(refused.value)
+    assert "--git-remote" not in str(refused.value)
+    assert mcp_said(refused.value).endswith(
+        "start the server with --git-remote URL (or CODEX_SWARM_GIT_REMOTE)."
+    )
+    assert "--git-remote URL" in console_said(refused.value)
+    # The branch made for it is gone again.
+    assert git(repo, "branch", "--list", "codex-swarm/eeee11112222") == ""
 
 
 def test_an_unreachable_cluster_stops_the_server_with_a_sentence(tmp_path: Path) -> None:
@@ -442,7 +470,9 @@ def test_fork_and_review_of_a_worker_checkout_look_at_its_work(tmp_path: Path) -
     with pytest.raises(TaskError, match="no task of this server ran thread"):
         steering.fork(engine, "x", thread_id=str(uuid.uuid4()))
     local = Engine(settings, store)
-    with pytest.raises(TaskError, match="review it from a server started with --backend ray"):
+    with pytest.raises(TaskError, match="review it from a server of the ray backend") as other:
         steering.review(local, "aaaa55556666")
-    with pytest.raises(TaskError, match="fork it from a server started with --backend ray"):
+    assert mcp_said(other.value).endswith("review it from a server started with --backend ray")
+    with pytest.raises(TaskError, match="fork it from a server of the ray backend") as other:
         steering.fork(local, "x", task_id="aaaa55556666")
+    assert console_said(other.value).endswith("fork it from a server started with --backend ray")

@@ -146,7 +146,7 @@ def test_reviews_old_tasks_and_ephemeral_threads_cannot_be_steered(tmp_path: Pat
         with pytest.raises(TaskError) as refused:
             steering.steer(stub.engine(), task_id, "m")
         assert refused.value.code == code
-    with pytest.raises(TaskError, match="--ephemeral") as refused:
+    with pytest.raises(TaskError, match="ephemeral sessions") as refused:
         steering.steer(stub.engine(), "ffff07", "m")
     assert refused.value.code == Code.NOT_ALLOWED
     assert steering.steer(stub.engine(), "ffff08", "m").how == "prompt"  # queued: still fine

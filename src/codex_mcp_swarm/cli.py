@@ -492,10 +492,11 @@ def _setup_logging(settings: Settings) -> None:
 
 def _backend_error(exc: BaseException) -> str | None:
     """The sentence of a BackendError in ``exc`` (or in the exception group it is), if any."""
+    from .console.words import said
     from .engine.backends.base import BackendError
 
     if isinstance(exc, BackendError):
-        return str(exc)
+        return said(exc)
     for inner in getattr(exc, "exceptions", None) or ():
         found = _backend_error(inner)
         if found is not None:

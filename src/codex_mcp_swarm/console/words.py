@@ -1,8 +1,9 @@
 """The console's words for the engine's terms: its commands and their flags.
 
 Owns: :data:`CONSOLE_WORDS` (each :class:`~..engine.errors.Term` as a person at a shell names it:
-``codex-mcp-swarm tasks``, ``--worktree``) and :func:`said`, what an error says in them. The
-shell has no reply command: a reply is named as the MCP tool that makes one.
+``codex-mcp-swarm tasks``, ``--worktree``; a setting of the server by its flag, ``--ephemeral``)
+and :func:`said`, what an error says in them. The shell has no reply command: a reply is named
+as the MCP tool that makes one.
 
 Must not: word anything but the engine's terms.
 """
@@ -35,6 +36,11 @@ CONSOLE_WORDS: Mapping[Term, str] = {
     Term.TARGET: "--target",
     Term.WORKTREE: "with --worktree",
     Term.WORKTREE_FROM: "with --worktree --base-ref {branch}",
+    Term.EPHEMERAL: "--ephemeral",
+    Term.BACKEND: "a server started with --backend {backend}",
+    Term.CODEX_BIN: "--codex-bin PATH (or CODEX_SWARM_CODEX_BIN)",
+    Term.RAY_ADDRESS: "--ray-address (or RAY_ADDRESS)",
+    Term.GIT_REMOTE: "--git-remote URL (or CODEX_SWARM_GIT_REMOTE)",
 }
 
 

@@ -83,8 +83,7 @@ def codex_path(settings: Settings) -> str:
     if found is None:
         raise TaskError(
             "the Codex CLI was not found ({codex_bin!r}). Install it with "
-            "'npm install -g @openai/codex' or start the server with --codex-bin PATH "
-            "(or CODEX_SWARM_CODEX_BIN).",
+            "'npm install -g @openai/codex' or start the server with {CODEX_BIN}.",
             code=Code.UNAVAILABLE,
             codex_bin=settings.codex_bin,
         )
@@ -184,7 +183,7 @@ def admit_spec(settings: Settings, spec: TaskSpec) -> TaskSpec:
 
 
 EPHEMERAL = (
-    "this server runs with --ephemeral: Codex keeps no session files, so a thread cannot be "
+    "this server runs with {EPHEMERAL}: Codex keeps no session files, so a thread cannot be "
     "continued. Start {LAUNCH} instead."
 )
 WRITABLE_ROOTS = "this server has a sandbox ceiling: Codex's writable_roots cannot be changed"

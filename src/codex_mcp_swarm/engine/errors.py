@@ -10,13 +10,14 @@ worktree switch) and :data:`ENGINE_WORDS`, the engine's own plain spelling of ea
 An error is a template, its facts and a code. ``{task_id}`` in a template is a fact;
 ``{REPLY}`` (upper case) is a :class:`Term`, which each face spells in its own words: the MCP
 face names its tools and arguments (``codex_reply``, ``worktree: true``), the console its
-commands and flags, the board its buttons. ``str(error)`` is the engine's spelling, which names
-no face; :meth:`EngineError.words` gives a face's. A face spelling may use the facts too
-(``codex-mcp-swarm watch {task_id}``). A fact that is itself an :class:`EngineError` is spelt
-with the same words.
+commands and flags, the board its buttons; a setting of the server itself (``{EPHEMERAL}``)
+is spelt as whoever starts the server names it (its flag). ``str(error)`` is the engine's
+spelling, which names no face and no flag; :meth:`EngineError.words` gives a face's. A face
+spelling may use the facts too (``codex-mcp-swarm watch {task_id}``). A fact that is itself an
+:class:`EngineError` is spelt with the same words.
 
-Must not: name any face's tools, arguments, commands or buttons (only the faces' own modules do:
-``mcp.words``, ``console.words``, ``web.words``).
+Must not: name any face's tools, arguments, commands or buttons, or the server's flags (only
+the faces' own modules do: ``mcp.words``, ``console.words``, ``web.words``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ class Term(str, enum.Enum):
     # Launch switches, with their preposition (``it was not started {WORKTREE}``).
     WORKTREE = "WORKTREE"  # run in a worktree of its own
     WORKTREE_FROM = "WORKTREE_FROM"  # ... made from the branch ``{branch}``
+    # The server's own settings, as whoever starts it sets them (``this server runs with
+    # {EPHEMERAL}``, ``start the server with {CODEX_BIN}``).
+    EPHEMERAL = "EPHEMERAL"  # Codex keeps no session files
+    BACKEND = "BACKEND"  # a server of the backend ``{backend}`` (a noun phrase)
+    CODEX_BIN = "CODEX_BIN"  # the Codex binary to run
+    RAY_ADDRESS = "RAY_ADDRESS"  # the Ray cluster to join
+    GIT_REMOTE = "GIT_REMOTE"  # the git remote the Ray backend moves code through
 
 
 #: The engine's own spelling: plain words that name no face.
@@ -100,6 +108,11 @@ ENGINE_WORDS: Mapping[Term, str] = {
     Term.TARGET: "target",
     Term.WORKTREE: "in a worktree of its own",
     Term.WORKTREE_FROM: "in a worktree made from its branch {branch!r}",
+    Term.EPHEMERAL: "ephemeral sessions",
+    Term.BACKEND: "a server of the {backend} backend",
+    Term.CODEX_BIN: "another Codex binary (CODEX_SWARM_CODEX_BIN)",
+    Term.RAY_ADDRESS: "the cluster's address (RAY_ADDRESS)",
+    Term.GIT_REMOTE: "another git remote (CODEX_SWARM_GIT_REMOTE)",
 }
 
 

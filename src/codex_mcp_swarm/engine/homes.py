@@ -52,7 +52,7 @@ def mark(engine: Engine, row: TaskRow, landing: LandingMark) -> None:
 def can_go_home(engine: Engine, row: TaskRow) -> str | None:
     """Why ``row``'s thread cannot be continued with a reply, or None when it can."""
     if engine.settings.ephemeral:
-        return "the server runs Codex with --ephemeral, so its thread was not kept"
+        return "the server runs Codex with ephemeral sessions, so its thread was not kept"
     if not row.thread_id:
         return "it has no Codex thread to continue"
     if row.extra.worktree is None or row.extra.removed_worktree:

@@ -16,6 +16,13 @@ def worktree_request(
     worktree: bool, base_ref: str | None, include_uncommitted: bool
 ) -> WorktreeRequest | None:
     if worktree:
+        if include_uncommitted and base_ref and base_ref != "HEAD":
+            raise TaskError(
+                "{INCLUDE_UNCOMMITTED} carries the changes of the checkout on top of its HEAD, "
+                "so it only works from there: leave out {BASE_REF} (got {base_ref!r}) or drop "
+                "{INCLUDE_UNCOMMITTED}",
+                base_ref=base_ref,
+            )
         return WorktreeRequest(base_ref=base_ref, include_uncommitted=include_uncommitted)
     if base_ref or include_uncommitted:
         raise TaskError("{BASE_REF} and {INCLUDE_UNCOMMITTED} only apply {WORKTREE}")

@@ -113,7 +113,7 @@ def steer(engine: Engine, task_id: str, message: str) -> Steered:
         )
     if engine.settings.ephemeral and row.phase != "queued":
         raise TaskError(
-            "this server runs with --ephemeral: Codex keeps no session files, so a running "
+            "this server runs with {EPHEMERAL}: Codex keeps no session files, so a running "
             "thread cannot be continued after an interrupt. Cancel the task and start {LAUNCH}.",
             code=Code.NOT_ALLOWED,
             task_id=row.id,
@@ -223,7 +223,7 @@ def fork(
     thread, row = _source(engine, task_id, thread_id)
     if engine.settings.ephemeral:
         raise TaskError(
-            "this server runs with --ephemeral: Codex keeps no session files, so a thread cannot "
+            "this server runs with {EPHEMERAL}: Codex keeps no session files, so a thread cannot "
             "be forked. Start {LAUNCH} instead.",
             code=Code.NOT_ALLOWED,
         )
@@ -346,7 +346,7 @@ def review(engine: Engine, task_id: str, instructions: str | None = None) -> Tas
         if engine.worktrees_here and backend_of(row) != engine.backend.name:
             raise TaskError(
                 "task {task_id} ran under the {backend} backend, whose worktrees are checked "
-                "out on its workers: review it from a server started with --backend {backend}",
+                "out on its workers: review it from {BACKEND}",
                 code=Code.OTHER_BACKEND,
                 task_id=row.id,
                 backend=backend_of(row),

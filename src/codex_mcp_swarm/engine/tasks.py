@@ -433,8 +433,7 @@ class Engine:
         if backend_of(parent) != self.backend.name:
             raise TaskError(
                 "thread {thread_id} ran under the {backend} backend (task {task_id}), which "
-                "keeps its session files: {verb} it from a server started with --backend "
-                "{backend}",
+                "keeps its session files: {verb} it from {BACKEND}",
                 code=Code.OTHER_BACKEND,
                 thread_id=thread,
                 backend=backend_of(parent),

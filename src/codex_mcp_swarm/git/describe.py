@@ -82,7 +82,7 @@ def outcome(repo: Path, branch: str, base_commit: str, target: str | None) -> Ou
     """
     repo = Path(repo)
     short, head = branch_tip(repo, branch, "branch")
-    base = resolve_commit(repo, base_commit, "base_commit")
+    base = resolve_commit(repo, base_commit, "base commit")
     files = _numstat(repo, base, head)
     target_commit: str | None = None
     merges_cleanly: bool | None = None
@@ -130,8 +130,8 @@ def diff(
     """``git diff --stat`` and the patch between two commits, the patch cut at ``max_chars``
     (no patch with ``stat_only``), and where the cut fell (see :class:`Diff`)."""
     repo = Path(repo)
-    base = resolve_commit(repo, base_commit, "base_commit")
-    tip = resolve_commit(repo, head, "head")
+    base = resolve_commit(repo, base_commit, "base commit")
+    tip = resolve_commit(repo, head, "head commit")
     spec = ["--", *_pathspecs(paths)] if paths else []
     common = ["--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", base, tip, *spec]
     stat = run_git(repo, ["diff", "--stat=200", *common]).out.decode("utf-8", "replace")

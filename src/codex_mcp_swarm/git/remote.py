@@ -93,6 +93,14 @@ def branch_ref(task_id: str) -> str:
     return f"refs/heads/{BRANCH_PREFIX}{task_id}"
 
 
+class NoRemote(GitError):
+    """The repository has no git remote of that name (the caller says what to do instead)."""
+
+    def __init__(self, repo: Path, name: str) -> None:
+        super().__init__(f"the repository {repo} has no git remote named {name!r} (git remote add)")
+        self.repo, self.name = repo, name
+
+
 def resolve_remote(repo: Path, remote: str | None) -> str:
     """The URL of ``remote`` (a remote's name in ``repo``; default ``origin``) or ``remote``
     itself when it already is a URL or a path."""
@@ -102,11 +110,7 @@ def resolve_remote(repo: Path, remote: str | None) -> str:
     if _REMOTE_NAME.match(name) and "/" not in name and ":" not in name:
         url = _run(repo, ["remote", "get-url", "--end-of-options", name], ok=(0, 2, 128))
         if not url:
-            raise GitError(
-                f"the repository {repo} has no git remote named {name!r}: the Ray backend moves "
-                "code through a remote both the server and the workers reach. Add one (git "
-                "remote add) or start the server with --git-remote URL."
-            )
+            raise NoRemote(repo, name)
         return url
     return name
 

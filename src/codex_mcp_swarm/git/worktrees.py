@@ -183,11 +183,10 @@ def create_worktree(
     else:
         if include_uncommitted:
             raise GitError(
-                f"include_uncommitted carries the changes of the checkout at {top}, so it only "
-                f"works from its HEAD; omit base_ref (got {base_ref!r}) or drop "
-                f"include_uncommitted"
+                f"uncommitted changes are carried from the checkout at {top}, so only from its "
+                f"HEAD, not from the base ref {base_ref!r}"
             )
-        check_rev_text(base_ref, "base_ref")
+        check_rev_text(base_ref, "base ref")
         short = base_ref.removeprefix("refs/heads/")
         branch_commit = commit_of(cwd, f"refs/heads/{short}") if valid_branch(top, short) else None
         if branch_commit is not None:
@@ -195,7 +194,7 @@ def create_worktree(
         else:
             found = commit_of(cwd, base_ref)
             if found is None:
-                raise GitError(f"base_ref '{base_ref}' is not a branch, tag or commit in {top}")
+                raise GitError(f"the base ref '{base_ref}' is not a branch, tag or commit in {top}")
             base_commit, base_branch = found, None
 
     carried = _snapshot_uncommitted(top, base_commit, task_id) if include_uncommitted else None

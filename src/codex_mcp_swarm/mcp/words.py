@@ -1,8 +1,9 @@
 """The MCP face's words for the engine's terms: its tools and their arguments.
 
 Owns: :data:`MCP_WORDS` (each :class:`~..engine.errors.Term` as a model calling these tools
-names it: ``codex_reply``, ``threadId``, ``worktree: true``) and :func:`said`, what an error
-says in them. Every tool answers an engine error through :func:`said`.
+names it: ``codex_reply``, ``threadId``, ``worktree: true``; a setting of the server by the
+flag it was started with, ``--ephemeral``) and :func:`said`, what an error says in them. Every
+tool answers an engine error through :func:`said`.
 
 Must not: word anything but the engine's terms (answers and texts are ``answers``/``render``).
 """
@@ -35,6 +36,11 @@ MCP_WORDS: Mapping[Term, str] = {
     Term.TARGET: "target",
     Term.WORKTREE: "with worktree: true",
     Term.WORKTREE_FROM: "with worktree: true and base_ref {branch!r}",
+    Term.EPHEMERAL: "--ephemeral",
+    Term.BACKEND: "a server started with --backend {backend}",
+    Term.CODEX_BIN: "--codex-bin PATH (or CODEX_SWARM_CODEX_BIN)",
+    Term.RAY_ADDRESS: "--ray-address (or RAY_ADDRESS)",
+    Term.GIT_REMOTE: "--git-remote URL (or CODEX_SWARM_GIT_REMOTE)",
 }
 
 

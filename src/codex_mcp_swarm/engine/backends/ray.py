@@ -88,7 +88,7 @@ def _import_ray() -> Any:
         import ray
     except ImportError as exc:
         raise BackendError(
-            "--backend ray needs Ray: install codex-mcp-swarm[ray] (pip install "
+            "the Ray backend needs Ray: install codex-mcp-swarm[ray] (pip install "
             "'codex-mcp-swarm[ray]') on this host and on every worker node"
         ) from exc
     return ray
@@ -137,7 +137,8 @@ class RayBackend(Backend):
                 raise BackendError(
                     "could not join the Ray cluster at {address!r}: {reason}. Start one with "
                     "`ray start --head` on this host (and `ray start --address HEAD:PORT "
-                    "--resources '{{\"codex\": N}}'` on each worker), then pass --ray-address.",
+                    "--resources '{{\"codex\": N}}'` on each worker), then start the server "
+                    "with {RAY_ADDRESS}.",
                     address=address,
                     reason=str(exc),
                 ) from exc
@@ -160,15 +161,29 @@ class RayBackend(Backend):
     def _remote_url(self, repo: Path) -> str:
         return gitremote.resolve_remote(repo, self.settings.git_remote)
 
+    def _checked_remote_url(self, repo: Path) -> str:
+        """The remote's URL, or a TaskError a caller who asked for a worktree can act on."""
+        try:
+            return self._remote_url(repo)
+        except gitremote.NoRemote as exc:
+            raise TaskError(
+                "the repository {repo} has no git remote named {name!r}: the Ray backend moves "
+                "code through a remote both the server and the workers reach. Add one (git "
+                "remote add) or start the server with {GIT_REMOTE}.",
+                code=Code.GIT,
+                repo=str(exc.repo),
+                name=exc.name,
+            ) from None
+
     def make_worktree(self, cwd: Path, task_id: str, request: WorktreeRequest) -> git.Worktree:
         """As locally (the branch and its base here), then the base goes to the git remote for
         the worker; the local checkout is not needed and is removed."""
         wt = super().make_worktree(cwd, task_id, request)
         try:
-            url = self._remote_url(wt.repo)
+            url = self._checked_remote_url(wt.repo)
             gitremote.push_base(wt.repo, url, wt.base_commit, task_id)
             gitremote.remove_local_worktree(wt.repo, wt.path)
-        except git.GitError:
+        except (git.GitError, TaskError):
             with contextlib.suppress(git.GitError):
                 super().discard_worktree(wt)
             raise
@@ -198,7 +213,7 @@ class RayBackend(Backend):
                 task_id=parent.id,
                 repo=str(repo),
             ) from None
-        self._remote_url(repo)  # a sentence now, not a failed task later
+        self._checked_remote_url(repo)  # a sentence now, not a failed task later
         return record
 
     def work_so_far(self, row: TaskRow, wt: git.Worktree, *, live: bool) -> str:
@@ -585,7 +600,7 @@ def _check_reachable(address: str) -> None:
     except OSError as exc:
         raise BackendError(
             "no Ray cluster answers at {address} ({reason}). Start its head with "
-            "`ray start --head --port PORT` (on this host), or fix --ray-address / RAY_ADDRESS.",
+            "`ray start --head --port PORT` (on this host), or fix {RAY_ADDRESS}.",
             address=address,
             reason=str(exc.strerror or exc),
         ) from None
