@@ -325,6 +325,17 @@ def test_a_structured_result_too_long_for_the_answer_says_where_it_is() -> None:
     assert out["truncated"] is True and len(out["content"]) < 4_000
 
 
+async def test_doctor_asks_for_the_approval_of_every_tool_that_is_not_read_only(
+    settings: Settings,
+) -> None:
+    from codex_mcp_swarm.console import doctor
+
+    async with Client(build_server(settings)) as client:
+        tools = (await client.list_tools()).tools
+    changing = {t.name for t in tools if not (t.annotations and t.annotations.read_only_hint)}
+    assert set(doctor.APPROVAL_TOOLS) == changing
+
+
 async def test_output_schemas_have_no_refs_or_titles_and_keep_every_field(
     settings: Settings,
 ) -> None:

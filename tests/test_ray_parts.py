@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -251,6 +252,13 @@ def test_what_an_unplaced_task_waits_for() -> None:
     assert waiting_for(stub, None) is None  # a slot is free: its actor is being started
     stub.total = stub.free = 0
     assert "no node offers the codex resource" in (waiting_for(stub, None) or "")
+    # A thread's node: its own free slots, read through the module handed over.
+    stub.total, stub.free = 4, 2
+    per_node = {"n1": {"codex": 0.0}, "n2": {"codex": 2.0}}
+    state = types.SimpleNamespace(available_resources_per_node=lambda: per_node)
+    stub._private = types.SimpleNamespace(state=state)  # type: ignore[attr-defined]
+    assert (waiting_for(stub, "n1") or "").startswith("a free codex slot on node n1")
+    assert waiting_for(stub, "n2") is None
 
 
 def test_cancel_removes_an_unplaced_actor_at_once(tmp_path: Path) -> None:

@@ -59,8 +59,12 @@ APPROVAL_TOOLS = (
     "codex_async",
     "codex_reply",
     "codex_cancel",
+    "codex_steer",
+    "codex_fork",
+    "codex_review",
     "codex_merge",
     "codex_cleanup",
+    "codex_land",
 )
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"

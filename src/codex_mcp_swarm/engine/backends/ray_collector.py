@@ -259,7 +259,7 @@ def waiting_for(ray: Any, node_id: str | None) -> str | None:
         total = float(ray.cluster_resources().get(RESOURCE, 0))
         free = float(ray.available_resources().get(RESOURCE, 0))
         if node_id is not None:
-            free = _node_free(node_id, free)
+            free = _node_free(ray, node_id, free)
     except Exception:
         return None
     if free >= 1:
@@ -274,13 +274,12 @@ def waiting_for(ray: Any, node_id: str | None) -> str | None:
     return f"a free codex slot on the Ray cluster (all {total:g} are in use)"
 
 
-def _node_free(node_id: str, cluster_free: float) -> float:
+def _node_free(ray: Any, node_id: str, cluster_free: float) -> float:
     """Free codex slots on one node. Ray has no public per-node view of what is free: this uses
-    its state module, and falls back to the whole cluster's figure where that is missing."""
+    its state module (of the ``ray`` handed over, which has loaded it), and falls back to the
+    whole cluster's figure where that is missing."""
     try:
-        from ray._private import state
-
-        per_node = state.available_resources_per_node()  # type: ignore[no-untyped-call]
+        per_node = ray._private.state.available_resources_per_node()
     except Exception:
         return cluster_free
     return float((per_node.get(node_id) or {}).get(RESOURCE, 0))
