@@ -3,7 +3,7 @@
 Owns: defaults (per-user private state directory, parallelism), the environment variable names,
 and validation that turns a bad flag into an error at start rather than a surprise per task.
 
-Must not: start anything. ``cli`` builds a :class:`Settings`; the engine and MCP layer read it.
+Must not: start anything. ``cli`` builds a :class:`Settings`; the engine and the faces read it.
 """
 
 from __future__ import annotations

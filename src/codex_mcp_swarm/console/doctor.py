@@ -6,7 +6,8 @@ dir, the store's health, active tasks against their processes), the one-sentence
 problem, and the exact client configuration for Claude Code and Codex with the command that is
 running now.
 
-Must not: change anything it checks (no chmod, no repair, nothing created), or print a secret:
+Must not: change anything it checks (no chmod, no repair, nothing left behind: the task dir's
+write test removes its probe file), or print a secret:
 keys are named by their variable, and auth files are only tested for existence.
 """
 

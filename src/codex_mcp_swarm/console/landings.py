@@ -6,7 +6,8 @@ picture of a landing that ``tasks`` and ``watch`` show; cancelling landings by i
 ``cancel``.
 
 Who runs a landing queued at the shell: the merge queue of any server sharing the store
-(``serve``, ``board``) claims it within about a second. When none has after
+(``serve``, over either transport; the ``board`` command alone runs none) claims it within about
+a second. When none has after
 :data:`CLAIM_GRACE` seconds (and no landing of the repository is running elsewhere), the command
 runs it itself with an engine of its own, so a landing queued from a shell never waits for a
 server nobody started. Ctrl-C while this command runs it stops it at a landed boundary and puts

@@ -9,7 +9,8 @@ synchronous console commands that have no event loop, the store they read and th
 doing now, worded once for every face), imported as ``from codex_mcp_swarm.engine import doing``.
 
 Faces import from here and nowhere else in the engine; an import-linter contract keeps them out
-of the store, backends, procs, runner, fork server and branches modules. A face that needs
+of the store and its codec, the backends, procs, branches, the fork server and the runner's
+modules (runner, supervisor, task files, line framing, retry, rehearsal). A face that needs
 something more asks for it to be named here.
 
 Names are imported on first use (module ``__getattr__``): every runner process imports this

@@ -15,7 +15,8 @@ life, and records its end, exactly as a runner started with ``subprocess``. When
 the fork server fails, :class:`ForkServer` says so and the caller spawns runners the plain way.
 
 Must not: run tasks itself, or hold a task's lock after handing it to the runner (a waiter would
-not wake until the fork server exits). The fork server has no threads: forking is safe.
+not wake until the fork server exits). The fork server has no threads: forking is safe (the
+engine's side, :class:`ForkServer`, starts it from one warm-up thread, which ``close`` joins).
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 Owns: :func:`off_loop`, the single helper every async path of the engine uses for a blocking
 call, with one shared limit on the worker threads it occupies, so a busy SQLite lock or a slow
-git command never stalls the loop that answers clients.
+git command never stalls the loop that answers clients. Two kinds of work take a thread outside
+that limit instead, each awaited by its owner: a landing's run (:mod:`.landings`; minutes long,
+not abandoned on cancel) and a backend's start and stop (joining Ray, joining its watchers), so
+neither can hold the shared threads that client calls need.
 
 Must not: know what it runs.
 """

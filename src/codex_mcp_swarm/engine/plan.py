@@ -1,7 +1,9 @@
 """What a task's supervisor is told to run: the typed contract between the engine and a backend.
 
 Owns: :class:`LaunchPlan` (the exact Codex argv, its working directory and environment, the
-limits and the retry policy) and :class:`Limits` (what a caller may ask for). The engine builds
+limits and the retry policy), :class:`Limits` (what a caller may ask for), and what a task runs
+in beside its ``cwd``: :class:`WorktreeRequest` (a worktree of its own) or :class:`Checkout` (a
+throwaway checkout of another task's work). The engine builds
 a plan once, when it records the task; the plan is stored with the task, so any supervisor
 (a local runner process, a Ray actor) can run it without asking the engine anything.
 

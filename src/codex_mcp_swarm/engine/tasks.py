@@ -25,8 +25,9 @@ a slow call of one client never holds up the event loop that answers the others,
 decides what blocks. Its ``*_sync`` twins are the same work for engine modules already in a
 worker thread and for console commands with no event loop.
 
-Must not: know MCP or the console: callers get :class:`~.store.TaskRow` objects and the dict
-views of :mod:`.views`, and errors whose words name no particular face.
+Must not: know MCP or the console: callers get :class:`~.store.TaskRow` objects, the typed
+views of :mod:`.views` (a listing already as their JSON, ``as_data``) and the records of
+:mod:`.records`, and errors whose words name no particular face.
 """
 
 from __future__ import annotations

@@ -11,7 +11,11 @@ as ``git`` and call ``git.create_worktree``, ``git.merge``, ``git.cleanup`` ...)
   per-repository lock every merge, cleanup and landing holds while it moves refs or the checkout;
 * :mod:`.cleanup` merged-or-not and removing worktrees and branches.
 
-Must not: know about the task store, processes, or MCP. Safety rules kept throughout: caller
+Imported by their own names, not gathered here: :mod:`.batch` (many branches landed at once),
+:mod:`.checkcache` (check verdicts per tree), :mod:`.snapshots` (a running task's work so far as
+a commit) and :mod:`.remote` (code to and from Ray workers through a git remote).
+
+Must not: know about the task store, task processes, or MCP. Safety rules kept throughout: caller
 text never reaches git where it could be read as an option (refs are validated and follow
 ``--end-of-options``, paths follow ``--``); user hooks run as usual except for the commits
 this package makes itself (``--no-verify``, or plumbing that runs no hooks); git never prompts

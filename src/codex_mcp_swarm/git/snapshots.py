@@ -1,4 +1,4 @@
-"""A task's work so far as one commit, for starting another branch from it (``codex_fork``).
+"""A task's work so far as one commit, for starting another branch from it (a fork).
 
 Owns: finding the commit that holds a task's work: its branch tip once it has ended, or, while
 it still runs, a snapshot of its worktree (HEAD plus every tracked and untracked change) made

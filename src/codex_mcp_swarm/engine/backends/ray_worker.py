@@ -23,6 +23,10 @@ fails at once and says so.
 The worker uses its own Codex: ``CODEX_SWARM_CODEX_BIN`` from the environment ``ray start`` had
 (else ``codex`` on its PATH), with its own ``CODEX_HOME`` and credentials.
 
+Each actor has one thread of its own, its task's life (prepare, start the runner, wait for it,
+record the end when the runner did not, push the branch); it ends with the task, and the actor's
+process (killed by the server once it has released the task) with it.
+
 The runner lives in the actor's process session with a parent-death signal: when the actor's
 process dies (its node killed, the actor killed), the runner and Codex die with it.
 
