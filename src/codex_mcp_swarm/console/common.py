@@ -2,8 +2,9 @@
 
 Owns: how output reaches the terminal (a ``rich`` console with colour and width from the terminal,
 plain text of a fixed generous width when piped), the cleaning of untrusted text (prompts, model
-output, command lines) before it is shown, short numbers, the status and repository filters, and
-opening the shared store without creating it just to read it.
+output, command lines) before it is shown, short numbers, the status and repository filters,
+opening the shared store without creating it just to read it, and a command's engine over it
+(or why there is none), which stops without cancelling the tasks it started.
 
 Must not: start, stop or change tasks, or know MCP.
 """

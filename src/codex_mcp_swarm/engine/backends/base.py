@@ -20,7 +20,8 @@ backend; a backend only
 A supervisor records its task's end in the store itself (or hands it to its backend to record)
 *before* it goes away: the store is the single source of truth; ``ended`` is only a wake-up.
 
-Must not: queue, admit or refuse tasks (the engine does), or know about MCP or the console.
+Must not: queue or admit tasks (the engine does), refuse one for any reason but where it runs
+(a worktree or a thread's session files it cannot reach), or know about MCP or the console.
 """
 
 from __future__ import annotations
