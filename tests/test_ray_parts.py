@@ -4,6 +4,7 @@ trip of a worktree task through a remote (server side and worker side, on one ma
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import subprocess
 import sys
 import types
@@ -178,6 +179,8 @@ def test_a_missing_remote_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(remote.NoRemote, match="no git remote named 'nosuch'") as missing:
         remote.resolve_remote(repo, "nosuch")
     assert (missing.value.repo, missing.value.name) == (repo, "nosuch")
+    again = pickle.loads(pickle.dumps(missing.value))
+    assert str(again) == str(missing.value) and again.name == "nosuch"
     with pytest.raises(gw.GitError, match="invalid task id"):
         remote.base_ref("../x")
 

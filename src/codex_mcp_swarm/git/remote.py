@@ -97,8 +97,11 @@ class NoRemote(GitError):
     """The repository has no git remote of that name (the caller says what to do instead)."""
 
     def __init__(self, repo: Path, name: str) -> None:
-        super().__init__(f"the repository {repo} has no git remote named {name!r} (git remote add)")
+        super().__init__(repo, name)  # its arguments, so that it pickles as it is
         self.repo, self.name = repo, name
+
+    def __str__(self) -> str:
+        return f"the repository {self.repo} has no git remote named {self.name!r} (git remote add)"
 
 
 def resolve_remote(repo: Path, remote: str | None) -> str:
