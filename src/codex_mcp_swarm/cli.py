@@ -524,7 +524,9 @@ def _serve(argv: Sequence[str] | None) -> int:
         try:
             serve_stdio(build)
         except StoreError as exc:
-            print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
+            from .console.words import said
+
+            print(f"codex-mcp-swarm: {said(exc)}", file=sys.stderr)
             return 1
         except Exception as exc:  # a backend that cannot start says why in one sentence
             why = _backend_error(exc)
@@ -541,7 +543,9 @@ def _serve(argv: Sequence[str] | None) -> int:
         engine = Engine(settings)
         server = build_server(settings, engine)
     except StoreError as exc:
-        print(f"codex-mcp-swarm: {exc}", file=sys.stderr)
+        from .console.words import said
+
+        print(f"codex-mcp-swarm: {said(exc)}", file=sys.stderr)
         return 1
     from .mcp.http import HttpConfigError, load_token, serve_http
     from .web.access import Access
