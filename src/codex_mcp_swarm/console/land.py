@@ -41,7 +41,8 @@ def land_command(settings: Settings, request: LandRequest, *, as_json: bool = Fa
         if out.sent_home:
             console.print(
                 "The replies land again when they complete, through a server running on this "
-                "task dir (codex-mcp-swarm serving a client, or the board).",
+                "task dir (codex-mcp-swarm serving a client; the board command alone runs no "
+                "landing).",
                 markup=False,
                 highlight=False,
             )
