@@ -473,7 +473,7 @@ def mcp_landing(row: LandingRow, position: int | None) -> dict[str, Any]:
 def console_show(row: TaskRow, store: Store) -> dict[str, Any]:
     """``show ID`` as a person reads it (a plain 100-column terminal) and its ``--json``."""
     console = Console(width=100, record=True, force_terminal=False, color_system=None)
-    console.print(show.result_block(row, store))
+    console.print(show.result_block(row, store, NOW))
     view: dict[str, Any] = as_data(result_view(row, NOW))
     live = task_view(store, row, NOW)
     view.update(

@@ -82,10 +82,11 @@ def _fact(label: str, value: str, style: str = "") -> Text:
     return line
 
 
-def result_block(row: TaskRow, store: Store | None = None) -> Group:
-    """A task for a person: its facts, its whole final message, its branch and diffstat."""
-    result: dict[str, Any] = as_data(result_view(row))
-    status = task_view(store, row)
+def result_block(row: TaskRow, store: Store | None = None, now: float | None = None) -> Group:
+    """A task for a person: its facts, its whole final message, its branch and diffstat (a
+    running one as of ``now``)."""
+    result: dict[str, Any] = as_data(result_view(row, now))
+    status = task_view(store, row, now)
     head = Text(f"Task {row.id} ", style="bold")
     head.append_text(phase_text(row.phase))
     head.append(
