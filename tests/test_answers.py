@@ -1,12 +1,13 @@
 """Answers sized for a model: compact task answers, and argument errors as sentences.
 
-In-process (no Codex needed): the answers are built from views, and bad arguments never reach
-a tool.
+In-process (no Codex needed): the answers are built from the engine's typed views, and bad
+arguments never reach a tool.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +21,25 @@ from codex_mcp_swarm.engine.records import (
     LandReport,
     Resolving,
 )
+from codex_mcp_swarm.engine.views import FileView, MergedView, ResultView, UsageView, WorktreeView
 from codex_mcp_swarm.mcp import answers
 from codex_mcp_swarm.mcp.schemas import inline
 from codex_mcp_swarm.mcp.server import build_server
 from codex_mcp_swarm.settings import Settings
 
-USAGE = {
-    "turn": {"input_tokens": 200, "cached_input_tokens": 40, "output_tokens": 20},
-    "thread_total": {"input_tokens": 900, "cached_input_tokens": 40, "output_tokens": 70},
-}
+USAGE = UsageView(
+    turn={"input_tokens": 200, "cached_input_tokens": 40, "output_tokens": 20},
+    thread_total={"input_tokens": 900, "cached_input_tokens": 40, "output_tokens": 70},
+)
 pytestmark = pytest.mark.anyio
 NOISE = "Model metadata for `mock-model` not found. Defaulting to fallback metadata."
 
 
-def view(**extra: Any) -> dict[str, Any]:
+def view(**extra: Any) -> ResultView:
     base: dict[str, Any] = {
         "task_id": "a1b2c3d4e5f6",
         "status": "completed",
-        "threadId": "01a22e80-0706-7b61-bc7b-a8bb6097e3b1",
+        "thread_id": "01a22e80-0706-7b61-bc7b-a8bb6097e3b1",
         "content": "said hi",
         "error": None,
         "exit_code": 0,
@@ -45,11 +47,16 @@ def view(**extra: Any) -> dict[str, Any]:
         "elapsed_s": 2.7612,
         "tool_calls": 1,
         "usage": USAGE,
-        "warnings": [NOISE, "stream retried", "stream retried"],
+        "warnings": (NOISE, "stream retried", "stream retried"),
         "cwd": "/home/me/proj",
         "worktree": None,
     }
-    return {**base, **extra}
+    return ResultView(**{**base, **extra})
+
+
+def fitted(*views: ResultView) -> list[answers.Fitted[ResultView]]:
+    """Views as a wait answers them (each fits)."""
+    return answers.fit_views(views, 1_000_000)
 
 
 def size(answer: Any) -> int:
@@ -73,28 +80,28 @@ def test_a_failed_task_says_why_and_what_next() -> None:
 
 
 def test_a_running_task_has_no_content_yet() -> None:
-    out = answers.task_answer(view(status="running", content="", usage={}, warnings=[]))
+    out = answers.task_answer(view(status="running", content="", usage=UsageView(), warnings=()))
     assert "content" not in out and out["next"] == "codex_wait"
 
 
 def test_a_worktree_answer_keeps_branch_and_merge_outlook() -> None:
-    wt = {
-        "path": "/state/worktrees/proj-1/a1b2c3d4e5f6",
-        "branch": "codex-swarm/a1b2c3d4e5f6",
-        "base_ref": "HEAD",
-        "base_branch": "main",
-        "base_commit": "82c84a947b3f78adaa7fe619be50b52af4575c47",
-        "head_commit": "7d761b351e88249fd3bfe522438710ffa54d7ed0",
-        "files": [{"path": "notes.txt", "insertions": 1, "deletions": 0}],
-        "files_total": 1,
-        "insertions": 1,
-        "merges_cleanly": False,
-        "conflicts": ["notes.txt"],
-    }
-    out = answers.task_answer(view(worktree=wt, cwd=wt["path"]))
+    wt = WorktreeView(
+        path="/state/worktrees/proj-1/a1b2c3d4e5f6",
+        branch="codex-swarm/a1b2c3d4e5f6",
+        base_ref="HEAD",
+        base_branch="main",
+        base_commit="82c84a947b3f78adaa7fe619be50b52af4575c47",
+        head_commit="7d761b351e88249fd3bfe522438710ffa54d7ed0",
+        files=(FileView(path="notes.txt", insertions=1, deletions=0),),
+        files_total=1,
+        insertions=1,
+        merges_cleanly=False,
+        conflicts=("notes.txt",),
+    )
+    out = answers.task_answer(view(worktree=wt, cwd=wt.path))
     assert out["worktree"] == {
         "branch": "codex-swarm/a1b2c3d4e5f6",
-        "path": wt["path"],
+        "path": wt.path,
         "base": "main",
         "files": 1,
         "insertions": 1,
@@ -107,28 +114,33 @@ def test_a_worktree_answer_keeps_branch_and_merge_outlook() -> None:
 
 
 def test_wait_answer_says_what_is_still_running() -> None:
-    done = answers.wait_answer([view()], True, [])
+    done = answers.wait_answer(fitted(view()), True, [])
     assert set(done) == {"done", "tasks"}
-    waiting = answers.wait_answer([view(status="running")], False, ["a1b2c3d4e5f6"])
+    waiting = answers.wait_answer(fitted(view(status="running")), False, ["a1b2c3d4e5f6"])
     assert waiting["still_running"] == ["a1b2c3d4e5f6"] and "codex_wait" in waiting["next"]
 
 
 def test_a_task_among_several_waiting_to_land_is_told_to_land() -> None:
-    wt = {
-        "path": "/state/worktrees/proj-1/a1b2c3d4e5f6",
-        "branch": "codex-swarm/a1b2c3d4e5f6",
-        "base_branch": "main",
-        "head_commit": "7d761b351e88249fd3bfe522438710ffa54d7ed0",
-        "files_total": 1,
-        "merges_cleanly": True,
-    }
+    wt = WorktreeView(
+        path="/state/worktrees/proj-1/a1b2c3d4e5f6",
+        branch="codex-swarm/a1b2c3d4e5f6",
+        base_ref="main",
+        base_branch="main",
+        base_commit="82c84a947b3f78adaa7fe619be50b52af4575c47",
+        head_commit="7d761b351e88249fd3bfe522438710ffa54d7ed0",
+        files_total=1,
+        merges_cleanly=True,
+    )
     alone = answers.task_answer(view(worktree=wt), waiting=1)
     assert alone["next"] == "codex_merge, or codex_diff first"
-    three = answers.wait_answer([view(worktree=wt)], True, [], {"a1b2c3d4e5f6": 3})
+    three = answers.wait_answer(fitted(view(worktree=wt)), True, [], {"a1b2c3d4e5f6": 3})
     assert three["tasks"][0]["next"].startswith("codex_land: 3 tasks wait to land")
-    conflicting = answers.task_answer(view(worktree={**wt, "merges_cleanly": False}), waiting=3)
+    conflicting = answers.task_answer(view(worktree=replace(wt, merges_cleanly=False)), waiting=3)
     assert conflicting["next"].startswith("codex_reply to resolve the conflicts")
-    merged = answers.task_answer(view(worktree={**wt, "merged": {"target": "main"}}), waiting=3)
+    merged_into = MergedView(
+        target="main", commit=None, strategy="merge", message="", conflicts=(), at=None
+    )
+    merged = answers.task_answer(view(worktree=replace(wt, merged=merged_into)), waiting=3)
     assert "next" not in merged
 
 
@@ -315,11 +327,12 @@ async def test_a_value_the_pinned_codex_refuses_is_refused_before_launch(
 
 
 def test_a_structured_result_too_long_for_the_answer_says_where_it_is() -> None:
-    small = view(result={"answer": 42}, content='{"answer": 42}')
-    assert answers.task_answer(answers.fit_views([small], 20_000)[0])["result"] == {"answer": 42}
+    small = view(result={"answer": 42}, content='{"answer": 42}', structured=True)
+    one = answers.fit_views([small], 20_000)[0]
+    assert answers.task_answer(one.view, truncated=one.truncated)["result"] == {"answer": 42}
     rows = [{"n": i, "text": "x" * 50} for i in range(400)]
-    big = view(result=rows, content=json.dumps(rows))
-    out = answers.task_answer(answers.fit_views([big], 4_000)[0])
+    big = answers.fit_views([view(result=rows, content=json.dumps(rows), structured=True)], 4_000)
+    out = answers.task_answer(big[0].view, truncated=big[0].truncated)
     assert "result" not in out
     assert "codex-swarm:///tasks/a1b2c3d4e5f6/result" in out["result_error"]
     assert out["truncated"] is True and len(out["content"]) < 4_000

@@ -26,7 +26,6 @@ from rich.console import Console
 
 from codex_mcp_swarm.codex.progress import TaskProgress, ToolCall
 from codex_mcp_swarm.console import show
-from codex_mcp_swarm.console.table import task_view
 from codex_mcp_swarm.engine.records import (
     CheckFailed,
     Conflicted,
@@ -42,7 +41,6 @@ from codex_mcp_swarm.engine.records import (
     SentHome,
     Skipped,
     TaskExtra,
-    as_data,
 )
 from codex_mcp_swarm.engine.store import Store, TaskRow
 from codex_mcp_swarm.engine.views import landing_view, listing_view, result_view, status_view
@@ -426,47 +424,52 @@ def mcp_status(
     rows: list[tuple[TaskRow, int | None]], waiting: dict[str, int], budget: int
 ) -> dict[str, Any]:
     """``codex_status``'s text and structured content for ``rows``."""
-    views = [as_data(status_view(r, NOW, position)) for r, position in rows]
-    for view in views:
-        view["warnings"] = answers.warnings_once(view.get("warnings"))
-    views = [answers.strip_empty(v) for v in answers.fit_views(views, budget // 2)]
-    for view in views:
-        if waiting.get(view["task_id"], 0) >= 2:
-            view["next"] = answers.land_next(waiting[view["task_id"]])
-    return {"text": "\n\n".join(render.status_text(v) for v in views), "data": {"tasks": views}}
+    views = [
+        replace(view, warnings=tuple(answers.warnings_once(view.warnings)))
+        for view in (status_view(r, NOW, position) for r, position in rows)
+    ]
+    fitted = answers.fit_views(views, budget // 2)
+    tasks = [answers.status_answer(f, waiting.get(f.view.task_id, 0)) for f in fitted]
+    return {
+        "text": "\n\n".join(render.status_text(f.view) for f in fitted),
+        "data": {"tasks": tasks},
+    }
 
 
 def mcp_result(row: TaskRow, waiting: int, budget: int) -> dict[str, Any]:
     """A blocking tool's answer for one task (``Face.task_answer``)."""
-    view = answers.fit_views([as_data(result_view(row, NOW))], budget // 2)[0]
-    return {"text": render.result_text(view), "data": dict(answers.task_answer(view, waiting))}
+    fitted = answers.fit_views([result_view(row, NOW)], budget // 2)[0]
+    return {
+        "text": render.result_text(fitted.view),
+        "data": dict(answers.task_answer(fitted.view, waiting, truncated=fitted.truncated)),
+    }
 
 
 def mcp_started(row: TaskRow) -> dict[str, Any]:
     """``codex_async``'s structured answer (``Face.started``)."""
-    return dict(answers.task_answer(as_data(result_view(row, NOW))))
+    return dict(answers.task_answer(result_view(row, NOW)))
 
 
 def mcp_wait(
     rows: list[TaskRow], done: bool, waiting: dict[str, int], budget: int
 ) -> dict[str, Any]:
     """``codex_wait``'s results and structured answer for ``rows``."""
-    views = answers.fit_views([as_data(result_view(r, NOW)) for r in rows], budget * 3 // 4)
+    views = answers.fit_views([result_view(r, NOW) for r in rows], budget * 3 // 4)
     running = [r.id for r in rows if not r.terminal]
     return {
-        "text": [render.result_text(v) for v in views],
+        "text": [render.result_text(f.view) for f in views],
         "data": dict(answers.wait_answer(views, done, running, waiting)),
     }
 
 
 def mcp_landing(row: LandingRow, position: int | None) -> dict[str, Any]:
     """A landing's line and answer as ``codex_land`` gives them, and as the query tools do."""
-    view = as_data(landing_view(row, position))
+    view = landing_view(row, position)
     answer = answers.landing_answer(view, row.report)
     return {
         "text": render.landing_text(view),
         "data": dict(answer),
-        "query_text": render.landing_text(dict(answer)),
+        "query_text": render.landing_text(view),  # the query tools' line: the same since #views
     }
 
 
@@ -474,16 +477,7 @@ def console_show(row: TaskRow, store: Store) -> dict[str, Any]:
     """``show ID`` as a person reads it (a plain 100-column terminal) and its ``--json``."""
     console = Console(width=100, record=True, force_terminal=False, color_system=None)
     console.print(show.result_block(row, store, NOW))
-    view: dict[str, Any] = as_data(result_view(row, NOW))
-    live = task_view(store, row, NOW)
-    view.update(
-        title=row.title,
-        doing=live["doing"],
-        last_action=live["last_action"],
-        branch=live["branch"],
-        diffstat=show.diffstat(row),
-    )
-    return {"text": console.export_text(), "json": view}
+    return {"text": console.export_text(), "json": show.result_data(row, store, NOW)}
 
 
 def outputs(store: Store, repo: Path) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def test_every_face_says_the_task_is_reconnecting(tmp_path: Path) -> None:
         "attempt": 2,
     }
     assert render.doing(view) == SAID
-    assert SAID in render.status_text(as_data(view))
+    assert SAID in render.status_text(view)
     assert SAID in render.progress_line([view])
     assert now_text(view) == SAID
     assert task_view(store, row)["doing"] == SAID

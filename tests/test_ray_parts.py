@@ -304,8 +304,8 @@ def test_status_views_say_what_a_starting_task_waits_for(tmp_path: Path) -> None
     assert row is not None
     view = status_view(row, now=1.0)
     assert view.waiting_for == why
-    assert answers.task_answer(as_data(view))["waiting_for"] == why
-    assert f"starting (waiting for {why})" in render.status_text(as_data(view))
+    assert answers.status_answer(answers.fit_views([view], 20_000)[0])["waiting_for"] == why
+    assert f"starting (waiting for {why})" in render.status_text(view)
     # One wording of "doing now" for every face (the MCP one caps it at 80 characters).
     assert render.doing(view).startswith("waiting for a free codex slot")
     assert now_text(view) == f"waiting for {why}"

@@ -7,10 +7,11 @@ Must not: know any face (no MCP tool names, no terminal styles) or read the stor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .engine.records import CleanupReport
+    from .engine.views import NodeView, UsageView, WorktreeView
 
 
 def duration(seconds: float) -> str:
@@ -23,18 +24,19 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def node_text(node: dict[str, Any]) -> str:
+def node_text(node: NodeView) -> str:
     """A Ray worker node in a few characters: host, address and a short node id."""
-    parts = [str(node.get("hostname") or "?")]
-    if node.get("address"):
-        parts.append(str(node["address"]))
-    if node.get("node_id"):
-        parts.append(str(node["node_id"])[:8])
+    parts = [node.hostname or "?"]
+    if node.address:
+        parts.append(node.address)
+    if node.node_id:
+        parts.append(node.node_id[:8])
     return " ".join(parts)
 
 
-def tokens(usage: dict[str, Any]) -> str:
-    turn = usage.get("turn") or {}
+def tokens(usage: UsageView) -> str:
+    """The tokens of a task's own turn: ``5000 in (1200 cached), 830 out`` (empty: none yet)."""
+    turn = usage.turn or {}
     if not turn:
         return ""
     text = f"{turn.get('input_tokens', 0)} in"
@@ -44,21 +46,19 @@ def tokens(usage: dict[str, Any]) -> str:
     return text
 
 
-def worktree_outlook(wt: dict[str, Any]) -> list[str]:
+def worktree_outlook(wt: WorktreeView) -> list[str]:
     """Merged, merges cleanly, or conflicts; and any problem with the worktree."""
     lines = []
-    if wt.get("merged"):
-        merged = wt["merged"]
-        lines.append(f"merged into {merged.get('target')} ({merged.get('strategy')})")
-    elif wt.get("merges_cleanly") is True:
-        lines.append(f"merges cleanly into {wt.get('base_branch')}")
-    elif wt.get("merges_cleanly") is False:
-        conflicts = ", ".join(wt.get("conflicts") or [])
-        lines.append(f"CONFLICTS with {wt.get('base_branch')}: {conflicts}")
-    if wt.get("error"):
-        lines.append(str(wt["error"]))
-    if wt.get("removed_worktree"):
-        lines.append("worktree removed" + (", branch deleted" if wt.get("removed_branch") else ""))
+    if wt.merged is not None:
+        lines.append(f"merged into {wt.merged.target} ({wt.merged.strategy})")
+    elif wt.merges_cleanly is True:
+        lines.append(f"merges cleanly into {wt.base_branch}")
+    elif wt.merges_cleanly is False:
+        lines.append(f"CONFLICTS with {wt.base_branch}: {', '.join(wt.conflicts)}")
+    if wt.error:
+        lines.append(wt.error)
+    if wt.removed_worktree:
+        lines.append("worktree removed" + (", branch deleted" if wt.removed_branch else ""))
     return lines
 
 

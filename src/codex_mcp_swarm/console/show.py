@@ -26,6 +26,7 @@ from ..engine import (
     TaskRow,
     as_data,
     branch_diff,
+    branch_of,
     is_landing_id,
     result_view,
     worktree_view,
@@ -45,7 +46,7 @@ from .common import (
     stop_engine,
 )
 from .landings import cancel_landings, landing_text
-from .table import task_view
+from .table import last_action, now_text, task_status
 from .words import said
 
 
@@ -85,14 +86,13 @@ def _fact(label: str, value: str, style: str = "") -> Text:
 def result_block(row: TaskRow, store: Store | None = None, now: float | None = None) -> Group:
     """A task for a person: its facts, its whole final message, its branch and diffstat (a
     running one as of ``now``)."""
-    result: dict[str, Any] = as_data(result_view(row, now))
-    status = task_view(store, row, now)
+    result = result_view(row, now)
     head = Text(f"Task {row.id} ", style="bold")
     head.append_text(phase_text(row.phase))
     head.append(
-        f" after {duration(result['elapsed_s'])}"
+        f" after {duration(result.elapsed_s)}"
         if row.terminal
-        else f" for {duration(result['elapsed_s'])} (not finished)"
+        else f" for {duration(result.elapsed_s)} (not finished)"
     )
     parts: list[Any] = [head, _fact("prompt", clean(row.title, 200)), _fact("cwd", row.cwd)]
     if row.thread_id:
@@ -101,11 +101,12 @@ def result_block(row: TaskRow, store: Store | None = None, now: float | None = N
     if row.ended_at:
         clock += " -> " + time.strftime("%H:%M:%S", time.localtime(row.ended_at))
     parts.append(_fact("time", clock))
-    if result.get("node"):  # the Ray backend: the worker node it ran on
-        parts.append(_fact("node", node_text(result["node"])))
-    facts = [f"{result['tool_calls']} tool call(s)"]
-    if tokens(result["usage"]):
-        facts.append("tokens " + tokens(result["usage"]))
+    node = result.node  # the Ray backend: the worker node it ran on
+    if node is not None and (node.hostname, node.address, node.node_id) != (None, None, None):
+        parts.append(_fact("node", node_text(node)))
+    facts = [f"{result.tool_calls} tool call(s)"]
+    if tokens(result.usage):
+        facts.append("tokens " + tokens(result.usage))
     if row.exit_code is not None:
         facts.append(f"exit code {row.exit_code}")
     if row.exit_signal is not None:
@@ -115,25 +116,39 @@ def result_block(row: TaskRow, store: Store | None = None, now: float | None = N
         when = time.strftime("%H:%M:%S", time.localtime(row.steered_at or 0))
         parts.append(_fact("steered", f"{row.steer_count} time(s), last at {when}"))
     if not row.terminal:
-        parts.append(_fact("now", status["doing"], "cyan"))
+        parts.append(_fact("now", now_text(task_status(store, row, now)), "cyan"))
     if row.error:
         parts.append(_fact("error", clean(row.error), "red"))
-    for warning in result["warnings"][-5:]:
+    for warning in result.warnings[-5:]:
         parts.append(_fact("warning", clean(warning, 300), "yellow"))
-    if result["content"]:
-        parts += [Text(""), Text(clean(result["content"], one_line=False))]
+    if result.content:
+        parts += [Text(""), Text(clean(result.content, one_line=False))]
     elif not row.terminal:
         parts.append(Text(f"  `codex-mcp-swarm watch {row.id}` follows it.", style="dim"))
-    worktree = result["worktree"]
-    if worktree:
-        parts += [Text(""), Text(f"Branch {worktree['branch']}", style="bold")]
-        parts.append(_fact("worktree", str(worktree["path"])))
+    worktree = result.worktree
+    if worktree is not None:
+        parts += [Text(""), Text(f"Branch {worktree.branch}", style="bold")]
+        parts.append(_fact("worktree", worktree.path))
         stat = diffstat(row)
         if stat:
             lines = clean(stat, one_line=False).splitlines()
             parts += [Text("  " + line.strip()) for line in lines]
         parts += [Text(f"  {clean(line)}") for line in worktree_outlook(worktree)]
     return Group(*parts)
+
+
+def result_data(row: TaskRow, store: Store | None, now: float | None = None) -> dict[str, Any]:
+    """``show --json``: the result view's JSON, and what the task table says of the task."""
+    data: dict[str, Any] = as_data(result_view(row, now))
+    status = task_status(store, row, now)
+    data.update(
+        title=row.title,
+        doing=now_text(status),
+        last_action=last_action(status),
+        branch=branch_of(row),
+        diffstat=diffstat(row),
+    )
+    return data
 
 
 def show_command(settings: Settings, task_id: str, *, as_json: bool) -> int:
@@ -143,16 +158,7 @@ def show_command(settings: Settings, task_id: str, *, as_json: bool) -> int:
         return loaded
     store, row = loaded
     if as_json:
-        view: dict[str, Any] = as_data(result_view(row))
-        live = task_view(store, row)
-        view.update(
-            title=row.title,
-            doing=live["doing"],
-            last_action=live["last_action"],
-            branch=live["branch"],
-            diffstat=diffstat(row),
-        )
-        print_json(view)
+        print_json(result_data(row, store))
         return 0
     make_console().print(result_block(row, store))
     return 0

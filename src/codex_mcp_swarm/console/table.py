@@ -77,14 +77,22 @@ def now_text(view: StatusView) -> str:
     return clean(doing.doing(view).text())
 
 
+def task_status(
+    store: Store | None, row: TaskRow, now: float | None = None, *, position: int | None = None
+) -> StatusView:
+    """The status view of ``row``: its queue position is ``position``, else read from
+    ``store`` (when given)."""
+    if position is None and store is not None:
+        position = store.queue_position(row)
+    return status_view(row, now, position)
+
+
 def task_view(
     store: Store | None, row: TaskRow, now: float | None = None, *, position: int | None = None
 ) -> dict[str, Any]:
     """The status view of ``row`` plus what a table shows of it (also the ``--json`` form).
     Its queue position is ``position``, else read from ``store`` (when given)."""
-    if position is None and store is not None:
-        position = store.queue_position(row)
-    status = status_view(row, now, position)
+    status = task_status(store, row, now, position=position)
     view: dict[str, Any] = as_data(status)
     view.update(
         branch=branch_of(row),

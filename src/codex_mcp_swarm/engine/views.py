@@ -47,7 +47,7 @@ def _once_ended() -> dict[str, Any]:
 
 
 def _while_landing() -> dict[str, Any]:
-    return {"shown": lambda view: view.status not in LANDING_TERMINAL}
+    return {"shown": lambda view: not view.ended}
 
 
 THREAD_ID = {"key": "threadId"}  # the official Codex tool's spelling, kept in every answer
@@ -271,6 +271,11 @@ class LandingView:
     total: int = field(default=0, metadata=_while_landing())
     last_line: str = field(default="", metadata=_while_landing())
     cancel_requested: bool = field(default=False, metadata=_if_set("cancel_requested"))
+
+    @property
+    def ended(self) -> bool:
+        """The landing ended (its progress is no longer shown: the report has the outcome)."""
+        return self.status in LANDING_TERMINAL
 
 
 # ---- building them from rows -----------------------------------------------------------------

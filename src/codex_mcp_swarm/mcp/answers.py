@@ -19,13 +19,26 @@ Must not: read the store or decide anything about tasks; word text for people (`
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar, cast
 
 # pydantic (which makes the output schemas) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import NotRequired, Required, TypedDict
 
-from ..engine import FAILED, ConflictPair, LandReport, Overlap, is_terminal
+from ..engine import (
+    FAILED,
+    ConflictPair,
+    LandingView,
+    LandReport,
+    Overlap,
+    ResultView,
+    StatusView,
+    UsageView,
+    WorktreeView,
+    as_data,
+    is_terminal,
+)
 
 TEXT_FIELDS = ("content", "message", "reasoning", "error")
 # Codex warnings that say nothing about the task's work (and repeat in every task).
@@ -255,7 +268,7 @@ def strip_empty(value: Any) -> Any:
     return value
 
 
-def warnings_once(warnings: list[str] | None) -> list[str]:
+def warnings_once(warnings: Sequence[str] | None) -> list[str]:
     seen: list[str] = []
     for warning in warnings or []:
         if warning not in seen and not warning.startswith(NOISE):
@@ -263,35 +276,35 @@ def warnings_once(warnings: list[str] | None) -> list[str]:
     return seen
 
 
-def total_tokens(usage: dict[str, Any] | None) -> int | None:
+def total_tokens(usage: UsageView) -> int | None:
     """One figure: the tokens of this task's own turn (input, cached included, plus output)."""
-    turn = (usage or {}).get("turn") or {}
+    turn = usage.turn or {}
     if not turn:
         return None
     return int(turn.get("input_tokens") or 0) + int(turn.get("output_tokens") or 0)
 
 
-def worktree_answer(wt: dict[str, Any] | None) -> WorktreeAnswer | None:
-    if not wt:
+def worktree_answer(wt: WorktreeView | None) -> WorktreeAnswer | None:
+    if wt is None:
         return None
-    answer: dict[str, Any] = {"branch": wt.get("branch")}
-    if not wt.get("removed_worktree"):
-        answer["path"] = wt.get("path")
-    answer["base"] = wt.get("base_branch") or (wt.get("base_commit") or "")[:12]
-    if "head_commit" in wt:
-        answer["files"] = wt.get("files_total") or 0
-        for key in ("insertions", "deletions"):  # lines added and removed; 0 goes unsaid
-            answer[key] = wt.get(key) or None
-        if wt.get("merges_cleanly") is not None:
-            answer["merges_cleanly"] = wt["merges_cleanly"]
-        answer["conflicts"] = wt.get("conflicts")
-    merged = wt.get("merged")
-    if isinstance(merged, dict):
-        answer["merged_into"] = f"{merged.get('target')} ({merged.get('strategy')})"
-    if wt.get("removed_worktree"):
-        answer["removed"] = "worktree" + (" and branch" if wt.get("removed_branch") else "")
-    if wt.get("error"):
-        answer["problem"] = wt["error"]
+    answer: dict[str, Any] = {"branch": wt.branch}
+    if not wt.removed_worktree:
+        answer["path"] = wt.path
+    answer["base"] = wt.base_branch or (wt.base_commit or "")[:12]
+    if wt.head_commit is not None:
+        answer["files"] = wt.files_total or 0
+        # lines added and removed; 0 goes unsaid
+        answer["insertions"] = wt.insertions or None
+        answer["deletions"] = wt.deletions or None
+        if wt.merges_cleanly is not None:
+            answer["merges_cleanly"] = wt.merges_cleanly
+        answer["conflicts"] = list(wt.conflicts)
+    if wt.merged is not None:
+        answer["merged_into"] = f"{wt.merged.target} ({wt.merged.strategy})"
+    if wt.removed_worktree:
+        answer["removed"] = "worktree" + (" and branch" if wt.removed_branch else "")
+    if wt.error:
+        answer["problem"] = wt.error
     return strip_empty(answer)  # type: ignore[no-any-return]
 
 
@@ -300,10 +313,10 @@ def land_next(waiting: int) -> str:
     return f"codex_land: {waiting} tasks wait to land in this repository (or codex_diff first)"
 
 
-def next_step(view: dict[str, Any], wt: WorktreeAnswer | None, waiting: int = 0) -> str | None:
+def next_step(view: ResultView, wt: WorktreeAnswer | None, waiting: int = 0) -> str | None:
     """What to call next for this task, when there is something to do (``waiting``: how many
     tasks wait to land in its repository, itself included; two or more land together)."""
-    status = view["status"]
+    status = view.status
     if not is_terminal(status):
         return "codex_wait"
     if wt and status == "completed" and "merged_into" not in wt and "removed" not in wt:
@@ -314,56 +327,72 @@ def next_step(view: dict[str, Any], wt: WorktreeAnswer | None, waiting: int = 0)
         if waiting >= 2:
             return land_next(waiting)
         return "codex_merge, or codex_diff first"
-    if status in FAILED and view.get("threadId"):
+    if status in FAILED and view.thread_id:
         return "codex_reply to continue the thread"
     return None
 
 
-def task_answer(view: dict[str, Any], waiting: int = 0) -> TaskAnswer:
-    """The compact answer for one task, from the JSON (``as_data``) of a task's result view (or
-    of its status view);
-    ``waiting`` as for :func:`next_step`."""
-    ended = is_terminal(view["status"])
-    wt = worktree_answer(view.get("worktree"))
-    answer: dict[str, Any] = {"task_id": view["task_id"], "threadId": view.get("threadId")}
+def has_result(view: ResultView) -> bool:
+    """The task was asked for an output schema and its final message parsed as JSON (the
+    answer then carries ``result``, as the view's JSON does)."""
+    return view.structured and view.result_error is None
+
+
+def task_answer(view: ResultView, waiting: int = 0, *, truncated: bool = False) -> TaskAnswer:
+    """The compact answer for one task, from its result view (as :func:`fit_views` left it:
+    ``truncated`` when it cut something); ``waiting`` as for :func:`next_step`."""
+    ended = is_terminal(view.status)
+    wt = worktree_answer(view.worktree)
+    answer: dict[str, Any] = {"task_id": view.task_id, "threadId": view.thread_id}
     if ended:
-        answer["content"] = view.get("content")
-    answer["status"] = view["status"]
-    answer["error"] = view.get("error")
-    if view.get("exit_code") not in (None, 0):
-        answer["exit_code"] = view["exit_code"]
-    answer["exit_signal"] = view.get("exit_signal")
-    answer["elapsed_s"] = round(float(view.get("elapsed_s") or 0), 1)
-    answer["tool_calls"] = view.get("tool_calls") or None
-    answer["tokens"] = total_tokens(view.get("usage"))
-    answer["warnings"] = warnings_once(view.get("warnings"))
-    answer["queue_position"] = view.get("queue_position")
-    answer["waiting_for"] = view.get("waiting_for")
+        answer["content"] = view.content
+    answer["status"] = view.status
+    answer["error"] = view.error
+    if view.exit_code not in (None, 0):
+        answer["exit_code"] = view.exit_code
+    answer["exit_signal"] = view.exit_signal
+    answer["elapsed_s"] = round(float(view.elapsed_s or 0), 1)
+    answer["tool_calls"] = view.tool_calls or None
+    answer["tokens"] = total_tokens(view.usage)
+    answer["warnings"] = warnings_once(view.warnings)
     answer["worktree"] = wt
-    if wt and view.get("cwd") and view["cwd"] != wt.get("path"):
-        answer["cwd"] = view["cwd"]  # a subdirectory of the worktree
-    answer["steered"] = view.get("steered")
-    answer["node"] = view.get("node")
-    answer["truncated"] = view.get("truncated") or None
+    if wt and view.cwd and view.cwd != wt.get("path"):
+        answer["cwd"] = view.cwd  # a subdirectory of the worktree
+    answer["steered"] = as_data(view.steered)
+    answer["node"] = as_data(view.node)
+    answer["truncated"] = truncated or None
     answer["next"] = next_step(view, wt, waiting)
-    answer["result_error"] = view.get("result_error")
-    answer["landing"] = view.get("landing")  # where it went to land, if it went
+    answer["result_error"] = view.result_error
+    answer["landing"] = as_data(view.landing)  # where it went to land, if it went
     out: TaskAnswer = strip_empty(answer)
-    if "result" in view:  # the agent's JSON as it is (its nulls and empty values too)
-        out["result"] = view["result"]
+    if has_result(view):  # the agent's JSON as it is (its nulls and empty values too)
+        out["result"] = view.result
         out.pop("content", None)  # the same JSON as text: it is in the text content
     return out
 
 
+def status_answer(fitted: Fitted[StatusView], waiting: int = 0) -> StatusAnswer:
+    """One task in ``codex_status``: its status view's JSON without empty values, as
+    :func:`fit_views` left it; ``next`` when it and others wait to land (``waiting``)."""
+    answer: dict[str, Any] = strip_empty(fitted.data)
+    if fitted.truncated:
+        answer["truncated"] = True
+    if waiting >= 2:
+        answer["next"] = land_next(waiting)
+    return cast(StatusAnswer, answer)
+
+
 def wait_answer(
-    views: list[dict[str, Any]],
+    views: Sequence[Fitted[ResultView]],
     done: bool,
     running: list[str],
     waiting: Mapping[str, int] | None = None,
 ) -> WaitAnswer:
     """``waiting``: per task id, how many tasks wait to land in its repository."""
     waiting = waiting or {}
-    tasks = [task_answer(v, waiting.get(v["task_id"], 0)) for v in views]
+    tasks = [
+        task_answer(f.view, waiting.get(f.view.task_id, 0), truncated=f.truncated) for f in views
+    ]
     answer: WaitAnswer = {"done": done, "tasks": tasks}
     if running:
         answer["still_running"] = running
@@ -460,40 +489,68 @@ def _cut_note(task_id: str, field: str, total: int) -> str:
     return f"\n… [cut: {total} chars in all; read {where} for the whole text]"
 
 
-def fit_views(views: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+V = TypeVar("V", StatusView, ResultView)
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted(Generic[V]):
+    """A view as an answer holds it: its long text fields cut to fit (``truncated`` when one
+    was, or a too long ``result`` left out), and its JSON (``as_data``) as it stands."""
+
+    view: V
+    data: dict[str, Any]
+    truncated: bool = False
+
+
+def _sized(view: V, truncated: bool) -> tuple[dict[str, Any], int]:
+    """The view's JSON, and the length of the answer's JSON of it (``truncated`` included)."""
+    data: dict[str, Any] = as_data(view)
+    return data, len(json.dumps({**data, "truncated": True} if truncated else data))
+
+
+def fit_views(views: Sequence[V], budget: int) -> list[Fitted[V]]:
     """Shorten the long text fields of ``views`` so their JSON fits in about ``budget`` chars.
 
     Each task gets an equal share; within a task the longest field is cut first, and every cut
     says how long the text was and which resource holds all of it. Views that fit are untouched.
     """
-    if len(json.dumps(views)) <= budget or not views:
-        return views
+    found = [as_data(view) for view in views]
+    if len(json.dumps(found)) <= budget or not views:
+        return [Fitted(view, data) for view, data in zip(views, found, strict=True)]
     share = max(600, budget // len(views))
     fitted = []
-    for view in views:
-        view = dict(view)
-        size = len(json.dumps(view))
-        if "result" in view and size > share:  # an output_schema's JSON is not cut: it goes
-            whole = len(json.dumps(view.pop("result")))
-            view["result_error"] = (
-                f"the result ({whole} characters of JSON) is too long for this answer: "
-                f"codex-swarm:///tasks/{view['task_id']}/result holds the whole message"
+    for view, data in zip(views, found, strict=True):
+        truncated = False
+        size = len(json.dumps(data))
+        if isinstance(view, ResultView) and has_result(view) and size > share:
+            # an output_schema's JSON is not cut: it goes
+            whole = len(json.dumps(data["result"]))
+            view = replace(
+                view,
+                result=None,
+                result_error=(
+                    f"the result ({whole} characters of JSON) is too long for this answer: "
+                    f"codex-swarm:///tasks/{view.task_id}/result holds the whole message"
+                ),
             )
-            view["truncated"] = True
-            size = len(json.dumps(view))
-        for field in sorted(TEXT_FIELDS, key=lambda f: -len(str(view.get(f) or ""))):
-            value = view.get(field)
+            truncated = True
+            data, size = _sized(view, truncated)
+        for field in sorted(TEXT_FIELDS, key=lambda f: -len(getattr(view, f, None) or "")):
+            value = getattr(view, field, None)
             if size <= share or not isinstance(value, str) or len(value) < 200:
                 continue
             keep = max(150, len(value) - (size - share) - 120)
             if keep >= len(value):
                 continue
-            view[field] = value[:keep] + _cut_note(view["task_id"], field, len(value))
-            view["truncated"] = True
-            size = len(json.dumps(view))
-        if size > share and view.get("warnings"):
-            view["warnings"] = view["warnings"][-2:]
-        fitted.append(view)
+            cut = value[:keep] + _cut_note(view.task_id, field, len(value))
+            changes: dict[str, Any] = {field: cut}
+            view = replace(view, **changes)
+            truncated = True
+            data, size = _sized(view, truncated)
+        if size > share and view.warnings:
+            view = replace(view, warnings=view.warnings[-2:])
+            data = as_data(view)
+        fitted.append(Fitted(view, data, truncated))
     return fitted
 
 
@@ -506,9 +563,9 @@ def cap_text(text: str, budget: int, more: str) -> str:
     return text[:cut] + f"\n… [answer cut at {cut} of {len(text)} chars; {more}]"
 
 
-def landing_answer(view: dict[str, Any], report: LandReport | None) -> LandingAnswer:
+def landing_answer(view: LandingView, report: LandReport | None) -> LandingAnswer:
     """A landing's view for a model: no empty values; an ended one carries its result."""
-    data = {k: v for k, v in view.items() if k != "repository"}
+    data = {k: v for k, v in as_data(view).items() if k != "repository"}
     if report is not None:
         data["result"] = dict(land_answer(report))
     return cast(LandingAnswer, strip_empty(data))

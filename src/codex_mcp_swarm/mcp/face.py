@@ -130,18 +130,18 @@ class Face:
 
     async def task_answer(self, row: TaskRow) -> CallToolResult:
         await self.fresh([row])
-        view = answers.fit_views([as_data(result_view(row))], self.budget // 2)[0]
+        fitted = answers.fit_views([result_view(row)], self.budget // 2)[0]
         waiting = (await self.engine.waiting_to_land([row])).get(row.id, 0)
         return self.answer(
-            render.result_text(view),
-            dict(answers.task_answer(view, waiting)),
+            render.result_text(fitted.view),
+            dict(answers.task_answer(fitted.view, waiting, truncated=fitted.truncated)),
             is_error=row.phase in FAILED,
         )
 
     def started(
         self, row: TaskRow, text: str, overlaps: list[Overlap] | None = None
     ) -> CallToolResult:
-        data = dict(answers.task_answer(as_data(result_view(row))))
+        data = dict(answers.task_answer(result_view(row)))
         if overlaps:
             data["overlaps"] = as_data(overlaps)
             text += "\nWarning: " + render.overlap_text(overlaps)

@@ -15,7 +15,7 @@ from mcp.server import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..engine import MAX_FORKS, Engine, TaskError, as_data, result_view
+from ..engine import MAX_FORKS, Engine, TaskError, result_view
 from . import answers
 from .answers import TaskAnswer
 from .schemas import PROMPT_LIMIT
@@ -62,14 +62,13 @@ def register(mcp: MCPServer, engine: Engine, answer: Answer) -> None:
             return CallToolResult(content=[TextContent(type="text", text=said(exc))], is_error=True)
         source = rows[0].parent_id
         thread = rows[0].task.fork_thread_id
-        views: list[dict[str, Any]] = [
-            dict(answers.task_answer(as_data(result_view(r)))) for r in rows
-        ]
+        views = [result_view(r) for r in rows]
         lines = [f"Started {len(rows)} fork(s) of thread {thread}:"]
         for view in views:
-            branch = (view.get("worktree") or {}).get("branch")
-            lines.append(f"- task {view['task_id']}" + (f" on branch {branch}" if branch else ""))
+            branch = view.worktree.branch if view.worktree is not None else None
+            lines.append(f"- task {view.task_id}" + (f" on branch {branch}" if branch else ""))
         ids = ", ".join(f'"{r.id}"' for r in rows)
         lines.append(f"Use codex_wait with task_ids [{ids}] for their results.")
-        data: dict[str, Any] = {"source_task_id": source, "source_threadId": thread, "tasks": views}
+        tasks = [dict(answers.task_answer(view)) for view in views]
+        data: dict[str, Any] = {"source_task_id": source, "source_threadId": thread, "tasks": tasks}
         return answer("\n".join(lines), data)

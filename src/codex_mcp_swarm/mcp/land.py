@@ -18,7 +18,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ..engine import Engine, LandingRow, LandRequest, TaskError, as_data, landing_view
+from ..engine import Engine, LandingRow, LandRequest, TaskError, landing_view
 from ..git import GitError
 from . import answers, render
 from .answers import LandAnswer
@@ -77,7 +77,7 @@ def register(mcp: MCPServer, engine: Engine, budget: int, sync_limit: float) -> 
             return CallToolResult(
                 content=[TextContent(type="text", text=text)], structured_content=data
             )
-        view = as_data(landing_view(row))
+        view = landing_view(row)
         return CallToolResult(
             content=[TextContent(type="text", text=render.landing_text(view))],
             structured_content={"landing": dict(answers.landing_answer(view, row.report))},
@@ -85,7 +85,7 @@ def register(mcp: MCPServer, engine: Engine, budget: int, sync_limit: float) -> 
         )
 
     def pending(row: LandingRow, position: int | None, note: str) -> CallToolResult:
-        view = as_data(landing_view(row, position))
+        view = landing_view(row, position)
         text = f"{render.landing_text(view)}\n{note}"
         data = {"landing": dict(answers.landing_answer(view, None)), "note": note}
         return CallToolResult(
@@ -158,7 +158,7 @@ async def _wait(engine: Engine, row: LandingRow, limit: float, ctx: Context) -> 
         row = await engine.landings.get(row.id)
         if token:
             now = anyio.current_time()
-            text = render.landing_text(as_data(landing_view(row)))
+            text = render.landing_text(landing_view(row))
             if text != line or now - said_at >= PROGRESS_EVERY:
                 count, line, said_at = count + 1, text, now
                 await ctx.report_progress(float(count), None, text)

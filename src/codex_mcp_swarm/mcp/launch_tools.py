@@ -18,7 +18,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from ..engine import TaskError, as_data, is_landing_id, landing_view, result_view
+from ..engine import TaskError, is_landing_id, landing_view, result_view
 from . import answers, render
 from .answers import TaskAnswer
 from .face import TASK_TOOL, Face, alias_kwargs
@@ -149,16 +149,16 @@ def register(face: Face) -> None:
                 landing = await face.engine.landings.cancel(task_id)
             except TaskError as exc:
                 return face.error(said(exc))
-            text = render.landing_text(as_data(landing_view(landing)))
+            text = render.landing_text(landing_view(landing))
             return face.answer(text, {"task_id": landing.id, "status": landing.phase})
         try:
             before = await face.engine.get(task_id)
             row = await face.engine.cancel(task_id)
         except TaskError as exc:
             return face.error(said(exc))
-        view = answers.fit_views([as_data(result_view(row))], face.budget // 2)[0]
+        fitted = answers.fit_views([result_view(row)], face.budget // 2)[0]
         if before.terminal:
             text = f"Task {row.id} had already ended ({row.phase}); nothing to cancel."
         else:
-            text = render.result_text(view)
-        return face.answer(text, dict(answers.task_answer(view)))
+            text = render.result_text(fitted.view)
+        return face.answer(text, dict(answers.task_answer(fitted.view, truncated=fitted.truncated)))

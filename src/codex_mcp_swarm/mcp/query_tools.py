@@ -11,12 +11,15 @@ A tool module is a ``register(face)`` function that adds its tools with ``face.m
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
 from ..engine import (
+    LandingRow,
+    LandingView,
     TaskError,
     as_data,
     is_landing_id,
@@ -54,23 +57,22 @@ def register(face: Face) -> None:
         task_ids = [i for i in task_ids if not is_landing_id(i)]
         try:
             found = await face.engine.status(task_ids)
-            landings = await landing_answers(face, landing_ids)
+            landings = await landing_views(face, await face.engine.landings.get_many(landing_ids))
         except TaskError as exc:
             return face.error(said(exc))
         now = time.time()
-        views = [as_data(status_view(r, now, found.positions.get(r.id))) for r in found.rows]
-        for view in views:
-            view["warnings"] = answers.warnings_once(view.get("warnings"))
-        views = [answers.strip_empty(v) for v in answers.fit_views(views, face.budget // 2)]
-        for view in views:
-            if found.waiting.get(view["task_id"], 0) >= 2:
-                view["next"] = answers.land_next(found.waiting[view["task_id"]])
+        views = [
+            replace(view, warnings=tuple(answers.warnings_once(view.warnings)))
+            for view in (status_view(r, now, found.positions.get(r.id)) for r in found.rows)
+        ]
+        fitted = answers.fit_views(views, face.budget // 2)
         conflicts = found.conflicts
-        lines = [render.status_text(v) for v in views] + render.conflict_lines(conflicts)
-        lines += [render.landing_text(dict(v)) for v in landings]
-        data: dict[str, Any] = {"tasks": views}
+        lines = [render.status_text(f.view) for f in fitted] + render.conflict_lines(conflicts)
+        lines += [render.landing_text(view) for view, _ in landings]
+        tasks = [answers.status_answer(f, found.waiting.get(f.view.task_id, 0)) for f in fitted]
+        data: dict[str, Any] = {"tasks": tasks}
         if landings:
-            data["landings"] = landings
+            data["landings"] = [answer for _, answer in landings]
         if conflicts:
             data["conflicts"] = as_data(conflicts)
         return face.answer("\n\n".join(lines), data)
@@ -106,15 +108,19 @@ def register(face: Face) -> None:
                     done = all(r.terminal for r in ended)
             except TaskError as exc:
                 return face.error(said(exc))
-            landings = await landing_answers(face, landing_ids)
-            parts = [render.landing_text(dict(v)) for v in landings]
-            answer_data: dict[str, Any] = {"done": done, "tasks": [], "landings": landings}
+            landings = await landing_views(face, await face.engine.landings.get_many(landing_ids))
+            parts = [render.landing_text(view) for view, _ in landings]
+            answer_data: dict[str, Any] = {
+                "done": done,
+                "tasks": [],
+                "landings": [answer for _, answer in landings],
+            }
             if rows:
-                views = answers.fit_views(
-                    [as_data(result_view(r)) for r in await face.fresh(rows)], face.budget // 2
+                fitted = answers.fit_views(
+                    [result_view(r) for r in await face.fresh(rows)], face.budget // 2
                 )
-                answer_data["tasks"] = list(answers.wait_answer(views, done, [])["tasks"])
-                parts = [render.result_text(v) for v in views] + parts
+                answer_data["tasks"] = list(answers.wait_answer(fitted, done, [])["tasks"])
+                parts = [render.result_text(f.view) for f in fitted] + parts
             running = [
                 r.id for r in await face.engine.landings.get_many(landing_ids) if not r.terminal
             ]
@@ -131,8 +137,8 @@ def register(face: Face) -> None:
             rows, done = await face.wait_with_progress(ids, timeout, ctx, mode)
         except TaskError as exc:
             return face.error(said(exc))
-        views = answers.fit_views(
-            [as_data(result_view(r)) for r in await face.fresh(rows)], face.budget * 3 // 4
+        fitted = answers.fit_views(
+            [result_view(r) for r in await face.fresh(rows)], face.budget * 3 // 4
         )
         running = [r.id for r in rows if not r.terminal]
         finished = len(rows) - len(running)
@@ -148,9 +154,13 @@ def register(face: Face) -> None:
                 f"{', '.join(running)}. Call codex_wait again to keep waiting."
             )
         conflicts = await face.engine.conflicts(rows)
-        parts = [head, *(render.result_text(v) for v in views), *render.conflict_lines(conflicts)]
+        parts = [
+            head,
+            *(render.result_text(f.view) for f in fitted),
+            *render.conflict_lines(conflicts),
+        ]
         waiting = await face.engine.waiting_to_land(rows)
-        answer = dict(answers.wait_answer(views, done, running, waiting))
+        answer = dict(answers.wait_answer(fitted, done, running, waiting))
         if conflicts:
             answer["conflicts"] = as_data(conflicts)
         return face.answer("\n\n".join(parts), answer)
@@ -172,16 +182,18 @@ def register(face: Face) -> None:
         data: dict[str, Any] = {"tasks": items, "total": total}
         recent = await face.engine.landings.recent(5)
         if recent and not status:
-            landings = await landing_answers(face, [r.id for r in recent])
-            data["landings"] = landings
-            lines += [render.landing_text(dict(v)) for v in landings]
+            landings = await landing_views(face, recent)
+            data["landings"] = [answer for _, answer in landings]
+            lines += [render.landing_text(view) for view, _ in landings]
         return face.answer("\n".join([head + ":", *lines]), data)
 
 
-async def landing_answers(face: Face, landing_ids: list[str]) -> list[LandingAnswer]:
-    """The landings' answers, in the order asked (unknown ids raise ``TaskError``)."""
+async def landing_views(
+    face: Face, rows: list[LandingRow]
+) -> list[tuple[LandingView, LandingAnswer]]:
+    """Each landing's view (with its place in its repository's queue) and its answer."""
     found = []
-    for row in await face.engine.landings.get_many(landing_ids):
-        position = await face.engine.landings.position(row)
-        found.append(answers.landing_answer(as_data(landing_view(row, position)), row.report))
+    for row in rows:
+        view = landing_view(row, await face.engine.landings.position(row))
+        found.append((view, answers.landing_answer(view, row.report)))
     return found

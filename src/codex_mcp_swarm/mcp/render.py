@@ -3,10 +3,10 @@
 Owns: the human-readable text content of tool results and progress messages. The same facts go
 out as ``structuredContent`` for programs; this module only words them.
 
-Must not: read the store or decide anything. Input is the engine's views: typed
-(:class:`~..engine.views.StatusView`) for what a task is doing now, else their JSON
-(``as_data``, as the answers hand them on), and a landing's
-:class:`~..engine.records.LandReport`.
+Must not: read the store or decide anything. Input is the engine's typed views
+(:class:`~..engine.views.StatusView`, :class:`~..engine.views.ResultView`,
+:class:`~..engine.views.LandingView`...), as the answers fitted them (``answers.fit_views``),
+and a landing's :class:`~..engine.records.LandReport`; never their JSON.
 """
 
 from __future__ import annotations
@@ -16,7 +16,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..codex.progress import reconnect_text
-from ..engine import ConflictPair, LandReport, ListingView, Overlap, StatusView, is_terminal
+from ..engine import (
+    ConflictPair,
+    LandingView,
+    LandReport,
+    ListingView,
+    Overlap,
+    ResultView,
+    StatusView,
+    WorktreeView,
+    is_terminal,
+)
 from ..engine import doing as engine_doing
 from ..wording import duration, node_text, tokens, worktree_outlook
 from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
@@ -32,52 +42,52 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def result_text(view: dict[str, Any]) -> str:
+def result_text(view: ResultView) -> str:
     """A finished (or still running) task's result, for a person."""
-    head = f"Task {view['task_id']} {view['status']}"
-    if is_terminal(view["status"]):
-        head += f" after {duration(view['elapsed_s'])}"
+    head = f"Task {view.task_id} {view.status}"
+    if is_terminal(view.status):
+        head += f" after {duration(view.elapsed_s)}"
     else:
-        head += f" ({duration(view['elapsed_s'])} so far; not finished)"
-    if view.get("threadId"):
-        head += f" · thread {view['threadId']}"
+        head += f" ({duration(view.elapsed_s)} so far; not finished)"
+    if view.thread_id:
+        head += f" · thread {view.thread_id}"
     lines = [head]
-    if view.get("error"):
-        lines.append(f"Error: {view['error']}")
-    if view.get("content"):
-        lines += ["", view["content"]]
-    worktree = view.get("worktree")
-    if worktree:
-        lines += ["", worktree_text(worktree)]
-    facts = [f"{view.get('tool_calls', 0)} tool calls"]
-    if tokens(view.get("usage") or {}):
-        facts.append("tokens " + tokens(view["usage"]))
-    if view.get("exit_code") is not None:
-        facts.append(f"exit code {view['exit_code']}")
-    if view.get("exit_signal") is not None:
-        facts.append(f"signal {view['exit_signal']}")
-    if view.get("node"):
-        facts.append(f"node {node_text(view['node'])}")
+    if view.error:
+        lines.append(f"Error: {view.error}")
+    if view.content:
+        lines += ["", view.content]
+    if view.worktree is not None:
+        lines += ["", worktree_text(view.worktree)]
+    facts = [f"{view.tool_calls} tool calls"]
+    if tokens(view.usage):
+        facts.append("tokens " + tokens(view.usage))
+    if view.exit_code is not None:
+        facts.append(f"exit code {view.exit_code}")
+    if view.exit_signal is not None:
+        facts.append(f"signal {view.exit_signal}")
+    node = view.node
+    if node is not None and (node.hostname, node.address, node.node_id) != (None, None, None):
+        facts.append(f"node {node_text(node)}")
     lines += ["", " · ".join(facts)]
     return "\n".join(lines)
 
 
-def worktree_text(wt: dict[str, Any]) -> str:
+def worktree_text(wt: WorktreeView) -> str:
     """Branch, files and merge outlook of a worktree task, for a person."""
-    lines = [f"Branch {wt['branch']} (worktree {wt['path']})"]
-    if wt.get("head_commit"):
-        base = (wt.get("base_commit") or "")[:10]
-        head = (wt.get("head_commit") or "")[:10]
-        if wt.get("files_total"):
+    lines = [f"Branch {wt.branch} (worktree {wt.path})"]
+    if wt.head_commit:
+        base = (wt.base_commit or "")[:10]
+        head = wt.head_commit[:10]
+        if wt.files_total:
             lines.append(
-                f"  {wt['files_total']} file(s) changed, +{wt.get('insertions') or 0} "
-                f"-{wt.get('deletions') or 0} ({base}..{head})"
+                f"  {wt.files_total} file(s) changed, +{wt.insertions or 0} "
+                f"-{wt.deletions or 0} ({base}..{head})"
             )
-            for change in wt.get("files") or []:
-                ins = "bin" if change.get("insertions") is None else f"+{change['insertions']}"
-                dels = "" if change.get("deletions") is None else f" -{change['deletions']}"
-                lines.append(f"    {change['path']} {ins}{dels}")
-            if wt["files_total"] > len(wt.get("files") or []):
+            for change in wt.files:
+                ins = "bin" if change.insertions is None else f"+{change.insertions}"
+                dels = "" if change.deletions is None else f" -{change.deletions}"
+                lines.append(f"    {change.path} {ins}{dels}")
+            if wt.files_total > len(wt.files):
                 lines.append("    … (codex_diff with stat_only lists them all)")
         else:
             lines.append("  no changes")
@@ -85,48 +95,48 @@ def worktree_text(wt: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def status_text(view: dict[str, Any]) -> str:
-    """A running task's live view, for a person."""
-    state = view["status"]
-    if view.get("queue_position"):
-        state += f" (#{view['queue_position']} in the queue)"
-    if view.get("waiting_for"):
-        state += f" (waiting for {view['waiting_for']})"
+def status_text(view: StatusView) -> str:
+    """A running task's live view, for a person (as ``codex_status`` answers it: text fields
+    cut to fit, warnings once each)."""
+    state = view.status
+    if view.queue_position:
+        state += f" (#{view.queue_position} in the queue)"
+    if view.waiting_for:
+        state += f" (waiting for {view.waiting_for})"
     lines = [
-        f"Task {view['task_id']}: {state} for {duration(view['elapsed_s'])}"
-        + (f" · thread {view['threadId']}" if view.get("threadId") else ""),
-        f"  prompt: {_short(view.get('title') or '', 100)}",
+        f"Task {view.task_id}: {state} for {duration(view.elapsed_s)}"
+        + (f" · thread {view.thread_id}" if view.thread_id else ""),
+        f"  prompt: {_short(view.title or '', 100)}",
     ]
-    if cut_off := view.get("reconnecting"):
-        lines.append("  " + reconnect_text(_short(cut_off["reason"], 160), cut_off["attempt"]))
-    last = view.get("last_tool")
-    if last:
-        state = last["status"]
-        if last.get("exit_code") is not None:
-            state += f", exit {last['exit_code']}"
-        lines.append(f"  last tool ({last['kind']}, {state}): {_short(last['summary'], 160)}")
-    if view.get("worktree"):
-        wt = view["worktree"]
-        lines.append(f"  branch: {wt['branch']} in {wt['path']}")
-    lines.append(f"  tool calls: {view.get('tool_calls', 0)}")
-    if view.get("steered"):
-        steered = view["steered"]
-        when = time.strftime("%H:%M:%S", time.localtime(steered["last_at"] or 0))
-        lines.append(f"  steered: {steered['count']} time(s), last at {when}")
-    if view.get("node"):
-        lines.append(f"  node: {node_text(view['node'])}")
-    if view.get("todo"):
-        lines.append(f"  plan: {view['todo']} done")
-    if view.get("reasoning"):
-        lines.append(f"  reasoning: {_short(view['reasoning'], 200)}")
-    if view.get("message"):
-        lines.append(f"  message: {_short(view['message'], 200)}")
-    if tokens(view.get("usage") or {}):
-        lines.append(f"  tokens: {tokens(view['usage'])}")
-    for warning in (view.get("warnings") or [])[-3:]:
+    if cut_off := view.reconnecting:
+        lines.append("  " + reconnect_text(_short(cut_off.reason, 160), cut_off.attempt))
+    last = view.last_tool
+    if last is not None:
+        state = last.status
+        if last.exit_code is not None:
+            state += f", exit {last.exit_code}"
+        lines.append(f"  last tool ({last.kind}, {state}): {_short(last.summary, 160)}")
+    if view.worktree is not None:
+        lines.append(f"  branch: {view.worktree.branch} in {view.worktree.path}")
+    lines.append(f"  tool calls: {view.tool_calls}")
+    if view.steered is not None:
+        when = time.strftime("%H:%M:%S", time.localtime(view.steered.last_at or 0))
+        lines.append(f"  steered: {view.steered.count} time(s), last at {when}")
+    node = view.node
+    if node is not None and (node.hostname or node.address or node.node_id):
+        lines.append(f"  node: {node_text(node)}")
+    if view.todo:
+        lines.append(f"  plan: {view.todo} done")
+    if view.reasoning:
+        lines.append(f"  reasoning: {_short(view.reasoning, 200)}")
+    if view.message:
+        lines.append(f"  message: {_short(view.message, 200)}")
+    if tokens(view.usage):
+        lines.append(f"  tokens: {tokens(view.usage)}")
+    for warning in view.warnings[-3:]:
         lines.append(f"  warning: {_short(warning, 160)}")
-    if view.get("error"):
-        lines.append(f"  error: {view['error']}")
+    if view.error:
+        lines.append(f"  error: {view.error}")
     return "\n".join(lines)
 
 
@@ -199,22 +209,23 @@ def land_text(report: LandReport) -> str:
     return "\n\n".join(parts)
 
 
-def landing_text(view: dict[str, Any]) -> str:
-    """One landing in a line: its state, and where it is."""
-    head = f"landing {view['landing_id']}: {view['status']}"
-    if view.get("position") is not None:
-        ahead = view["position"]
+def landing_text(view: LandingView) -> str:
+    """One landing in a line: its state, and where it is (how far it got, until it ended)."""
+    head = f"landing {view.landing_id}: {view.status}"
+    if view.position is not None:
+        ahead = view.position
         head += f", {ahead} landing(s) of its repository before it" if ahead else ", next"
-    if view.get("checking"):
-        head += f"; checking {', '.join(view['checking'])}"
-    if view.get("total"):
-        head += f"; {view.get('decided', 0)} of {view['total']} tasks decided"
-    if view.get("landed"):
-        head += f", landed so far: {', '.join(view['landed'])}"
-    if view.get("last_line"):
-        head += f"; last check line: {view['last_line'][:160]}"
-    if view.get("cancel_requested"):
+    if not view.ended:
+        if view.checking:
+            head += f"; checking {', '.join(view.checking)}"
+        if view.total:
+            head += f"; {view.decided} of {view.total} tasks decided"
+        if view.landed:
+            head += f", landed so far: {', '.join(view.landed)}"
+        if view.last_line:
+            head += f"; last check line: {view.last_line[:160]}"
+    if view.cancel_requested:
         head += "; stopping"
-    if view.get("error"):
-        head += f": {view['error']}"
+    if view.error:
+        head += f": {view.error}"
     return head

@@ -17,7 +17,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ..engine import Engine, TaskError, TaskRow, as_data, result_view
+from ..engine import Engine, TaskError, TaskRow, result_view
 from . import answers
 from .answers import TaskAnswer
 from .schemas import PROMPT_LIMIT
@@ -51,7 +51,7 @@ def register(
                 f"Started review task {row.id} of task {task_id}. Use codex_wait with task_ids "
                 f'["{row.id}"] for its findings.'
             )
-            data: dict[str, Any] = dict(answers.task_answer(as_data(result_view(row))))
+            data: dict[str, Any] = dict(answers.task_answer(result_view(row)))
             return answer(text, data)
         rows, _done = await wait([row.id], None, ctx)
         return await task_answer(rows[0])
