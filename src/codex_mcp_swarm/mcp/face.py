@@ -91,8 +91,22 @@ class ProgressReporter:
         self.line = ""
         self.at = 0.0
 
+    @classmethod
+    def of(cls, ctx: Context | None) -> ProgressReporter | None:
+        """A reporter for the request of ``ctx``; None when its client asked for no progress
+        (it sent no progress token)."""
+        meta = (ctx.request_context.meta or {}) if ctx is not None else {}
+        if ctx is None or not meta.get("progress_token"):
+            return None
+        return cls(ctx)
+
     async def tick(self, rows: list[TaskRow]) -> None:
-        line = render.progress_line([status_view(r) for r in rows])
+        """Tasks being waited for: one line of where they are (``render.progress_line``)."""
+        await self.say(render.progress_line([status_view(r) for r in rows]))
+
+    async def say(self, line: str) -> None:
+        """``line`` as the next notification, unless it is the last one again (and the last
+        went out less than PROGRESS_EVERY seconds ago)."""
         now = time.monotonic()
         if self.count and line == self.line and now - self.at < PROGRESS_EVERY:
             return
@@ -152,10 +166,9 @@ class Face:
     async def wait_with_progress(
         self, task_ids: list[str], timeout: float | None, ctx: Context | None, mode: str = "all"
     ) -> tuple[list[TaskRow], bool]:
-        meta = (ctx.request_context.meta or {}) if ctx is not None else {}
-        if ctx is None or not meta.get("progress_token"):
+        reporter = ProgressReporter.of(ctx)
+        if reporter is None:
             return await self.engine.wait(task_ids, timeout, mode=mode)
-        reporter = ProgressReporter(ctx)
         return await self.engine.wait(task_ids, timeout, mode=mode, on_tick=reporter.tick)
 
     async def launch(

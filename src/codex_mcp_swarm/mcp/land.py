@@ -22,7 +22,7 @@ from ..engine import Engine, LandingRow, LandRequest, TaskError, landing_view
 from ..git import GitError
 from . import answers, render
 from .answers import LandAnswer
-from .face import alias_kwargs
+from .face import ProgressReporter, alias_kwargs
 from .schemas import MAX_IDS, Cwd, OnFailure, Strategy, Target
 from .words import said
 
@@ -61,7 +61,6 @@ Async = Annotated[
     bool,
     Field(alias="async", description="answer at once with a landing id (codex_wait it)"),
 ]
-PROGRESS_EVERY = 10.0  # seconds between progress notifications when nothing changed
 
 
 def register(mcp: MCPServer, engine: Engine, budget: int, sync_limit: float) -> None:
@@ -145,21 +144,16 @@ def register(mcp: MCPServer, engine: Engine, budget: int, sync_limit: float) -> 
 
 
 async def _wait(engine: Engine, row: LandingRow, limit: float, ctx: Context) -> LandingRow:
-    """Wait up to ``limit`` seconds for the landing to end, telling the client where it is."""
-    meta = ctx.request_context.meta or {}
-    token = meta.get("progress_token")
+    """Wait up to ``limit`` seconds for the landing to end, telling the client where it is
+    (its line, as the tasks' waits do: on each change, and at least every so often)."""
+    reporter = ProgressReporter.of(ctx)
     deadline = anyio.current_time() + limit
-    count, line, said_at = 0, "", 0.0
     while not row.terminal:
         left = deadline - anyio.current_time()
         if left <= 0:
             break
         await engine.wait_for_change(min(left, 1.0))
         row = await engine.landings.get(row.id)
-        if token:
-            now = anyio.current_time()
-            text = render.landing_text(landing_view(row))
-            if text != line or now - said_at >= PROGRESS_EVERY:
-                count, line, said_at = count + 1, text, now
-                await ctx.report_progress(float(count), None, text)
+        if reporter is not None:
+            await reporter.say(render.landing_text(landing_view(row)))
     return row
