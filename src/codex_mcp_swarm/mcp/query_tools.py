@@ -97,18 +97,21 @@ def register(face: Face) -> None:
         if landing_ids:
             started = time.monotonic()
             try:
-                await face.engine.landings.get_many(landing_ids)  # unknown ids: refused now
+                # Unknown ids are refused now, before any wait.
+                landing_rows = await face.engine.landings.get_many(landing_ids)
                 if ids:
                     rows, done = await face.wait_with_progress(ids, timeout, ctx, mode)
                 else:
                     rows, done = [], True
                 if done:
                     left = max(0.0, timeout - (time.monotonic() - started))
-                    ended = await face.engine.landings.wait(landing_ids, left)
-                    done = all(r.terminal for r in ended)
+                    landing_rows = await face.engine.landings.wait(landing_ids, left)
+                    done = all(r.terminal for r in landing_rows)
+                else:  # the tasks' wait took the time: the landings as they are now
+                    landing_rows = await face.engine.landings.get_many(landing_ids)
+                landings = await landing_views(face, landing_rows)
             except TaskError as exc:
                 return face.error(said(exc))
-            landings = await landing_views(face, await face.engine.landings.get_many(landing_ids))
             parts = [render.landing_text(view) for view, _ in landings]
             answer_data: dict[str, Any] = {
                 "done": done,
@@ -121,9 +124,7 @@ def register(face: Face) -> None:
                 )
                 answer_data["tasks"] = list(answers.wait_answer(fitted, done, [])["tasks"])
                 parts = [render.result_text(f.view) for f in fitted] + parts
-            running = [
-                r.id for r in await face.engine.landings.get_many(landing_ids) if not r.terminal
-            ]
+            running = [r.id for r in landing_rows if not r.terminal]
             if running:
                 answer_data["still_running"] = running
                 parts.insert(0, f"Still landing after {timeout:g} s: call codex_wait again.")
