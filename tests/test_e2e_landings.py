@@ -69,15 +69,24 @@ async def test_async_landing_is_watched_like_a_task(swarm: SwarmFactory, repo: P
 async def test_a_long_landing_answers_with_its_id_at_the_sync_limit(
     swarm: SwarmFactory, repo: Path
 ) -> None:
+    said: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        said.append(message or "")
+
     async with swarm("--max-parallel", "4", "--land-sync-limit", "1") as client:
         ids = await three_tasks(client, repo)
         out = data(
             await client.call_tool(
-                "codex_land", {"task_ids": ids, "cwd": str(repo), "check": "sleep 4"}
+                "codex_land",
+                {"task_ids": ids, "cwd": str(repo), "check": "sleep 4"},
+                progress_callback=on_progress,
             )
         )
         landing = out["landing"]["landing_id"]
         assert "still landing" in out["note"]
+        # While it waited, the call said where the landing was, in its one line.
+        assert said and all(m.startswith(f"landing {landing}: ") for m in said), said
         waited = data(await client.call_tool("codex_wait", {"task_ids": [landing], "timeout": 120}))
         assert waited["landings"][0]["status"] == "completed"
         assert len(waited["landings"][0]["result"]["landed"]) == 3

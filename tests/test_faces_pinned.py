@@ -501,7 +501,7 @@ def outputs(store: Store, repo: Path) -> dict[str, Any]:
     listed = [listing_view(r, NOW) for r, _ in ordered]
     out["codex_list"] = {
         "lines": [render.list_line(v) for v in listed],
-        "items": [answers.strip_empty(render.list_item(v)) for v in listed],
+        "items": [render.list_item(v) for v in listed],
     }
     for name, (landing, position) in landing_rows().items():
         out[name] = mcp_landing(landing, position)

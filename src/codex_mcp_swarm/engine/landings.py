@@ -107,7 +107,17 @@ class LandingQueue:
         return row
 
     async def get_many(self, landing_ids: Sequence[str]) -> list[LandingRow]:
-        return [await self.get(landing_id) for landing_id in landing_ids]
+        """The landings, in the order asked, read in one trip off the loop (the first unknown
+        id raises ``TaskError``)."""
+        if not landing_ids:
+            return []
+        rows = await off_loop(lambda: [self.store.get_landing(i) for i in landing_ids])
+        found = []
+        for landing_id, row in zip(landing_ids, rows, strict=True):
+            if row is None:
+                raise _unknown(landing_id)
+            found.append(row)
+        return found
 
     async def recent(self, limit: int) -> list[LandingRow]:
         """The newest ``limit`` landings."""
@@ -115,6 +125,13 @@ class LandingQueue:
 
     async def position(self, row: LandingRow) -> int | None:
         return await off_loop(self.store.landing_position, row)
+
+    async def positions(self, rows: Sequence[LandingRow]) -> list[int | None]:
+        """Each landing's place in its repository's queue (None unless queued), in one trip
+        off the loop."""
+        if not rows:
+            return []
+        return await off_loop(lambda: [self.store.landing_position(row) for row in rows])
 
     async def cancel(self, landing_id: str) -> LandingRow:
         """Cancel a queued landing at once; ask a running one to stop, and wait (up to 30 s)

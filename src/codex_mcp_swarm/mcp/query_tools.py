@@ -178,7 +178,7 @@ def register(face: Face) -> None:
         now = time.time()
         listed = [listing_view(r, now) for r in rows]
         lines = [render.list_line(view) for view in listed]
-        items = [answers.strip_empty(render.list_item(view)) for view in listed]
+        items = [render.list_item(view) for view in listed]
         head = f"{total} task(s)" + (f", newest {limit} shown" if total > limit else "")
         data: dict[str, Any] = {"tasks": items, "total": total}
         recent = await face.engine.landings.recent(5)
@@ -194,7 +194,7 @@ async def landing_views(
 ) -> list[tuple[LandingView, LandingAnswer]]:
     """Each landing's view (with its place in its repository's queue) and its answer."""
     found = []
-    for row in rows:
-        view = landing_view(row, await face.engine.landings.position(row))
+    for row, position in zip(rows, await face.engine.landings.positions(rows), strict=True):
+        view = landing_view(row, position)
         found.append((view, answers.landing_answer(view, row.report)))
     return found

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from ..codex.progress import reconnect_text
 from ..engine import (
@@ -29,7 +28,7 @@ from ..engine import (
 )
 from ..engine import doing as engine_doing
 from ..wording import duration, node_text, tokens, worktree_outlook
-from .answers import TEXT_FIELDS, cap_text, fit_views  # noqa: F401  (kept importable here)
+from .answers import TEXT_FIELDS, TaskLine, cap_text, fit_views  # noqa: F401  (importable here)
 
 
 def doing(view: StatusView) -> str:
@@ -154,16 +153,17 @@ def progress_line(views: Sequence[StatusView]) -> str:
     return "; ".join(parts)
 
 
-def list_item(view: ListingView) -> dict[str, Any]:
-    """The fields of one ``codex_list`` entry."""
-    return {
-        "task_id": view.task_id,
-        "status": view.status,
-        "elapsed_s": view.elapsed_s,
-        "title": view.title,
-        "branch": view.branch,
-        "threadId": view.thread_id,
-    }
+def list_item(view: ListingView) -> TaskLine:
+    """One ``codex_list`` entry: its facts, the empty ones left out (as ``answers.strip_empty``
+    would, without walking a dict for each of a long list)."""
+    item: TaskLine = {"task_id": view.task_id, "status": view.status, "elapsed_s": view.elapsed_s}
+    if view.title:
+        item["title"] = view.title
+    if view.branch:
+        item["branch"] = view.branch
+    if view.thread_id:
+        item["threadId"] = view.thread_id
+    return item
 
 
 def list_line(view: ListingView) -> str:
