@@ -17,15 +17,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from engine_stubs import THREAD, add_task, outcome, row_of, worktree
 from mcp import Client
 from rich.console import Console
+from rich.text import Text
 
 from codex_mcp_swarm.codex.progress import TaskProgress, ToolCall
-from codex_mcp_swarm.console import show
+from codex_mcp_swarm.console import show, table, watch
 from codex_mcp_swarm.engine.records import (
     CheckFailed,
     Conflicted,
@@ -480,6 +482,33 @@ def console_show(row: TaskRow, store: Store) -> dict[str, Any]:
     return {"text": console.export_text(), "json": show.result_data(row, store, NOW)}
 
 
+def printed(renderable: Any, width: int) -> str:
+    """``renderable`` as a plain terminal of ``width`` columns shows it."""
+    console = Console(width=width, record=True, force_terminal=False, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def console_tables(store: Store, rows: list[TaskRow]) -> dict[str, Any]:
+    """``tasks`` (its table at several widths, its summary and its ``--json``), the live board,
+    and ``watch``'s change log when piped (with and without history)."""
+    views = [table.task_view(store, row, NOW) for row in rows]
+    out: dict[str, Any] = {"json": views, "summary": table.summary_line(views).plain}
+    for width in (200, 120, 80, 60):
+        out[f"table/{width}"] = printed(table.task_table(views, width), width)
+        out[f"live/{width}"] = printed(table.task_table(views, width, live=True), width)
+    landing = [Text("landing land00000001: running; checking 000000000001")]
+    out["board"] = printed(table.board(views, 140, 40, title="watch", landings=landing), 140)
+    out["board_short"] = printed(table.board(views, 100, 12, title="watch"), 100)
+    for history in (True, False):
+        console = Console(width=150, record=True, force_terminal=False, color_system=None)
+        log = watch.ChangeLog(console, history=history)
+        log.update(views, landing)
+        log.update([{**views[1], "doing": "done"}, *views[2:]])  # one changed, one gone
+        out[f"changes/{history}"] = console.export_text()
+    return out
+
+
 def outputs(store: Store, repo: Path) -> dict[str, Any]:
     rows = task_rows(store, repo)
     ordered = list(rows.values())
@@ -499,6 +528,7 @@ def outputs(store: Store, repo: Path) -> dict[str, Any]:
     out["progress_line"] = render.progress_line([status_view(r, NOW) for r, _ in ordered])
     out["progress_line_one"] = render.progress_line([status_view(rows["running"][0], NOW)])
     listed = [listing_view(r, NOW) for r, _ in ordered]
+    out["console_tables"] = console_tables(store, [r for r, _ in ordered])
     out["codex_list"] = {
         "lines": [render.list_line(v) for v in listed],
         "items": [render.list_item(v) for v in listed],
@@ -511,12 +541,15 @@ def outputs(store: Store, repo: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def no_git(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``show``'s diffstat falls back to the recorded files (no git runs)."""
+    """``show``'s diffstat falls back to the recorded files (no git runs); ``watch``'s lines
+    say a fixed clock time."""
 
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
         raise GitError("no git in this test")
 
     monkeypatch.setattr(show, "branch_diff", refuse)
+    clock = SimpleNamespace(strftime=lambda _format: "08:12:34 ", time=lambda: NOW)
+    monkeypatch.setattr(watch, "time", clock)
 
 
 def check(name: str, found: dict[str, Any]) -> None:
