@@ -18,7 +18,7 @@ from codex_mcp_swarm.codex.events import parse_line
 from codex_mcp_swarm.console import doctor
 from codex_mcp_swarm.console.common import clean, command_text, parse_statuses, short_number
 from codex_mcp_swarm.console.follow import event_line
-from codex_mcp_swarm.console.table import summary_line, task_table, task_view
+from codex_mcp_swarm.console.table import summary_line, task_line, task_table
 from codex_mcp_swarm.engine.records import TaskExtra
 from codex_mcp_swarm.engine.store import Store
 from codex_mcp_swarm.git import Worktree
@@ -242,7 +242,7 @@ def test_columns_give_way_on_narrow_terminals_and_the_board_has_a_now_line(
     tmp_path: Path,
 ) -> None:
     store, _ids = _store_with_tasks(tmp_path)
-    views = [task_view(store, row) for row in store.list()]
+    views = [task_line(store, row) for row in store.list()]
 
     def headers(width: int, live: bool) -> list[str]:
         return [str(c.header) for c in task_table(views, width, live=live).columns]
@@ -259,10 +259,10 @@ def test_columns_give_way_on_narrow_terminals_and_the_board_has_a_now_line(
     ]
     assert headers(60, False) == ["ID", "PHASE", "ELAPSED", "PROMPT"]
     assert "LAST ACTION" not in headers(150, True)
-    running = next(v for v in views if v["status"] == "running")
-    assert running["doing"] == "running"
-    queued = next(v for v in views if v["status"] == "queued")
-    assert queued["doing"] == "queued (#1 in the queue)"
+    running = next(v for v in views if v.view.status == "running")
+    assert running.doing == "running"
+    queued = next(v for v in views if v.view.status == "queued")
+    assert queued.doing == "queued (#1 in the queue)"
     assert summary_line(views).plain.startswith("1 running · 1 queued · 0 done · 1 failed")
 
 

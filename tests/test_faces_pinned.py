@@ -492,8 +492,11 @@ def printed(renderable: Any, width: int) -> str:
 def console_tables(store: Store, rows: list[TaskRow]) -> dict[str, Any]:
     """``tasks`` (its table at several widths, its summary and its ``--json``), the live board,
     and ``watch``'s change log when piped (with and without history)."""
-    views = [table.task_view(store, row, NOW) for row in rows]
-    out: dict[str, Any] = {"json": views, "summary": table.summary_line(views).plain}
+    views = [table.task_line(store, row, NOW) for row in rows]
+    out: dict[str, Any] = {
+        "json": [line.data() for line in views],
+        "summary": table.summary_line(views).plain,
+    }
     for width in (200, 120, 80, 60):
         out[f"table/{width}"] = printed(table.task_table(views, width), width)
         out[f"live/{width}"] = printed(table.task_table(views, width, live=True), width)
@@ -504,7 +507,7 @@ def console_tables(store: Store, rows: list[TaskRow]) -> dict[str, Any]:
         console = Console(width=150, record=True, force_terminal=False, color_system=None)
         log = watch.ChangeLog(console, history=history)
         log.update(views, landing)
-        log.update([{**views[1], "doing": "done"}, *views[2:]])  # one changed, one gone
+        log.update([replace(views[1], doing="done"), *views[2:]])  # one changed, one gone
         out[f"changes/{history}"] = console.export_text()
     return out
 

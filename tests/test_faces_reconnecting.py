@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from codex_mcp_swarm.codex.progress import fold_lines
-from codex_mcp_swarm.console.table import now_text, task_view
+from codex_mcp_swarm.console.table import now_text, task_line
 from codex_mcp_swarm.engine.records import as_data
 from codex_mcp_swarm.engine.store import Store
 from codex_mcp_swarm.engine.views import result_view, status_view
@@ -46,7 +46,7 @@ def test_every_face_says_the_task_is_reconnecting(tmp_path: Path) -> None:
     assert SAID in render.status_text(view)
     assert SAID in render.progress_line([view])
     assert now_text(view) == SAID
-    assert task_view(store, row)["doing"] == SAID
+    assert task_line(store, row).doing == SAID
     assert data.task_row(row, time.time(), None)["last_action"] == SAID
 
 

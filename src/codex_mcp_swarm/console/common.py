@@ -25,7 +25,17 @@ from rich.text import Text
 
 from .. import git
 from ..codex import shell
-from ..engine import ACTIVE, PHASES, TERMINAL, Engine, Store, StoreError, TaskRow, valid_task_id
+from ..engine import (
+    ACTIVE,
+    PHASES,
+    TERMINAL,
+    Engine,
+    Store,
+    StoreError,
+    TaskRow,
+    UsageView,
+    valid_task_id,
+)
 from ..settings import Settings
 from .words import said
 
@@ -110,9 +120,9 @@ def short_number(value: int) -> str:
     return str(value)
 
 
-def token_text(usage: dict[str, Any]) -> str:
+def token_text(usage: UsageView) -> str:
     """A task's own tokens, short: ``5.1k in · 830 out`` (empty before the first turn ends)."""
-    turn = usage.get("turn") or {}
+    turn = usage.turn or {}
     if not turn:
         return ""
     return (

@@ -40,7 +40,7 @@ from ..engine import Store, TaskRow, elapsed
 from ..settings import Settings
 from ..wording import duration
 from .common import clean, command_text, first_line, load_task, make_console, phase_text
-from .table import task_view
+from .table import now_text, task_status
 from .watch import sigterm_as_interrupt
 
 POLL = 0.2  # seconds between reads of a file that did not grow
@@ -166,10 +166,10 @@ def _print_events(console: Console, lines: list[bytes]) -> None:
 
 
 def _footer(store: Store, row: TaskRow) -> Text:
-    view = task_view(store, row)
+    view = task_status(store, row)
     line = Text("now ", style="dim")
     line.append_text(phase_text(row.phase))
-    line.append(f" {duration(view['elapsed_s'])} · {view['doing']}", style="dim")
+    line.append(f" {duration(view.elapsed_s)} · {now_text(view)}", style="dim")
     return line
 
 

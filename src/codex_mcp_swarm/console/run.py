@@ -40,7 +40,7 @@ from ..engine import (
 from ..settings import Settings
 from .common import clean, console_engine, error, make_console, print_json, stop_engine
 from .show import diffstat, result_block
-from .table import task_view
+from .table import task_line
 from .watch import REFRESH, Display, display_for
 from .words import said
 
@@ -90,7 +90,7 @@ async def _follow(engine: Engine, ids: list[str], display: Display) -> bool:
 
     async def draw(rows: list[TaskRow]) -> None:
         positions = await engine.queue_positions(rows)
-        display.update([task_view(None, row, position=positions.get(row.id)) for row in rows])
+        display.update([task_line(None, row, position=positions.get(row.id)) for row in rows])
 
     waiter = asyncio.ensure_future(engine.wait(ids, None, on_tick=draw, tick=REFRESH))
     stop = asyncio.ensure_future(interrupted.wait())

@@ -4,9 +4,10 @@ Owns: which facts of a task a table row shows (id, phase, elapsed, tool calls, l
 branch, the prompt's first line, and in the live board what it is doing now), which columns fit
 the terminal's width, and the summary line (running / queued / done / failed, tokens).
 
-Must not: write to the store or touch processes. Facts come from ``engine.views`` (typed; the
-``--json`` form is their ``as_data``) and what a task is doing now from ``engine.doing`` (the
-wording every face shows); this module only lays them out.
+Must not: write to the store or touch processes. Facts come from ``engine.views`` (a
+:class:`TaskLine` holds a task's typed status view and what the table adds; the ``--json`` form
+is :meth:`TaskLine.data`, the view's ``as_data``) and what a task is doing now from
+``engine.doing`` (the wording every face shows); this module only lays them out.
 """
 
 from __future__ import annotations
@@ -87,14 +88,41 @@ def task_status(
     return status_view(row, now, position)
 
 
-def task_view(
+@dataclass(frozen=True, slots=True)
+class TaskLine:
+    """A task as the table, the board and ``watch``'s log show it: its status view and what
+    the table adds (its branch, its clock, its last action and what it is doing now)."""
+
+    view: StatusView
+    branch: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    last_action: str
+    doing: str
+
+    def data(self) -> dict[str, Any]:
+        """The ``--json`` form: the status view's JSON and the table's facts."""
+        data: dict[str, Any] = as_data(self.view)
+        data.update(
+            branch=self.branch,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            last_action=self.last_action,
+            doing=self.doing,
+        )
+        return data
+
+
+def task_line(
     store: Store | None, row: TaskRow, now: float | None = None, *, position: int | None = None
-) -> dict[str, Any]:
-    """The status view of ``row`` plus what a table shows of it (also the ``--json`` form).
-    Its queue position is ``position``, else read from ``store`` (when given)."""
+) -> TaskLine:
+    """What a table shows of ``row``. Its queue position is ``position``, else read from
+    ``store`` (when given)."""
     status = task_status(store, row, now, position=position)
-    view: dict[str, Any] = as_data(status)
-    view.update(
+    return TaskLine(
+        view=status,
         branch=branch_of(row),
         created_at=row.created_at,
         started_at=row.started_at,
@@ -102,7 +130,6 @@ def task_view(
         last_action=last_action(status),
         doing=now_text(status),
     )
-    return view
 
 
 @dataclass(frozen=True)
@@ -134,29 +161,30 @@ def _columns(width: int, live: bool) -> list[Column]:
     return chosen
 
 
-def _cell(column: Column, view: dict[str, Any], live: bool) -> RenderableType:
+def _cell(column: Column, line: TaskLine, live: bool) -> RenderableType:
     header = column.header
+    view = line.view
     if header == "ID":
-        return Text(view["task_id"], style="bold")
+        return Text(view.task_id, style="bold")
     if header == "PHASE":
-        return phase_text(view["status"])
+        return phase_text(view.status)
     if header == "ELAPSED":
-        return duration(view["elapsed_s"])
+        return duration(view.elapsed_s)
     if header == "TOOLS":
-        return str(view.get("tool_calls") or 0)
+        return str(view.tool_calls)
     if header == "LAST ACTION":
-        return Text(str(view["last_action"]), no_wrap=True, overflow="ellipsis")
+        return Text(line.last_action, no_wrap=True, overflow="ellipsis")
     if header == "TOKENS":
-        return token_text(view.get("usage") or {})
+        return token_text(view.usage)
     if header == "BRANCH":
-        return clean(view.get("branch") or "")
-    title = Text(first_line(view.get("title") or ""), no_wrap=True, overflow="ellipsis")
+        return clean(line.branch or "")
+    title = Text(first_line(view.title or ""), no_wrap=True, overflow="ellipsis")
     if live:
-        title.append("\n↳ " + view["doing"], style="dim" if view["status"] != "running" else "")
+        title.append("\n↳ " + line.doing, style="dim" if view.status != "running" else "")
     return title
 
 
-def task_table(views: Sequence[dict[str, Any]], width: int, *, live: bool = False) -> Table:
+def task_table(views: Sequence[TaskLine], width: int, *, live: bool = False) -> Table:
     """One row per task; in the ``live`` board each task has a second line: what it does now."""
     table = Table(
         box=box.SIMPLE_HEAD,
@@ -184,11 +212,11 @@ def task_table(views: Sequence[dict[str, Any]], width: int, *, live: bool = Fals
     return table
 
 
-def summary_line(views: Sequence[dict[str, Any]]) -> Text:
+def summary_line(views: Sequence[TaskLine]) -> Text:
     """``2 running · 1 queued · 5 done · 1 failed · tokens 12k in · 1.2k out``."""
     counts: dict[str, int] = {}
-    for view in views:
-        counts[view["status"]] = counts.get(view["status"], 0) + 1
+    for task in views:
+        counts[task.view.status] = counts.get(task.view.status, 0) + 1
     parts = [
         (f"{counts.get('running', 0) + counts.get('starting', 0)} running", "cyan"),
         (f"{counts.get('queued', 0)} queued", ""),
@@ -199,8 +227,8 @@ def summary_line(views: Sequence[dict[str, Any]]) -> Text:
         if counts.get(extra):
             parts.append((f"{counts[extra]} {extra}", style))
     tokens_in = tokens_out = 0
-    for view in views:
-        turn = (view.get("usage") or {}).get("turn") or {}
+    for task in views:
+        turn = task.view.usage.turn or {}
         tokens_in += int(turn.get("input_tokens", 0))
         tokens_out += int(turn.get("output_tokens", 0))
     parts.append((f"tokens {short_number(tokens_in)} in · {short_number(tokens_out)} out", ""))
@@ -230,9 +258,9 @@ def tasks_command(
     rows = [r for r in store.list() if keep(r)] if store is not None else []
     now = time.time()
     shown = rows[:limit] if limit > 0 else rows
-    views = [task_view(store, r, now) for r in shown]
+    views = [task_line(store, r, now) for r in shown]
     if as_json:
-        print_json(views)
+        print_json([line.data() for line in views])
         return 0
     console = make_console()
     if not rows:
@@ -247,7 +275,7 @@ def tasks_command(
             f"… {len(rows) - len(shown)} older task(s) not shown (--limit 0 shows all)",
             style="dim",
         )
-    everything = views if len(rows) == len(shown) else [task_view(None, r, now) for r in rows]
+    everything = views if len(rows) == len(shown) else [task_line(None, r, now) for r in rows]
     console.print(summary_line(everything))
     for line in active_landing_lines(store):
         console.print(line, no_wrap=True, overflow="ellipsis")
@@ -255,7 +283,7 @@ def tasks_command(
 
 
 def board(
-    views: Sequence[dict[str, Any]],
+    views: Sequence[TaskLine],
     width: int,
     height: int,
     *,
@@ -263,7 +291,7 @@ def board(
     landings: Sequence[Text] = (),
 ) -> Group:
     """The live board: a header, the tasks that fit the screen (active first), the summary."""
-    ordered = sorted(views, key=lambda v: v["status"] not in ACTIVE)
+    ordered = sorted(views, key=lambda task: task.view.status not in ACTIVE)
     fits = max(1, (height - 6 - len(landings)) // 2)
     parts: list[RenderableType] = []
     if title:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import Protocol
 
 from rich.console import Console
 from rich.live import Live
@@ -29,7 +29,7 @@ from ..settings import Settings
 from ..wording import duration
 from .common import error, make_console, open_store, phase_text, task_filter, unique
 from .landings import active_landing_lines
-from .table import board, summary_line, task_table, task_view
+from .table import TaskLine, board, summary_line, task_line, task_table
 from .words import said
 
 REFRESH = 0.5  # seconds between redraws (and store reads)
@@ -37,7 +37,7 @@ RECENT = 500  # newest tasks read per redraw besides every active one
 
 
 class Display(Protocol):
-    def update(self, views: Sequence[dict[str, Any]], landings: Sequence[Text] = ()) -> None: ...
+    def update(self, views: Sequence[TaskLine], landings: Sequence[Text] = ()) -> None: ...
 
     def close(self) -> None: ...
 
@@ -58,7 +58,7 @@ class Board:
         )
         self.live.start()
 
-    def update(self, views: Sequence[dict[str, Any]], landings: Sequence[Text] = ()) -> None:
+    def update(self, views: Sequence[TaskLine], landings: Sequence[Text] = ()) -> None:
         size = self.console.size
         frame = board(views, size.width, size.height, title=self.title(), landings=landings)
         self.live.update(frame, refresh=True)
@@ -91,26 +91,27 @@ class ChangeLog:
                 overflow="ellipsis",
             )
 
-    def update(self, views: Sequence[dict[str, Any]], landings: Sequence[Text] = ()) -> None:
+    def update(self, views: Sequence[TaskLine], landings: Sequence[Text] = ()) -> None:
         self._landings(landings)
         if self.first and not self.history:
             # A pipe first gets the current table once, then a line per change.
             self.console.print(task_table(views, self.console.width))
             self.console.print(summary_line(views))
-            self.seen = {v["task_id"]: (str(v["status"]), str(v["doing"])) for v in views}
+            self.seen = {task.view.task_id: (task.view.status, task.doing) for task in views}
             self.first = False
             return
-        for view in reversed(views):  # oldest first, like a log
-            state = (str(view["status"]), str(view["doing"]))
-            if self.seen.get(view["task_id"]) == state:
+        for task in reversed(views):  # oldest first, like a log
+            view = task.view
+            state = (view.status, task.doing)
+            if self.seen.get(view.task_id) == state:
                 continue
-            self.seen[view["task_id"]] = state
-            if self.first and not self.history and view["status"] not in ACTIVE:
+            self.seen[view.task_id] = state
+            if self.first and not self.history and view.status not in ACTIVE:
                 continue
             line = Text(time.strftime("%H:%M:%S "), style="dim")
-            line.append(f"{view['task_id']}  ")
-            line.append_text(phase_text(f"{view['status']:<9}"))
-            line.append(f" {duration(view['elapsed_s']):>10}  {view['doing']}")
+            line.append(f"{view.task_id}  ")
+            line.append_text(phase_text(f"{view.status:<9}"))
+            line.append(f" {duration(view.elapsed_s):>10}  {task.doing}")
             self.console.print(line, no_wrap=True, overflow="ellipsis")
         self.first = False
 
@@ -125,13 +126,13 @@ def display_for(console: Console, title: Callable[[], str], *, history: bool) ->
     return ChangeLog(console, history=history)
 
 
-def snapshot(store: Store | None, keep: Callable[[TaskRow], bool]) -> list[dict[str, Any]]:
+def snapshot(store: Store | None, keep: Callable[[TaskRow], bool]) -> list[TaskLine]:
     """Every active task and the newest finished ones that pass ``keep``, newest first."""
     if store is None:
         return []
     rows = unique([*store.list(phases=ACTIVE), *store.list(limit=RECENT)])
     now = time.time()
-    return [task_view(store, row, now) for row in rows if keep(row)]
+    return [task_line(store, row, now) for row in rows if keep(row)]
 
 
 @contextlib.contextmanager
