@@ -313,16 +313,17 @@ def land_next(waiting: int) -> str:
     return f"codex_land: {waiting} tasks wait to land in this repository (or codex_diff first)"
 
 
-def next_step(view: ResultView, wt: WorktreeAnswer | None, waiting: int = 0) -> str | None:
+def next_step(view: ResultView, waiting: int = 0) -> str | None:
     """What to call next for this task, when there is something to do (``waiting``: how many
     tasks wait to land in its repository, itself included; two or more land together)."""
     status = view.status
     if not is_terminal(status):
         return "codex_wait"
-    if wt and status == "completed" and "merged_into" not in wt and "removed" not in wt:
-        if not wt.get("files"):
+    wt = view.worktree
+    if wt is not None and status == "completed" and wt.merged is None and not wt.removed_worktree:
+        if not wt.files_total:
             return "codex_cleanup (nothing changed)"
-        if wt.get("merges_cleanly") is False:
+        if wt.merges_cleanly is False:
             return "codex_reply to resolve the conflicts, then codex_merge"
         if waiting >= 2:
             return land_next(waiting)
@@ -356,12 +357,13 @@ def task_answer(view: ResultView, waiting: int = 0, *, truncated: bool = False) 
     answer["tokens"] = total_tokens(view.usage)
     answer["warnings"] = warnings_once(view.warnings)
     answer["worktree"] = wt
-    if wt and view.cwd and view.cwd != wt.get("path"):
-        answer["cwd"] = view.cwd  # a subdirectory of the worktree
+    home = view.worktree
+    if home is not None and view.cwd and (home.removed_worktree or view.cwd != home.path):
+        answer["cwd"] = view.cwd  # a subdirectory of the worktree, or it is gone
     answer["steered"] = as_data(view.steered)
     answer["node"] = as_data(view.node)
     answer["truncated"] = truncated or None
-    answer["next"] = next_step(view, wt, waiting)
+    answer["next"] = next_step(view, waiting)
     answer["result_error"] = view.result_error
     answer["landing"] = as_data(view.landing)  # where it went to land, if it went
     out: TaskAnswer = strip_empty(answer)
@@ -524,7 +526,7 @@ def fit_views(views: Sequence[V], budget: int) -> list[Fitted[V]]:
         size = len(json.dumps(data))
         if isinstance(view, ResultView) and has_result(view) and size > share:
             # an output_schema's JSON is not cut: it goes
-            whole = len(json.dumps(data["result"]))
+            whole = len(json.dumps(as_data(view.result)))
             view = replace(
                 view,
                 result=None,
