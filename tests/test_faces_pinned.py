@@ -426,11 +426,8 @@ def mcp_status(
     rows: list[tuple[TaskRow, int | None]], waiting: dict[str, int], budget: int
 ) -> dict[str, Any]:
     """``codex_status``'s text and structured content for ``rows``."""
-    views = [
-        replace(view, warnings=tuple(answers.warnings_once(view.warnings)))
-        for view in (status_view(r, NOW, position) for r, position in rows)
-    ]
-    fitted = answers.fit_views(views, budget // 2)
+    views = [status_view(r, NOW, position) for r, position in rows]
+    fitted = answers.fit_statuses(views, budget // 2)
     tasks = [answers.status_answer(f, waiting.get(f.view.task_id, 0)) for f in fitted]
     return {
         "text": "\n\n".join(render.status_text(f.view) for f in fitted),

@@ -551,9 +551,18 @@ def fit_views(views: Sequence[V], budget: int) -> list[Fitted[V]]:
             data, size = _sized(view, truncated)
         if size > share and view.warnings:
             view = replace(view, warnings=view.warnings[-2:])
-            data = as_data(view)
+            data = {**data, "warnings": list(view.warnings)}  # as as_data writes them
         fitted.append(Fitted(view, data, truncated))
     return fitted
+
+
+def fit_statuses(views: Sequence[StatusView], budget: int) -> list[Fitted[StatusView]]:
+    """``codex_status``'s views: each warning once, then :func:`fit_views`."""
+    once = []
+    for view in views:
+        warnings = tuple(warnings_once(view.warnings))
+        once.append(view if warnings == view.warnings else replace(view, warnings=warnings))
+    return fit_views(once, budget)
 
 
 def cap_text(text: str, budget: int, more: str) -> str:

@@ -11,7 +11,6 @@ A tool module is a ``register(face)`` function that adds its tools with ``face.m
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -61,11 +60,8 @@ def register(face: Face) -> None:
         except TaskError as exc:
             return face.error(said(exc))
         now = time.time()
-        views = [
-            replace(view, warnings=tuple(answers.warnings_once(view.warnings)))
-            for view in (status_view(r, now, found.positions.get(r.id)) for r in found.rows)
-        ]
-        fitted = answers.fit_views(views, face.budget // 2)
+        views = [status_view(r, now, found.positions.get(r.id)) for r in found.rows]
+        fitted = answers.fit_statuses(views, face.budget // 2)
         conflicts = found.conflicts
         lines = [render.status_text(f.view) for f in fitted] + render.conflict_lines(conflicts)
         lines += [render.landing_text(view) for view, _ in landings]
