@@ -23,6 +23,14 @@ def worktree_request(
                 "{INCLUDE_UNCOMMITTED}",
                 base_ref=base_ref,
             )
+        if base_ref is not None and (
+            not base_ref.strip() or base_ref.startswith("-") or any(c in base_ref for c in "\0\n\r")
+        ):
+            raise TaskError(
+                "{BASE_REF} {base_ref!r} is not a valid git revision: give a branch, tag or "
+                "commit name (not empty, not starting with '-')",
+                base_ref=base_ref,
+            )
         return WorktreeRequest(base_ref=base_ref, include_uncommitted=include_uncommitted)
     if base_ref or include_uncommitted:
         raise TaskError("{BASE_REF} and {INCLUDE_UNCOMMITTED} only apply {WORKTREE}")
