@@ -15,7 +15,7 @@ from codex_mcp_swarm.engine import store as store_module
 from codex_mcp_swarm.engine.phases import ACTIVE, PHASES, TERMINAL
 from codex_mcp_swarm.engine.plan import LaunchPlan
 from codex_mcp_swarm.engine.records import LandingMark, LandRequest, TaskExtra
-from codex_mcp_swarm.engine.store import ROW_CACHE, Store, StoreError
+from codex_mcp_swarm.engine.store import Store, StoreError, TaskRow
 
 
 def _create(
@@ -137,15 +137,24 @@ def test_each_backend_has_its_own_queue_and_limit(tmp_path: Path) -> None:
     assert row is not None and store.queue_position(row) == 1
 
 
-def test_decoded_rows_are_reused_until_any_process_changes_them(tmp_path: Path) -> None:
+def test_decoded_rows_are_reused_until_any_process_changes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store, other = Store(tmp_path), Store(tmp_path)  # `other`: as another process would
     for i in range(5):
         _create(store, f"ffffff{i}")
+    decoded: list[str] = []
+    decode = TaskRow.from_sql
+
+    def counted(raw: sqlite3.Row) -> TaskRow:
+        decoded.append(raw["id"])
+        return decode(raw)
+
+    monkeypatch.setattr(TaskRow, "from_sql", counted)
     first = store.get_many(["ffffff1", "ffffff3"])
     again = store.get_many(["ffffff1", "ffffff3"])
-    assert first["ffffff1"] is not again["ffffff1"]  # copies of one decoded row...
-    if ROW_CACHE:  # (the cache is off for now: see store.ROW_CACHE)
-        assert first["ffffff1"].spec is again["ffffff1"].spec  # ...sharing its JSON values
+    assert sorted(decoded) == ["ffffff1", "ffffff3"]  # decoded once...
+    assert first["ffffff1"] is not again["ffffff1"]  # ...and handed out as copies
     first["ffffff1"].phase = "failed"  # a caller changing its copy changes nothing stored
     assert store.get_many(["ffffff1"])["ffffff1"].phase == "queued"
     other.set_progress("ffffff3", {"message": "news"})
@@ -158,6 +167,43 @@ def test_decoded_rows_are_reused_until_any_process_changes_them(tmp_path: Path) 
     assert page[1].progress == {"message": "news"}
     assert [r.id for r in store.list(phases=["completed"], limit=10)] == ["ffffff1"]
     assert [r.id for r in store.list()] == [f"ffffff{i}" for i in (4, 3, 2, 1, 0)]
+
+
+def test_a_caller_changing_a_rows_json_values_in_place_changes_no_other_callers_row(
+    tmp_path: Path,
+) -> None:
+    """The decoded-row cache hands out rows whose JSON values are the caller's own: a caller
+    that edits one (a progress dict, a spec's nested task, a list in it) in place must not
+    change what the store gives the next caller, as long as the stored row has not changed."""
+    store = Store(tmp_path)
+    _create(store, "hhhhhh1")
+    store.set_progress("hhhhhh1", {"message": "stored", "warnings": ["w1"], "usage": {"x": 1}})
+    stored = store.get("hhhhhh1")
+    assert stored is not None
+
+    def by_id() -> TaskRow:
+        return store.get_many(["hhhhhh1"])["hhhhhh1"]
+
+    def in_a_page() -> TaskRow:
+        return store.list(limit=5)[0]
+
+    for read in (by_id, in_a_page):
+        row = read()
+        row.progress["message"] = "changed by a caller"
+        row.progress["warnings"].append("added by a caller")
+        row.progress["usage"]["x"] = 99
+        row.spec["task"]["prompt"] = "changed by a caller"
+        row.spec["launch"].clear()
+        row.usage["input_tokens"] = 5
+        row.usage_baseline["input_tokens"] = 5
+        again = read()
+        assert (again.spec, again.progress, again.usage, again.usage_baseline) == (
+            stored.spec,
+            stored.progress,
+            stored.usage,
+            stored.usage_baseline,
+        )
+        assert again.plan == stored.plan
 
 
 def test_pages_give_every_task_newest_first_a_page_at_a_time(tmp_path: Path) -> None:
