@@ -32,6 +32,7 @@ from conftest import (
     git,
     processes_matching,
     server_env,
+    status_until,
     text,
     wait_until,
     write_codex_home,
@@ -652,6 +653,11 @@ async def test_a_killed_worker_node_loses_its_task_or_retries_it(
         for task_id in (doomed, *others):
             await until_running(client, task_id)
         wait_until(lambda: processes_matching(marker), timeout=120)
+        # The thread id reaches this server with the worker's progress, up to a poll (about a
+        # second) after Codex started the thread, possibly after the command above: the node
+        # dies only once the server has it (a lost task keeps what it had, and a thread id is
+        # never taken back).
+        await status_until(client, doomed, lambda view: view.get("threadId"), timeout=60)
         node = ray_env.node_of(doomed)
         assert node in WORKERS, node
         neighbour = next(t for t in others if ray_env.node_of(t) == node)
