@@ -14,17 +14,17 @@ Every write of a task row sets its ``updated_at``. That makes the decoded rows o
 and :meth:`list` (with a limit) cacheable: one cheap query reads which rows a call needs and
 their ``updated_at``, and only rows that changed since they were last decoded are read again
 (whichever process changed them). A row handed out is the caller's own, as an uncached read's
-is: a copy whose JSON values (``spec``, ``progress``, ``usage``, ``usage_baseline``) are copied
-all the way down (far cheaper than decoding them again), so a caller that changes one in place
-changes nothing another caller, or the cache, sees.
+is: its JSON values (``spec``, ``progress``, ``usage``, ``usage_baseline``) are new objects
+each time (made from marshal bytes the cache keeps, cheaper than decoding the JSON again), so
+a caller that changes one in place changes nothing another caller, or the cache, sees.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import copy
 import json
+import marshal
 import os
 import re
 import sqlite3
@@ -238,28 +238,25 @@ class TaskRow:
         return cls(**data)
 
 
-def _own_copy(row: TaskRow) -> TaskRow:
-    """A copy of a cached row that shares nothing mutable with it (``extra`` is frozen)."""
-    mine = copy.copy(row)
-    mine.spec = _json_copy(row.spec)
-    mine.progress = _json_copy(row.progress)
-    mine.usage = _json_copy(row.usage)
-    mine.usage_baseline = _json_copy(row.usage_baseline)
-    return mine
+class _Cached:
+    """A decoded row kept by :class:`Store`: its columns and typed record decoded, its JSON
+    values (``spec``, ``progress``, ``usage``, ``usage_baseline``) kept as marshal bytes, so each
+    row handed out gets values of its own from one C call (under half the time of decoding the
+    JSON again) and no caller can change another's, or the cache's, by changing one in place."""
 
+    __slots__ = ("row", "values")
 
-def _json_copy(value: Any) -> Any:
-    """A decoded JSON value copied all the way down (its dicts and lists new; strings and
-    numbers are immutable): a few microseconds for a task's spec, against tens to decode it."""
-    kind = type(value)
-    if kind is dict:
-        return {k: _json_copy(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
-    if kind is list:
-        return [_json_copy(v) if type(v) in _CONTAINERS else v for v in value]
-    return value
+    def __init__(self, row: TaskRow) -> None:
+        self.values = marshal.dumps((row.spec, row.progress, row.usage, row.usage_baseline))
+        row.spec, row.progress, row.usage, row.usage_baseline = {}, {}, {}, {}  # in `values`
+        self.row = row
 
-
-_CONTAINERS = (dict, list)
+    def lend(self) -> TaskRow:
+        """A copy of the row that shares nothing mutable with the cache (``extra`` is frozen)."""
+        mine = object.__new__(TaskRow)
+        mine.__dict__.update(self.row.__dict__)  # copy.copy's result, in a third of its time
+        mine.spec, mine.progress, mine.usage, mine.usage_baseline = marshal.loads(self.values)
+        return mine
 
 
 class Store:
@@ -286,7 +283,7 @@ class Store:
                 reason=str(exc.strerror or exc),
             ) from exc
         self._lock = threading.RLock()
-        self._rows: OrderedDict[str, TaskRow] = OrderedDict()  # decoded rows, oldest use first
+        self._rows: OrderedDict[str, _Cached] = OrderedDict()  # decoded rows, oldest use first
         old_umask = os.umask(0o077)
         try:
             if self.readonly:
@@ -618,21 +615,21 @@ class Store:
                 self._db.execute("BEGIN")
             try:
                 stamps = self._db.execute(stamps_query, args).fetchall()
-                stale = [i for i, at in stamps if i not in cache or cache[i].updated_at != at]
+                stale = [i for i, at in stamps if i not in cache or cache[i].row.updated_at != at]
                 for start in range(0, len(stale), 500):  # SQLite's limit of bound values
                     part = stale[start : start + 500]
                     marks = ",".join("?" * len(part))
                     for raw in self._db.execute(
                         f"SELECT * FROM tasks WHERE id IN ({marks})", part
                     ).fetchall():
-                        cache[raw["id"]] = TaskRow.from_sql(raw)
+                        cache[raw["id"]] = _Cached(TaskRow.from_sql(raw))
             finally:
                 if own:
                     self._db.execute("COMMIT")
             rows = []
             for task_id, _at in stamps:
                 cache.move_to_end(task_id)
-                rows.append(_own_copy(cache[task_id]))
+                rows.append(cache[task_id].lend())
             while len(cache) > ROW_CACHE:
                 cache.popitem(last=False)
         return rows
