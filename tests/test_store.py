@@ -14,7 +14,7 @@ import pytest
 from codex_mcp_swarm.engine import store as store_module
 from codex_mcp_swarm.engine.phases import ACTIVE, PHASES, TERMINAL
 from codex_mcp_swarm.engine.plan import LaunchPlan
-from codex_mcp_swarm.engine.records import LandingMark, LandRequest, TaskExtra
+from codex_mcp_swarm.engine.records import AutoLand, HomeTrip, LandingMark, LandRequest, TaskExtra
 from codex_mcp_swarm.engine.store import Store, StoreError, TaskRow
 
 
@@ -253,3 +253,29 @@ def test_every_write_of_a_task_row_sets_its_updated_at() -> None:
     assert len(statements) == source.count("UPDATE tasks SET") >= 10
     for statement in statements:
         assert "updated_at = ?" in statement, statement
+
+
+def test_tasks_to_land_are_found_through_their_partial_index(tmp_path: Path) -> None:
+    """The landing queue looks for ended tasks that land by themselves once a second: the look
+    reads the few such tasks through the ``tasks_to_land`` index, not every stored task."""
+    store = Store(tmp_path)
+    lands = TaskExtra(auto_land=AutoLand(target="main"))
+    home = TaskExtra(home=HomeTrip(request=LandRequest(cwd="/r"), attempt=1, root="iiiiii0"))
+    for task_id, extra in (
+        ("iiiiii1", lands),  # ends: to land
+        ("iiiiii2", home),  # ends: to land again
+        ("iiiiii3", lands),  # ends, and already joined a landing
+        ("iiiiii4", lands),  # still running
+        ("iiiiii5", None),  # ends, and lands by no one's word
+    ):
+        _create(store, task_id, extra=extra)
+    for task_id in ("iiiiii1", "iiiiii2", "iiiiii3", "iiiiii5"):
+        store.finish(task_id, phase="completed")
+    store.update_extra("iiiiii3", lambda e: _queued_in(e, "land00000001"))
+    asked: list[str] = []
+    store._db.set_trace_callback(asked.append)
+    assert [r.id for r in store.awaiting_landing()] == ["iiiiii1", "iiiiii2"]
+    store._db.set_trace_callback(None)
+    (query,) = asked
+    plan = " ".join(str(r[3]) for r in store._db.execute(f"EXPLAIN QUERY PLAN {query}"))
+    assert "USING INDEX tasks_to_land" in plan, plan

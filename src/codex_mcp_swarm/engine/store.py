@@ -73,6 +73,15 @@ SCHEMA_VERSION = 1
 ROW_CACHE = 2000  # decoded rows kept (a few MB): the pages and tasks callers keep asking about
 _TASK_ID_RE = re.compile(r"^[a-z0-9]{6,32}$")
 
+# Tasks that are to join a landing queue by themselves and have not yet (launched with
+# ``land``, or a reply that took a failed landing home): a text match on the stored record, and
+# the condition of the partial index ``tasks_to_land``, so that looking for them reads only them.
+# A query uses the index only when it spells this condition exactly so.
+_TO_LAND = (
+    "(extra LIKE '%\"auto\\_land\": {%' ESCAPE '\\' OR extra LIKE '%\"home\": {%')"
+    " AND extra NOT LIKE '%\"landing\": {%'"
+)
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
@@ -339,6 +348,10 @@ class Store:
             if name not in have:
                 with contextlib.suppress(sqlite3.OperationalError):  # another process won
                     self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {declaration}")
+        with contextlib.suppress(sqlite3.OperationalError):  # (it names ``extra``, added above)
+            self._db.execute(
+                f"CREATE INDEX IF NOT EXISTS tasks_to_land ON tasks(seq) WHERE {_TO_LAND}"
+            )
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -927,13 +940,15 @@ class Store:
 
     def awaiting_landing(self) -> builtins.list[TaskRow]:
         """Ended tasks that are to join a landing queue by themselves and have not yet: tasks
-        launched with ``land``, and replies that took a failed landing home (a cheap text
-        match on the stored record first; the caller reads the typed record)."""
+        launched with ``land``, and replies that took a failed landing home (``_TO_LAND``, a
+        cheap text match on the stored record first; the caller reads the typed record).
+        Read through the partial index ``tasks_to_land`` (``+phase`` keeps SQLite off the
+        phase index): the landing queue looks once a second, and scanning 10,000 ended tasks
+        took about 10 ms, with the store's lock held."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM tasks WHERE phase IN ('completed', 'failed', 'cancelled') AND"
-                " (extra LIKE '%\"auto\\_land\": {%' ESCAPE '\\' OR extra LIKE"
-                " '%\"home\": {%') AND extra NOT LIKE '%\"landing\": {%' ORDER BY seq"
+                "SELECT * FROM tasks WHERE +phase IN ('completed', 'failed', 'cancelled') AND"
+                f" {_TO_LAND} ORDER BY seq"
             ).fetchall()
         return [TaskRow.from_sql(r) for r in rows]
 
