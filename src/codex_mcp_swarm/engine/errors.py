@@ -83,6 +83,7 @@ class Term(str, enum.Enum):
     CODEX_BIN = "CODEX_BIN"  # the Codex binary to run
     RAY_ADDRESS = "RAY_ADDRESS"  # the Ray cluster to join
     GIT_REMOTE = "GIT_REMOTE"  # the git remote the Ray backend moves code through
+    TASK_DIR = "TASK_DIR"  # where the task store and logs live
 
 
 #: The engine's own spelling: plain words that name no face.
@@ -113,6 +114,7 @@ ENGINE_WORDS: Mapping[Term, str] = {
     Term.CODEX_BIN: "another Codex binary (CODEX_SWARM_CODEX_BIN)",
     Term.RAY_ADDRESS: "the cluster's address (RAY_ADDRESS)",
     Term.GIT_REMOTE: "another git remote (CODEX_SWARM_GIT_REMOTE)",
+    Term.TASK_DIR: "the task dir (CODEX_SWARM_TASK_DIR)",
 }
 
 

@@ -287,7 +287,7 @@ class Store:
         except OSError as exc:
             raise StoreError(
                 "the task dir {task_dir} cannot be created or used ({reason}). "
-                "Point CODEX_SWARM_TASK_DIR (or --task-dir) at a writable directory.",
+                "Point {TASK_DIR} at a writable directory.",
                 task_dir=str(task_dir),
                 reason=str(exc.strerror or exc),
             ) from exc
@@ -327,14 +327,13 @@ class Store:
             if "not a database" not in text and "malformed" not in text:
                 raise StoreError(
                     "the task store {path} cannot be written ({reason}): the task dir may be "
-                    "read-only or full. Free space or point CODEX_SWARM_TASK_DIR (or "
-                    "--task-dir) at a writable directory.",
+                    "read-only or full. Free space or point {TASK_DIR} at a writable directory.",
                     path=str(self.path),
                     reason=str(exc),
                 ) from exc
             raise StoreError(
                 "the task store {path} cannot be opened ({reason}). Nothing was changed or "
-                "deleted: move the file aside (or point CODEX_SWARM_TASK_DIR elsewhere) and start "
+                "deleted: move the file aside (or point {TASK_DIR} elsewhere) and start "
                 "again; the old file can be inspected with the sqlite3 tool.",
                 path=str(self.path),
                 reason=str(exc),

@@ -26,6 +26,7 @@ BOARD_WORDS: Mapping[Term, str] = {
     Term.CODEX_BIN: "--codex-bin PATH (or CODEX_SWARM_CODEX_BIN)",
     Term.RAY_ADDRESS: "--ray-address (or RAY_ADDRESS)",
     Term.GIT_REMOTE: "--git-remote URL (or CODEX_SWARM_GIT_REMOTE)",
+    Term.TASK_DIR: "CODEX_SWARM_TASK_DIR (or --task-dir)",
 }
 
 
