@@ -1,8 +1,11 @@
 """The task store: one SQLite file under the task dir, the single source of truth on disk.
 
 Owns: the schema, every read and write of task rows (a row's ``extra`` record through the
-store's codec, :mod:`.codec`), and the files layout under the task dir
-(``tasks.db``, ``tasks/<id>/events.jsonl``, ``stderr.log``, ``runner.lock``).
+store's codec, :mod:`.codec`), and where a task's files live: ``tasks.db`` and each task's
+private dir ``tasks/<id>/`` with its paths (``events.jsonl``, ``stderr.log``, ``runner.lock``,
+``runner.log``). Others keep their own files there and name them: the task files module
+(``output-schema.json``), the Ray collector (``collector.lock``), the fork server
+(``forkserver.log`` in the task dir).
 
 Must not: start or signal processes, parse Codex output, or know about MCP.
 
