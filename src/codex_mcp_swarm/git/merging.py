@@ -222,8 +222,16 @@ def build_candidate(
     *,
     strategy: str,
     message: str,
+    target_tree: str | None = None,
+    identity: Sequence[str] | None = None,
 ) -> Candidate:
-    """Merge, squash or replay ``tip`` onto ``target_tip`` in memory (only new objects)."""
+    """Merge, squash or replay ``tip`` onto ``target_tip`` in memory (only new objects).
+
+    ``target_tree`` (``target_tip``'s tree) and ``identity`` (:func:`.run.identity_options`)
+    spare a git process each when the caller knows them: a chain of merges knows each link's
+    tree from the link before, so a ``merge`` or ``squash`` link costs two processes
+    (``merge-tree``, ``commit-tree``).
+    """
 
     def stop(why: str, conflicts: Sequence[str] = ()) -> Candidate:
         return Candidate(target_tip, None, None, False, list(conflicts), why)
@@ -231,8 +239,8 @@ def build_candidate(
     def nothing(why: str) -> Candidate:
         return Candidate(target_tip, None, None, True, [], why)
 
-    if is_ancestor(top, tip, target_tip):
-        return nothing(f"'{target}' already contains every commit of '{branch}'; nothing to do")
+    # Merging an ancestor of the target is clean and gives the target's own tree, so the
+    # "already" cases are found from the merge's tree; ancestry is asked only to word them.
     predicted = merge_tree(top, target_tip, tip)
     if not predicted.clean:
         return stop(
@@ -242,20 +250,23 @@ def build_candidate(
             f"merge again",
             predicted.conflicts,
         )
-    if predicted.tree == tree_of(top, target_tip):
+    if predicted.tree == (target_tree or tree_of(top, target_tip)):
+        if is_ancestor(top, tip, target_tip):
+            return nothing(f"'{target}' already contains every commit of '{branch}'; nothing to do")
         return nothing(
             f"'{target}' already has every change of '{branch}' (merged, squashed or rebased "
             f"earlier); nothing to do"
         )
-    identity = identity_options(top)
+    who = identity_options(top) if identity is None else identity
+    tree: str | None = predicted.tree
     if strategy == "merge":
-        new = commit_tree(top, predicted.tree, [target_tip, tip], message, identity)
+        new = commit_tree(top, predicted.tree, [target_tip, tip], message, who)
     elif strategy == "squash":
-        new = commit_tree(top, predicted.tree, [target_tip], message, identity)
+        new = commit_tree(top, predicted.tree, [target_tip], message, who)
     elif is_ancestor(top, target_tip, tip):
-        new = tip  # already based on target's tip: a plain fast-forward
+        new = tip  # already based on target's tip: a plain fast-forward (the merge's tree is its)
     else:
-        new, conflicts, failed = replay(top, tip, target_tip, identity)
+        new, conflicts, failed = replay(top, tip, target_tip, who)
         if conflicts:
             return stop(
                 f"rebasing '{branch}' onto '{target}' conflicts at commit "
@@ -265,7 +276,8 @@ def build_candidate(
             )
         if new == target_tip:
             return nothing(f"'{target}' already has every change of '{branch}'; nothing to do")
-    return Candidate(target_tip, new, tree_of(top, new), False, [], None)
+        tree = None  # a replay can end elsewhere than the three-way merge
+    return Candidate(target_tip, new, tree or tree_of(top, new), False, [], None)
 
 
 def fast_forward_checkout(top: Path, target: str, old: str, new: str, action: str) -> str | None:
