@@ -22,7 +22,9 @@ and records what landed), or leave a half-moved target or a changed checkout aft
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -101,6 +103,38 @@ def _watchdog(pgid: int) -> subprocess.Popen[bytes] | None:
         return None
 
 
+STOP_POLL = 0.05  # seconds between looks at a check's stop event
+
+
+class _Exit:
+    """Waits up to a given time for a process's exit code, returning the moment it exits: on a
+    pidfd where the kernel has them (``Popen.wait`` with a timeout polls, up to 50 ms late)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.poll: select.poll | None = None
+        self.fd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            self.fd = os.pidfd_open(proc.pid)
+            self.poll = select.poll()
+            self.poll.register(self.fd, select.POLLIN)
+
+    def wait(self, seconds: float) -> int | None:
+        if self.poll is None:
+            try:
+                return self.proc.wait(timeout=seconds)
+            except subprocess.TimeoutExpired:
+                return None
+        if not self.poll.poll(math.ceil(max(seconds, 0.0) * 1000)):
+            return None
+        return self.proc.wait()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = self.poll = None
+
+
 _ADDING = threading.Lock()  # serialises ``git worktree add`` of scratch worktrees
 
 
@@ -168,6 +202,7 @@ class Scratch:
                 start_new_session=True,
             )
             watchdog = _watchdog(proc.pid)
+            exited = _Exit(proc)
             timed_out = stopped = False
             code: int | None = None
             try:
@@ -180,15 +215,14 @@ class Scratch:
                     if stop is not None and stop.is_set():
                         stopped = True
                         break
-                    try:
-                        code = proc.wait(timeout=min(left, 0.05) if stop is not None else left)
+                    code = exited.wait(min(left, STOP_POLL) if stop is not None else left)
+                    if code is not None:
                         break
-                    except subprocess.TimeoutExpired:
-                        continue
             finally:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)  # whatever the check left running
                 proc.wait()
+                exited.close()
                 if watchdog is not None:  # its job is done: stop it before it could act
                     watchdog.kill()
                     watchdog.wait()
