@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from codex_mcp_swarm.engine import codec
 from codex_mcp_swarm.engine.records import (
     CheckFailed,
     Conflicted,
@@ -203,6 +204,17 @@ def test_a_landing_answer_is_each_task_once_in_short() -> None:
         "timed_out": True,
         "tail": "…" + "x" * answers.TAIL_CHARS,
     }
+
+
+def test_a_landing_answer_counts_the_queues_checks() -> None:
+    out = answers.land_answer(
+        land_report(check_rounds=3, check_runs=7, check_speculative=1, git_seconds=0.4)
+    )
+    assert out["checks"] == {"rounds": 3, "runs": 7, "speculative": 1}
+    assert out["seconds"]["git"] == 0.4
+    assert size(out) < 120 * 6
+    again = codec.report_from_json(codec.report_to_json(land_report(check_rounds=3)))
+    assert again is not None and again.check_rounds == 3 and again.check_runs == 0
 
 
 def test_a_landing_on_several_targets_names_them() -> None:

@@ -442,6 +442,11 @@ def report_from_json(text: str | None) -> LandReport | None:
             seconds=float(data.get("seconds") or 0.0),
             lines=tuple(str(line) for line in data.get("lines") or ()),
             sent_home=tuple(SentHome(**item) for item in data.get("sent_home") or []),
+            check_rounds=_int(data.get("check_rounds")) or 0,
+            check_runs=_int(data.get("check_runs")) or 0,
+            check_cached=_int(data.get("check_cached")) or 0,
+            check_speculative=_int(data.get("check_speculative")) or 0,
+            git_seconds=float(data.get("git_seconds") or 0.0),
         )
     except (ValueError, TypeError, KeyError) as exc:
         log.warning("a stored landing report is malformed and is ignored (%s)", exc)

@@ -299,6 +299,8 @@ def land(
             skip(row.id, step.reason or "not landed")
 
     counted: set[int] = set()
+    counts = {"rounds": 0, "runs": 0, "cached": 0, "speculative": 0}  # the batches' checks
+    git_seconds = 0.0
     parallel = request.check_parallel or default_check_parallel()
     scratch_root = repo_dir(engine.settings.worktree_dir, top)
     scratches = [
@@ -385,7 +387,7 @@ def land(
                     tell(checking=checking, last_line=at.last_line)
 
                 try:
-                    land_batch(
+                    batch = land_batch(
                         top,
                         [(wt.branch, branches.commit_message(row)) for row, wt in queue],
                         target=target,
@@ -398,6 +400,14 @@ def land(
                         on_progress=moved,
                         stop=stop,
                     )
+                    spent = batch.stats
+                    counts = {
+                        "rounds": counts["rounds"] + spent.rounds,
+                        "runs": counts["runs"] + spent.checks,
+                        "cached": counts["cached"] + spent.cached,
+                        "speculative": counts["speculative"] + spent.speculative,
+                    }
+                    git_seconds += spent.chain_seconds + spent.move_seconds
                 except git.GitError as exc:
                     known = {item.task_id for item in landed}
                     known |= {item.task_id for item in conflicted}
@@ -476,6 +486,11 @@ def land(
         seconds=round(time.monotonic() - started, 3),
         lines=(summary, *lines),
         sent_home=tuple(sent_home),
+        check_rounds=counts["rounds"],
+        check_runs=counts["runs"],
+        check_cached=counts["cached"],
+        check_speculative=counts["speculative"],
+        git_seconds=round(git_seconds, 3),
     )
 
 

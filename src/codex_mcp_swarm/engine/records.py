@@ -358,6 +358,12 @@ class LandReport:
     seconds: float
     lines: tuple[str, ...]  # a summary line first
     sent_home: tuple[SentHome, ...] = ()  # failures replied to on the task's own thread
+    check_rounds: int = 0  # checks' times in sequence: the landing's length in checks
+    check_runs: int = 0  # check runs started (speculative ones included)
+    check_cached: int = 0  # verdicts reused from earlier checks of the same tree
+    check_speculative: int = 0  # runs of a rest started before its culprit was known
+    git_seconds: float = 0.0  # building the candidates and moving the target (partly while
+    # checks ran)
 
 
 @dataclass(frozen=True)

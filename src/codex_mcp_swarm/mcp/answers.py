@@ -215,11 +215,24 @@ class SkippedTask(TypedDict):
 
 
 class LandSeconds(TypedDict, total=False):
-    """Seconds the landing took: in all, running the check, checking candidates out."""
+    """Seconds the landing took: in all, running the check (the runs that let branches in or
+    kept them out), checking candidates out, git building merges and moving the target."""
 
     total: Required[float]
     check: float
     checkout: float
+    git: float
+
+
+class LandChecks(TypedDict, total=False):
+    """The merge queue's checks: ``rounds`` in sequence (its length in checks), ``runs``
+    started (``speculative`` of them for a rest whose culprit was not known yet), verdicts
+    reused from the cache (``cached``)."""
+
+    rounds: int
+    runs: int
+    cached: int
+    speculative: int
 
 
 class LandingAnswer(TypedDict, total=False):
@@ -255,6 +268,7 @@ class LandAnswer(TypedDict, total=False):
     checkout: str
     note: str
     seconds: LandSeconds
+    checks: LandChecks
     landing: LandingAnswer
 
 
@@ -462,6 +476,13 @@ def land_answer(report: LandReport) -> LandAnswer:
         "total": report.seconds,
         "check": report.check_seconds or None,
         "checkout": report.check_prepare_seconds or None,
+        "git": report.git_seconds or None,
+    }
+    checks = {
+        "rounds": report.check_rounds or None,
+        "runs": report.check_runs or None,
+        "cached": report.check_cached or None,
+        "speculative": report.check_speculative or None,
     }
     answer = {
         "landed": landed,
@@ -473,6 +494,7 @@ def land_answer(report: LandReport) -> LandAnswer:
         "tips": {k: v[:COMMIT] for k, v in report.tips.items()} if several else None,
         "checkout": report.checkout,
         "seconds": seconds,
+        "checks": checks,
     }
     if not (report.landed or report.conflicted or report.check_failed or report.skipped):
         answer["note"] = f"nothing to land in {report.repository}"
