@@ -114,23 +114,6 @@ def _spread(lo: int, hi: int, count: int) -> list[int]:
     return sorted(p for p in points if lo < p < hi)
 
 
-def _fill(lo: int, hi: int, fixed: list[int], count: int) -> list[int]:
-    """Up to ``count`` new points strictly between ``lo`` and ``hi`` (besides ``fixed``),
-    spread so the gaps left are as even as can be."""
-    edges = [lo, *sorted(fixed), hi]
-    gaps = [(a, b) for a, b in itertools.pairwise(edges) if b - a > 1]
-    given = [0] * len(gaps)
-    for _ in range(count):
-        room = [
-            (b - a) / (given[i] + 1) if given[i] < b - a - 1 else 0.0
-            for i, (a, b) in enumerate(gaps)
-        ]
-        if not room or max(room) <= 0:
-            break
-        given[room.index(max(room))] += 1
-    return sorted(p for (a, b), n in zip(gaps, given, strict=True) for p in _spread(a, b, n))
-
-
 class _Chains:
     """Builds chains of candidates (branch tips read once per pass) and keeps every chain it
     built, keyed by its base commit and its branches, so a rest built ahead is reused."""
@@ -314,6 +297,10 @@ class _Checker:
             if tree not in keep:
                 job.stop.set()
 
+    def running_since(self, generation: int) -> bool:
+        """Whether a job chosen on verdicts no later than ``generation`` runs."""
+        return any(job.generation <= generation for job in self.jobs.values())
+
     def ended(self) -> bool:
         return any(job.future.done() for job in self.jobs.values())
 
@@ -383,7 +370,6 @@ class _Bisection:
         self.clean = [link for link in chain if link.step.status == "landed"]
         self.n = len(self.clean)
         self.rests: dict[int, _Link | None] = {}  # culprit (1-based) -> its rest's tip
-        self.mine: set[str] = set()  # the trees of the last round it chose
 
     def _tree(self, m: int) -> str | None:
         return self.clean[m - 1].tree
@@ -424,9 +410,9 @@ class _Bisection:
         ``verdicts[k + 1]`` is the culprit's failing run. Without ``block``, None when that
         needs a verdict still to come (the jobs it needs are started, as slots allow).
 
-        Rounds: the next checks are chosen only once every check of the last choice has
-        ended or turned pointless (verdicts a few milliseconds apart would otherwise be chosen
-        on half the news), and a run made pointless is stopped at once."""
+        Rounds: the next checks are chosen only once every check running has ended or turned
+        pointless (verdicts a few milliseconds apart would otherwise be chosen on half the
+        news), and a run made pointless is stopped at once."""
         while True:
             verdicts, generations = self._known()
             fails = [m for m, v in verdicts.items() if not v.passed]
@@ -438,10 +424,8 @@ class _Bisection:
                 self.checker.stats.rounds = max(self.checker.stats.rounds, after)
                 self._decided(lo)
                 return lo, verdicts
-            useful = self._useful(lo, hi)
-            self.checker.stop_except(useful)
-            running = set(self.checker.jobs)
-            if not running - useful and not running & self.mine:
+            self.checker.stop_except(self._useful(lo, hi))
+            if not self.checker.jobs:
                 self._plan(lo, hi, after, build=block)
             if not block:
                 return None
@@ -465,41 +449,49 @@ class _Bisection:
             self.checker.start(tip, self.decision)
 
     def _plan(self, lo: int, hi: int | None, after: int, build: bool) -> None:
-        """Start a round of checks: the tip while its verdict is unknown, points spread over
-        the range the culprit is in, and, once those name the culprit whichever it is, the
-        possible culprits' rests in the slots left (with ``build``, rests are built for that;
-        otherwise only the ones built already)."""
+        """Start a round of checks (none runs): the tip while its verdict is unknown, points
+        spread over the range the culprit is in, and, once those name the culprit whichever
+        it is, the possible culprits' rests in the slots left (with ``build``, rests are
+        built for that; otherwise only the ones built already)."""
         checker = self.checker
         top = self.n if hi is None else hi
-        fixed = [m for m in range(lo + 1, top) if checker.running(self._tree(m))]
-        slots = self.parallel - len(fixed) - (1 if hi is None else 0)
-        new = _fill(lo, top, fixed, max(0, slots))
-        points = ([self.n] if hi is None else []) + new
-        for m in points:
+        points = _spread(lo, top, self.parallel - (1 if hi is None else 0))
+        for m in ([self.n] if hi is None else []) + points:
             checker.start(self.clean[m - 1], after)
-        mine = {self._tree(m) for m in [*fixed, *points]}
-        culprits = range(top, lo, -1)  # the latest first: it assumes the ones ahead pass
-        if len(fixed) + len(new) == top - lo - 1:  # this round names the culprit
-            rests = [tip for c in culprits if (tip := self.rests.get(c)) is not None]
-            mine |= {tip.tree for tip in rests if checker.running(tip.tree)}
-            spare = self.parallel - len(fixed) - len(points)
-            spare -= sum(checker.running(tip.tree) for tip in rests)
-            for c in culprits:  # idle slots: the rests, speculatively
-                if spare <= 0:
-                    break
-                if not build and c not in self.rests:
-                    continue
-                tip = self._rest_tip(c)
-                if tip is None or tip.tree in mine or checker.verdict(tip.tree) is not None:
-                    continue
-                if checker.start(tip, after, speculative=True):
-                    mine.add(tip.tree)
-                    spare -= 1
-            for c in culprits if build else ():  # the others are built while checks run
-                if checker.ended():
-                    break
+        if len(points) < top - lo - 1:  # the culprit's range stays wider than one round
+            if build:
+                self._build_ahead([lo, *points, top])
+            return
+        chosen = {self._tree(m) for m in range(lo + 1, top + 1)}
+        spare = self.parallel - len(points) - (1 if hi is None else 0)
+        for c in range(top, lo, -1):  # idle slots: the rests, the latest culprit first
+            if spare <= 0:
+                break
+            if not build and c not in self.rests:
+                continue
+            tip = self._rest_tip(c)
+            if tip is None or tip.tree in chosen or checker.verdict(tip.tree) is not None:
+                continue
+            if checker.start(tip, after, speculative=True):
+                chosen.add(tip.tree)
+                spare -= 1
+        for c in range(top, lo, -1) if build else ():  # the others, while the checks run
+            if checker.ended():
+                break
+            self._rest_tip(c)
+
+    def _build_ahead(self, edges: list[int]) -> None:
+        """While a round runs: build the rests the next round will check, whichever range
+        between the points of this one the culprit turns out to be in (the culprit's rest when
+        the range is a single link, the speculative rests when the range leaves slots idle)."""
+        for a, b in itertools.pairwise(edges):
+            inside = b - a - 1
+            if inside > self.parallel:
+                continue
+            for c in list(range(b, a, -1))[: self.parallel - inside]:
+                if self.checker.ended():
+                    return
                 self._rest_tip(c)
-        self.mine = {tree for tree in mine if tree is not None}
 
 
 def _finals(
@@ -629,8 +621,15 @@ def _land(
                 bisection = known[1]
                 try:
                     found = bisection.step(block=not decided)
+                    while found is None and checker.running_since(generation):
+                        # Its check started beside the verdicts that decided the chain before
+                        # (a speculative rest): it ends about now, and both land in one move.
+                        checker.wait()
+                        found = bisection.step(block=False)
                 except _Stopped:
-                    return
+                    if not decided:
+                        return
+                    break  # what is decided lands; the next pass sees the stop
                 if found is None:
                     break  # land what is decided first, then wait for this one
                 k, verdicts = found
