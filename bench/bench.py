@@ -980,6 +980,16 @@ async def merge_queue_cases(b: Bench, srv: Server, repo: Path) -> dict[str, Any]
     with the check run once."""
     n = b.config.queue_branches
     out: dict[str, Any] = {}
+    # A landing's scratch worktrees are kept for the repository's next landing; the second
+    # slot is made here, by a landing of two branches with two slots, so the cases measure
+    # the queue rather than adding a worktree of the whole tree (timed apart).
+    steps = [(f"queue slots {i}", f"printf 'W = {i}\\n' > queue_slots_{i}.py") for i in range(2)]
+    ids = await worktree_tasks(b, srv, repo, steps)
+    start = time.perf_counter()
+    await srv.call(
+        "codex_land", {"task_ids": ids, "cwd": str(repo), "check": "true", "check_parallel": 2}
+    )
+    out["second_slot_first_landing_s"] = round(time.perf_counter() - start, 2)
     for case, parallel, breaking, conflicting in QUEUE_CASES:
         breaks = (7 * n) // 12 if breaking else None
         conflicts = (n // 6, (3 * n) // 4) if conflicting else None
@@ -1003,9 +1013,11 @@ async def merge_queue_cases(b: Bench, srv: Server, repo: Path) -> dict[str, Any]
                     ["git", "merge", "--abort"], cwd=repo, capture_output=True, check=False
                 )
             )
+        check_start = time.perf_counter()
         await anyio.to_thread.run_sync(
             lambda: subprocess.run(["sh", "-c", QUEUE_CHECK], cwd=repo, check=False)
         )
+        check_s = time.perf_counter() - check_start
         bare = time.perf_counter() - bare_start
         await anyio.to_thread.run_sync(git, repo, "reset", "-q", "--hard", start_tip)
         start = time.perf_counter()
@@ -1018,6 +1030,9 @@ async def merge_queue_cases(b: Bench, srv: Server, repo: Path) -> dict[str, Any]
         landed = len(answer.get("landed", []))
         if landed != expected:
             raise BenchError(f"queue case {case}: landed {landed} of {expected}")
+        checks = answer.get("checks", {})
+        seconds = answer.get("seconds", {})
+        rounds = int(checks.get("rounds", 0))
         out[case] = {
             "check_parallel": parallel,
             "landed": landed,
@@ -1025,6 +1040,18 @@ async def merge_queue_cases(b: Bench, srv: Server, repo: Path) -> dict[str, Any]
             "conflicted": len(answer.get("conflicted", [])),
             "wall_s": round(wall, 2),
             "in_checks": round(wall / 1.0, 2),
+            # what the algorithm needs (checks in sequence), and what comes on top of it: the
+            # wall time beyond that many runs of the check (git, the queue, the MCP call), of
+            # which git building the merges and moving the target on the landing's thread,
+            # checking candidates out, and the call around the landing
+            "rounds": rounds,
+            "runs": int(checks.get("runs", 0)),
+            "speculative": int(checks.get("speculative", 0)),
+            "check_s": round(check_s, 3),
+            "overhead_s": round(wall - rounds * check_s, 2),
+            "git_s": float(seconds.get("git", 0.0)),
+            "checkout_s": float(seconds.get("checkout", 0.0)),
+            "call_s": round(wall - float(seconds.get("total", 0.0)), 2),
             "bare_git_merge_chain_and_one_check_s": round(bare, 2),
         }
     return out
