@@ -52,7 +52,7 @@ from .checkcache import CachedCheck, CheckCache
 from .landing import ATTEMPTS, CHECK_TIMEOUT, CheckRun, LandStep, Scratch, move_target
 from .lock import repository_lock
 from .merging import Candidate, build_candidate
-from .refs import branch_name, branch_tip, branch_tips
+from .refs import branch_name, branch_tip, check_rev_text, local_branches
 from .run import GitError, commit_of, identity_options, tree_of
 
 CANCELLED = "the landing was stopped before this branch was decided"
@@ -129,20 +129,35 @@ class _Chains:
         self.trees: dict[str, str] = {}
         self.built: dict[tuple[str, tuple[int, ...]], list[_Link]] = {}
 
-    def begin(self, target: str, todo: Sequence[_Entry]) -> None:
-        """A pass on the target's current tip: the branches' tips are read again."""
-        self.target = target
+    def begin(self, target: str, todo: Sequence[_Entry]) -> tuple[str, str]:
+        """A pass on the target's current tip: (target's short name, its tip); the branches'
+        tips are read again, all in one git process (a name is checked on its own only when
+        no branch has it, to say why)."""
+        branches = local_branches(self.top)
+        check_rev_text(target, "target")
+        short = target.removeprefix("refs/heads/")
+        name, tip = (
+            (short, branches[short])
+            if short in branches
+            else branch_tip(self.top, target, "target")
+        )
+        self.target = name
         for _index, branch, _message in todo:
-            if branch not in self.names:
-                try:
-                    self.names[branch] = branch_name(self.top, branch, "branch")
-                except GitError as exc:
-                    self.names[branch] = exc
-        valid = [name for name in self.names.values() if isinstance(name, str)]
-        tips = branch_tips(self.top, valid)
+            if branch in self.names:
+                continue
+            try:
+                check_rev_text(branch, "branch")
+                short = branch.removeprefix("refs/heads/")
+                self.names[branch] = (
+                    short if short in branches else branch_name(self.top, branch, "branch")
+                )
+            except GitError as exc:
+                self.names[branch] = exc
+        tips = {n: branches.get(n) for n in self.names.values() if isinstance(n, str)}
         if tips != self.tips:
             self.built.clear()  # a branch moved: what was built from its old tip is stale
         self.tips = tips
+        return name, tip
 
     def tree(self, commit: str) -> str:
         if commit not in self.trees:
@@ -601,10 +616,9 @@ def _land(
     bisections: dict[int, tuple[list[_Link], _Bisection]] = {}  # by chain: what it started
     generation = 0  # of the verdicts that decided the last chain
     while todo:
-        name, tip = branch_tip(top, target, "target")
+        name, tip = chains.begin(target, todo)
         if stop is not None and stop.is_set():
             return
-        chains.begin(name, todo)
         decided: list[tuple[list[_Link], int, dict[int, CheckRun], str]] = []
         at, rest = tip, todo
         while rest:

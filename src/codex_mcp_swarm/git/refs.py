@@ -53,19 +53,19 @@ def branch_tip(cwd: Path, name: str, what: str) -> tuple[str, str]:
     return short, commit
 
 
-def branch_tips(cwd: Path, shorts: list[str]) -> dict[str, str | None]:
-    """The commit of each local branch in ``shorts`` (short names already validated with
-    :func:`branch_name`), None where there is no such branch: one git process for all."""
-    if not shorts:
-        return {}
-    names = list(dict.fromkeys(shorts))
-    asked = "".join(f"refs/heads/{short}^{{commit}}\n" for short in names).encode()
-    out = run_git(cwd, ["cat-file", "--batch-check"], stdin=asked).text().splitlines()
-    tips: dict[str, str | None] = {}
-    for i, short in enumerate(names):
-        parts = out[i].split() if i < len(out) else []
-        tips[short] = parts[0] if len(parts) == 3 and parts[1] == "commit" else None
-    return tips
+def local_branches(cwd: Path) -> dict[str, str]:
+    """Every local branch's short name and commit, in one git process (a branch that points
+    at anything else than a commit is left out)."""
+    out = run_git(
+        cwd, ["for-each-ref", "--format=%(objecttype) %(objectname) %(refname)", "refs/heads/"]
+    ).text()
+    found: dict[str, str] = {}
+    for line in out.splitlines():
+        kind, _, rest = line.partition(" ")
+        commit, _, ref = rest.partition(" ")
+        if kind == "commit" and ref.startswith("refs/heads/"):
+            found[ref.removeprefix("refs/heads/")] = commit
+    return found
 
 
 def resolve_commit(cwd: Path, rev: str, what: str) -> str:
