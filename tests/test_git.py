@@ -200,7 +200,7 @@ def test_create_errors(repo: Path, root: Path, tmp_path: Path) -> None:
     create_worktree(repo, root, "dup")
     with pytest.raises(GitError, match="already exists"):
         create_worktree(repo, root, "dup")
-    with pytest.raises(GitError, match="only works from its HEAD"):
+    with pytest.raises(GitError, match="only from its HEAD"):
         create_worktree(repo, root, "t", base_ref="main", include_uncommitted=True)
     assert git(repo, "branch", "--list", "codex-swarm/t") == ""
 
