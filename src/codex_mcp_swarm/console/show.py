@@ -102,7 +102,7 @@ def result_block(row: TaskRow, store: Store | None = None, now: float | None = N
         clock += " -> " + time.strftime("%H:%M:%S", time.localtime(row.ended_at))
     parts.append(_fact("time", clock))
     node = result.node  # the Ray backend: the worker node it ran on
-    if node is not None and (node.hostname, node.address, node.node_id) != (None, None, None):
+    if node is not None and node.known:
         parts.append(_fact("node", node_text(node)))
     facts = [f"{result.tool_calls} tool call(s)"]
     if tokens(result.usage):

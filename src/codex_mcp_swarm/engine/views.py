@@ -74,6 +74,11 @@ class NodeView:
     address: str | None = field(default=None, metadata=_if_set("address"))
     hostname: str | None = field(default=None, metadata=_if_set("hostname"))
 
+    @property
+    def known(self) -> bool:
+        """Whether anything names the node (an empty record says nothing)."""
+        return bool(self.hostname or self.address or self.node_id)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SteeredView:

@@ -65,7 +65,7 @@ def result_text(view: ResultView) -> str:
     if view.exit_signal is not None:
         facts.append(f"signal {view.exit_signal}")
     node = view.node
-    if node is not None and (node.hostname, node.address, node.node_id) != (None, None, None):
+    if node is not None and node.known:
         facts.append(f"node {node_text(node)}")
     lines += ["", " · ".join(facts)]
     return "\n".join(lines)
@@ -122,7 +122,7 @@ def status_text(view: StatusView) -> str:
         when = time.strftime("%H:%M:%S", time.localtime(view.steered.last_at or 0))
         lines.append(f"  steered: {view.steered.count} time(s), last at {when}")
     node = view.node
-    if node is not None and (node.hostname or node.address or node.node_id):
+    if node is not None and node.known:
         lines.append(f"  node: {node_text(node)}")
     if view.todo:
         lines.append(f"  plan: {view.todo} done")
