@@ -8,6 +8,8 @@ which each face spells its own way (``base_ref`` over MCP, ``--base-ref`` in the
 
 from __future__ import annotations
 
+from ..git.refs import check_rev_text
+from ..git.run import GitError
 from .errors import TaskError
 from .plan import WorktreeRequest
 
@@ -23,14 +25,15 @@ def worktree_request(
                 "{INCLUDE_UNCOMMITTED}",
                 base_ref=base_ref,
             )
-        if base_ref is not None and (
-            not base_ref.strip() or base_ref.startswith("-") or any(c in base_ref for c in "\0\n\r")
-        ):
-            raise TaskError(
-                "{BASE_REF} {base_ref!r} is not a valid git revision: give a branch, tag or "
-                "commit name (not empty, not starting with '-')",
-                base_ref=base_ref,
-            )
+        if base_ref is not None:
+            try:
+                check_rev_text(base_ref, "base ref")  # git's rule, said in the face's words
+            except GitError:
+                raise TaskError(
+                    "{BASE_REF} {base_ref!r} is not a valid git revision: give a branch, tag or "
+                    "commit name (not empty, not starting with '-')",
+                    base_ref=base_ref,
+                ) from None
         return WorktreeRequest(base_ref=base_ref, include_uncommitted=include_uncommitted)
     if base_ref or include_uncommitted:
         raise TaskError("{BASE_REF} and {INCLUDE_UNCOMMITTED} only apply {WORKTREE}")
