@@ -192,6 +192,11 @@ async def test_a_killed_landing_then_a_new_one_ends_the_same(
         while not started.exists():
             assert time.monotonic() < deadline and server.proc.poll() is None
             time.sleep(0.05)
+        # The rest's check starts before the target moves for i1..i3: wait until their landing
+        # is recorded (the landing's progress names them), then kill.
+        while len(server.call("codex_list", {})["landings"][0].get("landed", [])) < 3:
+            assert time.monotonic() < deadline and server.proc.poll() is None
+            time.sleep(0.05)
         server.kill()
     # The target is at a landed boundary: i1..i3 are in, nothing of the rest, nothing half-done.
     assert all((repo / f"i{n}.txt").exists() for n in (1, 2, 3))

@@ -495,3 +495,43 @@ def test_tools_and_board_predict_conflicts_the_same_cached_capped_way(
     # Capped: only the first MAX_TASKS tasks of a repository are paired.
     monkeypatch.setattr(outlook, "MAX_TASKS", 1)
     assert outlook.conflicts_between(rows) == []
+
+
+def test_a_resumed_landing_counts_what_its_own_run_recorded(
+    repo: Path, root: Path, tmp_path: Path
+) -> None:
+    """A run killed after recording a task's landing but before its progress named it: the
+    resumed run still reports that task as landed by this landing (the record names it), and
+    another landing reports it as already merged."""
+    from engine_stubs import add_task
+    from stub_codex import write_stub
+
+    from codex_mcp_swarm.engine.landing import land
+    from codex_mcp_swarm.engine.records import LandRequest, TaskExtra
+    from codex_mcp_swarm.engine.tasks import Engine
+    from codex_mcp_swarm.settings import Settings
+
+    settings = Settings(
+        task_dir=tmp_path / "tasks",
+        worktree_dir=root,
+        codex_bin=str(write_stub(tmp_path / "bin")),
+        skip_git_repo_check=True,
+    )
+    engine = Engine(settings)
+    ids = ("a1a1a1a1a1a1", "b2b2b2b2b2b2")
+    for n, task_id in enumerate(ids):
+        wt = create_worktree(repo, root, task_id)
+        write(wt.path / f"f{n}.txt", task_id)
+        assert commit_all(wt, f"work of {task_id}") is not None
+        add_task(engine.store, task_id, cwd=str(wt.path), extra=TaskExtra(worktree=wt))
+        engine.store.finish(task_id, phase="completed", exit_code=0)
+    request = LandRequest(task_ids=ids, cwd=str(repo), check_parallel=1)
+    first = land(engine, request, landing_id="landfeed0001")
+    assert [item.task_id for item in first.landed] == list(ids)
+    # The rerun knows of neither through its progress (``landed_before`` is empty).
+    again = land(engine, request, landing_id="landfeed0001")
+    assert [item.task_id for item in again.landed] == list(ids) and not again.skipped
+    other = land(engine, request, landing_id="landfeed0002")
+    assert not other.landed
+    assert [item.reason for item in other.skipped] == ["already merged into main"] * 2
+    assert clean(repo)

@@ -60,7 +60,9 @@ def _full() -> TaskExtra:
         outcome=OUTCOME,
         outcome_error="it went wrong",
         commit="d" * 40,
-        merged=Merged(target="main", commit="e" * 40, strategy="land", at=5.0, landed=True),
+        merged=Merged(
+            target="main", commit="e" * 40, strategy="land", at=5.0, landed=True, landing="land1"
+        ),
         removed_worktree=True,
         removed_branch=True,
         checkout=Checkout(repo="/r", commit="f" * 40, subdir="pkg", of_task="abc"),

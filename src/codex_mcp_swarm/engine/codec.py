@@ -164,6 +164,7 @@ def _merged(data: Mapping[str, Any]) -> Merged:
         at=_float(data.get("at")),
         landed=bool(data.get("landed")),
         via=_str(data.get("via")),
+        landing=_str(data.get("landing")),
         conflicts=_strs(data.get("conflicts")),
     )
 
@@ -332,6 +333,8 @@ def _merged_data(merged: Merged) -> dict[str, Any]:
         data["landed"] = True
     if merged.via:
         data["via"] = merged.via
+    if merged.landing:
+        data["landing"] = merged.landing
     return data
 
 

@@ -239,7 +239,7 @@ def land(
             tips[step.target] = step.commit
         if step.status in ("landed", "already"):
             if record_it:
-                _record(engine, row, step)
+                _record(engine, row, step, landing_id)
             landed_rows.append(row)
             landed.append(
                 Landed(
@@ -340,7 +340,12 @@ def land(
                     skip(row.id, f"its repository {wt.repo} is not the one at {top}")
                     continue
                 record = row.extra.merged
-                if record is not None and row.id in landed_before:
+                # Landed by an interrupted run of this landing: by its progress, or by the
+                # record alone when the run died between recording it and its progress.
+                ours = (
+                    record is not None and landing_id is not None and record.landing == landing_id
+                )
+                if record is not None and (row.id in landed_before or ours):
                     step = LandStep(wt.branch, record.target, "landed", record.commit)
                     handle(row, wt, step, record_it=False)
                     continue
@@ -505,7 +510,7 @@ def _unresolved(engine: Engine, row: TaskRow, wt: git.Worktree) -> list[str]:
         return []
 
 
-def _record(engine: Engine, row: TaskRow, step: LandStep) -> None:
+def _record(engine: Engine, row: TaskRow, step: LandStep, landing_id: str | None) -> None:
     record = Merged(
         target=step.target,
         commit=step.commit,
@@ -513,6 +518,7 @@ def _record(engine: Engine, row: TaskRow, step: LandStep) -> None:
         message=f"landed on {step.target}",
         at=time.time(),
         landed=True,
+        landing=landing_id,
     )
     row.extra = engine.store.update_extra(row.id, lambda e: replace(e, merged=record)) or row.extra
     resolves = row.extra.resolves

@@ -150,7 +150,8 @@ class Node:
 @dataclass(frozen=True)
 class Merged:
     """How a task's work reached ``target``: a merge (``strategy`` merge, squash or rebase) or a
-    landing (``landed``; ``via`` names the task whose resolving merge brought it)."""
+    landing (``landed``; ``landing`` names it when it was queued, ``via`` the task whose
+    resolving merge brought it)."""
 
     target: str
     commit: str | None
@@ -159,6 +160,7 @@ class Merged:
     at: float | None = None
     landed: bool = False
     via: str | None = None
+    landing: str | None = None
     conflicts: tuple[str, ...] = ()
 
 
