@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, heap
 from .engine.store import StoreError, make_private_dir
 from .settings import ENV_CODEX_BIN, ENV_MAX_PARALLEL, ENV_TASK_DIR, Settings
 
@@ -519,7 +519,9 @@ def _serve(argv: Sequence[str] | None) -> int:
             from .mcp.server import build_server
 
             _ensure_codex(settings)  # after the opening answer: a first install keeps it waiting
-            return build_server(settings)
+            server = build_server(settings)
+            heap.settle()
+            return server
 
         try:
             serve_stdio(build)
@@ -559,6 +561,7 @@ def _serve(argv: Sequence[str] | None) -> int:
         def board(hosts: list[str]) -> Any:  # the web board under / beside /mcp, same engine
             return board_app(engine, Access(token=token, hosts=hosts))
 
+        heap.settle()
         serve_http(
             server,
             host=args.host,

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from .requests import worktree_request
     from .steering import MAX_FORKS, MESSAGE_LIMIT, Steered
     from .store import Store, StoreError, TaskRow, make_private_dir, valid_task_id
-    from .tasks import Engine, Status, new_task_id
+    from .tasks import Engine, Newest, Status, new_task_id
     from .views import (
         FileView,
         LandingMarkView,
@@ -163,6 +163,7 @@ _HOMES = {
     "make_private_dir": ".store",
     "valid_task_id": ".store",
     "Engine": ".tasks",
+    "Newest": ".tasks",
     "Status": ".tasks",
     "new_task_id": ".tasks",
     "branch_of": ".views",
@@ -210,6 +211,7 @@ __all__ = [
     "MergeReport",
     "Merged",
     "MergedView",
+    "Newest",
     "NodeView",
     "Overlap",
     "Phase",

@@ -78,6 +78,7 @@ from .records import (
     ConflictPair,
     DiffReport,
     EventPage,
+    LandingRow,
     LandReport,
     MergeReport,
     Overlap,
@@ -93,6 +94,7 @@ __all__ = [
     "Engine",
     "EngineError",
     "Limits",
+    "Newest",
     "Status",
     "TaskError",
     "WorktreeRequest",
@@ -116,6 +118,16 @@ async def wait_event(event: anyio.Event, timeout: float | None) -> None:
     """Wait for ``event`` or ``timeout`` (None: no limit)."""
     with anyio.move_on_after(timeout):
         await event.wait()
+
+
+@dataclass(frozen=True)
+class Newest:
+    """What a list query finds: the newest tasks, how many there are in all, and the newest
+    landings, each with its place in its repository's queue (None unless queued)."""
+
+    rows: list[TaskRow]
+    total: int
+    landings: list[tuple[LandingRow, int | None]]
 
 
 @dataclass(frozen=True)
@@ -851,16 +863,22 @@ class Engine:
         return await off_loop(self.store.count, phases=phases)
 
     def newest_sync(
-        self, *, phases: Sequence[str] | None = None, limit: int
-    ) -> tuple[builtins.list[TaskRow], int]:
-        return self.store.list(phases=phases, limit=limit), self.store.count(phases=phases)
+        self, *, phases: Sequence[str] | None = None, limit: int, landings: int = 0
+    ) -> Newest:
+        recent = self.store.landings(limit=landings) if landings else []
+        return Newest(
+            self.store.list(phases=phases, limit=limit),
+            self.store.count(phases=phases),
+            [(row, self.store.landing_position(row)) for row in recent],
+        )
 
     async def newest(
-        self, *, phases: Sequence[str] | None = None, limit: int
-    ) -> tuple[builtins.list[TaskRow], int]:
-        """The newest ``limit`` tasks (only ``phases``) and how many there are: one trip off
-        the loop for both."""
-        return await off_loop(self.newest_sync, phases=phases, limit=limit)
+        self, *, phases: Sequence[str] | None = None, limit: int, landings: int = 0
+    ) -> Newest:
+        """The newest ``limit`` tasks (only ``phases``), how many there are, and the newest
+        ``landings`` landings: one trip off the loop for all (each trip is a thread's wake-up,
+        and on a busy machine a wait for a core)."""
+        return await off_loop(self.newest_sync, phases=phases, limit=limit, landings=landings)
 
     async def unfinished(self) -> list[str]:
         """Ids of the unfinished tasks this server (its client) started, oldest first."""

@@ -170,27 +170,37 @@ def register(face: Face) -> None:
     async def codex_list(
         status: StatusFilter = None, limit: ListLimit = 50
     ) -> Annotated[CallToolResult, TaskList]:
-        rows, total = await face.engine.newest(phases=status or None, limit=limit)
+        found = await face.engine.newest(
+            phases=status or None, limit=limit, landings=0 if status else LANDINGS_LISTED
+        )
         now = time.time()
-        listed = [listing_view(r, now) for r in rows]
+        listed = [listing_view(r, now) for r in found.rows]
         lines = [render.list_line(view) for view in listed]
         items = [render.list_item(view) for view in listed]
+        total = found.total
         head = f"{total} task(s)" + (f", newest {limit} shown" if total > limit else "")
         data: dict[str, Any] = {"tasks": items, "total": total}
-        recent = await face.engine.landings.recent(5)
-        if recent and not status:
-            landings = await landing_views(face, recent)
+        if found.landings:
+            landings = landing_answers(found.landings)
             data["landings"] = [answer for _, answer in landings]
             lines += [render.landing_text(view) for view, _ in landings]
         return face.answer("\n".join([head + ":", *lines]), data)
+
+
+LANDINGS_LISTED = 5  # the newest landings codex_list shows beside the tasks
 
 
 async def landing_views(
     face: Face, rows: list[LandingRow]
 ) -> list[tuple[LandingView, LandingAnswer]]:
     """Each landing's view (with its place in its repository's queue) and its answer."""
-    found = []
-    for row, position in zip(rows, await face.engine.landings.positions(rows), strict=True):
-        view = landing_view(row, position)
-        found.append((view, answers.landing_answer(view, row.report)))
-    return found
+    positions = await face.engine.landings.positions(rows)
+    return landing_answers(list(zip(rows, positions, strict=True)))
+
+
+def landing_answers(
+    found: list[tuple[LandingRow, int | None]],
+) -> list[tuple[LandingView, LandingAnswer]]:
+    """Each landing's view (at its place in its repository's queue) and its answer."""
+    views = [(landing_view(row, position), row.report) for row, position in found]
+    return [(view, answers.landing_answer(view, report)) for view, report in views]
