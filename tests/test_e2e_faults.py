@@ -190,6 +190,27 @@ async def test_cancel_on_exit_cancels_this_servers_tasks(
     assert_nothing_left(task_id)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_the_server_in_order(
+    sig: signal.Signals, codex: str, codex_home: Path, task_dir: Path, tmp_path: Path
+) -> None:
+    """A signal stops the server as a closed stream does: `--cancel-on-exit` cancels its task,
+    and it exits 0 (before, Ctrl-C ended in a backtrace and SIGTERM skipped the engine's stop)."""
+    env = server_env(codex, codex_home, task_dir)
+    with RawServer(env, tmp_path, flags=("--cancel-on-exit",)) as server:
+        prompt = script({"shell": "sleep 30"})
+        task_id = server.call("codex_async", {"prompt": prompt, "cwd": str(tmp_path)})["task_id"]
+        wait_until(
+            lambda: server.call("codex_status", {"task_ids": [task_id]})["tasks"][0]["status"]
+            == "running",
+            timeout=60,
+        )
+        server.proc.send_signal(sig)
+        assert server.proc.wait(timeout=60) == 0
+    assert task_row(task_dir, task_id)["phase"] == "cancelled"
+    assert_nothing_left(task_id)
+
+
 async def test_normal_exit_leaves_tasks_running_for_the_next_server(
     swarm: SwarmFactory, task_dir: Path
 ) -> None:

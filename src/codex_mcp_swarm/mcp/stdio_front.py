@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import sys
 import threading
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 from . import handshake
 
 if TYPE_CHECKING:
+    import anyio
     from mcp.server import MCPServer
 
 HELLO = (
@@ -212,9 +214,25 @@ def serve_stdio(build: Callable[[], MCPServer]) -> None:
             stdin=cast(Any, _Replay(first + read_ahead, wire_in)),
             stdout=cast(Any, _DropDuplicate(wire_out, answered)),
         )
-        async with streams as (read_stream, write_stream):
-            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+        async with anyio.create_task_group() as group:
+            group.start_soon(_stop_on_signal, group.cancel_scope)
+            async with streams as (read_stream, write_stream):
+                await lowlevel.run(
+                    read_stream, write_stream, lowlevel.create_initialization_options()
+                )
+            group.cancel_scope.cancel()  # the client closed the stream: done
 
     import anyio
 
     anyio.run(run)
+
+
+async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+    """Ctrl-C or SIGTERM stops the server as a closed stream does: the engine stops in order
+    (landings at a landed boundary, ``cancel_on_exit`` honoured), with no backtrace."""
+    import anyio
+
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
