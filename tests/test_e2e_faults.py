@@ -201,8 +201,10 @@ def test_ctrl_c_or_sigterm_stops_the_server_in_order(
         prompt = script({"shell": "sleep 30"})
         task_id = server.call("codex_async", {"prompt": prompt, "cwd": str(tmp_path)})["task_id"]
         wait_until(
-            lambda: server.call("codex_status", {"task_ids": [task_id]})["tasks"][0]["status"]
-            == "running",
+            lambda: (
+                server.call("codex_status", {"task_ids": [task_id]})["tasks"][0]["status"]
+                == "running"
+            ),
             timeout=60,
         )
         server.proc.send_signal(sig)
