@@ -18,6 +18,9 @@ A step is an object with any of these keys (applied in this order):
     hang: seconds to stall after ``response.created`` (an idle model)
     reasoning: text of a reasoning summary item
     shell: a command for Codex's ``exec_command`` tool
+    yield_ms: with ``shell``: ``yield_time_ms``, how long Codex waits for the command before
+        it answers the model with the output so far (Codex's default is 10 s: a ``sleep 30``
+        meant to keep a task running must raise it, or the turn ends after 10 s)
     patch: a patch body for ``apply_patch`` (the lines between Begin and End Patch)
     message: the final assistant message (ends the turn)
     mcp: a list of MCP tool calls made in one response (parallel tool calls), each
@@ -167,7 +170,12 @@ def _output_items(step: dict[str, Any]) -> list[dict[str, Any]]:
                 "id": f"fc_{n}",
                 "call_id": f"call_{n}",
                 "name": "exec_command",
-                "arguments": json.dumps({"cmd": cmd}),
+                "arguments": json.dumps(
+                    {
+                        "cmd": cmd,
+                        **({"yield_time_ms": step["yield_ms"]} if "yield_ms" in step else {}),
+                    }
+                ),
             }
         )
     else:

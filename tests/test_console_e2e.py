@@ -67,7 +67,9 @@ def expect_screen(child: pexpect.spawn[str], pattern: str, timeout: float = 30) 
     return screen(seen)
 
 
-SLOW = script({"shell": "sleep 30"}, {"message": "slept"}, text="Sleep a long time")
+SLOW = script(
+    {"shell": "sleep 30", "yield_ms": 60_000}, {"message": "slept"}, text="Sleep a long time"
+)
 
 
 def test_run_two_prompts_in_worktrees_then_tasks_show_and_watch(

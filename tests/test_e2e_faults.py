@@ -184,7 +184,7 @@ async def test_cancel_on_exit_cancels_this_servers_tasks(
     swarm: SwarmFactory, task_dir: Path
 ) -> None:
     async with swarm("--cancel-on-exit") as client:
-        task_id = await launch(client, script({"shell": "sleep 30"}))
+        task_id = await launch(client, script({"shell": "sleep 30", "yield_ms": 60_000}))
         await status_until(client, task_id, lambda v: v["status"] == "running")
     wait_until(lambda: task_row(task_dir, task_id)["phase"] == "cancelled", timeout=30)
     assert_nothing_left(task_id)
@@ -198,7 +198,7 @@ def test_ctrl_c_or_sigterm_stops_the_server_in_order(
     and it exits 0 (before, Ctrl-C ended in a backtrace and SIGTERM skipped the engine's stop)."""
     env = server_env(codex, codex_home, task_dir)
     with RawServer(env, tmp_path, flags=("--cancel-on-exit",)) as server:
-        prompt = script({"shell": "sleep 30"})
+        prompt = script({"shell": "sleep 30", "yield_ms": 60_000})
         task_id = server.call("codex_async", {"prompt": prompt, "cwd": str(tmp_path)})["task_id"]
         wait_until(
             lambda: (
@@ -322,7 +322,7 @@ def test_corrupt_store_is_a_clear_error_and_kept(tmp_path: Path) -> None:
 
 async def test_cancel_during_start_is_not_lost(swarm: SwarmFactory) -> None:
     async with swarm() as client:
-        task_id = await launch(client, script({"shell": "sleep 30"}))
+        task_id = await launch(client, script({"shell": "sleep 30", "yield_ms": 60_000}))
         out = data(await client.call_tool("codex_cancel", {"task_id": task_id}))
         assert out["status"] == "cancelled"
         await anyio.sleep(0.5)

@@ -368,7 +368,7 @@ async def test_cross_site_and_unsigned_requests_are_refused(
     server: HttpServer, browser: BrowserContext
 ) -> None:
     async with mcp(server) as client:
-        task = await start(client, script({"shell": "sleep 30"}))
+        task = await start(client, script({"shell": "sleep 30", "yield_ms": 60_000}))
     csrf = api(server, "GET", "/api/tasks").json()["csrf"]
     path = f"/api/tasks/{task}/cancel"
     own = {"origin": base(server), "x-csrf-token": csrf}
