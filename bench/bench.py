@@ -657,7 +657,10 @@ async def status_latency(b: Bench) -> dict[str, Any]:
         conn = srv.db()
         insert_synthetic(conn, cfg.stored - real)
         conn.close()
-        slow = b.prompt("long runner", {"shell": "sleep 600"}, {"delay": 600, "message": "late"})
+        # Codex answers the model 10 s into a command unless told to wait longer: twenty of
+        # them doing so at once, mid-measurement, would measure that burst, not the queries.
+        step = {"shell": "sleep 600", "yield_ms": 600_000}
+        slow = b.prompt("long runner", step, {"delay": 600, "message": "late"})
         running = [await srv.launch(slow) for _ in range(cfg.running)]
         with anyio.fail_after(180):
             while True:

@@ -23,9 +23,9 @@ With 12 branches and the 8th breaking the check this takes 6 checks' time with o
 tip, four bisection steps, the rest: a binary search cannot do better) and 3 with two (the tip
 and the middle; two more points; the last point beside the rest); twelve clean branches take
 one, and a conflicting branch costs no check. Measured (bench section 8, 20,000-file tree, a
-one-second check, 2-CPU machine partly busy): 7.1-7.8 and 4.2-4.5 checks' time for those two,
-1.4-1.6 clean; git's part is mostly each candidate's checkout in its scratch worktree, the
-chain's first build and the target's final move.
+one-second check, 2-CPU machine, quiet or partly busy): 6.8-7.8 and 4.0-4.5 checks' time for
+those two, 1.4-1.6 clean; git's part is mostly each candidate's checkout in its scratch
+worktree, the chain's first build and the target's final move.
 
 The outcome equals one-by-one landing in the given order (the same branches land, conflict or
 fail, and the target ends at the same tree) for checks whose failures persist as branches are
