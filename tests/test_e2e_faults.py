@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import psutil
 import pytest
 from conftest import (
+    HttpServer,
     RawServer,
     SwarmFactory,
     data,
@@ -31,6 +33,7 @@ from conftest import (
 )
 from fake_model import script
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 pytestmark = pytest.mark.anyio
 
@@ -209,6 +212,29 @@ def test_ctrl_c_or_sigterm_stops_the_server_in_order(
         )
         server.proc.send_signal(sig)
         assert server.proc.wait(timeout=60) == 0
+    assert task_row(task_dir, task_id)["phase"] == "cancelled"
+    assert_nothing_left(task_id)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_the_http_server_stops_in_order_on_a_signal_too(
+    sig: signal.Signals, codex: str, codex_home: Path, task_dir: Path, workdir: Path
+) -> None:
+    """Over HTTP uvicorn stops on the signal, the engine's stop runs (`--cancel-on-exit`
+    cancels the task), and Ctrl-C ends without a backtrace (uvicorn raises it again after)."""
+    server = HttpServer(server_env(codex, codex_home, task_dir), workdir, "--cancel-on-exit")
+    try:
+        http = httpx2.AsyncClient(timeout=60)
+        async with Client(streamable_http_client(server.url, http_client=http)) as client:
+            prompt = script({"shell": "sleep 30", "yield_ms": 60_000})
+            task_id = await launch(client, prompt)
+            await status_until(client, task_id, lambda v: v["status"] == "running")
+        server.proc.send_signal(sig)
+        assert server.proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert server.proc.stderr is not None
+        assert "Traceback" not in server.proc.stderr.read().decode()
+    finally:
+        server.stop()
     assert task_row(task_dir, task_id)["phase"] == "cancelled"
     assert_nothing_left(task_id)
 

@@ -11,6 +11,7 @@ Must not: know tools or tasks. It wraps the MCP server that ``server.build_serve
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -177,4 +178,7 @@ def serve_http(
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=3
     )
-    anyio.run(uvicorn.Server(config).serve)
+    # uvicorn stops in order on Ctrl-C or SIGTERM (the engine's stop included), then raises the
+    # signal again: Ctrl-C's KeyboardInterrupt ends here, not in a backtrace.
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(uvicorn.Server(config).serve)
